@@ -1,0 +1,90 @@
+"""`GET /v1/models` and `POST /v1/embeddings`."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from corral.api.auth import authenticate, read_body
+from corral.api.responses import json_response
+from corral.api.wire import parse_json_object
+from corral.core.errors import InvalidRequest, ModelNotFound
+from corral.core.types import EmbeddingRequest
+
+
+def _model_entry(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "corral"}
+
+
+async def list_models(request: Request) -> Response:
+    await authenticate(request, "inference")
+    table = request.app.state.gateway.routes
+    names = sorted({*table.routes, *table.aliases})
+    return json_response({"object": "list", "data": [_model_entry(n) for n in names]})
+
+
+async def get_model(request: Request) -> Response:
+    await authenticate(request, "inference")
+    name = request.path_params["model"]
+    table = request.app.state.gateway.routes
+    if name not in table.routes and name not in table.aliases:
+        raise ModelNotFound(f"The model '{name}' does not exist on this gateway.", param="model")
+    return json_response(_model_entry(name))
+
+
+def _parse_embedding_request(data: dict[str, Any]) -> tuple[EmbeddingRequest, str]:
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("'model' is required and must be a string.", param="model")
+    raw = data.get("input")
+    if isinstance(raw, str):
+        inputs = [raw]
+    elif isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
+        inputs = raw
+    elif isinstance(raw, list) and raw and all(isinstance(x, (int, list)) for x in raw):
+        raise InvalidRequest(
+            "Token-array input is not supported by Corral; send the text instead.", param="input"
+        )
+    else:
+        raise InvalidRequest("'input' must be a non-empty string or array of strings.", param="input")
+    fmt = data.get("encoding_format", "float")
+    if fmt not in ("float", "base64"):
+        raise InvalidRequest("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
+    dims = data.get("dimensions")
+    if dims is not None and (not isinstance(dims, int) or dims < 1):
+        raise InvalidRequest("'dimensions' must be a positive integer.", param="dimensions")
+    unknown = set(data) - {"model", "input", "encoding_format", "dimensions", "user"}
+    if unknown:
+        raise InvalidRequest(f"Unrecognized request argument(s): {', '.join(sorted(unknown))}.",
+                             param=sorted(unknown)[0])
+    return EmbeddingRequest(model, inputs, dims, data.get("user")), fmt
+
+
+def _encode(vector: list[float], fmt: str) -> list[float] | str:
+    if fmt == "float":
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+async def embeddings(request: Request) -> Response:
+    gateway = request.app.state.gateway
+    await authenticate(request, "inference")
+    body = await read_body(request, gateway.settings.server.max_body_bytes)
+    emb, fmt = _parse_embedding_request(parse_json_object(body))
+    route = gateway.routes.lookup(emb.model)
+    deployment = route.pick_order()[0]
+    upstream = EmbeddingRequest(deployment.model, emb.inputs, emb.dimensions, emb.user)
+    result = await deployment.provider.embed(upstream)
+    return json_response({
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _encode(v, fmt)}
+            for i, v in enumerate(result.vectors)
+        ],
+        "model": route.public_name,
+        "usage": {"prompt_tokens": result.usage.input_tokens, "total_tokens": result.usage.input_tokens},
+    })

@@ -1,0 +1,103 @@
+"""Canonical results -> OpenAI wire JSON and server-sent events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from corral.core.errors import CorralError
+from corral.core.types import ChatChunk, ChatResponse, ToolCallDelta, Usage
+
+DONE = b"data: [DONE]\n\n"
+
+
+def usage_wire(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def completion_wire(response: ChatResponse, response_id: str, model: str, created: int) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": response.content, "refusal": None}
+    if response.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in response.tool_calls
+        ]
+    body: dict[str, Any] = {
+        "id": response_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": response.finish_reason or "stop",
+        }],
+    }
+    if response.usage is not None:
+        body["usage"] = usage_wire(response.usage)
+    return body
+
+
+def _tool_delta(d: ToolCallDelta) -> dict[str, Any]:
+    out: dict[str, Any] = {"index": d.index}
+    if d.id is not None:
+        out["id"] = d.id
+        out["type"] = "function"
+    fn: dict[str, Any] = {}
+    if d.name is not None:
+        fn["name"] = d.name
+    if d.arguments is not None:
+        fn["arguments"] = d.arguments
+    out["function"] = fn
+    return out
+
+
+class ChunkEncoder:
+    """Encodes one response's chunks as OpenAI `chat.completion.chunk` SSE events."""
+
+    def __init__(self, response_id: str, model: str, created: int):
+        # The constant head of every event, serialized once per stream.
+        self._head = orjson.dumps(
+            {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        )[:-1]
+        self._first = True
+
+    def chunk(self, chunk: ChatChunk) -> bytes:
+        delta: dict[str, Any] = {}
+        if self._first:
+            delta["role"] = "assistant"
+            self._first = False
+        if chunk.content is not None:
+            delta["content"] = chunk.content
+        if chunk.tool_calls:
+            delta["tool_calls"] = [_tool_delta(d) for d in chunk.tool_calls]
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": chunk.finish_reason}
+        return self._event(b',"choices":' + orjson.dumps([choice]) + b"}")
+
+    def usage(self, usage: Usage) -> bytes:
+        return self._event(b',"choices":[],"usage":' + orjson.dumps(usage_wire(usage)) + b"}")
+
+    def _event(self, tail: bytes) -> bytes:
+        return b"data: " + self._head + tail + b"\n\n"
+
+
+def error_body(exc: CorralError) -> dict[str, Any]:
+    return {"error": {
+        "message": exc.message,
+        "type": exc.openai_type,
+        "param": exc.param,
+        "code": exc.code,
+    }}
+
+
+def error_event(exc: CorralError) -> bytes:
+    """An in-stream error: the OpenAI SDKs raise an APIError when they see one."""
+    return b"data: " + orjson.dumps(error_body(exc)) + b"\n\n"

@@ -1,0 +1,226 @@
+"""OpenAI chat-completions request parsing: wire JSON -> canonical `ChatRequest`.
+
+Validation runs through msgspec structs (compiled, microseconds per request), and
+every failure becomes a 400 that names the offending field. Parameters Corral has
+no canonical meaning for are kept in `ChatRequest.extra`, never dropped: OpenAI-
+compatible deployments receive them, others answer with a 400 naming them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+import orjson
+
+from corral.core.errors import InvalidRequest
+from corral.core.types import ChatRequest, ImagePart, Message, TextPart, Tool, ToolCall
+
+UNSET: Any = msgspec.UNSET
+
+
+class _TextPart(msgspec.Struct, tag_field="type", tag="text"):
+    text: str
+
+
+class _ImageURL(msgspec.Struct):
+    url: str
+    detail: str | None = None
+
+
+class _ImagePart(msgspec.Struct, tag_field="type", tag="image_url"):
+    image_url: _ImageURL
+
+
+class _RefusalPart(msgspec.Struct, tag_field="type", tag="refusal"):
+    refusal: str
+
+
+_Content = str | list[_TextPart | _ImagePart | _RefusalPart] | None
+
+
+class _Function(msgspec.Struct):
+    name: str
+    arguments: str = ""
+
+
+class _ToolCall(msgspec.Struct):
+    id: str
+    function: _Function
+    type: Literal["function"] = "function"
+
+
+class _System(msgspec.Struct, tag_field="role", tag="system"):
+    content: _Content
+    name: str | None = None
+
+
+class _Developer(msgspec.Struct, tag_field="role", tag="developer"):
+    content: _Content
+    name: str | None = None
+
+
+class _User(msgspec.Struct, tag_field="role", tag="user"):
+    content: _Content
+    name: str | None = None
+
+
+class _Assistant(msgspec.Struct, tag_field="role", tag="assistant"):
+    content: _Content = None
+    name: str | None = None
+    tool_calls: list[_ToolCall] | None = None
+    refusal: str | None = None
+
+
+class _ToolMessage(msgspec.Struct, tag_field="role", tag="tool"):
+    content: _Content
+    tool_call_id: str
+
+
+class _FunctionDef(msgspec.Struct):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class _ToolDef(msgspec.Struct):
+    function: _FunctionDef
+    type: Literal["function"] = "function"
+
+
+class _StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+    include_obfuscation: bool | None = None
+
+
+class _ResponseFormat(msgspec.Struct):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class _ChatWire(msgspec.Struct):
+    model: str
+    messages: list[_System | _Developer | _User | _Assistant | _ToolMessage]
+    stream: bool = False
+    stream_options: _StreamOptions | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    user: str | None = None
+    response_format: _ResponseFormat | None = None
+    tools: list[_ToolDef] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    n: int | None = None
+
+
+_CANONICAL = frozenset(_ChatWire.__struct_fields__)
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    if not body:
+        raise InvalidRequest("The request body is empty; send a JSON object.")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return data
+
+
+def _validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
+    text = str(exc)
+    message, _, where = text.partition(" - at `$")
+    param = where.rstrip("`").lstrip(".") or None
+    if message.startswith("Object missing required field `"):
+        missing = message.split("`")[1]
+        param = f"{param}.{missing}" if param else missing
+    field_name = f" at '{param}'" if param else ""
+    return InvalidRequest(f"Invalid request{field_name}: {message}.", param=param)
+
+
+def parse_chat_request(body: bytes) -> ChatRequest:
+    data = parse_json_object(body)
+    known = {k: v for k, v in data.items() if k in _CANONICAL}
+    extra = {k: v for k, v in data.items() if k not in _CANONICAL}
+    try:
+        wire = msgspec.convert(known, _ChatWire)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(exc) from None
+    _check_ranges(wire)
+    return ChatRequest(
+        model=wire.model,
+        messages=[_message(m) for m in wire.messages],
+        stream=wire.stream,
+        include_usage=bool(wire.stream_options and wire.stream_options.include_usage),
+        max_tokens=wire.max_completion_tokens if wire.max_completion_tokens is not None else wire.max_tokens,
+        temperature=wire.temperature,
+        top_p=wire.top_p,
+        stop=[wire.stop] if isinstance(wire.stop, str) else wire.stop,
+        seed=wire.seed,
+        user=wire.user,
+        response_format=msgspec.to_builtins(wire.response_format) if wire.response_format else None,
+        tools=[
+            Tool(t.function.name, t.function.description, t.function.parameters, t.function.strict)
+            for t in wire.tools
+        ] if wire.tools else None,
+        tool_choice=wire.tool_choice,
+        parallel_tool_calls=wire.parallel_tool_calls,
+        extra=extra,
+    )
+
+
+def _check_ranges(wire: _ChatWire) -> None:
+    if not wire.messages:
+        raise InvalidRequest("'messages' must contain at least one message.", param="messages")
+    if wire.temperature is not None and not 0 <= wire.temperature <= 2:
+        raise InvalidRequest("'temperature' must be between 0 and 2.", param="temperature")
+    if wire.top_p is not None and not 0 <= wire.top_p <= 1:
+        raise InvalidRequest("'top_p' must be between 0 and 1.", param="top_p")
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = getattr(wire, name)
+        if value is not None and value < 1:
+            raise InvalidRequest(f"'{name}' must be at least 1.", param=name)
+    if wire.n not in (None, 1):
+        raise InvalidRequest(
+            "'n' greater than 1 is not supported; send separate requests for several answers.",
+            param="n",
+        )
+    if isinstance(wire.stop, list) and len(wire.stop) > 4:
+        raise InvalidRequest("'stop' accepts at most 4 sequences.", param="stop")
+    if isinstance(wire.tool_choice, str) and wire.tool_choice not in ("none", "auto", "required"):
+        raise InvalidRequest(
+            "'tool_choice' must be 'none', 'auto', 'required' or a function object.",
+            param="tool_choice",
+        )
+    if wire.tool_choice not in (None, "none", "auto") and not wire.tools:
+        raise InvalidRequest("'tool_choice' requires 'tools'.", param="tool_choice")
+
+
+def _content(content: Any) -> str | list[TextPart | ImagePart] | None:
+    if content is None or isinstance(content, str):
+        return content
+    parts: list[TextPart | ImagePart] = []
+    for p in content:
+        if isinstance(p, _TextPart):
+            parts.append(TextPart(p.text))
+        elif isinstance(p, _ImagePart):
+            parts.append(ImagePart(p.image_url.url, p.image_url.detail))
+        else:
+            parts.append(TextPart(p.refusal))
+    return parts
+
+
+def _message(m: Any) -> Message:
+    if isinstance(m, _Assistant):
+        calls = [ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or []]
+        return Message("assistant", _content(m.content), m.name, calls or None)
+    if isinstance(m, _ToolMessage):
+        return Message("tool", _content(m.content), tool_call_id=m.tool_call_id)
+    role = type(m).__struct_config__.tag
+    return Message(role, _content(m.content), m.name)

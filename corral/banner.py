@@ -1,0 +1,34 @@
+"""What `corral serve` prints when it is ready, including first-start keys (shown once)."""
+
+from __future__ import annotations
+
+import click
+
+from corral.config import Settings
+from corral.gateway import Gateway
+
+
+def print_banner(gateway: Gateway, settings: Settings) -> None:
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    model = next(iter(gateway.routes.routes), "MODEL")
+    click.echo(f"Corral is serving on {base}/v1 (config: {settings.source})")
+    click.echo(f"Models: {', '.join(gateway.routes.routes)}")
+    boot = gateway.bootstrap
+    if boot is None:
+        return
+    key = boot.default_key
+    click.secho("\nFirst start: two API keys were created. They are shown only now; "
+                "only their hashes are stored.", fg="yellow")
+    click.echo(f"  admin key (admin APIs):        {boot.admin_key}")
+    click.echo(f"  application key (inference):   {key}\n")
+    click.echo("Try it with curl:\n")
+    click.echo(f"  curl {base}/v1/chat/completions \\\n"
+               f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
+               f"    -d '{{\"model\": \"{model}\", \"stream\": true, "
+               f"\"messages\": [{{\"role\": \"user\", \"content\": \"Say hello\"}}]}}'\n")
+    click.echo("Or with the openai Python SDK:\n")
+    click.echo("  from openai import OpenAI\n"
+               f"  client = OpenAI(base_url=\"{base}/v1\", api_key=\"{key}\")\n"
+               f"  for chunk in client.chat.completions.create(model=\"{model}\", stream=True,\n"
+               "          messages=[{\"role\": \"user\", \"content\": \"Say hello\"}]):\n"
+               "      print(chunk.choices[0].delta.content or \"\", end=\"\", flush=True)\n")

@@ -1,0 +1,87 @@
+"""The `corral` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from corral import __version__
+from corral.auth.cli import keys
+from corral.config import ConfigError, Settings, load_settings
+from corral.simulator.cli import simulate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="corral")
+def main() -> None:
+    """Corral: a production gateway for LLM applications.
+
+    Point any OpenAI client at it by changing base_url and api_key. Start with
+    `corral serve`; see README.md for the five-minute tour.
+    """
+
+
+def _settings(config: str | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="corral.yaml to load "
+              "(default: $CORRAL_CONFIG, then ./corral.yaml, then the built-in local model).")
+@click.option("--host", help="Interface to listen on (default 127.0.0.1, or server.host).")
+@click.option("--port", type=int, help="Port to listen on (default 8080, or server.port).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log one line per HTTP request.")
+def serve(config: str | None, host: str | None, port: int | None, log_level: str, access_log: bool) -> None:
+    """Run the gateway (OpenAI-compatible API on /v1)."""
+    import uvicorn
+
+    from corral.api.app import create_app
+    from corral.banner import print_banner
+
+    settings = _settings(config)
+    if host:
+        settings.server.host = host
+    if port is not None:
+        settings.server.port = port
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings, on_start=lambda gw: print_banner(gw, settings))
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@main.command()
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="corral.yaml to load.")
+def models(config: str | None) -> None:
+    """Print the public model names and the deployments behind them."""
+    settings = _settings(config)
+    click.echo(f"configuration: {settings.source}")
+    for name, model in settings.models.items():
+        aliases = f" (aliases: {', '.join(model.aliases)})" if model.aliases else ""
+        click.echo(f"{name}{aliases}")
+        for dep in model.deployments:
+            ptype = settings.providers[dep.provider].type
+            click.echo(f"  -> {dep.provider} [{ptype}] model={dep.model} weight={dep.weight:g}")
+
+
+main.add_command(keys)
+main.add_command(simulate)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Settings: an optional `corral.yaml` plus environment variables.
+
+With no file Corral serves the built-in local model and nothing else. Provider API
+keys are only ever read from environment variables named in the file (`api_key_env`),
+never from the file itself, so configuration can be committed and shared safely.
+Invalid configuration fails at start with the file, the key path and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_KEY_ENV = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+}
+LOCAL_MODEL_NAME = "smollm2-135m-instruct"
+
+
+class ConfigError(Exception):
+    """Configuration cannot be used; the message names the file and the key path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderSettings(_Strict):
+    type: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(600.0, gt=0)
+    max_connections: int = Field(200, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "api_key" in data:
+            raise ValueError(
+                "api_key must not be written in the file; put the key in an environment "
+                "variable and name it with api_key_env"
+            )
+        return data
+
+
+class DeploymentSettings(_Strict):
+    provider: str
+    model: str
+    weight: float = Field(1.0, gt=0)
+    context_window: int | None = Field(None, gt=0)
+
+
+class ModelSettings(_Strict):
+    deployments: list[DeploymentSettings] = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    description: str | None = None
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    auth_cache_ttl_s: float = Field(1.0, ge=0)
+
+
+class Settings(_Strict):
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    home: Path = Path(".corral")
+    database_url: str | None = None
+    redis_url: str | None = None
+    source: str = "(defaults)"
+
+    @field_validator("models")
+    @classmethod
+    def _aliases_unique(cls, models: dict[str, ModelSettings]) -> dict[str, ModelSettings]:
+        seen: dict[str, str] = {}
+        for name, model in models.items():
+            for public in (name, *model.aliases):
+                if public in seen and seen[public] != name:
+                    raise ValueError(f"model name '{public}' is used by both '{seen[public]}' and '{name}'")
+                seen[public] = name
+        return models
+
+    @model_validator(mode="after")
+    def _deployments_name_known_providers(self) -> Settings:
+        for name, model in self.models.items():
+            for i, dep in enumerate(model.deployments):
+                if dep.provider not in self.providers:
+                    known = ", ".join(sorted(self.providers)) or "none"
+                    raise ValueError(
+                        f"models.{name}.deployments.{i}.provider: unknown provider "
+                        f"'{dep.provider}' (defined: {known})"
+                    )
+        return self
+
+    def provider_api_key(self, name: str) -> str | None:
+        """The provider's key from its environment variable (never stored anywhere)."""
+        provider = self.providers[name]
+        env = provider.api_key_env or DEFAULT_KEY_ENV.get(provider.type)
+        return os.environ.get(env) if env else None
+
+
+def default_settings_data() -> dict[str, Any]:
+    """What Corral serves with no file: the built-in local model, offline."""
+    return {
+        "providers": {"local": {"type": "local"}},
+        "models": {
+            LOCAL_MODEL_NAME: {
+                "deployments": [{"provider": "local", "model": LOCAL_MODEL_NAME}],
+                "aliases": ["local"],
+                "description": "Built-in SmolLM2-135M-Instruct, runs offline on the CPU",
+            }
+        },
+    }
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"Invalid configuration in {source}:"]
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling against docs/configuration.md)"
+        lines.append(f"  {path}: {msg}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Load settings from `path`, `$CORRAL_CONFIG`, or ./corral.yaml, then apply env vars."""
+    explicit = path or os.environ.get("CORRAL_CONFIG")
+    file = Path(explicit) if explicit else Path("corral.yaml")
+    if explicit and not file.exists():
+        raise ConfigError(f"Configuration file {file} does not exist.")
+    data: dict[str, Any]
+    source = "(defaults)"
+    if file.exists():
+        source = str(file)
+        try:
+            loaded = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{file}: the top level must be a mapping of settings.")
+        data = loaded
+        if not data.get("providers") and not data.get("models"):
+            data = {**default_settings_data(), **data}
+    else:
+        data = default_settings_data()
+    data = _apply_env(dict(data))
+    data["source"] = source
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+
+
+def _apply_env(data: dict[str, Any]) -> dict[str, Any]:
+    env = os.environ
+    if env.get("CORRAL_HOME"):
+        data["home"] = env["CORRAL_HOME"]
+    if env.get("CORRAL_DATABASE_URL"):
+        data["database_url"] = env["CORRAL_DATABASE_URL"]
+    if env.get("CORRAL_REDIS_URL"):
+        data["redis_url"] = env["CORRAL_REDIS_URL"]
+    server = dict(data.get("server") or {})
+    if env.get("CORRAL_HOST"):
+        server["host"] = env["CORRAL_HOST"]
+    if env.get("CORRAL_PORT"):
+        server["port"] = env["CORRAL_PORT"]
+    data["server"] = server
+    return data

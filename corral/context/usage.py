@@ -1,0 +1,59 @@
+"""The usage stage: every answer leaves with token usage, counted offline if needed.
+
+Some servers (older vLLM, llama.cpp without flags, interrupted streams) report no
+usage. Cost and records need it, so Corral counts with tiktoken and marks the
+numbers as estimated rather than leaving them empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from corral.context.tokens import count_request, count_text
+from corral.core.context import RequestContext
+from corral.core.pipeline import Next, Result
+from corral.core.stream import ChatStream
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, Usage
+
+
+def estimate_usage(request: ChatRequest, output_text: str) -> Usage:
+    return Usage(
+        input_tokens=count_request(request),
+        output_tokens=count_text(output_text, request.model),
+        estimated=True,
+    )
+
+
+class UsageStage:
+    name = "usage"
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
+        result = await call_next(ctx)
+        if isinstance(result, ChatResponse):
+            if result.usage is None:
+                text = (result.content or "") + "".join(
+                    c.name + c.arguments for c in result.tool_calls or []
+                )
+                result.usage = estimate_usage(ctx.request, text)
+            ctx.extras["usage"] = result.usage
+            return result
+        return result.map(lambda chunks: self._watch(ctx, chunks))
+
+    async def _watch(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
+        parts: list[str] = []
+        usage: Usage | None = None
+        async for chunk in chunks:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            if chunk.content:
+                parts.append(chunk.content)
+            for call in chunk.tool_calls or ():
+                parts.append((call.name or "") + (call.arguments or ""))
+            yield chunk
+        if usage is None:
+            usage = estimate_usage(ctx.request, "".join(parts))
+            yield ChatChunk(usage=usage)
+        ctx.extras["usage"] = usage
+
+
+__all__ = ["ChatStream", "UsageStage", "estimate_usage"]

@@ -1,0 +1,46 @@
+"""Per-request state that flows through the pipeline's stages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.core.types import ChatRequest
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One call to one deployment: kept for records, headers and debugging."""
+
+    deployment: str
+    provider: str
+    model: str
+    status: str = "pending"  # ok | error
+    error_type: str | None = None
+    duration_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class Caller:
+    """Who is calling: resolved by authentication before the pipeline runs."""
+
+    key_id: str
+    key_name: str
+    team: str
+    scopes: frozenset[str]
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    request: ChatRequest
+    caller: Caller | None = None
+    public_model: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    upstream_first_byte_at: float | None = None
+    served_model: str | None = None
+    deployment: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)

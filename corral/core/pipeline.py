@@ -1,0 +1,63 @@
+"""The request pipeline: the one place that knows the order of the stages.
+
+Each stage is a small object with one job and the signature
+`async __call__(ctx, call_next) -> ChatResponse | ChatStream`. The chain is built
+once at startup by wrapping the stages in reverse order around the terminal handler
+(the router), the way Starlette builds its middleware stack. Streaming and
+non-streaming requests go through the same stages; stages that need to see chunks
+wrap the returned `ChatStream`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from corral.core.context import RequestContext
+from corral.core.stream import ChatStream
+from corral.core.types import ChatResponse
+
+Result = ChatResponse | ChatStream
+Next = Callable[[RequestContext], Awaitable[Result]]
+
+# The declared order. Later issues slot their stages in here by name:
+# authenticate (done by the API edge) -> limits -> prompt policy -> privacy -> cache
+# -> context fit -> route -> restore -> record.
+STAGE_ORDER: tuple[str, ...] = (
+    "limits",
+    "prompt_policy",
+    "privacy",
+    "cache",
+    "context",
+    "usage",
+)
+# The router is the terminal handler, not a stage: it is what the stages wrap.
+
+
+class Stage(Protocol):
+    name: str
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> Result: ...
+
+
+class Pipeline:
+    def __init__(self, stages: Sequence[Stage], terminal: Next):
+        unknown = [s.name for s in stages if s.name not in STAGE_ORDER]
+        if unknown:
+            raise ValueError(f"stages not in STAGE_ORDER: {unknown}")
+        ordered = sorted(stages, key=lambda s: STAGE_ORDER.index(s.name))
+        self.stages = ordered
+        handler = terminal
+        for stage in reversed(ordered):
+            handler = _bind(stage, handler)
+        self._handler = handler
+
+    async def __call__(self, ctx: RequestContext) -> Result:
+        return await self._handler(ctx)
+
+
+def _bind(stage: Stage, call_next: Next) -> Next:
+    async def handler(ctx: RequestContext) -> Result:
+        return await stage(ctx, call_next)
+
+    return handler

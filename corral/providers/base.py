@@ -1,0 +1,100 @@
+"""The provider interface: one small async class per wire format.
+
+Like an httpx transport, an adapter only translates and sends. It gets canonical
+requests (with `model` already set to the upstream model name), yields canonical
+chunks, and maps its vendor's errors into `corral.core.errors`. Retries, fallbacks
+and accounting live above it, in the pipeline.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.core.errors import UnsupportedParameter
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
+
+
+@dataclass(slots=True)
+class ProviderConfig:
+    """What an adapter needs to reach its upstream. `api_key` comes from the environment."""
+
+    name: str
+    type: str
+    base_url: str | None = None
+    api_key: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 600.0
+    max_connections: int = 200
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    tools: bool = True
+    response_format: bool = True
+    embeddings: bool = False
+    images: bool = False
+    passthrough_params: bool = False  # forwards unknown OpenAI params (OpenAI-compatible only)
+
+
+class Provider(abc.ABC):
+    """Base class for adapters. Subclasses set `capabilities` and implement the I/O."""
+
+    capabilities: Capabilities = Capabilities()
+
+    def __init__(self, config: ProviderConfig):
+        self.config = config
+        self.name = config.name
+
+    @abc.abstractmethod
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """One non-streamed completion."""
+
+    @abc.abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        """Stream a completion. Errors before the first chunk raise; later ones too."""
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        raise UnsupportedParameter(
+            f"Provider '{self.name}' ({self.config.type}) does not serve embeddings; "
+            "route this model to a provider that does.",
+            param="model",
+        )
+
+    async def warmup(self) -> None:
+        """Prepare before the first request (load a model); a no-op for HTTP providers."""
+
+    async def aclose(self) -> None:
+        """Release pooled connections or loaded models."""
+
+    def check_supported(self, request: ChatRequest) -> None:
+        """Reject, with a 400 naming the parameter, what this provider cannot honour."""
+        caps = self.capabilities
+        where = f"provider '{self.name}' ({self.config.type})"
+        if request.tools and not caps.tools:
+            raise UnsupportedParameter(f"'tools' is not supported by {where}.", param="tools")
+        if request.response_format and not caps.response_format:
+            rf_type = request.response_format.get("type")
+            if rf_type != "text":
+                raise UnsupportedParameter(
+                    f"'response_format' is not supported by {where}.", param="response_format"
+                )
+        if request.extra and not caps.passthrough_params:
+            names = ", ".join(sorted(request.extra))
+            raise UnsupportedParameter(
+                f"Parameter(s) {names} are not supported by {where}; remove them or use an "
+                "OpenAI-compatible deployment.",
+                param=sorted(request.extra)[0],
+            )
+        if not caps.images:
+            for m in request.messages:
+                if isinstance(m.content, list) and any(
+                    not hasattr(p, "text") for p in m.content
+                ):
+                    raise UnsupportedParameter(
+                        f"Image content is not supported by {where}.", param="messages"
+                    )

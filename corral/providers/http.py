@@ -1,0 +1,233 @@
+"""Pooled HTTP for adapters: one aiohttp session per provider, SSE parsing, error mapping.
+
+aiohttp's client is used on the hot path because it costs far less CPU per request
+than httpx on this kind of machine (see docs/benchmarks.md). Every transport failure
+leaves here as a `corral.core.errors` type, so adapters only handle HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+
+from corral.core.errors import (
+    UpstreamBadResponse,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from corral.providers.base import ProviderConfig
+
+
+class HttpClient:
+    """A lazily created, pooled aiohttp session bound to one provider's settings."""
+
+    def __init__(self, config: ProviderConfig):
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self.config.max_connections, keepalive_timeout=60, ttl_dns_cache=300
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=self.config.connect_timeout_s,
+                sock_read=self.config.read_timeout_s,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+                auto_decompress=True,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post_json(
+        self, url: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """POST JSON and read the whole answer; transport failures become upstream errors."""
+        async with self._request("POST", url, body, headers) as resp:
+            try:
+                data = await resp.read()
+            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+                raise UpstreamConnectionError(
+                    f"Provider '{self.config.name}' closed the connection mid-response: {exc}",
+                    provider=self.config.name,
+                ) from exc
+            return resp.status, dict(resp.headers), data
+
+    async def get_json(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        async with self._request("GET", url, None, headers) as resp:
+            return resp.status, await resp.read()
+
+    @asynccontextmanager
+    async def stream(
+        self, url: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        async with self._request("POST", url, body, headers) as resp:
+            yield resp
+
+    @asynccontextmanager
+    async def _request(
+        self, method: str, url: str, body: dict[str, Any] | None, headers: dict[str, str]
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        name = self.config.name
+        all_headers = {**self.config.headers, **headers}
+        data = orjson.dumps(body) if body is not None else None
+        if data is not None:
+            all_headers.setdefault("content-type", "application/json")
+        try:
+            async with self.session().request(method, url, data=data, headers=all_headers) as resp:
+                yield resp
+        except UpstreamError:
+            raise
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout(
+                f"Provider '{name}' did not answer in time ({type(exc).__name__}).", provider=name
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamConnectionError(
+                f"Cannot connect to provider '{name}' at {url}: {exc.os_error}. "
+                "Check the provider's base_url and that the server is running.",
+                provider=name,
+            ) from exc
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
+                aiohttp.ClientOSError) as exc:
+            raise UpstreamConnectionError(
+                f"Connection to provider '{name}' broke: {exc}", provider=name
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(
+                f"HTTP error talking to provider '{name}': {exc}", provider=name
+            ) from exc
+
+
+async def iter_sse(resp: aiohttp.ClientResponse, provider: str) -> AsyncIterator[tuple[str, bytes]]:
+    """Yield (event, data) pairs from a server-sent-event stream as they arrive."""
+    event = ""
+    data: list[bytes] = []
+    try:
+        async for raw in resp.content:
+            line = raw.rstrip(b"\r\n")
+            if not line:
+                if data:
+                    yield event, b"\n".join(data)
+                event, data = "", []
+                continue
+            if line.startswith(b"data:"):
+                data.append(line[5:].lstrip(b" "))
+            elif line.startswith(b"event:"):
+                event = line[6:].strip().decode()
+            # comments (":") and other fields are ignored, as the SSE spec says
+    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
+            aiohttp.ClientOSError, ConnectionResetError) as exc:
+        raise UpstreamConnectionError(
+            f"Stream from provider '{provider}' broke off: {exc}", provider=provider
+        ) from exc
+    except asyncio.TimeoutError as exc:
+        raise UpstreamTimeout(f"Stream from provider '{provider}' stalled.", provider=provider) from exc
+    if data:
+        yield event, b"\n".join(data)
+
+
+def loads_or_bad(data: bytes, provider: str) -> Any:
+    """Parse JSON from a provider; garbage becomes UpstreamBadResponse, not a 500."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        snippet = data[:200].decode(errors="replace")
+        raise UpstreamBadResponse(
+            f"Provider '{provider}' sent malformed JSON: {snippet!r}", provider=provider
+        ) from exc
+
+
+def retry_after_seconds(headers: dict[str, str]) -> float | None:
+    """Read Retry-After (seconds or HTTP date) or OpenAI's reset headers."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    value = lowered.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                return None
+    for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"):
+        if name in lowered:
+            return parse_duration(lowered[name])
+    return None
+
+
+def parse_duration(text: str) -> float | None:
+    """Parse OpenAI-style durations such as '1s', '6m0s', '250ms'."""
+    total, number = 0.0, ""
+    i = 0
+    try:
+        while i < len(text):
+            ch = text[i]
+            if ch.isdigit() or ch == ".":
+                number += ch
+            elif text.startswith("ms", i):
+                total += float(number) / 1000
+                number = ""
+                i += 1
+            else:
+                total += float(number) * {"s": 1, "m": 60, "h": 3600}[ch]
+                number = ""
+            i += 1
+        return total + (float(number) if number else 0.0)
+    except (KeyError, ValueError):
+        return None
+
+
+def error_for_status(
+    provider: str,
+    status: int,
+    message: str,
+    headers: dict[str, str],
+    code: str | None = None,
+) -> UpstreamError:
+    """Map an upstream HTTP status to Corral's error tree, keeping the vendor's message."""
+    text = f"Provider '{provider}' returned {status}: {message}"
+    if status == 429:
+        return UpstreamRateLimited(
+            text, retry_after=retry_after_seconds(headers), provider=provider, upstream_status=status
+        )
+    if status in (408, 504):
+        return UpstreamTimeout(text, provider=provider, upstream_status=status)
+    if status in (401, 403):
+        return UpstreamError(
+            f"Provider '{provider}' rejected Corral's credentials ({status}): {message}. "
+            "Check the API key environment variable configured for this provider.",
+            provider=provider,
+            upstream_status=status,
+        )
+    if status >= 500 or status == 409:
+        return UpstreamUnavailable(text, provider=provider, upstream_status=status)
+    return UpstreamRejected(
+        text, status_code=status, provider=provider, upstream_status=status, code=code
+    )

@@ -1,0 +1,93 @@
+"""The route table: public model names -> deployments of real providers."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from corral.config import Settings
+from corral.core.errors import ModelNotFound
+from corral.providers.base import Provider, ProviderConfig
+from corral.providers.registry import create_provider
+
+
+@dataclass(slots=True)
+class Deployment:
+    """One provider serving one upstream model for a route."""
+
+    provider: Provider
+    model: str
+    weight: float = 1.0
+    context_window: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider.name}/{self.model}"
+
+
+@dataclass(slots=True)
+class Route:
+    public_name: str
+    deployments: list[Deployment]
+    description: str | None = None
+
+    def pick_order(self, rng: random.Random = random._inst) -> list[Deployment]:  # type: ignore[attr-defined]
+        """Deployments in try order: a weighted random first choice, then the rest by weight."""
+        if len(self.deployments) == 1:
+            return self.deployments
+        remaining = list(self.deployments)
+        order: list[Deployment] = []
+        while remaining:
+            pick = rng.choices(remaining, weights=[d.weight for d in remaining])[0]
+            order.append(pick)
+            remaining.remove(pick)
+        return order
+
+
+class RouteTable:
+    def __init__(self, routes: dict[str, Route], aliases: dict[str, str], providers: dict[str, Provider]):
+        self.routes = routes
+        self.aliases = aliases
+        self.providers = providers
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RouteTable:
+        providers: dict[str, Provider] = {}
+        for name, p in settings.providers.items():
+            providers[name] = create_provider(ProviderConfig(
+                name=name,
+                type=p.type,
+                base_url=p.base_url,
+                api_key=settings.provider_api_key(name),
+                headers=p.headers,
+                connect_timeout_s=p.connect_timeout_s,
+                read_timeout_s=p.read_timeout_s,
+                max_connections=p.max_connections,
+                options=p.options,
+            ))
+        routes: dict[str, Route] = {}
+        aliases: dict[str, str] = {}
+        for public, m in settings.models.items():
+            deployments = [
+                Deployment(providers[d.provider], d.model, d.weight, d.context_window)
+                for d in m.deployments
+            ]
+            routes[public] = Route(public, deployments, m.description)
+            for alias in m.aliases:
+                aliases[alias] = public
+        return cls(routes, aliases, providers)
+
+    def lookup(self, model: str) -> Route:
+        route = self.routes.get(model) or self.routes.get(self.aliases.get(model, ""))
+        if route is None:
+            available = ", ".join(sorted(self.routes)) or "none"
+            raise ModelNotFound(
+                f"The model '{model}' does not exist or is not configured on this gateway. "
+                f"Available models: {available}.",
+                param="model",
+            )
+        return route
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
