@@ -61,6 +61,6 @@ async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool) -
     except CorralError as exc:
         log.warning("stream failed after it started: %s", exc.message)
         yield error_event(exc)
-    except Exception:  # noqa: BLE001 - the client must see the stream end, not a hang
+    except Exception:
         log.exception("unexpected error inside a stream")
         yield error_event(CorralError("Corral hit an internal error while streaming."))

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.render import error_body
-from corral.core.errors import CorralError, InvalidRequest, NotFound
 from corral.api.responses import json_response
+from corral.core.errors import CorralError, InvalidRequest, NotFound
 
 log = logging.getLogger("corral.api")
 

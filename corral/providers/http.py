@@ -7,11 +7,10 @@ leaves here as a `corral.core.errors` type, so adapters only handle HTTP statuse
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
-import time
 from typing import Any
 
 import aiohttp
@@ -98,7 +97,7 @@ class HttpClient:
                 yield resp
         except UpstreamError:
             raise
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeout(
                 f"Provider '{name}' did not answer in time ({type(exc).__name__}).", provider=name
             ) from exc
@@ -141,7 +140,7 @@ async def iter_sse(resp: aiohttp.ClientResponse, provider: str) -> AsyncIterator
         raise UpstreamConnectionError(
             f"Stream from provider '{provider}' broke off: {exc}", provider=provider
         ) from exc
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise UpstreamTimeout(f"Stream from provider '{provider}' stalled.", provider=provider) from exc
     if data:
         yield event, b"\n".join(data)

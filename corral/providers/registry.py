@@ -47,6 +47,11 @@ def provider_types() -> dict[str, ProviderFactory]:
     return _registry
 
 
+def register_provider_type(type_name: str, factory: ProviderFactory) -> None:
+    """Add a provider type at run time (tests and embedding applications)."""
+    provider_types()[type_name] = factory
+
+
 def create_provider(config: ProviderConfig) -> Provider:
     types = provider_types()
     try:

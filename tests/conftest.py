@@ -1,0 +1,87 @@
+"""Shared fixtures: a real Corral server on 127.0.0.1 backed by fake or simulated upstreams."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from corral.api.app import create_app
+from corral.config import Settings
+from corral.providers.registry import register_provider_type
+from tests.fakes import FakeProvider
+
+register_provider_type("fake", FakeProvider)
+
+
+@dataclass
+class RunningServer:
+    url: str
+    app: Any
+    server: uvicorn.Server
+
+    @property
+    def gateway(self) -> Any:
+        return self.app.state.gateway
+
+    @property
+    def app_key(self) -> str:
+        return self.gateway.bootstrap.default_key
+
+    @property
+    def admin_key(self) -> str:
+        return self.gateway.bootstrap.admin_key
+
+
+def serve_in_thread(app: Any) -> Iterator[RunningServer]:
+    """Run uvicorn on a free port in a thread (TestClient would buffer streams)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, loop="asyncio", log_level="warning",
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("server failed to start")
+        threading.Event().wait(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield RunningServer(f"http://127.0.0.1:{port}", app, server)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def settings_for(tmp_path: Path, providers: dict[str, Any], models: dict[str, Any], **extra: Any) -> Settings:
+    return Settings.model_validate({
+        "providers": providers,
+        "models": models,
+        "home": str(tmp_path / "home"),
+        **extra,
+    })
+
+
+def fake_settings(tmp_path: Path, **extra: Any) -> Settings:
+    names = ["echo", "no-usage", "fail-429", "fail-context", "break-after-2"]
+    return settings_for(
+        tmp_path,
+        {"fake": {"type": "fake"}},
+        {n: {"deployments": [{"provider": "fake", "model": n}]} for n in names},
+        **extra,
+    )
+
+
+@pytest.fixture
+def fake_server(tmp_path: Path) -> Iterator[RunningServer]:
+    app = create_app(fake_settings(tmp_path), warmup=False)
+    yield from serve_in_thread(app)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)

@@ -1,0 +1,87 @@
+"""The pipeline orders stages by STAGE_ORDER and stages can wrap streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from corral.core.context import RequestContext
+from corral.core.pipeline import Next, Pipeline, Result
+from corral.core.stream import ChatStream, StreamConsumed
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, Message
+
+
+class Recorder:
+    def __init__(self, name: str, log: list[str]):
+        self.name = name
+        self.log = log
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
+        self.log.append(f"enter {self.name}")
+        result = await call_next(ctx)
+        self.log.append(f"leave {self.name}")
+        return result
+
+
+def _ctx(stream: bool = False) -> RequestContext:
+    return RequestContext("req_1", ChatRequest("m", [Message("user", "hi")], stream=stream))
+
+
+@pytest.mark.asyncio
+async def test_stages_run_in_declared_order_regardless_of_list_order() -> None:
+    log: list[str] = []
+
+    async def terminal(ctx: RequestContext) -> Result:
+        log.append("terminal")
+        return ChatResponse("1", "m", "ok")
+
+    pipeline = Pipeline([Recorder("usage", log), Recorder("privacy", log)], terminal)
+    await pipeline(_ctx())
+    assert log == ["enter privacy", "enter usage", "terminal", "leave usage", "leave privacy"]
+
+
+def test_unknown_stage_rejected() -> None:
+    async def terminal(ctx: RequestContext) -> Result:
+        raise AssertionError
+
+    with pytest.raises(ValueError, match="bogus"):
+        Pipeline([Recorder("bogus", [])], terminal)
+
+
+async def _chunks() -> AsyncIterator[ChatChunk]:
+    for word in ("a", "b"):
+        yield ChatChunk(content=word)
+
+
+@pytest.mark.asyncio
+async def test_stream_consumed_once_and_done_callbacks_fire() -> None:
+    done: list[BaseException | None] = []
+    stream = ChatStream(_chunks())
+    stream.on_done(lambda s, err: done.append(err))
+    stream.map(lambda it: _upper(it))
+    assert [c.content async for c in stream] == ["A", "B"]
+    assert done == [None]
+    with pytest.raises(StreamConsumed):
+        async for _ in stream:
+            pass
+
+
+async def _upper(chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
+    async for c in chunks:
+        yield ChatChunk(content=(c.content or "").upper())
+
+
+@pytest.mark.asyncio
+async def test_done_callback_sees_error() -> None:
+    async def failing() -> AsyncIterator[ChatChunk]:
+        yield ChatChunk(content="a")
+        raise RuntimeError("boom")
+
+    errors: list[BaseException | None] = []
+    stream = ChatStream(failing())
+    stream.on_done(lambda s, err: errors.append(err))
+    with pytest.raises(RuntimeError):
+        async for _ in stream:
+            pass
+    assert isinstance(errors[0], RuntimeError)
