@@ -1,0 +1,253 @@
+"""Key-value counters shared by rate limits, budgets, circuit breakers and caches.
+
+:class:`MemoryKV` serves a single process (the embedded default);
+:class:`RedisKV` makes the same counters shared by every replica. Both store
+values as bytes with Redis semantics (``incr`` on a missing key starts at 0,
+integers are stored as their decimal text), so features behave the same on
+either backend.
+
+TTL rule for ``incr``/``incr_float``: ``ttl_s`` is applied only when the key
+has no expiry — i.e. when the increment created it. An existing expiry is
+never extended, which gives fixed windows (``"rl:key:minute-17"``) that
+cannot live forever even if a writer crashes between increments.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+Value = bytes | str | int | float
+
+DEFAULT_PREFIX = "corral:"
+
+
+def encode(value: Value) -> bytes:
+    """Encode like redis-py does, so both backends return identical bytes."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("bool is ambiguous as a KV value; use int")
+    if isinstance(value, int):
+        return str(value).encode()
+    if isinstance(value, float):
+        return repr(value).encode()
+    return value.encode()
+
+
+def _format_float(value: float) -> bytes:
+    # Redis INCRBYFLOAT drops a trailing ".0"; match it.
+    if value.is_integer() and abs(value) < 1e17:
+        return str(int(value)).encode()
+    return repr(value).encode()
+
+
+def _ttl_ms(ttl_s: float) -> int:
+    if ttl_s <= 0:
+        raise ValueError("ttl_s must be positive")
+    return max(1, math.ceil(ttl_s * 1000))
+
+
+class KV(ABC):
+    """Async counter/value store. Keys are namespaced with ``prefix``."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    @abstractmethod
+    async def get(self, key: str) -> bytes | None: ...
+
+    @abstractmethod
+    async def set(self, key: str, value: Value, ttl_s: float | None = None) -> None: ...
+
+    @abstractmethod
+    async def delete(self, key: str) -> bool:
+        """Remove ``key``; True if it existed."""
+
+    @abstractmethod
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        """Atomically add ``amount`` and return the new value (see module doc for TTL)."""
+
+    @abstractmethod
+    async def incr_float(self, key: str, amount: float, ttl_s: float | None = None) -> float:
+        """Float version of :meth:`incr` (budgets in currency units)."""
+
+    @abstractmethod
+    async def expire(self, key: str, ttl_s: float) -> bool:
+        """Set a TTL on an existing key; False if the key does not exist."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Release connections."""
+
+
+class MemoryKV(KV):
+    """In-process KV with TTLs.
+
+    asyncio-safe without locks: no method awaits between reading and writing
+    the dict, so each operation is atomic with respect to other coroutines.
+    Not shared between processes — use :class:`RedisKV` for replicas.
+    """
+
+    _SWEEP_EVERY = 1024
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX, clock: Callable[[], float] = time.monotonic) -> None:
+        self.prefix = prefix
+        self._clock = clock
+        self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._ops = 0
+
+    def _live(self, key: str) -> tuple[bytes, float | None] | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] is not None and item[1] <= self._clock():
+            del self._data[key]
+            return None
+        return item
+
+    def _tick(self) -> None:
+        self._ops += 1
+        if self._ops % self._SWEEP_EVERY == 0:
+            now = self._clock()
+            for k in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
+                del self._data[k]
+
+    def _deadline(self, ttl_s: float | None) -> float | None:
+        return None if ttl_s is None else self._clock() + _ttl_ms(ttl_s) / 1000
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._live(self.prefix + key)
+        return None if item is None else item[0]
+
+    async def set(self, key: str, value: Value, ttl_s: float | None = None) -> None:
+        self._tick()
+        self._data[self.prefix + key] = (encode(value), self._deadline(ttl_s))
+
+    async def delete(self, key: str) -> bool:
+        full = self.prefix + key
+        existed = self._live(full) is not None
+        self._data.pop(full, None)
+        return existed
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        self._tick()
+        full = self.prefix + key
+        item = self._live(full)
+        try:
+            current = int(item[0]) if item else 0
+        except ValueError:
+            raise ValueError(f"value at {key!r} is not an integer") from None
+        new = current + amount
+        deadline = item[1] if item and item[1] is not None else self._deadline(ttl_s)
+        self._data[full] = (str(new).encode(), deadline)
+        return new
+
+    async def incr_float(self, key: str, amount: float, ttl_s: float | None = None) -> float:
+        self._tick()
+        full = self.prefix + key
+        item = self._live(full)
+        try:
+            current = float(item[0]) if item else 0.0
+        except ValueError:
+            raise ValueError(f"value at {key!r} is not a number") from None
+        new = current + amount
+        deadline = item[1] if item and item[1] is not None else self._deadline(ttl_s)
+        self._data[full] = (_format_float(new), deadline)
+        return new
+
+    async def expire(self, key: str, ttl_s: float) -> bool:
+        full = self.prefix + key
+        item = self._live(full)
+        if item is None:
+            return False
+        self._data[full] = (item[0], self._deadline(ttl_s))
+        return True
+
+
+# INCRBY/INCRBYFLOAT + PEXPIRE in one round trip, atomically on the server.
+_INCR_LUA = """
+local v = redis.call(ARGV[1], KEYS[1], ARGV[2])
+if ARGV[3] ~= '' and redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return v
+"""
+
+
+class RedisKV(KV):
+    """KV on Redis (``redis.asyncio``) — counters shared by all replicas."""
+
+    def __init__(self, client: Any, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+        self.client = client
+        self._incr = client.register_script(_INCR_LUA)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        prefix: str = DEFAULT_PREFIX,
+        *,
+        max_connections: int = 50,
+        pool_timeout_s: float = 5.0,
+        **kwargs: Any,
+    ) -> RedisKV:
+        """Client on a *blocking* pool: bursts wait for a free connection
+        (up to ``pool_timeout_s``) instead of failing with "Too many connections"."""
+        from redis.asyncio import BlockingConnectionPool, Redis
+
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=pool_timeout_s,
+            decode_responses=False,
+            **kwargs,
+        )
+        return cls(Redis.from_pool(pool), prefix=prefix)
+
+    async def get(self, key: str) -> bytes | None:
+        value: bytes | None = await self.client.get(self.prefix + key)
+        return value
+
+    async def set(self, key: str, value: Value, ttl_s: float | None = None) -> None:
+        px = None if ttl_s is None else _ttl_ms(ttl_s)
+        await self.client.set(self.prefix + key, encode(value), px=px)
+
+    async def delete(self, key: str) -> bool:
+        return bool(await self.client.delete(self.prefix + key))
+
+    async def _run_incr(self, op: str, key: str, amount: Value, ttl_s: float | None) -> Any:
+        from redis.exceptions import ResponseError
+
+        ttl = "" if ttl_s is None else str(_ttl_ms(ttl_s))
+        try:
+            return await self._incr(keys=[self.prefix + key], args=[op, amount, ttl])
+        except ResponseError as e:
+            raise ValueError(f"{op} on {key!r} failed: {e}") from e
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        return int(await self._run_incr("INCRBY", key, int(amount), ttl_s))
+
+    async def incr_float(self, key: str, amount: float, ttl_s: float | None = None) -> float:
+        return float(await self._run_incr("INCRBYFLOAT", key, repr(float(amount)), ttl_s))
+
+    async def expire(self, key: str, ttl_s: float) -> bool:
+        return bool(await self.client.pexpire(self.prefix + key, _ttl_ms(ttl_s)))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def kv_from_url(url: str | None, prefix: str = DEFAULT_PREFIX) -> KV:
+    """Pick the backend from configuration.
+
+    ``None``, ``""`` or ``memory://`` → :class:`MemoryKV`;
+    ``redis://``, ``rediss://``, ``unix://`` → :class:`RedisKV`.
+    """
+    if not url or url.startswith("memory:"):
+        return MemoryKV(prefix=prefix)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisKV.from_url(url, prefix=prefix)
+    raise ValueError(f"unsupported KV URL scheme in {url.split('://', 1)[0]!r} (use redis:// or leave unset)")

@@ -1,0 +1,131 @@
+"""Ordered, versioned schema migrations recorded in ``schema_migrations``.
+
+To change the schema, *append* a :class:`Migration` to :data:`MIGRATIONS`
+with the next version number and update :mod:`corral.store.schema` to match.
+Never edit a migration that has shipped: databases in the field already ran
+it. Each migration snapshots the tables it creates (its own ``MetaData``)
+instead of importing them from ``schema``, so later edits to ``schema``
+cannot change what an old migration does.
+
+All pending migrations run in one transaction under a named lock
+(``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so
+many replicas may call :func:`migrate` at startup at the same time: one
+applies, the others wait and then find nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Column, Index, String, Table, Text, inspect, select
+from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.sql import Executable
+
+from corral.store.db import Database, Transaction
+from corral.store.schema import UTCDateTime, new_metadata, schema_migrations, utcnow
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = "corral.store.migrations"
+
+Step = str | Executable
+Apply = Callable[[Transaction], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema change: a list of DDL statements, or an async callable for logic/branching."""
+
+    version: int
+    name: str
+    apply: Sequence[Step] | Apply
+
+    async def run(self, tx: Transaction) -> None:
+        if callable(self.apply):
+            await self.apply(tx)
+        else:
+            for step in self.apply:
+                await tx.execute(step)
+
+
+def create_table_ddl(*tables: Table) -> list[Executable]:
+    """CREATE TABLE plus CREATE INDEX statements for snapshot tables."""
+    ddl: list[Executable] = []
+    for table in tables:
+        ddl.append(CreateTable(table))
+        ddl.extend(CreateIndex(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name)))
+    return ddl
+
+
+async def _v1_api_keys(tx: Transaction) -> None:
+    md = new_metadata()
+    api_keys = Table(
+        "api_keys",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("name", String(200), nullable=False),
+        Column("team", String(200), nullable=False),
+        Column("scopes", Text, nullable=False),
+        Column("prefix", String(32), nullable=False),
+        Column("hash", String(64), nullable=False, unique=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("last_used_at", UTCDateTime(), nullable=True),
+        Column("revoked_at", UTCDateTime(), nullable=True),
+        Column("created_by", String(200), nullable=True),
+        Index("ix_api_keys_prefix", "prefix"),
+        Index("ix_api_keys_team", "team"),
+    )
+    for stmt in create_table_ddl(api_keys):
+        await tx.execute(stmt)
+
+
+# Append only. Versions must strictly increase.
+MIGRATIONS: list[Migration] = [
+    Migration(1, "create api_keys", _v1_api_keys),
+]
+
+
+def _validate(migrations: Sequence[Migration]) -> None:
+    versions = [m.version for m in migrations]
+    if versions != sorted(set(versions)) or any(v <= 0 for v in versions):
+        raise ValueError(f"migration versions must be positive and strictly increasing: {versions}")
+
+
+async def applied_versions(db: Database) -> list[int]:
+    """Versions recorded in ``schema_migrations`` (empty if the table is missing)."""
+    async with db.transaction(readonly=True) as tx:
+        exists = await tx.connection.run_sync(lambda c: inspect(c).has_table(schema_migrations.name))
+        if not exists:
+            return []
+        rows = await tx.fetch_all(select(schema_migrations.c.version).order_by(schema_migrations.c.version))
+    return [r["version"] for r in rows]
+
+
+async def migrate(db: Database, migrations: Iterable[Migration] | None = None) -> list[int]:
+    """Apply pending migrations atomically; return the versions applied (empty if up to date)."""
+    todo_all = list(MIGRATIONS if migrations is None else migrations)
+    _validate(todo_all)
+    applied_now: list[int] = []
+    async with db.transaction() as tx:
+        await tx.lock(MIGRATION_LOCK)
+        await tx.execute(CreateTable(schema_migrations, if_not_exists=True))
+        rows = await tx.fetch_all(select(schema_migrations.c.version))
+        done = {r["version"] for r in rows}
+        for m in todo_all:
+            if m.version in done:
+                continue
+            log.info("applying migration %d: %s", m.version, m.name)
+            await m.run(tx)
+            await tx.execute(
+                schema_migrations.insert().values(version=m.version, name=m.name, applied_at=utcnow())
+            )
+            applied_now.append(m.version)
+        unknown = done - {m.version for m in todo_all}
+        if unknown:
+            log.warning(
+                "database has migrations this code does not know: %s (newer release?)",
+                sorted(unknown),
+            )
+    return applied_now
