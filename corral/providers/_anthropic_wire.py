@@ -1,0 +1,373 @@
+"""Pure translation between Corral's canonical types and Anthropic's Messages API.
+
+No I/O here, so every mapping is unit-testable with plain dicts; the provider class in
+`corral.providers.anthropic` only sends what these functions build and parses replies
+with them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import orjson
+
+from corral.core.errors import InvalidRequest, UnsupportedParameter, UpstreamBadResponse
+from corral.core.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    ContentPart,
+    FinishReason,
+    ImagePart,
+    Message,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+STOP_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# Anthropic only accepts tool ids matching ^[a-zA-Z0-9_-]+$; ids minted by other
+# providers (after a fallback) are rewritten the same way on tool_use and tool_result.
+_UNSAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def check_request(
+    request: ChatRequest, *, structured_outputs: bool = False, where: str = "Anthropic"
+) -> None:
+    """Raise UnsupportedParameter for what the Messages API cannot honour faithfully."""
+    if request.seed is not None:
+        raise UnsupportedParameter(
+            f"'seed' is not supported by {where}: the Messages API has no deterministic "
+            "sampling option. Remove 'seed' or route to a provider that supports it.",
+            param="seed",
+        )
+    rf_type = (request.response_format or {}).get("type", "text")
+    if rf_type != "text" and not (structured_outputs and rf_type == "json_schema"):
+        hint = (
+            "enable the provider option 'structured_outputs' (models with Anthropic "
+            "structured outputs only) and send a json_schema, or "
+            if rf_type == "json_schema" else ""
+        )
+        raise UnsupportedParameter(
+            f"response_format '{rf_type}' is not supported by {where}; {hint}describe the "
+            "JSON you want in the prompt or use a tool.",
+            param="response_format",
+        )
+    if rf_type == "json_schema":
+        schema = ((request.response_format or {}).get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise InvalidRequest(
+                "response_format json_schema needs a 'json_schema.schema' object.",
+                param="response_format",
+            )
+    if request.temperature is not None and request.temperature > 1:
+        raise UnsupportedParameter(
+            f"temperature {request.temperature} is out of range for {where}, which accepts "
+            "0 to 1; lower it.",
+            param="temperature",
+        )
+
+
+def request_body(
+    request: ChatRequest,
+    *,
+    stream: bool,
+    default_max_tokens: int = 4096,
+    structured_outputs: bool = False,
+) -> dict[str, Any]:
+    """Canonical request -> Messages API JSON. Raises 400s for what cannot be translated."""
+    check_request(request, structured_outputs=structured_outputs)
+    system, messages = messages_wire(request.messages)
+    max_tokens = request.max_tokens if request.max_tokens is not None else default_max_tokens
+    body: dict[str, Any] = {"model": request.model, "max_tokens": max_tokens, "messages": messages}
+    if system:
+        body["system"] = system
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.stop:
+        body["stop_sequences"] = list(request.stop)
+    if request.user:
+        body["metadata"] = {"user_id": request.user}
+    if request.tools:
+        body["tools"] = [_tool_wire(t, strict=structured_outputs) for t in request.tools]
+        choice = tool_choice_wire(request.tool_choice, request.parallel_tool_calls)
+        if choice is not None:
+            body["tool_choice"] = choice
+    rf = request.response_format or {}
+    if rf.get("type") == "json_schema":
+        body["output_config"] = {
+            "format": {"type": "json_schema", "schema": rf["json_schema"]["schema"]}
+        }
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def messages_wire(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """Split out the system prompt and merge same-role turns, as Anthropic requires."""
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role in ("system", "developer"):
+            if isinstance(m.content, list) and any(isinstance(p, ImagePart) for p in m.content):
+                raise UnsupportedParameter(
+                    "Anthropic system prompts are text only; move images to a user message.",
+                    param="messages",
+                )
+            if m.text():
+                system.append(m.text())
+            continue
+        role = "assistant" if m.role == "assistant" else "user"
+        blocks = _blocks(m)
+        if not blocks:
+            continue  # Anthropic rejects empty turns; an empty message carries nothing
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    return "\n\n".join(system), out
+
+
+def _blocks(m: Message) -> list[dict[str, Any]]:
+    if m.role == "tool":
+        if not m.tool_call_id:
+            raise InvalidRequest("A 'tool' message needs 'tool_call_id'.", param="messages")
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": safe_id(m.tool_call_id)}
+        if isinstance(m.content, str) and m.content:
+            block["content"] = m.content
+        elif isinstance(m.content, list) and m.content:
+            block["content"] = _parts_wire(m.content)
+        return [block]
+    blocks: list[dict[str, Any]] = []
+    if isinstance(m.content, str):
+        if m.content:
+            blocks.append({"type": "text", "text": m.content})
+    elif m.content:
+        blocks.extend(_parts_wire(m.content))
+    for call in m.tool_calls or []:
+        blocks.append({
+            "type": "tool_use",
+            "id": safe_id(call.id),
+            "name": call.name,
+            "input": _arguments(call),
+        })
+    return blocks
+
+
+def _parts_wire(parts: list[ContentPart]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in parts:
+        if isinstance(p, TextPart):
+            if p.text:
+                out.append({"type": "text", "text": p.text})
+        else:
+            out.append(image_block(p.url))
+    return out
+
+
+def image_block(url: str) -> dict[str, Any]:
+    """data: URLs become base64 sources, http(s) URLs url sources; nothing else exists."""
+    if url.startswith("data:"):
+        header, sep, data = url[5:].partition(",")
+        params = header.split(";")
+        if not sep or params[-1] != "base64" or "/" not in params[0]:
+            raise InvalidRequest(
+                "Image data URLs must look like 'data:image/png;base64,...'.", param="messages"
+            )
+        return {"type": "image", "source": {"type": "base64", "media_type": params[0], "data": data}}
+    if url.startswith(("https://", "http://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    raise InvalidRequest(
+        f"Unsupported image URL scheme in {url[:40]!r}; use https:// or a base64 data: URL.",
+        param="messages",
+    )
+
+
+def _arguments(call: ToolCall) -> dict[str, Any]:
+    """Tool-call arguments are JSON text in OpenAI's format but an object in Anthropic's."""
+    if not call.arguments.strip():
+        return {}
+    try:
+        value = orjson.loads(call.arguments)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidRequest(
+            f"Arguments of tool call '{call.id}' are not a JSON object; Anthropic needs one.",
+            param="messages",
+        )
+    return value
+
+
+def safe_id(tool_id: str) -> str:
+    return _UNSAFE_ID.sub("_", tool_id) or "tool"
+
+
+def _tool_wire(tool: Tool, *, strict: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": tool.name,
+        "input_schema": tool.parameters or {"type": "object", "properties": {}},
+    }
+    if tool.description:
+        out["description"] = tool.description
+    if strict and tool.strict:
+        out["strict"] = True
+    return out
+
+
+def tool_choice_wire(
+    choice: str | dict[str, Any] | None, parallel: bool | None
+) -> dict[str, Any] | None:
+    """OpenAI tool_choice -> Anthropic's; parallel_tool_calls=False rides inside it."""
+    if choice is None or choice == "auto":
+        out: dict[str, Any] = {"type": "auto"}
+    elif choice == "required":
+        out = {"type": "any"}
+    elif choice == "none":
+        return {"type": "none"}  # no disable_parallel_tool_use on this variant
+    elif isinstance(choice, dict) and choice.get("type") == "function" and (
+        (choice.get("function") or {}).get("name")
+    ):
+        out = {"type": "tool", "name": choice["function"]["name"]}
+    else:
+        raise UnsupportedParameter(
+            f"tool_choice {choice!r} cannot be expressed for Anthropic; use 'auto', "
+            "'required', 'none' or {'type': 'function', 'function': {'name': ...}}.",
+            param="tool_choice",
+        )
+    if parallel is False:
+        out["disable_parallel_tool_use"] = True
+    elif choice is None:
+        return None  # nothing to say: Anthropic's default is auto
+    return out
+
+
+def parse_usage(raw: dict[str, Any] | None) -> Usage:
+    """Anthropic counts cached input apart from input_tokens; Corral's input includes it."""
+    raw = raw or {}
+    cache_read = raw.get("cache_read_input_tokens") or 0
+    details = raw.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=(raw.get("input_tokens") or 0) + cache_read
+        + (raw.get("cache_creation_input_tokens") or 0),
+        output_tokens=raw.get("output_tokens") or 0,
+        cached_tokens=cache_read,
+        reasoning_tokens=details.get("thinking_tokens") or 0,
+    )
+
+
+def finish_reason(stop_reason: str | None) -> FinishReason:
+    return STOP_REASONS.get(stop_reason or "", "stop")
+
+
+def parse_response(payload: dict[str, Any], provider: str) -> ChatResponse:
+    content = payload.get("content")
+    if not isinstance(content, list):
+        raise UpstreamBadResponse(
+            f"Provider '{provider}' answered without content blocks: {str(payload)[:200]}",
+            provider=provider,
+        )
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for block in content:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind == "tool_use":
+            calls.append(ToolCall(
+                id=block.get("id", ""),
+                name=block.get("name", ""),
+                arguments=orjson.dumps(block.get("input") or {}).decode(),
+            ))
+        # thinking / redacted_thinking blocks have no canonical place and are left out
+    return ChatResponse(
+        id=payload.get("id", ""),
+        model=payload.get("model", ""),
+        content="".join(texts) if texts else None,
+        tool_calls=calls or None,
+        finish_reason=finish_reason(payload.get("stop_reason")),
+        usage=parse_usage(payload.get("usage")),
+        created=int(time.time()),
+    )
+
+
+class StreamState:
+    """Turns Anthropic's typed stream events into canonical chunks.
+
+    Tool calls are numbered in order of appearance (OpenAI's `index`), not by content
+    block index, since text blocks share Anthropic's numbering.
+    """
+
+    def __init__(self) -> None:
+        self.finished = False
+        self._usage: dict[str, Any] = {}
+        self._tools: dict[int, int] = {}  # content block index -> tool call index
+        self._has_args: dict[int, bool] = {}
+
+    @property
+    def usage(self) -> Usage:
+        return parse_usage(self._usage)
+
+    def _merge_usage(self, raw: dict[str, Any] | None) -> None:
+        # message_delta usage is cumulative, so later values replace earlier ones
+        for key, value in (raw or {}).items():
+            if value is not None:
+                self._usage[key] = value
+
+    def feed(self, event: dict[str, Any]) -> list[ChatChunk]:
+        """One parsed event -> chunks. `error` events are the caller's to raise."""
+        kind = event.get("type")
+        index = event.get("index", 0)
+        if kind == "message_start":
+            self._merge_usage((event.get("message") or {}).get("usage"))
+            return [ChatChunk(role="assistant")]
+        if kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "text" and block.get("text"):
+                return [ChatChunk(content=block["text"])]
+            if block.get("type") == "tool_use":
+                n = self._tools[index] = len(self._tools)
+                self._has_args[n] = False
+                delta = ToolCallDelta(index=n, id=block.get("id"), name=block.get("name"),
+                                      arguments="")
+                return [ChatChunk(tool_calls=[delta])]
+            return []
+        if kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [ChatChunk(content=delta["text"])]
+            if delta.get("type") == "input_json_delta" and index in self._tools:
+                partial = delta.get("partial_json") or ""
+                if not partial:
+                    return []
+                n = self._tools[index]
+                self._has_args[n] = True
+                return [ChatChunk(tool_calls=[ToolCallDelta(index=n, arguments=partial)])]
+            return []  # thinking_delta, signature_delta, citations
+        if kind == "content_block_stop" and index in self._tools:
+            n = self._tools[index]
+            if not self._has_args[n]:  # a call without arguments must still be valid JSON
+                return [ChatChunk(tool_calls=[ToolCallDelta(index=n, arguments="{}")])]
+            return []
+        if kind == "message_delta":
+            self._merge_usage(event.get("usage"))
+            reason = (event.get("delta") or {}).get("stop_reason")
+            return [ChatChunk(finish_reason=finish_reason(reason))] if reason else []
+        if kind == "message_stop":
+            self.finished = True
+        return []  # ping and event types added later are ignored, as Anthropic advises
