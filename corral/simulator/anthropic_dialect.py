@@ -1,0 +1,231 @@
+"""Anthropic wire format: POST /v1/messages (stream and not).
+
+Streams use the documented event sequence: message_start, content_block_start,
+ping, content_block_delta (text_delta or input_json_delta), content_block_stop,
+message_delta (stop_reason + cumulative usage), message_stop; mid-stream
+failures are ``event: error`` frames. Errors use
+``{"type": "error", "error": {"type", "message"}, "request_id"}``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .engine import BadRequest, Call, Dialect, ErrorContext, StreamScript, make_handler, new_id, sse
+from .generate import Generation, ToolSpec, estimate_tokens
+
+DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":'
+STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
+_STATUS = {
+    "auth": (401, "authentication_error"),
+    "bad_request": (400, "invalid_request_error"),
+    "not_found": (404, "not_found_error"),
+    "rate_limit": (429, "rate_limit_error"),
+    "server_error": (500, "api_error"),
+    "unavailable": (503, "api_error"),
+    "overloaded": (529, "overloaded_error"),
+    "content_policy": (400, "invalid_request_error"),
+    "context_length": (400, "invalid_request_error"),
+}
+
+
+def error_payload(type_: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": type_, "message": message}, "request_id": new_id("req_")}
+
+
+class AnthropicDialect(Dialect):
+    name = "anthropic"
+
+    def check_key(self, request: web.Request, key: str) -> str | None:
+        given = request.headers.get("x-api-key")
+        if not given:
+            return "x-api-key header is required"
+        return None if given == key else "invalid x-api-key"
+
+    def error_body(self, kind: str, ctx: ErrorContext) -> tuple[int, Any, dict[str, str]]:
+        status, type_ = _STATUS[kind]
+        headers = {"request-id": new_id("req_")}
+        message = ctx.message
+        if kind == "rate_limit":
+            wait = ctx.retry_after_s
+            reset = datetime.fromtimestamp(time.time() + wait, tz=UTC)
+            headers.update(
+                {
+                    "retry-after": str(max(1, math.ceil(wait))),
+                    "anthropic-ratelimit-requests-limit": "60",
+                    "anthropic-ratelimit-requests-remaining": "0",
+                    "anthropic-ratelimit-requests-reset": reset.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            )
+            message = (
+                "This request would exceed your organization's rate limit. "
+                "Please try again later. (simulated)"
+            )
+        elif kind == "server_error":
+            message = "Internal server error"
+        elif kind == "unavailable":
+            message = "Service unavailable"
+        elif kind == "overloaded":
+            message = "Overloaded"
+        elif kind == "content_policy":
+            message = "Output blocked by content filtering policy"
+        elif kind == "context_length":
+            used = max(ctx.prompt_tokens, ctx.context_window + 1)
+            message = f"prompt is too long: {used} tokens > {ctx.context_window} maximum"
+        return status, error_payload(type_, message), headers
+
+
+DIALECT = AnthropicDialect()
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return ""
+
+
+def _tools(body: dict[str, Any]) -> tuple[list[ToolSpec], ToolSpec | None]:
+    tools = [
+        ToolSpec(t["name"], t.get("input_schema") or {})
+        for t in body.get("tools") or []
+        if isinstance(t, dict) and t.get("name") and t.get("type", "custom") == "custom"
+    ]
+    choice = body.get("tool_choice")
+    if not tools or not isinstance(choice, dict) or choice.get("type") not in ("any", "tool"):
+        return tools, None
+    wanted = choice.get("name") if choice.get("type") == "tool" else None
+    return tools, next((t for t in tools if t.name == wanted), tools[0])
+
+
+def _output_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    fmt = body.get("output_format") or (body.get("output_config") or {}).get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        return fmt.get("schema") or {"type": "object"}
+    return None
+
+
+def parse_messages(request: web.Request, body: dict[str, Any]) -> Call:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("model: Field required")
+    max_tokens = body.get("max_tokens")
+    if max_tokens is None:
+        raise BadRequest("max_tokens: Field required")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise BadRequest("max_tokens: Input should be greater than or equal to 1")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages: at least one message is required")
+    prompt_text = ""
+    for msg in reversed(messages):
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            prompt_text = _text_of(msg.get("content"))
+            break
+    tools, forced = _tools(body)
+    return Call(
+        endpoint="chat",
+        model=model,
+        stream=body.get("stream") is True,
+        prompt_tokens=estimate_tokens(body.get("system") or "", messages, body.get("tools") or []),
+        render=render_message,
+        script=message_script,
+        prompt_text=prompt_text,
+        max_tokens=max_tokens,
+        tool=forced,
+        tools=tools,
+        json_schema=_output_schema(body),
+        headers={"request-id": new_id("req_")},
+    )
+
+
+def usage(gen: Generation) -> dict[str, Any]:
+    """input_tokens excludes cache reads; output_tokens includes thinking."""
+    return {
+        "input_tokens": gen.prompt_tokens - gen.cached_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": gen.cached_tokens,
+        "output_tokens": gen.completion_tokens + gen.reasoning_tokens,
+    }
+
+
+def _block(gen: Generation, tool_id: str) -> dict[str, Any]:
+    if gen.tool is not None:
+        return {"type": "tool_use", "id": tool_id, "name": gen.tool.name, "input": gen.tool_args}
+    return {"type": "text", "text": gen.text}
+
+
+def render_message(call: Call, gen: Generation | None) -> dict[str, Any]:
+    assert gen is not None
+    return {
+        "id": new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": call.model,
+        "content": [_block(gen, new_id("toolu_"))],
+        "stop_reason": STOP_REASON[gen.finish],
+        "stop_sequence": None,
+        "usage": {**usage(gen), "service_tier": "standard"},
+    }
+
+
+def message_script(call: Call, gen: Generation) -> StreamScript:
+    start_usage = {**usage(gen), "output_tokens": 1, "service_tier": "standard"}
+    message = {
+        "id": new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": call.model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": start_usage,
+    }
+    if gen.tool is not None:
+        block: dict[str, Any] = {
+            "type": "tool_use",
+            "id": new_id("toolu_"),
+            "name": gen.tool.name,
+            "input": {},
+        }
+        head = DELTA_HEAD + b'{"type":"input_json_delta","partial_json":'
+    else:
+        block = {"type": "text", "text": ""}
+        head = DELTA_HEAD + b'{"type":"text_delta","text":'
+    preamble = (
+        sse({"type": "message_start", "message": message}, "message_start")
+        + sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start")
+        + sse({"type": "ping"}, "ping")
+    )
+    frames = [head + orjson.dumps(p) + b"}}\n\n" for p in gen.chunks]
+    delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": STOP_REASON[gen.finish], "stop_sequence": None},
+        "usage": usage(gen),
+    }
+    epilogue = (
+        sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        + sse(delta, "message_delta")
+        + sse({"type": "message_stop"}, "message_stop")
+    )
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    return StreamScript(
+        content_type="text/event-stream; charset=utf-8",
+        frames=frames,
+        preamble=preamble,
+        epilogue=epilogue,
+        malformed=DELTA_HEAD + b'{"type":"text_del\n\n',
+        error=sse(error, "error"),
+    )
+
+
+def routes() -> list[web.RouteDef]:
+    """aiohttp routes for this dialect."""
+    return [web.post("/v1/messages", make_handler(DIALECT, parse_messages))]
