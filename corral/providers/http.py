@@ -212,6 +212,14 @@ def error_for_status(
 ) -> UpstreamError:
     """Map an upstream HTTP status to Corral's error tree, keeping the vendor's message."""
     text = f"Provider '{provider}' returned {status}: {message}"
+    if status < 400:
+        # An unexpected 1xx/2xx/3xx is not the client's fault; as UpstreamRejected it would
+        # reach the client with that success status and an error body.
+        return UpstreamBadResponse(
+            f"Provider '{provider}' answered with unexpected status {status}: {message}",
+            provider=provider,
+            upstream_status=status,
+        )
     if status == 429:
         return UpstreamRateLimited(
             text, retry_after=retry_after_seconds(headers), provider=provider, upstream_status=status

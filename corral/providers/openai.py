@@ -55,6 +55,7 @@ class OpenAIProvider(Provider):
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         body = request_body(request, stream=True)
         url = f"{self.base_url}/chat/completions"
+        finished = False
         async with self.http.stream(url, body, self._headers) as resp:
             if resp.status != 200:
                 raise self._error(resp.status, dict(resp.headers), await resp.read())
@@ -62,10 +63,25 @@ class OpenAIProvider(Provider):
                 if data == b"[DONE]":
                     return
                 payload = loads_or_bad(data, self.name)
+                if not isinstance(payload, dict):
+                    raise UpstreamBadResponse(
+                        f"Provider '{self.name}' sent a stream event that is not a JSON object: "
+                        f"{data[:200].decode(errors='replace')!r}",
+                        provider=self.name,
+                    )
                 if "error" in payload:
                     raise self._error(500, {}, data)
-                for chunk in parse_chunk(payload):
+                for chunk in parse_chunk(payload, self.name):
+                    finished = finished or chunk.finish_reason is not None
                     yield chunk
+        if not finished:
+            # The connection ended cleanly but the answer is cut short: no [DONE] and no
+            # finish_reason. Passing it on as complete would hand the client a truncated reply.
+            raise UpstreamBadResponse(
+                f"Stream from provider '{self.name}' ended without [DONE] or a finish_reason; "
+                "the response is incomplete.",
+                provider=self.name,
+            )
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         body: dict[str, Any] = {"model": request.model, "input": request.inputs}
@@ -79,12 +95,26 @@ class OpenAIProvider(Provider):
         if status != 200:
             raise self._error(status, headers, data)
         payload = loads_or_bad(data, self.name)
-        rows = sorted(payload.get("data", []), key=lambda r: r.get("index", 0))
-        usage = payload.get("usage") or {}
+        try:
+            rows = sorted(payload["data"], key=lambda r: r.get("index", 0))
+            vectors = [r["embedding"] for r in rows]
+            usage = payload.get("usage") or {}
+            input_tokens = usage.get("prompt_tokens") or 0
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise UpstreamBadResponse(
+                f"Provider '{self.name}' sent a malformed embeddings response: {str(payload)[:200]}",
+                provider=self.name,
+            ) from exc
+        if len(vectors) != len(request.inputs):
+            raise UpstreamBadResponse(
+                f"Provider '{self.name}' returned {len(vectors)} embeddings for "
+                f"{len(request.inputs)} inputs.",
+                provider=self.name,
+            )
         return EmbeddingResponse(
-            model=payload.get("model", request.model),
-            vectors=[r["embedding"] for r in rows],
-            usage=Usage(input_tokens=usage.get("prompt_tokens", 0)),
+            model=payload.get("model") or request.model,
+            vectors=vectors,
+            usage=Usage(input_tokens=input_tokens),
         )
 
     async def aclose(self) -> None:
@@ -195,16 +225,22 @@ def parse_response(payload: dict[str, Any], provider: str) -> ChatResponse:
     try:
         choice = payload["choices"][0]
         message = choice.get("message") or {}
-    except (KeyError, IndexError, TypeError) as exc:
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise UpstreamBadResponse(
             f"Provider '{provider}' answered without choices: {str(payload)[:200]}",
             provider=provider,
         ) from exc
-    calls = [
-        ToolCall(id=c.get("id", ""), name=c["function"]["name"],
-                 arguments=c["function"].get("arguments") or "")
-        for c in message.get("tool_calls") or []
-    ]
+    try:
+        calls = [
+            ToolCall(id=c.get("id", ""), name=c["function"]["name"],
+                     arguments=c["function"].get("arguments") or "")
+            for c in message.get("tool_calls") or []
+        ]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UpstreamBadResponse(
+            f"Provider '{provider}' sent malformed tool calls: {str(message)[:200]}",
+            provider=provider,
+        ) from exc
     return ChatResponse(
         id=payload.get("id", ""),
         model=payload.get("model", ""),
@@ -216,26 +252,32 @@ def parse_response(payload: dict[str, Any], provider: str) -> ChatResponse:
     )
 
 
-def parse_chunk(payload: dict[str, Any]) -> list[ChatChunk]:
+def parse_chunk(payload: dict[str, Any], provider: str = "") -> list[ChatChunk]:
     chunks: list[ChatChunk] = []
-    for choice in payload.get("choices") or []:
-        delta = choice.get("delta") or {}
-        calls = [
-            ToolCallDelta(
-                index=c.get("index", 0),
-                id=c.get("id"),
-                name=(c.get("function") or {}).get("name"),
-                arguments=(c.get("function") or {}).get("arguments"),
-            )
-            for c in delta.get("tool_calls") or []
-        ]
-        chunks.append(ChatChunk(
-            content=delta.get("content"),
-            tool_calls=calls or None,
-            finish_reason=choice.get("finish_reason"),
-            role=delta.get("role"),
-        ))
-    usage = parse_usage(payload.get("usage"))
+    try:
+        for choice in payload.get("choices") or []:
+            delta = choice.get("delta") or {}
+            calls = [
+                ToolCallDelta(
+                    index=c.get("index", 0),
+                    id=c.get("id"),
+                    name=(c.get("function") or {}).get("name"),
+                    arguments=(c.get("function") or {}).get("arguments"),
+                )
+                for c in delta.get("tool_calls") or []
+            ]
+            chunks.append(ChatChunk(
+                content=delta.get("content"),
+                tool_calls=calls or None,
+                finish_reason=choice.get("finish_reason"),
+                role=delta.get("role"),
+            ))
+        usage = parse_usage(payload.get("usage"))
+    except (AttributeError, TypeError) as exc:
+        raise UpstreamBadResponse(
+            f"Provider '{provider}' sent a malformed stream chunk: {str(payload)[:200]}",
+            provider=provider,
+        ) from exc
     if usage is not None:
         chunks.append(ChatChunk(usage=usage))
     return chunks
