@@ -41,10 +41,15 @@ class OpenAIProvider(Provider):
         super().__init__(config)
         self.base_url = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self.http = HttpClient(config)
+        # OpenAI's reasoning models reject the legacy `max_tokens`; many compatible
+        # servers only know it. Option `max_tokens_field` overrides the per-type default.
+        self.max_tokens_field = config.options.get("max_tokens_field") or (
+            "max_completion_tokens" if config.type == "openai" else "max_tokens"
+        )
         self._headers = {"authorization": f"Bearer {config.api_key}"} if config.api_key else {}
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        body = request_body(request, stream=False)
+        body = request_body(request, stream=False, max_tokens_field=self.max_tokens_field)
         status, headers, data = await self.http.post_json(
             f"{self.base_url}/chat/completions", body, self._headers
         )
@@ -53,7 +58,7 @@ class OpenAIProvider(Provider):
         return parse_response(loads_or_bad(data, self.name), self.name)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        body = request_body(request, stream=True)
+        body = request_body(request, stream=True, max_tokens_field=self.max_tokens_field)
         url = f"{self.base_url}/chat/completions"
         finished = False
         async with self.http.stream(url, body, self._headers) as resp:
@@ -175,7 +180,9 @@ def _message_wire(m: Message) -> dict[str, Any]:
     return out
 
 
-def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+def request_body(
+    request: ChatRequest, *, stream: bool, max_tokens_field: str = "max_tokens"
+) -> dict[str, Any]:
     """Canonical request -> OpenAI JSON. Unknown OpenAI params in `extra` pass through."""
     body: dict[str, Any] = {
         "model": request.model,
@@ -187,7 +194,7 @@ def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         if value is not None:
             body[name] = value
     if request.max_tokens is not None:
-        body["max_tokens"] = request.max_tokens
+        body[max_tokens_field] = request.max_tokens
     if request.tools:
         body["tools"] = [_tool_wire(t) for t in request.tools]
     body.update(request.extra)

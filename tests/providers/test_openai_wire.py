@@ -304,3 +304,17 @@ def test_parse_chunk_malformed_is_bad_response(payload: dict[str, Any]) -> None:
     with pytest.raises(UpstreamBadResponse) as exc:
         parse_chunk(payload, "oa")
     assert exc.value.provider == "oa"
+
+
+def test_max_tokens_field_follows_provider_type() -> None:
+    from corral.core.types import ChatRequest, Message
+    from corral.providers.base import ProviderConfig
+    from corral.providers.openai import OpenAIProvider, request_body
+
+    req = ChatRequest("m", [Message("user", "hi")], max_tokens=5)
+    assert OpenAIProvider(ProviderConfig("o", "openai")).max_tokens_field == "max_completion_tokens"
+    assert OpenAIProvider(ProviderConfig("v", "vllm")).max_tokens_field == "max_tokens"
+    custom = OpenAIProvider(ProviderConfig("c", "vllm", options={"max_tokens_field": "max_completion_tokens"}))
+    assert custom.max_tokens_field == "max_completion_tokens"
+    body = request_body(req, stream=False, max_tokens_field="max_completion_tokens")
+    assert body["max_completion_tokens"] == 5 and "max_tokens" not in body
