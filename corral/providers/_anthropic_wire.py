@@ -28,6 +28,7 @@ from corral.core.types import (
     ToolCallDelta,
     Usage,
 )
+from corral.providers._translate import tool_arguments_object, unsupported_image_url
 
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -164,7 +165,7 @@ def _blocks(m: Message) -> list[dict[str, Any]]:
             "type": "tool_use",
             "id": safe_id(call.id),
             "name": call.name,
-            "input": _arguments(call),
+            "input": tool_arguments_object(call, "Anthropic"),
         })
     return blocks
 
@@ -192,26 +193,9 @@ def image_block(url: str) -> dict[str, Any]:
         return {"type": "image", "source": {"type": "base64", "media_type": params[0], "data": data}}
     if url.startswith(("https://", "http://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
-    raise InvalidRequest(
-        f"Unsupported image URL scheme in {url[:40]!r}; use https:// or a base64 data: URL.",
-        param="messages",
-    )
+    raise unsupported_image_url(url)
 
 
-def _arguments(call: ToolCall) -> dict[str, Any]:
-    """Tool-call arguments are JSON text in OpenAI's format but an object in Anthropic's."""
-    if not call.arguments.strip():
-        return {}
-    try:
-        value = orjson.loads(call.arguments)
-    except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise InvalidRequest(
-            f"Arguments of tool call '{call.id}' are not a JSON object; Anthropic needs one.",
-            param="messages",
-        )
-    return value
 
 
 def safe_id(tool_id: str) -> str:

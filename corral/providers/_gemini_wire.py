@@ -34,6 +34,7 @@ from corral.core.types import (
     ToolCallDelta,
     Usage,
 )
+from corral.providers._translate import tool_arguments_object, unsupported_image_url
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "STOP": "stop",
@@ -152,7 +153,7 @@ def contents_wire(messages: list[Message]) -> tuple[list[dict[str, Any]], list[d
             for call in m.tool_calls or []:
                 names[call.id] = call.name
                 part: dict[str, Any] = {"functionCall": {"name": call.name,
-                                                         "args": _arguments(call)}}
+                                                         "args": tool_arguments_object(call, "Gemini")}}
                 signature = decode_signature(call.id)
                 if signature:
                     part["thoughtSignature"] = signature
@@ -197,26 +198,9 @@ def image_part(url: str) -> dict[str, Any]:
         if mime:
             file_data["mimeType"] = mime
         return {"fileData": file_data}
-    raise InvalidRequest(
-        f"Unsupported image URL scheme in {url[:40]!r}; use https:// or a base64 data: URL.",
-        param="messages",
-    )
+    raise unsupported_image_url(url)
 
 
-def _arguments(call: ToolCall) -> dict[str, Any]:
-    """OpenAI arguments are JSON text; Gemini's `args` must be an object."""
-    if not call.arguments.strip():
-        return {}
-    try:
-        value = orjson.loads(call.arguments)
-    except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise InvalidRequest(
-            f"Arguments of tool call '{call.id}' are not a JSON object; Gemini needs one.",
-            param="messages",
-        )
-    return value
 
 
 def _function_response(m: Message, names: dict[str, str]) -> dict[str, Any]:

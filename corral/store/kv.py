@@ -78,7 +78,7 @@ class KV(ABC):
     async def expire(self, key: str, ttl_s: float) -> bool:
         """Set a TTL on an existing key; False if the key does not exist."""
 
-    async def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+    async def close(self) -> None:
         """Release connections."""
 
 

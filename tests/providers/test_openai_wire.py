@@ -314,7 +314,8 @@ def test_max_tokens_field_follows_provider_type() -> None:
     req = ChatRequest("m", [Message("user", "hi")], max_tokens=5)
     assert OpenAIProvider(ProviderConfig("o", "openai")).max_tokens_field == "max_completion_tokens"
     assert OpenAIProvider(ProviderConfig("v", "vllm")).max_tokens_field == "max_tokens"
-    custom = OpenAIProvider(ProviderConfig("c", "vllm", options={"max_tokens_field": "max_completion_tokens"}))
+    options = {"max_tokens_field": "max_completion_tokens"}
+    custom = OpenAIProvider(ProviderConfig("c", "vllm", options=options))
     assert custom.max_tokens_field == "max_completion_tokens"
     body = request_body(req, stream=False, max_tokens_field="max_completion_tokens")
     assert body["max_completion_tokens"] == 5 and "max_tokens" not in body

@@ -1,0 +1,33 @@
+"""Small translation helpers shared by adapters whose wire formats differ from OpenAI's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from corral.core.errors import InvalidRequest
+from corral.core.types import ToolCall
+
+
+def tool_arguments_object(call: ToolCall, vendor: str) -> dict[str, Any]:
+    """OpenAI carries tool-call arguments as JSON text; Anthropic and Gemini need an object."""
+    if not call.arguments.strip():
+        return {}
+    try:
+        value = orjson.loads(call.arguments)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidRequest(
+            f"Arguments of tool call '{call.id}' are not a JSON object; {vendor} needs one.",
+            param="messages",
+        )
+    return value
+
+
+def unsupported_image_url(url: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Unsupported image URL scheme in {url[:40]!r}; use https:// or a base64 data: URL.",
+        param="messages",
+    )
