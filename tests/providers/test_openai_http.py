@@ -127,7 +127,7 @@ async def test_complete_posts_openai_request_and_parses_reply() -> None:
     (call,) = up.seen
     assert call["method"] == "POST" and call["path"] == "/v1/chat/completions"
     assert call["headers"]["Content-Type"] == "application/json"
-    assert call["body"] == request_body(REQUEST, stream=False)
+    assert call["body"] == request_body(REQUEST, stream=False, max_tokens_field="max_completion_tokens")
     assert call["body"]["presence_penalty"] == 0.1 and "stream" not in call["body"]
     assert resp.id == "chatcmpl-9" and resp.content == "Checking."
     assert resp.tool_calls == [ToolCall("call_1", "get_weather", '{"city":"Paris"}')]
