@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -56,13 +56,54 @@ class DeploymentSettings(_Strict):
     provider: str
     model: str
     weight: float = Field(1.0, gt=0)
-    context_window: int | None = Field(None, gt=0)
+    priority: int = Field(0, ge=0)  # lower tiers are tried first; weights apply within a tier
+    context_window: int | None = Field(None, gt=0)  # default: the model catalog, then 8192
+
+
+class RetrySettings(_Strict):
+    """Retries on 429, 5xx, 529, timeouts and connection errors (never on other 4xx)."""
+
+    max_attempts: int = Field(3, ge=1, le=20)  # per request, across all deployments and fallbacks
+    base_delay_s: float = Field(0.2, ge=0)
+    max_delay_s: float = Field(8.0, ge=0)
+    budget_ratio: float = Field(0.2, ge=0, le=10)  # retries allowed per recent request
+    budget_min_per_s: float = Field(1.0, ge=0)  # retries always allowed at this rate
+    budget_window_s: float = Field(10.0, gt=0)
+
+
+class TimeoutSettings(_Strict):
+    connect_s: float = Field(5.0, gt=0)
+    first_token_s: float = Field(30.0, gt=0)  # request sent -> first chunk (or whole answer)
+    idle_s: float = Field(30.0, gt=0)  # longest gap between two stream chunks
+    total_s: float = Field(300.0, gt=0)  # the request's overall deadline, retries included
+
+
+class BreakerSettings(_Strict):
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    min_requests: int = Field(10, ge=1)
+    window_s: float = Field(30.0, gt=0)
+    open_s: float = Field(30.0, gt=0)
+    half_open_probes: int = Field(1, ge=1)
+
+
+class ContextSettings(_Strict):
+    policy: Literal["fallback", "truncate", "summarize", "error"] = "truncate"
+    reserve_output_tokens: int = Field(512, ge=0)  # room kept for the answer
+    summarize_model: str | None = None  # public model name; default: the route itself
 
 
 class ModelSettings(_Strict):
     deployments: list[DeploymentSettings] = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
     description: str | None = None
+    fallbacks: list[str] = Field(default_factory=list)  # other public models, tried in order
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
+    cache_fallback: bool = True  # serve a cached identical answer when everything failed
+    degraded_message: str | None = None  # last resort: answer with this text, marked degraded
+    content_policy_fallback: str | None = None  # public model to try after a refusal
 
 
 class ServerSettings(_Strict):
@@ -91,6 +132,18 @@ class Settings(_Strict):
                     raise ValueError(f"model name '{public}' is used by both '{seen[public]}' and '{name}'")
                 seen[public] = name
         return models
+
+    @model_validator(mode="after")
+    def _fallbacks_name_known_models(self) -> Settings:
+        public = set(self.models) | {a for m in self.models.values() for a in m.aliases}
+        for name, model in self.models.items():
+            refs = [(f"fallbacks.{i}", f) for i, f in enumerate(model.fallbacks)]
+            refs += [("context.summarize_model", model.context.summarize_model),
+                     ("content_policy_fallback", model.content_policy_fallback)]
+            for where, ref in refs:
+                if ref is not None and ref not in public:
+                    raise ValueError(f"models.{name}.{where}: unknown model '{ref}'")
+        return self
 
     @model_validator(mode="after")
     def _deployments_name_known_providers(self) -> Settings:

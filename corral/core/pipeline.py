@@ -28,6 +28,7 @@ STAGE_ORDER: tuple[str, ...] = (
     "prompt_policy",
     "privacy",
     "cache",
+    "content_policy",
     "context",
     "usage",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from corral.config import Settings
+from corral.config import ModelSettings, Settings
 from corral.core.errors import ModelNotFound
 from corral.providers.base import Provider, ProviderConfig
 from corral.providers.registry import create_provider
@@ -19,6 +19,7 @@ class Deployment:
     model: str
     weight: float = 1.0
     context_window: int | None = None
+    priority: int = 0
 
     @property
     def name(self) -> str:
@@ -30,6 +31,7 @@ class Route:
     public_name: str
     deployments: list[Deployment]
     description: str | None = None
+    settings: ModelSettings | None = None  # retry, timeouts, breaker, context, fallbacks
 
     def pick_order(self, rng: random.Random = random._inst) -> list[Deployment]:  # type: ignore[attr-defined]
         """Deployments in try order: a weighted random first choice, then the rest by weight."""
@@ -69,10 +71,10 @@ class RouteTable:
         aliases: dict[str, str] = {}
         for public, m in settings.models.items():
             deployments = [
-                Deployment(providers[d.provider], d.model, d.weight, d.context_window)
+                Deployment(providers[d.provider], d.model, d.weight, d.context_window, d.priority)
                 for d in m.deployments
             ]
-            routes[public] = Route(public, deployments, m.description)
+            routes[public] = Route(public, deployments, m.description, m)
             for alias in m.aliases:
                 aliases[alias] = public
         return cls(routes, aliases, providers)
