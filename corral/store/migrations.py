@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Index, String, Table, Text, inspect, select
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, inspect, select
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql import Executable
 
@@ -81,9 +81,40 @@ async def _v1_api_keys(tx: Transaction) -> None:
         await tx.execute(stmt)
 
 
+async def _v2_policy_events(tx: Transaction) -> None:
+    md = new_metadata()
+    policy_events = Table(
+        "policy_events",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("request_id", String(128), nullable=False),
+        Column("key_id", String(64), nullable=True),
+        Column("team", String(200), nullable=True),
+        Column("route", String(200), nullable=False),
+        Column("deployment", String(300), nullable=True),
+        Column("provider", String(100), nullable=True),
+        Column("category", String(200), nullable=False),
+        Column("message", Text, nullable=False),
+        Column("prompt_excerpt", Text, nullable=True),
+        Column("stream", Boolean, nullable=False),
+        Index("ix_policy_events_created_at", "created_at"),
+        Index("ix_policy_events_route", "route"),
+        Index("ix_policy_events_key_id", "key_id"),
+    )
+    for stmt in create_table_ddl(policy_events):
+        await tx.execute(stmt)
+    if tx.dialect == "postgresql":  # SQLite has no column comments; schema.py documents it there
+        await tx.execute(
+            "COMMENT ON COLUMN policy_events.prompt_excerpt IS "
+            "'PRIVACY: raw user text (<= 2000 chars of the last user message), pending redaction'"
+        )
+
+
 # Append only. Versions must strictly increase.
 MIGRATIONS: list[Migration] = [
     Migration(1, "create api_keys", _v1_api_keys),
+    Migration(2, "create policy_events", _v2_policy_events),
 ]
 
 

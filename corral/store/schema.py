@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -95,4 +96,30 @@ api_keys = Table(
     Column("created_by", String(200), nullable=True),
     Index("ix_api_keys_prefix", "prefix"),
     Index("ix_api_keys_team", "team"),
+)
+
+#: Longest prompt excerpt kept in ``policy_events.prompt_excerpt`` (characters).
+PROMPT_EXCERPT_CHARS = 2000
+
+# Provider refusals and content-filter answers, kept for operators to review.
+policy_events = Table(
+    "policy_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("request_id", String(128), nullable=False),  # client ids may be 128 chars
+    Column("key_id", String(64), nullable=True),
+    Column("team", String(200), nullable=True),
+    Column("route", String(200), nullable=False),  # public model name
+    Column("deployment", String(300), nullable=True),  # provider/model that refused
+    Column("provider", String(100), nullable=True),
+    Column("category", String(200), nullable=False),  # provider's category or error code
+    Column("message", Text, nullable=False),  # provider's message
+    # PRIVACY: raw user text (last user message, at most PROMPT_EXCERPT_CHARS). Pending
+    # redaction by the privacy work; treat this column as sensitive until then.
+    Column("prompt_excerpt", Text, nullable=True),
+    Column("stream", Boolean, nullable=False),
+    Index("ix_policy_events_created_at", "created_at"),
+    Index("ix_policy_events_route", "route"),
+    Index("ix_policy_events_key_id", "key_id"),
 )

@@ -1,0 +1,153 @@
+"""Exact response cache over the shared KV (memory or Redis).
+
+For now it backs one feature: when every deployment of a route failed, the router
+may answer with an identical request's earlier answer, marked degraded. Serving hits
+on the normal path is a later feature; the storage format is versioned for it.
+
+What is cached — only complete, ordinary answers:
+
+* ``finish_reason`` ``stop`` or ``length`` with text content. ``content_filter``
+  answers are never cached (replaying a provider's refusal hides later policy
+  changes), nor are empty or unfinished ones. Errors are exceptions and never reach here.
+* **Not** answers with tool calls: a tool call makes the client act (send, buy,
+  delete). Replaying a stale decision, with a reused call id, while the providers are
+  down is the wrong default for a silent fallback. Revisit with opt-in per route.
+* Nothing larger than ``max_bytes`` serialised, so one huge answer cannot crowd
+  Redis memory.
+
+Cache trouble (Redis down, a corrupt entry) is counted and logged, never raised: the
+cache is a fallback, and it must not add a failure of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from corral.core.types import ChatResponse, Usage
+from corral.store.kv import KV
+
+log = logging.getLogger("corral.cache")
+
+FORMAT_VERSION = 1
+CACHEABLE_FINISH = frozenset({"stop", "length"})
+
+
+def _usage(data: dict[str, Any] | None) -> Usage | None:
+    if data is None:
+        return None
+    return Usage(
+        input_tokens=int(data.get("input_tokens", 0)),
+        output_tokens=int(data.get("output_tokens", 0)),
+        cached_tokens=int(data.get("cached_tokens", 0)),
+        reasoning_tokens=int(data.get("reasoning_tokens", 0)),
+        estimated=bool(data.get("estimated", False)),
+    )
+
+
+class ExactCache:
+    def __init__(self, kv: KV, ttl_s: float = 3600, max_bytes: int = 256_000,
+                 namespace: str = "cache:exact:") -> None:
+        self.kv = kv
+        self.ttl_s = ttl_s
+        self.max_bytes = max_bytes
+        self.namespace = namespace
+        # hits, misses, stores, skipped_uncacheable, skipped_oversize, corrupt, errors
+        self.counters: Counter[str] = Counter()
+
+    @staticmethod
+    def cacheable(response: ChatResponse) -> bool:
+        """Whether ``response`` is a complete plain-text answer (see the module doc)."""
+        return (
+            response.finish_reason in CACHEABLE_FINISH
+            and not response.tool_calls
+            and bool(response.content)
+        )
+
+    def encode(self, response: ChatResponse) -> bytes | None:
+        """Serialise now (callers may mutate the response later); None if not to be cached."""
+        if not self.cacheable(response):
+            self.counters["skipped_uncacheable"] += 1
+            return None
+        u = response.usage
+        payload = orjson.dumps({
+            "v": FORMAT_VERSION,
+            "id": response.id,
+            "model": response.model,
+            "content": response.content,
+            "finish_reason": response.finish_reason,
+            "created": response.created,
+            "usage": None if u is None else {
+                "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
+                "cached_tokens": u.cached_tokens, "reasoning_tokens": u.reasoning_tokens,
+                "estimated": u.estimated,
+            },
+            "cached_at": time.time(),
+        })
+        if len(payload) > self.max_bytes:
+            self.counters["skipped_oversize"] += 1
+            return None
+        return payload
+
+    @staticmethod
+    def decode(payload: bytes) -> ChatResponse:
+        data = orjson.loads(payload)
+        if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
+            raise ValueError("unknown cache entry format")
+        return ChatResponse(
+            id=str(data["id"]),
+            model=str(data["model"]),
+            content=data["content"],
+            finish_reason=data["finish_reason"],
+            usage=_usage(data.get("usage")),
+            created=int(data.get("created") or 0),
+        )
+
+    async def put(self, key: str, response: ChatResponse) -> bool:
+        """Store ``response`` under ``key``; False when skipped or the KV failed."""
+        payload = self.encode(response)
+        return False if payload is None else await self.put_encoded(key, payload)
+
+    async def put_encoded(self, key: str, payload: bytes) -> bool:
+        """Store bytes from :meth:`encode` (lets callers serialise first, write later)."""
+        try:
+            await self.kv.set(self.namespace + key, payload, ttl_s=self.ttl_s)
+        except Exception as exc:  # noqa: BLE001 - a cache write must never fail a request
+            self.counters["errors"] += 1
+            log.warning("exact cache write failed: %s", exc)
+            return False
+        self.counters["stores"] += 1
+        return True
+
+    async def get(self, key: str) -> ChatResponse | None:
+        """The cached answer for ``key``, or None (miss, corrupt entry or KV failure)."""
+        try:
+            payload = await self.kv.get(self.namespace + key)
+        except Exception as exc:  # noqa: BLE001 - a cache read must never fail a request
+            self.counters["errors"] += 1
+            log.warning("exact cache read failed: %s", exc)
+            return None
+        if payload is None:
+            self.counters["misses"] += 1
+            return None
+        try:
+            response = self.decode(payload)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.counters["corrupt"] += 1
+            log.warning("dropping unreadable exact cache entry %s: %s", key, exc)
+            await self.delete(key)
+            return None
+        self.counters["hits"] += 1
+        return response
+
+    async def delete(self, key: str) -> bool:
+        try:
+            return await self.kv.delete(self.namespace + key)
+        except Exception as exc:  # noqa: BLE001
+            self.counters["errors"] += 1
+            log.warning("exact cache delete failed: %s", exc)
+            return False

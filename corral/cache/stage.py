@@ -1,0 +1,144 @@
+"""The cache stage: remember complete answers so the router can fall back on them.
+
+It computes the request's exact-cache key (``ctx.extras["cache_key"]``) before the
+inner stages run, then stores successful answers in the background: a non-stream
+response right away, a stream once its last chunk went out cleanly (a stream that
+failed or that the client abandoned is never stored). It does not serve hits on the
+normal path yet; the router calls :meth:`CacheStage.lookup` when every deployment
+failed and the route has ``cache_fallback`` on.
+
+Not stored: degraded answers (``ctx.extras["degraded"]``: a content-policy fallback
+model's answer, a cached or canned reply), and anything for routes with
+``cache_fallback: false``, whose operators opted out of keeping answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from corral.cache.exact import ExactCache
+from corral.cache.keys import cache_key
+from corral.config import ModelSettings
+from corral.core.context import RequestContext
+from corral.core.errors import CorralError
+from corral.core.pipeline import Next, Result
+from corral.core.types import ChatChunk, ChatResponse, FinishReason, ToolCall, Usage
+
+CACHE_KEY = "cache_key"
+
+
+class RouteLike(Protocol):
+    public_name: str
+    settings: ModelSettings | None
+
+
+class RouteLookup(Protocol):
+    """What the stage needs of the route table (``RouteTable`` satisfies it)."""
+
+    def lookup(self, model: str) -> RouteLike: ...
+
+
+def _fallback_enabled(route: RouteLike) -> bool:
+    return route.settings is None or route.settings.cache_fallback
+
+
+class CacheStage:
+    name = "cache"
+
+    def __init__(self, cache: ExactCache, routes: RouteLookup, *, max_pending: int = 1000) -> None:
+        self.cache = cache
+        self.routes = routes
+        self.max_pending = max_pending
+        self._pending: set[asyncio.Task[bool]] = set()
+
+    def key_for(self, ctx: RequestContext) -> tuple[str, RouteLike] | None:
+        """The request's key (aliases resolved to the public name), or None for unknown models."""
+        try:
+            route = self.routes.lookup(ctx.request.model)
+        except CorralError:
+            return None  # the router will report the unknown model
+        return cache_key(ctx.request, route.public_name), route
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
+        found = self.key_for(ctx)
+        if found is None:
+            return await call_next(ctx)
+        key, route = found
+        ctx.extras[CACHE_KEY] = key
+        result = await call_next(ctx)
+        if not _fallback_enabled(route):
+            return result
+        if isinstance(result, ChatResponse):
+            self._store(ctx, key, result)
+            return result
+        model = result.model
+        return result.map(lambda chunks: self._collect(ctx, key, model, chunks))
+
+    async def lookup(self, ctx: RequestContext) -> ChatResponse | None:
+        """A cached answer to this exact request, if the route allows cache fallback."""
+        key = ctx.extras.get(CACHE_KEY)
+        try:
+            route = self.routes.lookup(ctx.public_model or ctx.request.model)
+        except CorralError:
+            return None
+        if not _fallback_enabled(route):
+            return None
+        if not isinstance(key, str):
+            key = cache_key(ctx.request, route.public_name)
+        return await self.cache.get(key)
+
+    async def drain(self) -> None:
+        """Wait for background writes (shutdown and tests)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    def _store(self, ctx: RequestContext, key: str, response: ChatResponse) -> None:
+        """Serialise now, write in the background: the response never waits on the KV."""
+        if ctx.extras.get("degraded"):
+            self.cache.counters["skipped_degraded"] += 1
+            return
+        payload = self.cache.encode(response)  # before outer stages can change the object
+        if payload is None:
+            return
+        if len(self._pending) >= self.max_pending:
+            self.cache.counters["skipped_busy"] += 1  # the KV is slower than traffic: shed
+            return
+        task = asyncio.create_task(self.cache.put_encoded(key, payload))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _collect(
+        self, ctx: RequestContext, key: str, model: str, chunks: AsyncIterator[ChatChunk]
+    ) -> AsyncIterator[ChatChunk]:
+        """Pass chunks through while reassembling the answer; store only on clean completion."""
+        parts: list[str] = []
+        calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+        finish: FinishReason | None = None
+        usage: Usage | None = None
+        async for chunk in chunks:
+            if chunk.content:
+                parts.append(chunk.content)
+            for delta in chunk.tool_calls or ():
+                call = calls.setdefault(delta.index, ["", "", ""])
+                call[0] = delta.id or call[0]
+                call[1] = delta.name or call[1]
+                call[2] += delta.arguments or ""
+            if chunk.finish_reason is not None:
+                finish = chunk.finish_reason
+            if chunk.usage is not None:
+                usage = chunk.usage
+            yield chunk
+        # Reached only when the source ended normally: errors and early closes skip this.
+        response = ChatResponse(
+            id=ctx.request_id,
+            model=model or ctx.served_model or "",
+            content="".join(parts) or None,
+            tool_calls=[ToolCall(*calls[i]) for i in sorted(calls)] or None,
+            finish_reason=finish,
+            usage=usage,
+            created=int(time.time()),
+        )
+        self._store(ctx, key, response)

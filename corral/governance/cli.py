@@ -1,0 +1,95 @@
+"""``corral policy-events`` — review recent provider refusals from the command line.
+
+The database comes from ``CORRAL_DATABASE_URL`` or SQLite under ``CORRAL_HOME``,
+like ``corral keys``. Attach with ``cli.add_command(policy_events)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import click
+
+from corral.governance.policy_events import PolicyEvent, PolicyEventStore, parse_since
+from corral.store import open_database_from_env
+
+T = TypeVar("T")
+_MESSAGE_WIDTH = 60
+
+
+def _with_store(fn: Callable[[PolicyEventStore], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = await open_database_from_env()
+        try:
+            return await fn(PolicyEventStore(db))
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def _short(text: str | None, width: int = _MESSAGE_WIDTH) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _row(e: PolicyEvent) -> list[str]:
+    return [
+        e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        e.route,
+        e.deployment or "-",
+        e.category,
+        e.key_id or "-",
+        "yes" if e.stream else "no",
+        _short(e.message),
+    ]
+
+
+@click.command("policy-events")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, PolicyEventStore.MAX_LIMIT),
+              help="Most recent events to show.")
+@click.option("--since", default=None, help="Only events after this: ISO 8601 time or a span (30m, 24h, 7d).")
+@click.option("--route", default=None, help="Only this public model name.")
+@click.option("--key-id", default=None, help="Only this API key id (key_...).")
+@click.option("--by", "group_by", type=click.Choice(["category", "route"]), default=None,
+              help="Show counts per category or route instead of events.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (includes prompt excerpts).")
+def policy_events(
+    limit: int, since: str | None, route: str | None, key_id: str | None, group_by: str | None, as_json: bool
+) -> None:
+    """List recent content-policy refusals and filtered answers, newest first."""
+    try:
+        since_at = parse_since(since)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--since") from e
+    if group_by is not None:
+        counts: dict[str, int] = _with_store(lambda s: s.count_by(group_by, since_at))  # type: ignore[arg-type]
+        if as_json:
+            click.echo(json.dumps(counts, indent=2))
+        elif not counts:
+            click.echo("No policy events.")
+        else:
+            rows = [[name, str(n)] for name, n in counts.items()]
+            click.echo(_table([group_by.upper(), "EVENTS"], rows))
+        return
+    events: list[PolicyEvent] = _with_store(lambda s: s.list(limit, since_at, route, key_id))
+    if as_json:
+        click.echo(json.dumps([e.to_dict() for e in events], indent=2))
+        return
+    if not events:
+        click.echo("No policy events." + (" (try without filters)" if since or route or key_id else ""))
+        return
+    headers = ["TIME (UTC)", "ROUTE", "DEPLOYMENT", "CATEGORY", "KEY", "STREAM", "MESSAGE"]
+    click.echo(_table(headers, [_row(e) for e in events]))

@@ -1,0 +1,3 @@
+"""Backend-parametrized store fixtures, plus helpers shared by the cache tests."""
+
+from corral.store.testing import backend, db, db_url, kv, migrated_db  # noqa: F401
