@@ -1,0 +1,283 @@
+"""The context stage: make the prompt fit the model's window instead of collecting a 400.
+
+Before the request goes on, its prompt is counted against the route's window minus the
+tokens reserved for the answer. The window is the *smallest* among the route's
+top-priority deployments (the tier the router tries first), so the prompt fits whichever
+of them is picked; lower tiers and fallback routes are handled by the router through
+`ctx.extras["min_context_window"]`. The reserve is `context.reserve_output_tokens`, or the
+request's `max_tokens` when that is larger (providers reject prompt + max_tokens > window).
+
+When the prompt does not fit, the route's `context.policy` decides:
+  fallback   ask the router for a deployment with a large enough window;
+  truncate   drop the oldest turns (`corral.context.fit.truncate`);
+  summarize  condense them with the summarizer model (`fit.summarize`), truncating instead
+             if the summarizer fails, so the client still gets an answer;
+  error      a 400 that states the counts and names the other policies.
+If the provider still answers with a context-length error (its tokenizer counts more than
+ours), the policy is applied once more with a tighter budget, then the error stands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from corral.config import ContextSettings
+from corral.context.fit import Counter, summarize, truncate
+from corral.context.tokens import count_request
+from corral.context.windows import effective_window, prompt_limit
+from corral.core.context import RequestContext
+from corral.core.errors import (
+    AllProvidersFailed,
+    ContextLengthExceeded,
+    CorralError,
+    ModelNotFound,
+    UpstreamContextLength,
+    UpstreamError,
+)
+from corral.core.pipeline import Next, Result
+from corral.core.stream import ChatStream
+from corral.core.types import ChatRequest, ChatResponse, ImagePart, Usage
+from corral.routing.table import Deployment, Route, RouteTable
+
+logger = logging.getLogger("corral.context")
+
+CONTEXT_HEADER = "x-corral-context"
+IMAGE_MAX_TOKENS = 765  # the most `count_request` charges for one image
+LARGE_PROMPT_BYTES = 256_000  # count bigger prompts on a worker thread, off the event loop
+SUMMARIZER_ALLOWANCE = 768  # summarizer instructions + the question excerpt, in tokens
+RETRY_SHRINK = 0.8  # provider counted more than we did, by an unknown amount: aim 20% lower
+
+
+def primary_tier(route: Route) -> list[Deployment]:
+    """The deployments the router tries first (the lowest priority value)."""
+    top = min(d.priority for d in route.deployments)
+    return [d for d in route.deployments if d.priority == top]
+
+
+def _counter(model: str) -> Counter:
+    """count_request with `model`'s tokenizer (the upstream name, not the public alias)."""
+
+    def count(request: ChatRequest) -> int:
+        return count_request(replace(request, model=model))
+
+    return count
+
+
+def _bytes(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def upper_bound(request: ChatRequest, count: Counter) -> int:
+    """A cheap bound on count(request): a BPE token covers at least one byte of text."""
+    n = count(replace(request, messages=[]))  # reply priming, tool definitions, JSON schema
+    for m in request.messages:
+        n += 3 + _bytes(m.role) + _bytes(m.text())
+        if isinstance(m.content, list):
+            n += IMAGE_MAX_TOKENS * sum(isinstance(p, ImagePart) for p in m.content)
+        if m.name:
+            n += _bytes(m.name) + 1
+        for call in m.tool_calls or ():
+            n += 3 + _bytes(call.name) + _bytes(call.arguments)
+    return n
+
+
+@dataclass(slots=True)
+class _Plan:
+    route: Route
+    settings: ContextSettings
+    window: int  # smallest window of the top tier
+    reserve: int
+    limit: int  # tokens the prompt may use
+    count: Counter
+
+
+def _context_error(exc: UpstreamError) -> UpstreamContextLength | None:
+    if isinstance(exc, UpstreamContextLength):
+        return exc
+    if isinstance(exc, AllProvidersFailed):
+        for err in exc.provider_errors.values():
+            if isinstance(err, UpstreamContextLength):
+                return err
+    return None
+
+
+async def _collect(stream: ChatStream, model: str) -> ChatResponse:
+    """A streamed answer as one response (only if a later stage ignored stream=False)."""
+    parts: list[str] = []
+    usage: Usage | None = None
+    async for chunk in stream:
+        parts.append(chunk.content or "")
+        usage = chunk.usage or usage
+    return ChatResponse(id="summary", model=model, content="".join(parts), usage=usage)
+
+
+class ContextStage:
+    name = "context"
+
+    def __init__(self, routes: RouteTable, *, summary_tokens: int = 512, concurrency: int = 4):
+        self.routes = routes
+        self.summary_tokens = summary_tokens  # max_tokens of each summarizer call
+        self.concurrency = concurrency  # summarizer calls in flight per request
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
+        plan = self._plan(ctx.request)
+        if plan is None:  # unknown model: the router answers with the 404
+            return await call_next(ctx)
+        if not await self._fits(ctx.request, plan):
+            await self._apply(ctx, call_next, plan, plan.limit, failing_window=None)
+        try:
+            return await call_next(ctx)
+        except UpstreamError as exc:
+            # Raised before any chunk was sent, so retrying cannot duplicate output.
+            err = _context_error(exc)
+            if err is None:
+                raise
+            tokens = await self._count(ctx.request, plan)
+            limit = self._tighter_limit(err, tokens, plan)
+            logger.info("request %s: provider says the prompt is too long (%s tokens by our count); "
+                        "applying context policy %r once more", ctx.request_id, tokens, plan.settings.policy)
+            failing = self._failing_window(ctx, plan, err)
+            await self._apply(ctx, call_next, plan, limit, failing_window=failing, cause=err)
+        return await call_next(ctx)  # outside the try: a second provider refusal is final
+
+    # -- measuring --------------------------------------------------------------------------
+
+    def _plan(self, request: ChatRequest) -> _Plan | None:
+        try:
+            route = self.routes.lookup(request.model)
+        except ModelNotFound:
+            return None
+        if not route.deployments:
+            return None
+        settings = route.settings.context if route.settings is not None else ContextSettings()
+        reserve = max(settings.reserve_output_tokens, request.max_tokens or 0)
+        tier = primary_tier(route)
+        return _Plan(
+            route=route, settings=settings, window=min(effective_window(d) for d in tier),
+            reserve=reserve, limit=min(prompt_limit(d, reserve) for d in tier),
+            count=_counter(tier[0].model),
+        )
+
+    async def _count(self, request: ChatRequest, plan: _Plan) -> int:
+        if sum(_bytes(m.text()) for m in request.messages) > LARGE_PROMPT_BYTES:
+            return await asyncio.to_thread(plan.count, request)
+        return plan.count(request)
+
+    async def _fits(self, request: ChatRequest, plan: _Plan) -> bool:
+        if upper_bound(request, plan.count) <= plan.limit:
+            return True  # most requests: no tokenizing at all
+        return await self._count(request, plan) <= plan.limit
+
+    @staticmethod
+    def _tighter_limit(err: UpstreamContextLength, tokens: int, plan: _Plan) -> int:
+        """A budget below what the provider refused, scaled by its own count when it gave one."""
+        limit = min(plan.limit, int(tokens * RETRY_SHRINK))
+        theirs, window = getattr(err, "prompt_tokens", None), getattr(err, "context_window", None)
+        if isinstance(theirs, int) and isinstance(window, int) and theirs > 0:
+            limit = min(plan.limit, int((window - plan.reserve) * tokens / theirs * 0.95))
+        return max(0, min(limit, tokens - 1))
+
+    @staticmethod
+    def _failing_window(ctx: RequestContext, plan: _Plan, err: UpstreamContextLength) -> int:
+        reported = getattr(err, "context_window", None)
+        if isinstance(reported, int) and reported > 0:
+            return reported
+        for d in plan.route.deployments:
+            if d.name == ctx.deployment:
+                return effective_window(d)
+        return plan.window
+
+    # -- policies ---------------------------------------------------------------------------
+
+    async def _apply(self, ctx: RequestContext, call_next: Next, plan: _Plan, limit: int,
+                     failing_window: int | None, cause: UpstreamContextLength | None = None) -> None:
+        """Make ctx.request acceptable under `limit` prompt tokens, or raise."""
+        policy = plan.settings.policy
+        tokens = await self._count(ctx.request, plan)
+        info = {"before": tokens, "window": plan.window, "reserve": plan.reserve, "limit": limit}
+        if policy == "error":
+            message = self._error_message(plan, tokens, limit, cause)
+            raise ContextLengthExceeded(message, param="messages")
+        if policy == "fallback":
+            need = tokens + plan.reserve
+            if failing_window is not None:
+                need = max(need, failing_window + 1)
+            ctx.extras["min_context_window"] = max(ctx.extras.get("min_context_window", 0), need)
+            ctx.extras["context_action"] = "fallback"
+            ctx.extras["context_tokens"] = {**info, "min_context_window": ctx.extras["min_context_window"]}
+            return
+        window = limit + plan.reserve
+        action = "truncated"
+        if policy == "summarize":
+            try:
+                new = await self._summarize(ctx, call_next, plan, window)
+                action = "summarized"
+            except CorralError as exc:  # the summarizer failed: answer from the newest turns
+                logger.warning("request %s: summarizing failed (%s); truncating instead",
+                               ctx.request_id, exc.message)
+                ctx.extras["context_summarize_error"] = exc.message
+                new = await self._off_loop(ctx.request, lambda: truncate(ctx.request, window, plan.reserve,
+                                                                         plan.count))
+        else:
+            new = await self._off_loop(ctx.request, lambda: truncate(ctx.request, window, plan.reserve,
+                                                                     plan.count))
+        after = await self._count(new, plan)
+        logger.info("request %s: prompt %s -> %s tokens (%s; limit %s)", ctx.request_id, tokens, after,
+                    action, limit)
+        ctx.request = new
+        ctx.extras["context_action"] = action
+        ctx.extras["context_tokens"] = {**info, "after": after}
+        ctx.response_headers[CONTEXT_HEADER] = action
+
+    async def _off_loop(self, request: ChatRequest, work: Callable[[], ChatRequest]) -> ChatRequest:
+        if sum(_bytes(m.text()) for m in request.messages) > LARGE_PROMPT_BYTES:
+            return await asyncio.to_thread(work)
+        return work()
+
+    def _error_message(self, plan: _Plan, tokens: int, limit: int,
+                       cause: UpstreamContextLength | None) -> str:
+        name = plan.route.public_name
+        where = f"The provider rejected the prompt as too long ({cause.message}). " if cause else ""
+        return (
+            f"{where}The prompt is {tokens} tokens, but model '{name}' has a context window of "
+            f"{plan.window} tokens with {plan.reserve} reserved for the answer "
+            f"(context.reserve_output_tokens or max_tokens), leaving {limit} tokens for the prompt. "
+            f"Shorten the conversation, or set models.{name}.context.policy to 'truncate' (drop the "
+            "oldest turns), 'summarize' (condense them) or 'fallback' (use a model with a larger window)."
+        )
+
+    async def _summarize(self, ctx: RequestContext, call_next: Next, plan: _Plan, window: int) -> ChatRequest:
+        """Rewrite ctx.request with fit.summarize, each summarizer call going through call_next."""
+        model = plan.settings.summarize_model or plan.route.public_name
+        try:
+            summarizer = self.routes.lookup(model)
+        except ModelNotFound:
+            summarizer = plan.route
+        room = min(prompt_limit(d, self.summary_tokens) for d in primary_tier(summarizer))
+        chunk_tokens = max(64, int((room - SUMMARIZER_ALLOWANCE) * 0.9))  # 10% for tokenizer skew
+        numbers = itertools.count(1)
+        usage = Usage(estimated=False)
+
+        async def call(sub: ChatRequest) -> ChatResponse:
+            sub_ctx = RequestContext(
+                request_id=f"{ctx.request_id}:sum{next(numbers)}", caller=ctx.caller,
+                request=replace(sub, model=model, stream=False, include_usage=False),
+            )
+            result = await call_next(sub_ctx)
+            response = await _collect(result, model) if isinstance(result, ChatStream) else result
+            if response.usage is not None:
+                usage.input_tokens += response.usage.input_tokens
+                usage.output_tokens += response.usage.output_tokens
+                usage.estimated = usage.estimated or response.usage.estimated
+            return response
+
+        try:
+            return await summarize(ctx.request, window, plan.reserve, plan.count, call, chunk_tokens,
+                                   summary_tokens=self.summary_tokens, concurrency=self.concurrency)
+        finally:
+            ctx.extras["context_summary_calls"] = next(numbers) - 1
+            ctx.extras["context_summary_usage"] = usage
