@@ -11,9 +11,14 @@ import logging
 from dataclasses import dataclass, field
 
 from corral.auth.service import BootstrapKeys, KeyService
+from corral.cache.exact import ExactCache
+from corral.cache.stage import CacheStage
 from corral.config import Settings
+from corral.context.stage import ContextStage
 from corral.context.usage import UsageStage
 from corral.core.pipeline import Pipeline
+from corral.governance.policy_events import PolicyEventRecorder
+from corral.governance.stage import ContentPolicyStage
 from corral.routing.router import Router
 from corral.routing.table import RouteTable
 from corral.store import KV, Database, default_database_url, kv_from_url, migrate
@@ -29,6 +34,9 @@ class Gateway:
     keys: KeyService
     routes: RouteTable
     pipeline: Pipeline
+    router: Router
+    policy_events: PolicyEventRecorder
+    cache: CacheStage
     bootstrap: BootstrapKeys | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -45,9 +53,13 @@ class Gateway:
             await db.close()
             raise
         kv = kv_from_url(settings.redis_url)
-        router = Router(routes)
-        pipeline = Pipeline([UsageStage()], router)
-        gw = cls(settings, db, kv, keys, routes, pipeline, bootstrap)
+        recorder = PolicyEventRecorder(db)
+        recorder.start()
+        cache = CacheStage(ExactCache(kv), routes)
+        router = Router(routes, kv, cache_lookup=cache.lookup)
+        stages = [ContentPolicyStage(routes, recorder), cache, ContextStage(routes), UsageStage()]
+        pipeline = Pipeline(stages, router)
+        gw = cls(settings, db, kv, keys, routes, pipeline, router, recorder, cache, bootstrap)
         if warmup:
             for provider in routes.providers.values():
                 task = asyncio.create_task(_warm(provider))
@@ -59,6 +71,8 @@ class Gateway:
         for task in list(self._background):
             task.cancel()
         await self.routes.aclose()
+        await self.cache.drain()
+        await self.policy_events.aclose()
         await self.keys.aclose()
         await self.kv.close()
         await self.db.close()

@@ -1,64 +1,200 @@
-"""The terminal handler: send the request to a deployment of its route.
+"""The terminal handler: attempts, retries, fallbacks and degradation for one request.
 
-A stream is committed to a deployment only once its first chunk has arrived, so a
-failure before that is an ordinary error (and, with the retry work, a fallback),
-never a half-written stream.
+The try order is the route's deployments (priority tiers, then weights and recent
+latency), then each fallback route's. A retryable failure (429, 5xx, 529, timeout,
+connection error) moves on to the next candidate at once; when the candidates are
+exhausted the list is tried again after a full-jitter backoff that honours
+Retry-After. Failing over to another deployment is free; trying one again spends the
+route's retry budget, so an outage cannot become a retry storm. Every attempt counts
+against the request's attempt limit and its overall deadline. Deployments whose breaker is open
+are skipped. When everything failed: an identical cached answer, then the route's
+graceful message, both marked degraded; otherwise `AllProvidersFailed`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
+import logging
+import random
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
-from corral.core.context import Attempt, RequestContext
-from corral.core.errors import CorralError
+from redis.exceptions import RedisError
+
+from corral.config import ModelSettings
+from corral.context.windows import effective_window
+from corral.core.context import RequestContext
+from corral.core.errors import (
+    AllProvidersFailed,
+    ContextLengthExceeded,
+    CorralError,
+    UpstreamError,
+    UpstreamRejected,
+)
 from corral.core.pipeline import Result
-from corral.core.stream import ChatStream, prepend
-from corral.routing.table import Deployment, RouteTable
+from corral.core.stream import ChatStream
+from corral.core.types import ChatChunk, ChatResponse, Usage
+from corral.routing.attempt import run_attempt
+from corral.routing.backoff import is_retryable, retry_delay
+from corral.routing.breaker import CircuitBreaker
+from corral.routing.budget import RetryBudget
+from corral.routing.selection import LatencyTracker, order_deployments
+from corral.routing.table import Deployment, Route, RouteTable
+from corral.store.kv import KV
+
+log = logging.getLogger("corral.routing")
+T = TypeVar("T")
+CacheLookup = Callable[[RequestContext], Awaitable[ChatResponse | None]]
+DEFAULT_SETTINGS = ModelSettings(deployments=[{"provider": "-", "model": "-"}])  # type: ignore[list-item]
 
 
 class Router:
-    def __init__(self, table: RouteTable):
+    def __init__(self, table: RouteTable, kv: KV, *, rng: random.Random | None = None,
+                 cache_lookup: CacheLookup | None = None):
         self.table = table
+        self.kv = kv
+        self.rng = rng or random.Random()
+        self.latency = LatencyTracker()
+        self.cache_lookup = cache_lookup
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._budgets: dict[str, RetryBudget] = {}
+
+    def breaker(self, route: Route) -> CircuitBreaker:
+        if route.public_name not in self._breakers:
+            self._breakers[route.public_name] = CircuitBreaker(self.kv, _settings(route).breaker)
+        return self._breakers[route.public_name]
+
+    def budget(self, route: Route) -> RetryBudget:
+        if route.public_name not in self._budgets:
+            self._budgets[route.public_name] = RetryBudget(self.kv, route.public_name, _settings(route).retry)
+        return self._budgets[route.public_name]
 
     async def __call__(self, ctx: RequestContext) -> Result:
         route = self.table.lookup(ctx.request.model)
         ctx.public_model = route.public_name
-        deployment = route.pick_order()[0]
-        return await self._attempt(ctx, deployment)
+        settings = _settings(route)
+        deadline = time.monotonic() + settings.timeouts.total_s
+        budget = self.budget(route)
+        await _fail_open(budget.record_request(), None)
+        candidates = await self._candidates(ctx, route)
+        errors: dict[str, UpstreamError] = {}
+        last: UpstreamError | None = None
+        for number in range(settings.retry.max_attempts):
+            hop, deployment = candidates[number % len(candidates)]
+            if last is not None and number >= len(candidates):
+                # Trying a deployment again (not failing over): costs retry budget and a backoff.
+                if not await self._may_retry(budget, ctx):
+                    break
+                delay = retry_delay(last, number, settings.retry, self.rng)
+                if time.monotonic() + delay >= deadline:
+                    ctx.extras["retry_stopped"] = "deadline"
+                    break
+                await asyncio.sleep(delay)
+            breaker = self.breaker(hop)
+            allowed = await _fail_open(breaker.allow(deployment.name), True)
+            if not allowed and (errors or number + 1 < len(candidates)):
+                continue  # open, or its probe slots are taken; the last resort is probed anyway
+            try:
+                result = await run_attempt(ctx, deployment, _settings(hop).timeouts, deadline)
+            except UpstreamError as exc:
+                healthy = not is_retryable(exc)  # a 4xx answer says the deployment is up
+                await _fail_open(breaker.record(deployment.name, healthy), None)
+                if isinstance(exc, UpstreamRejected):
+                    raise  # the request itself is wrong: no other deployment will take it
+                errors[deployment.name] = last = exc
+                if time.monotonic() >= deadline:
+                    break
+                continue
+            await _fail_open(breaker.record(deployment.name, True), None)
+            self.latency.observe(deployment.name, ctx.attempts[-1].duration_ms / 1000)
+            self._mark_served(ctx, route, hop, deployment, candidates)
+            return result
+        return await self._degrade(ctx, route, errors)
 
-    async def _attempt(self, ctx: RequestContext, deployment: Deployment) -> Result:
-        provider = deployment.provider
-        provider.check_supported(ctx.request)
-        upstream = dataclasses.replace(ctx.request, model=deployment.model)
-        attempt = Attempt(deployment.name, provider.name, deployment.model)
-        ctx.attempts.append(attempt)
-        ctx.deployment = deployment.name
-        ctx.served_model = deployment.model
-        began = time.perf_counter()
-        try:
-            if not upstream.stream:
-                response = await provider.complete(upstream)
-                ctx.upstream_first_byte_at = time.perf_counter()
-                attempt.status = "ok"
-                return response
-            chunks = provider.stream(upstream)
-            first = await anext(chunks)
-            ctx.upstream_first_byte_at = time.perf_counter()
-            attempt.status = "ok"
-            return ChatStream(prepend(first, chunks), model=deployment.model)
-        except StopAsyncIteration:
-            attempt.status = "ok"
-            return ChatStream(_empty(), model=deployment.model)
-        except CorralError as exc:
-            attempt.status = "error"
-            attempt.error_type = type(exc).__name__
-            raise
-        finally:
-            attempt.duration_ms = (time.perf_counter() - began) * 1000
-            ctx.response_headers["x-corral-attempts"] = str(len(ctx.attempts))
+    async def _may_retry(self, budget: RetryBudget, ctx: RequestContext) -> bool:
+        if await _fail_open(budget.try_spend(), True):
+            return True
+        ctx.extras["retry_stopped"] = "budget"
+        return False
+
+    async def _candidates(self, ctx: RequestContext, route: Route) -> list[tuple[Route, Deployment]]:
+        """Every deployment worth trying, in order, across the route and its fallbacks.
+
+        Deployments whose breaker is open go last: tried only when nothing else is left.
+        """
+        chain = [route, *(self.table.lookup(name) for name in _settings(route).fallbacks)]
+        min_window = ctx.extras.get("min_context_window")
+        healthy: list[tuple[Route, Deployment]] = []
+        tripped: list[tuple[Route, Deployment]] = []
+        for hop in chain:
+            deployments = [d for d in hop.deployments
+                           if not min_window or effective_window(d) >= min_window]
+            states = await _fail_open(self.breaker(hop).states(d.name for d in deployments), {})
+            open_names = {name for name, state in states.items() if state == "open"}
+            for dep in order_deployments(deployments, self.latency, self.rng, excluded=open_names):
+                (tripped if dep.name in open_names else healthy).append((hop, dep))
+        if not healthy and not tripped:
+            raise ContextLengthExceeded(
+                f"No deployment of '{route.public_name}' or its fallbacks has a context window of "
+                f"{min_window} tokens. Shorten the prompt or set context.policy to truncate or summarize.",
+                param="messages",
+            )
+        if tripped:
+            ctx.extras["breaker_open"] = [d.name for _, d in tripped]
+        return healthy + tripped
+
+    def _mark_served(self, ctx: RequestContext, route: Route, hop: Route, dep: Deployment,
+                     candidates: list[tuple[Route, Deployment]]) -> None:
+        headers = ctx.response_headers
+        headers["x-corral-attempts"] = str(len(ctx.attempts))
+        if hop is not route:
+            headers["x-corral-fallback"] = "model"
+            ctx.extras["fallback"] = hop.public_name
+        elif dep is not candidates[0][1]:
+            headers["x-corral-fallback"] = "deployment"
+            ctx.extras["fallback"] = dep.name
+
+    async def _degrade(self, ctx: RequestContext, route: Route, errors: dict[str, UpstreamError]) -> Result:
+        settings = _settings(route)
+        ctx.response_headers["x-corral-attempts"] = str(len(ctx.attempts))
+        if settings.cache_fallback and self.cache_lookup is not None:
+            cached = await self.cache_lookup(ctx)
+            if cached is not None:
+                return self._degraded(ctx, cached, "cache")
+        if settings.degraded_message is not None:
+            text = settings.degraded_message
+            return self._degraded(ctx, ChatResponse(id="", model=route.public_name, content=text), "message")
+        if not errors:
+            raise CorralError(f"No deployment of '{route.public_name}' could be tried.")
+        if len(errors) == 1:
+            raise next(iter(errors.values()))
+        raise AllProvidersFailed(errors)
+
+    def _degraded(self, ctx: RequestContext, response: ChatResponse, kind: str) -> Result:
+        ctx.response_headers["x-corral-degraded"] = kind
+        ctx.extras["degraded"] = kind
+        response.usage = Usage()  # nothing was generated (or billed) for this answer
+        if not ctx.request.stream:
+            return response
+        return ChatStream(_as_chunks(response), model=response.model)
 
 
-async def _empty():  # type: ignore[no-untyped-def]
-    return
-    yield
+async def _as_chunks(response: ChatResponse) -> AsyncIterator[ChatChunk]:
+    if response.content:
+        yield ChatChunk(content=response.content)
+    yield ChatChunk(finish_reason=response.finish_reason or "stop")
+    yield ChatChunk(usage=response.usage)
+
+
+def _settings(route: Route) -> ModelSettings:
+    return route.settings or DEFAULT_SETTINGS
+
+
+async def _fail_open(operation: Awaitable[T], fallback: T) -> T:
+    """Shared-state calls (Redis) must not take requests down with them: fail open."""
+    try:
+        return await operation
+    except (OSError, ConnectionError, TimeoutError, RedisError) as exc:
+        log.warning("routing state unavailable (%s); continuing without it", type(exc).__name__)
+        return fallback

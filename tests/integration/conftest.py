@@ -33,6 +33,8 @@ def corral(simulator: SimulatorThread, tmp_path_factory: pytest.TempPathFactory)
     mp = pytest.MonkeyPatch()
     mp.setenv("SIM_KEY", SIM_KEY)
     common = {"api_key_env": "SIM_KEY", "read_timeout_s": 1.5}
+    # One attempt and no cached fallback: these tests check how each upstream error surfaces.
+    plain = {"retry": {"max_attempts": 1}, "cache_fallback": False}
     settings = settings_for(
         tmp_path_factory.mktemp("corral"),
         {
@@ -41,9 +43,9 @@ def corral(simulator: SimulatorThread, tmp_path_factory: pytest.TempPathFactory)
             "ge": {"type": "gemini", "base_url": simulator.url, **common},
         },
         {
-            "gpt-sim": {"deployments": [{"provider": "oa", "model": "gpt-sim"}]},
-            "claude-sim": {"deployments": [{"provider": "an", "model": "claude-sim"}]},
-            "gemini-sim": {"deployments": [{"provider": "ge", "model": "gemini-sim"}]},
+            "gpt-sim": {"deployments": [{"provider": "oa", "model": "gpt-sim"}], **plain},
+            "claude-sim": {"deployments": [{"provider": "an", "model": "claude-sim"}], **plain},
+            "gemini-sim": {"deployments": [{"provider": "ge", "model": "gemini-sim"}], **plain},
             "embed-sim": {"deployments": [{"provider": "oa", "model": "text-embedding-sim"}]},
             "gemini-embed": {"deployments": [{"provider": "ge", "model": "embedding-sim"}]},
         },

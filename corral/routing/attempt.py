@@ -1,0 +1,113 @@
+"""One attempt: one call to one deployment, under the route's timeouts.
+
+Time to first token bounds the wait for the whole answer (non-streamed) or for the
+first chunk (streamed); after that, the idle timeout bounds each gap between chunks
+and the request's deadline bounds the rest. A stream is handed back only once its
+first chunk has arrived, so any failure before that can still be retried elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+
+from corral.config import TimeoutSettings
+from corral.core.context import Attempt, RequestContext
+from corral.core.errors import CorralError, UpstreamTimeout
+from corral.core.pipeline import Result
+from corral.core.stream import ChatStream
+from corral.core.types import ChatChunk
+from corral.routing.table import Deployment
+
+
+async def run_attempt(
+    ctx: RequestContext, deployment: Deployment, timeouts: TimeoutSettings, deadline: float
+) -> Result:
+    """Call `deployment` once; raises a CorralError on any failure before the first chunk."""
+    provider = deployment.provider
+    provider.check_supported(ctx.request)
+    upstream = dataclasses.replace(ctx.request, model=deployment.model)
+    attempt = Attempt(deployment.name, provider.name, deployment.model)
+    ctx.attempts.append(attempt)
+    began = time.perf_counter()
+    first_token_s = min(timeouts.first_token_s, max(0.0, deadline - time.monotonic()))
+    try:
+        if not upstream.stream:
+            async with asyncio.timeout(first_token_s):
+                response = await provider.complete(upstream)
+            result: Result = response
+        else:
+            chunks = provider.stream(upstream)
+            try:
+                async with asyncio.timeout(first_token_s):
+                    first = await anext(chunks)
+            except StopAsyncIteration:
+                first = None
+            except BaseException:
+                await _close(chunks)
+                raise
+            result = ChatStream(
+                _guarded(first, chunks, deployment, timeouts.idle_s, deadline), model=deployment.model
+            )
+        ctx.upstream_first_byte_at = time.perf_counter()
+        attempt.status = "ok"
+        ctx.deployment = deployment.name
+        ctx.served_model = deployment.model
+        return result
+    except TimeoutError:
+        attempt.status = "error"
+        attempt.error_type = "UpstreamTimeout"
+        raise UpstreamTimeout(
+            f"Deployment '{deployment.name}' sent no {'first token' if upstream.stream else 'answer'} "
+            f"within {first_token_s:.3g} s (timeouts.first_token_s).",
+            provider=provider.name,
+        ) from None
+    except CorralError as exc:
+        attempt.status = "error"
+        attempt.error_type = type(exc).__name__
+        raise
+    finally:
+        attempt.duration_ms = (time.perf_counter() - began) * 1000
+
+
+async def _guarded(
+    first: ChatChunk | None,
+    chunks: AsyncIterator[ChatChunk],
+    deployment: Deployment,
+    idle_s: float,
+    deadline: float,
+) -> AsyncIterator[ChatChunk]:
+    """Yield the stream, failing with UpstreamTimeout on a long gap or past the deadline."""
+    try:
+        if first is None:
+            return
+        yield first
+        while True:
+            budget = min(idle_s, deadline - time.monotonic())
+            if budget <= 0:
+                raise UpstreamTimeout(
+                    f"Stream from '{deployment.name}' passed the request deadline (timeouts.total_s).",
+                    provider=deployment.provider.name,
+                )
+            try:
+                async with asyncio.timeout(budget):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    f"Stream from '{deployment.name}' stalled: no chunk for {budget:.3g} s "
+                    "(timeouts.idle_s or timeouts.total_s).",
+                    provider=deployment.provider.name,
+                ) from None
+            yield chunk
+    finally:
+        await _close(chunks)
+
+
+async def _close(chunks: AsyncIterator[ChatChunk]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
