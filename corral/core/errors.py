@@ -39,9 +39,14 @@ class CorralError(Exception):
         self.param = param
         if code is not None:
             self.code = code
+        # Headers the pipeline gathered before failing (x-corral-attempts, ...).
+        self.context_headers: dict[str, str] = {}
 
     def headers(self) -> dict[str, str]:
-        """Extra response headers (Retry-After and the like)."""
+        """Response headers for this error: its own (Retry-After) plus the pipeline's."""
+        return {**self.context_headers, **self._own_headers()}
+
+    def _own_headers(self) -> dict[str, str]:
         return {}
 
 
@@ -96,7 +101,7 @@ class RateLimited(CorralError):
         super().__init__(message, **kw)
         self.retry_after = retry_after
 
-    def headers(self) -> dict[str, str]:
+    def _own_headers(self) -> dict[str, str]:
         if self.retry_after is None:
             return {}
         return {"retry-after": str(max(1, round(self.retry_after)))}
@@ -149,7 +154,7 @@ class UpstreamRateLimited(UpstreamError):
     def retryable(self) -> bool:
         return True
 
-    def headers(self) -> dict[str, str]:
+    def _own_headers(self) -> dict[str, str]:
         if self.retry_after is None:
             return {}
         return {"retry-after": str(max(1, round(self.retry_after)))}
@@ -216,5 +221,5 @@ class AllProvidersFailed(UpstreamError):
         self.status_code = last.status_code
         self.openai_type = last.openai_type
 
-    def headers(self) -> dict[str, str]:
-        return list(self.provider_errors.values())[-1].headers()
+    def _own_headers(self) -> dict[str, str]:
+        return list(self.provider_errors.values())[-1]._own_headers()

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from corral.core.context import RequestContext
+from corral.core.errors import CorralError
 from corral.core.stream import ChatStream
 from corral.core.types import ChatResponse
 
@@ -54,7 +55,11 @@ class Pipeline:
         self._handler = handler
 
     async def __call__(self, ctx: RequestContext) -> Result:
-        return await self._handler(ctx)
+        try:
+            return await self._handler(ctx)
+        except CorralError as exc:
+            exc.context_headers.update(ctx.response_headers)  # attempts, fallbacks: errors too
+            raise
 
 
 def _bind(stage: Stage, call_next: Next) -> Next:

@@ -31,6 +31,7 @@ async def run_attempt(
     upstream = dataclasses.replace(ctx.request, model=deployment.model)
     attempt = Attempt(deployment.name, provider.name, deployment.model)
     ctx.attempts.append(attempt)
+    ctx.response_headers["x-corral-attempts"] = str(len(ctx.attempts))
     began = time.perf_counter()
     first_token_s = min(timeouts.first_token_s, max(0.0, deadline - time.monotonic()))
     try:
