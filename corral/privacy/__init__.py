@@ -1,0 +1,1 @@
+"""Personal-data protection: detection, reversible redaction, stream-safe restoration."""
