@@ -9,8 +9,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from corral.api import admin, chat, health, models
+from corral.api import admin, chat, health, models, policy_events
 from corral.api.errors import handle_corral_error, handle_http_exception, handle_unexpected
 from corral.api.middleware import RequestIdMiddleware
 from corral.config import Settings
@@ -18,16 +19,38 @@ from corral.core.errors import CorralError
 from corral.gateway import Gateway
 
 ROUTES = [
-    Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
+    Route(chat.PATH, chat.ChatEndpoint(), methods=["POST"]),
     Route("/v1/embeddings", models.embeddings, methods=["POST"]),
     Route("/v1/models", models.list_models, methods=["GET"]),
     Route("/v1/models/{model:path}", models.get_model, methods=["GET"]),
     Route("/admin/keys", admin.list_keys, methods=["GET"]),
     Route("/admin/keys", admin.create_key, methods=["POST"]),
     Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
+    Route("/admin/policy-events", policy_events.list_policy_events, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
 ]
+
+
+class CorralApp(Starlette):
+    """Starlette, with `POST /v1/chat/completions` served by a plain ASGI handler.
+
+    The chat route is the hot path: it skips the middleware and routing layers (the
+    handler echoes x-request-id and turns errors into OpenAI bodies itself). Every other
+    request, and the chat route's 405s, go through Starlette as usual.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path = scope["path"]
+            root = scope.get("root_path")
+            if root and path.startswith(root):
+                path = path[len(root):]
+            if path == chat.PATH:
+                scope["app"] = self
+                await chat.handle_chat(self.state.gateway, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -36,7 +59,7 @@ def create_app(
     gateway: Gateway | None = None,
     warmup: bool = True,
     on_start: Callable[[Gateway], None] | None = None,
-) -> Starlette:
+) -> CorralApp:
     """Build the app. Pass a started `gateway` to share one (tests); else it starts in lifespan."""
 
     @asynccontextmanager
@@ -51,7 +74,7 @@ def create_app(
             if owned:
                 await app.state.gateway.stop()
 
-    return Starlette(
+    return CorralApp(
         routes=ROUTES,
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={

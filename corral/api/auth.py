@@ -1,30 +1,78 @@
-"""Authentication at the edge: bearer key -> `Caller`, with the scope checked."""
+"""Authentication at the edge: bearer key -> `Caller`, with the scope checked.
+
+The checks work on raw values so the chat hot path (a plain ASGI handler) and the
+Starlette routes share them; `authenticate` and `read_body` are the Starlette forms.
+"""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 from starlette.requests import Request
 
 from corral.core.context import Caller
-from corral.core.errors import AuthError, PermissionDenied
+from corral.core.errors import AuthError, PayloadTooLarge, PermissionDenied
+
+
+def key_from_values(authorization: str | None, x_api_key: str | None, api_key: str | None) -> str | None:
+    """The presented key: a bearer token, else `x-api-key`, else `api-key`."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return x_api_key or api_key
 
 
 def _raw_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return request.headers.get("x-api-key") or request.headers.get("api-key")
+    headers = request.headers
+    return key_from_values(headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key"))
 
 
-async def authenticate(request: Request, scope: str) -> Caller:
-    raw = _raw_key(request)
+# One database lookup per key at a time: when the verification cache entry of a busy key
+# expires, every request in flight would otherwise miss together and each open a database
+# connection for the same row. Followers wait for the leader's answer instead.
+class _Flight:
+    __slots__ = ("info", "waiters")
+
+    def __init__(self) -> None:
+        self.info: Any = _PENDING
+        self.waiters: list[asyncio.Future[None]] = []
+
+
+_PENDING = object()
+_inflight: dict[tuple[int, str], _Flight] = {}
+
+
+async def _verify_once(keys: Any, raw: str) -> Any:
+    slot = (id(keys), raw)
+    flight = _inflight.get(slot)
+    if flight is not None:
+        waiter = asyncio.get_running_loop().create_future()
+        flight.waiters.append(waiter)
+        await waiter
+        if flight.info is not _PENDING:
+            return flight.info
+        return await keys.verify(raw)  # the leader failed or was cancelled: look it up here
+    flight = _inflight[slot] = _Flight()
+    try:
+        flight.info = await keys.verify(raw)
+    finally:
+        del _inflight[slot]
+        for waiter in flight.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+    return flight.info
+
+
+async def verify_key(gateway: Any, raw: str | None, scope: str) -> Caller:
+    """Resolve a raw key to its caller, or raise the 401/403 the client should see."""
     if not raw:
         raise AuthError(
             "Missing API key. Send it as 'Authorization: Bearer sk-corral-...'; "
             "create one with 'corral keys create'."
         )
-    info = await request.app.state.gateway.keys.verify(raw)
+    info = await _verify_once(gateway.keys, raw)
     if info is None:
         raise AuthError(
             "Invalid or revoked API key. Check the key, or create a new one with "
@@ -38,22 +86,31 @@ async def authenticate(request: Request, scope: str) -> Caller:
     return Caller(info.id, info.name, info.team, info.scopes)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body, refusing more than `limit` bytes without buffering it all first."""
-    from corral.core.errors import PayloadTooLarge
+async def authenticate(request: Request, scope: str) -> Caller:
+    return await verify_key(request.app.state.gateway, _raw_key(request), scope)
 
-    declared = request.headers.get("content-length")
-    too_big = PayloadTooLarge(
+
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
         f"The request body exceeds the gateway's limit of {limit} bytes; send less "
         "(or raise server.max_body_bytes)."
     )
+
+
+def check_declared_length(declared: str | None, limit: int) -> None:
+    """Refuse early when Content-Length already says the body is too big."""
     if declared and declared.isdigit() and int(declared) > limit:
-        raise too_big
+        raise too_large(limit)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing more than `limit` bytes without buffering it all first."""
+    check_declared_length(request.headers.get("content-length"), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_big
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+from random import getrandbits
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -10,14 +10,20 @@ _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    # Not a secret (it is echoed to the client), so no getrandom() system call per request.
+    return f"req_{getrandbits(96):024x}"
+
+
+def is_safe_request_id(text: str) -> bool:
+    """A client-sent id is echoed only if it is short and harmless in logs and headers."""
+    return 0 < len(text) <= 128 and all(c in _SAFE for c in text)
 
 
 def _client_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            if 0 < len(text) <= 128 and all(c in _SAFE for c in text):
+            if is_safe_request_id(text):
                 return text
     return None
 

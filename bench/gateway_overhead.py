@@ -1,0 +1,285 @@
+"""Gateway overhead: direct-to-simulator versus through Corral, measured in the same run.
+
+Starts the simulator (zero latency) and `corral serve` as separate processes, then drives
+both with the same aiohttp load generator. Prints one JSON document; `--markdown` also
+prints the table used in docs/benchmarks.md.
+
+    .venv/bin/python bench/gateway_overhead.py [--requests 3000] [--markdown]
+
+`--serve-cmd` runs another gateway command instead (bench/serve_variant.py picks the
+server, upstream client and chat handler, to compare them in the same conditions).
+
+Measures: requests/s at concurrency 1 and 16, added latency p50/p99 at concurrency 1,
+gateway CPU seconds per 1,000 requests, streaming time to first token (direct vs Corral),
+chunk spacing through Corral (buffering check), and idle and loaded gateway RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+CORRAL = [sys.executable, "-m", "corral.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_http(url: str, within_s: float = 60) -> None:
+    deadline = time.monotonic() + within_s
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            try:
+                async with s.get(url) as r:
+                    if r.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def gateway_cpu(proc: psutil.Process) -> float:
+    """User+system CPU seconds of the gateway and any worker processes it spawned."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += sum(p.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def added(via: list[float], direct: list[float], q: float) -> float:
+    return percentile(via, q) - percentile(direct, q)
+
+
+def gateway_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+BODY = orjson.dumps({"model": "bench", "messages": [{"role": "user", "content": "Say hello in five words."}],
+                     "max_tokens": 16})
+
+
+async def load(url: str, key: str, n: int, concurrency: int) -> dict[str, float | list[float]]:
+    """Send n non-streamed requests with `concurrency` workers; return throughput and latencies."""
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(n))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker() -> None:
+            nonlocal errors
+            for _ in counter:
+                t0 = time.perf_counter()
+                async with session.post(url, data=BODY, headers=headers) as r:
+                    await r.read()
+                    if r.status != 200:
+                        errors += 1
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return {"rps": n / elapsed, "latencies": latencies, "errors": errors}
+
+
+async def stream_timing(url: str, key: str, n: int) -> dict[str, list[float]]:
+    """Time to first content chunk and gaps between chunks for n sequential streams."""
+    body = orjson.loads(BODY)
+    body.update(stream=True)
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    ttft: list[float] = []
+    gaps: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            first = None
+            last = None
+            async with session.post(url, data=orjson.dumps(body), headers=headers) as r:
+                async for line in r.content:
+                    if line.startswith(b"data: {") and b'"content"' in line:
+                        now = time.perf_counter()
+                        if first is None:
+                            first = now
+                            ttft.append(now - t0)
+                        elif last is not None:
+                            gaps.append(now - last)
+                        last = now
+    return {"ttft": ttft, "gaps": gaps}
+
+
+class Processes:
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def read_keys(proc: subprocess.Popen[bytes]) -> str:
+    """The application key from the first-start banner of `corral serve`."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        if "application key" in line:
+            return line.split()[-1]
+        if not line and proc.poll() is not None:
+            break
+    raise RuntimeError("corral serve printed no application key")
+
+
+async def measure(args: argparse.Namespace) -> dict[str, object]:
+    procs = Processes()
+    home = tempfile.mkdtemp(prefix="corral-bench-")
+    sim_port, gw_port, stream_sim_port = free_port(), free_port(), free_port()
+    try:
+        procs.start([*CORRAL, "simulate", "--port", str(sim_port), "--output-tokens", "16"], {})
+        procs.start([*CORRAL, "simulate", "--port", str(stream_sim_port), "--output-tokens", "20",
+                     "--tps", "100", "--ttft-ms", "50"], {})
+        config = Path(home) / "corral.yaml"
+        config.write_text(json.dumps({
+            "providers": {"sim": {"type": "openai", "base_url": f"http://127.0.0.1:{sim_port}/v1"},
+                          "simstream": {"type": "openai",
+                                        "base_url": f"http://127.0.0.1:{stream_sim_port}/v1"}},
+            "models": {"bench": {"deployments": [{"provider": "sim", "model": "bench"}]},
+                       "bench-stream": {"deployments": [{"provider": "simstream", "model": "bench"}]}},
+        }))
+        serve = args.serve_cmd.split() if args.serve_cmd else [*CORRAL, "serve"]
+        gw = procs.start([*serve, "--config", str(config), "--port", str(gw_port), "--log-level", "warning"],
+                         {"CORRAL_HOME": home})
+        key = read_keys(gw)
+        await wait_http(f"http://127.0.0.1:{sim_port}/v1/models")
+        await wait_http(f"http://127.0.0.1:{stream_sim_port}/v1/models")
+        await wait_http(f"http://127.0.0.1:{gw_port}/healthz")
+        gw_proc = psutil.Process(gw.pid)
+        direct = f"http://127.0.0.1:{sim_port}/v1/chat/completions"
+        via = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+        await load(direct, key, 300, 16)  # warm both paths
+        await load(via, key, 300, 16)
+        rss_idle = gateway_rss(gw_proc)
+
+        results: dict[str, object] = {}
+        for conc in (1, 16):
+            n = args.requests if conc == 16 else max(300, args.requests // 5)
+            d = await load(direct, key, n, conc)
+            cpu0 = gateway_cpu(gw_proc)
+            v = await load(via, key, n, conc)
+            cpu = gateway_cpu(gw_proc) - cpu0
+            results[f"c{conc}"] = {
+                "requests": n,
+                "direct_rps": round(d["rps"], 1),
+                "corral_rps": round(v["rps"], 1),
+                "throughput_ratio": round(v["rps"] / d["rps"], 3),
+                "direct_p50_ms": round(percentile(d["latencies"], 50) * 1000, 3),
+                "corral_p50_ms": round(percentile(v["latencies"], 50) * 1000, 3),
+                "added_p50_ms": round(added(v["latencies"], d["latencies"], 50) * 1000, 3),
+                "added_p99_ms": round(added(v["latencies"], d["latencies"], 99) * 1000, 3),
+                "gateway_cpu_s_per_1000": round(cpu / n * 1000, 3),
+                "errors": d["errors"] + v["errors"],
+            }
+        rss_loaded = gateway_rss(gw_proc)
+
+        body_model = orjson.loads(BODY)
+        body_model["model"] = "bench-stream"
+        global_body = BODY
+        stream_direct = await stream_timing(
+            f"http://127.0.0.1:{stream_sim_port}/v1/chat/completions", key, 20)
+        globals()["BODY"] = orjson.dumps(body_model)
+        stream_via = await stream_timing(via, key, 20)
+        globals()["BODY"] = global_body
+        results["stream"] = {
+            "simulator_ttft_ms": 50, "simulator_tokens_per_s": 100,
+            "direct_ttft_p50_ms": round(statistics.median(stream_direct["ttft"]) * 1000, 2),
+            "corral_ttft_p50_ms": round(statistics.median(stream_via["ttft"]) * 1000, 2),
+            "added_ttft_p50_ms": round((statistics.median(stream_via["ttft"])
+                                        - statistics.median(stream_direct["ttft"])) * 1000, 2),
+            "direct_chunk_gap_p50_ms": round(statistics.median(stream_direct["gaps"]) * 1000, 2),
+            "corral_chunk_gap_p50_ms": round(statistics.median(stream_via["gaps"]) * 1000, 2),
+            "corral_chunk_gap_p99_ms": round(percentile(stream_via["gaps"], 99) * 1000, 2),
+        }
+        results["rss_mb"] = {"idle": round(rss_idle / 2**20, 1), "loaded": round(rss_loaded / 2**20, 1)}
+        results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+        return results
+    finally:
+        procs.stop()
+
+
+def markdown(r: dict) -> str:  # type: ignore[type-arg]
+    rows = ["| metric | direct to simulator | through Corral | ratio / added |", "|---|---|---|---|"]
+    for c in ("c1", "c16"):
+        x = r[c]
+        rows.append(f"| req/s, concurrency {c[1:]} | {x['direct_rps']} | {x['corral_rps']} | "
+                    f"{x['throughput_ratio']:.0%} |")
+        rows.append(f"| p50 latency ms, concurrency {c[1:]} | {x['direct_p50_ms']} | {x['corral_p50_ms']} | "
+                    f"+{x['added_p50_ms']} ms (p99 +{x['added_p99_ms']} ms) |")
+        rows.append(f"| gateway CPU s per 1,000 requests, c{c[1:]} | | {x['gateway_cpu_s_per_1000']} | |")
+    s = r["stream"]
+    rows.append(f"| stream TTFT p50 ms (sim TTFT 50 ms) | {s['direct_ttft_p50_ms']} | "
+                f"{s['corral_ttft_p50_ms']} | "
+                f"+{s['added_ttft_p50_ms']} ms |")
+    rows.append(f"| stream chunk gap p50 ms (sim 10 ms) | {s['direct_chunk_gap_p50_ms']} | "
+                f"{s['corral_chunk_gap_p50_ms']} | p99 {s['corral_chunk_gap_p99_ms']} ms |")
+    rows.append(f"| gateway RSS MB idle / loaded | | {r['rss_mb']['idle']} / {r['rss_mb']['loaded']} | |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000, help="requests per run at concurrency 16")
+    parser.add_argument("--markdown", action="store_true", help="also print the docs table")
+    parser.add_argument("--serve-cmd", help="gateway command instead of `corral serve` (experiments), "
+                        "e.g. 'python bench/serve_variant.py --server granian-embed'")
+    args = parser.parse_args()
+    results = asyncio.run(measure(args))
+    print(json.dumps(results, indent=2))
+    if args.markdown:
+        print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

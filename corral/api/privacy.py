@@ -1,0 +1,62 @@
+"""Administration API for personal-data detection: ``POST /admin/pii/scan``.
+
+Lets operators try the detector on sample text before enabling a policy. Values are
+left out of the answer unless the caller asks with ``"show_values": true``: responses
+of admin tools get logged and pasted like anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from corral.api.auth import authenticate, read_body
+from corral.api.responses import json_response
+from corral.api.wire import parse_json_object
+from corral.core.errors import InvalidRequest
+from corral.privacy.policy import DEFAULT_OFFLOAD_CHARS
+from corral.privacy.redact import span_report
+from corral.privacy.stage import load_default_detector
+from corral.privacy.types import Detector
+
+MAX_SCAN_BYTES = 1024 * 1024
+
+_default: Detector | None = None
+
+
+def _detector(request: Request) -> Detector:
+    """The gateway's detector (shared with the privacy stage), else one loaded once here."""
+    global _default
+    shared = getattr(request.app.state.gateway, "pii_detector", None)
+    if shared is not None:
+        return shared  # type: ignore[no-any-return]
+    if _default is None:
+        _default = load_default_detector()
+    return _default
+
+
+async def scan_text(request: Request) -> Response:
+    """``{"text": ..., "show_values": false}`` -> the spans found, sorted by offset."""
+    await authenticate(request, "admin")
+    data = parse_json_object(await read_body(request, MAX_SCAN_BYTES))
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise InvalidRequest("'text' is required: the string to scan.", param="text")
+    show_values = data.get("show_values", False)
+    if not isinstance(show_values, bool):
+        raise InvalidRequest("'show_values' must be true or false.", param="show_values")
+    detector = _detector(request)
+    if len(text) > DEFAULT_OFFLOAD_CHARS:
+        spans = await asyncio.to_thread(detector.detect, text)
+    else:
+        spans = detector.detect(text)
+    spans = sorted(spans, key=lambda s: (s.start, s.end))
+    values = "raw" if show_values else "none"
+    return json_response({
+        "object": "list",
+        "data": [span_report(s, text, values) for s in spans],
+        "entities": dict(Counter(s.entity for s in spans)),
+    })
