@@ -1,0 +1,257 @@
+"""Reversible redaction: typed, numbered placeholders for the values a detector found.
+
+Every text the provider would see is covered: message content (text parts; images are
+never touched), message names, tool-call arguments in the history, tool results, the
+system prompt, and the request's ``user`` field. Tool definitions are not: they are
+the developer's schema, and rewriting them would change the functions offered.
+
+The same value gets the same placeholder everywhere in one request (``[EMAIL_1]``);
+numbering is per type, in order of first appearance. The mapping lives in a `Vault`
+that only the request's stage holds, in memory, for the request's lifetime.
+
+Placeholders must not be confused with text already in the prompt, so the form is
+chosen per request: ``[EMAIL_1]`` unless the prompt already contains anything of that
+shape (any type, any number, any letter case), then ``[[EMAIL_1]]``, ``<<EMAIL_1>>``,
+``{{EMAIL_1}}``, ``⟦EMAIL_1⟧``, and finally a random tag (``[EMAIL_1~3fa9]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from corral.core.types import ChatRequest, Message, TextPart, ToolCall
+from corral.privacy.types import Span
+
+FORMS: tuple[tuple[str, str], ...] = (("[", "]"), ("[[", "]]"), ("<<", ">>"), ("{{", "}}"), ("⟦", "⟧"))
+_BODY = r"[A-Za-z][A-Za-z0-9_]*_\d+"
+_ENTITY_CHARS = re.compile(r"[^A-Z0-9]+")
+ShowValues = Literal["raw", "masked", "none"]
+
+
+def _shape(open_: str, close: str) -> re.Pattern[str]:
+    """Anything that looks like a placeholder of this form, in any letter case."""
+    return re.compile(re.escape(open_) + _BODY + re.escape(close), re.IGNORECASE | re.ASCII)
+
+
+def choose_form(texts: Iterable[str]) -> tuple[str, str]:
+    """The first placeholder form that nothing in `texts` already resembles."""
+    texts = [t for t in texts if t]
+    for open_, close in FORMS:
+        shape = _shape(open_, close)
+        if not any(shape.search(t) for t in texts):
+            return open_, close
+    while True:  # 16 random bits, checked: every prompt eventually gets a fresh tag
+        close = f"~{secrets.token_hex(2)}]"
+        if not any(close in t.lower() for t in texts):
+            return "[", close
+
+
+def entity_label(entity: str) -> str:
+    """A detector's entity name as it appears in placeholders (``credit-card`` -> ``CREDIT_CARD``)."""
+    return _ENTITY_CHARS.sub("_", entity.upper()).strip("_") or "PII"
+
+
+class Vault:
+    """The request's value <-> placeholder mapping, in memory only. Never printed with values."""
+
+    __slots__ = ("_by_placeholder", "_by_value", "_counters", "close", "open")
+
+    def __init__(self, form: tuple[str, str] = FORMS[0]) -> None:
+        self.open, self.close = form
+        self._by_value: dict[str, str] = {}
+        self._by_placeholder: dict[str, str] = {}  # case-folded placeholder -> value
+        self._counters: Counter[str] = Counter()
+
+    def placeholder(self, entity: str, value: str) -> str:
+        """The value's placeholder, numbered on first sight; a value keeps its first type."""
+        found = self._by_value.get(value)
+        if found is not None:
+            return found
+        label = entity_label(entity)
+        self._counters[label] += 1
+        made = f"{self.open}{label}_{self._counters[label]}{self.close}"
+        self._by_value[value] = made
+        self._by_placeholder[fold(made)] = value
+        return made
+
+    def value(self, placeholder: str) -> str | None:
+        return self._by_placeholder.get(fold(placeholder))
+
+    @property
+    def placeholders(self) -> list[str]:
+        return list(self._by_value.values())
+
+    @property
+    def size(self) -> int:
+        return len(self._by_value)
+
+    @property
+    def longest(self) -> int:
+        """Length of the longest placeholder: the most a stream restorer may hold back."""
+        return max((len(p) for p in self._by_value.values()), default=0)
+
+    def scrub(self, text: str) -> str:
+        """Replace every original value in `text` by its placeholder (error messages, records)."""
+        if not self._by_value or not text:
+            return text
+        values = sorted(self._by_value, key=len, reverse=True)
+        pattern = re.compile("|".join(re.escape(v) for v in values if v))
+        return pattern.sub(lambda m: self._by_value[m.group()], text)
+
+    def __repr__(self) -> str:
+        return f"Vault({self.size} placeholders, form={self.open}…{self.close})"
+
+
+_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(text: str) -> str:
+    """ASCII-only lower case: matches re.IGNORECASE | re.ASCII and keeps lengths."""
+    return text.translate(_FOLD)
+
+
+# -- walking the request's texts ------------------------------------------------------------
+
+TextFn = Callable[[str], str]
+
+
+def _map_json(value: Any, fn: TextFn) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [_map_json(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {fn(k): _map_json(v, fn) for k, v in value.items()}
+    return value
+
+
+def _map_arguments(arguments: str, fn: TextFn) -> str:
+    """Tool-call arguments: each JSON string on its own (keeps the JSON valid), else plain text."""
+    try:
+        data = json.loads(arguments)
+    except ValueError:
+        return fn(arguments)
+    if not isinstance(data, dict | list):
+        return fn(arguments)
+    mapped = _map_json(data, fn)
+    return arguments if mapped == data else json.dumps(mapped, ensure_ascii=False)
+
+
+def _map_message(m: Message, fn: TextFn) -> Message:
+    content = m.content
+    if isinstance(content, str):
+        content = fn(content)
+    elif isinstance(content, list):
+        content = [TextPart(fn(p.text)) if isinstance(p, TextPart) else p for p in content]
+    name = fn(m.name) if m.name else m.name
+    calls = m.tool_calls
+    if calls:
+        calls = [ToolCall(c.id, c.name, _map_arguments(c.arguments, fn)) for c in calls]
+    return dataclasses.replace(m, content=content, name=name, tool_calls=calls)
+
+
+def map_request_texts(request: ChatRequest, fn: TextFn) -> ChatRequest:
+    """A copy of `request` with `fn` applied to every provider-visible text, in a fixed order."""
+    messages = [_map_message(m, fn) for m in request.messages]
+    user = fn(request.user) if request.user else request.user
+    return dataclasses.replace(request, messages=messages, user=user)
+
+
+def request_texts(request: ChatRequest) -> list[str]:
+    """The texts `map_request_texts` visits, in the same order (what detection runs on)."""
+    texts: list[str] = []
+
+    def collect(text: str) -> str:
+        texts.append(text)
+        return text
+
+    map_request_texts(request, collect)
+    return texts
+
+
+# -- applying spans ------------------------------------------------------------------------
+
+
+def select_spans(spans: Iterable[Span], length: int) -> list[Span]:
+    """Valid, non-overlapping spans in text order; at a tie the longer, then higher-scored one."""
+    ordered = sorted(
+        (s for s in spans if 0 <= s.start < s.end <= length),
+        key=lambda s: (s.start, -(s.end - s.start), -s.score),
+    )
+    chosen: list[Span] = []
+    end = 0
+    for span in ordered:
+        if span.start >= end:
+            chosen.append(span)
+            end = span.end
+    return chosen
+
+
+def redact_text(text: str, spans: Sequence[Span], vault: Vault) -> str:
+    """`text` with each selected span replaced by its value's placeholder."""
+    parts: list[str] = []
+    pos = 0
+    for span in select_spans(spans, len(text)):
+        parts.append(text[pos:span.start])
+        parts.append(vault.placeholder(span.entity, text[span.start:span.end]))
+        pos = span.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+@dataclass(slots=True)
+class Redaction:
+    """A redacted copy of a request, the vault to restore it, and counts by entity type."""
+
+    request: ChatRequest
+    vault: Vault
+    entities: dict[str, int]
+
+
+def redact_request(request: ChatRequest, spans: Sequence[Sequence[Span]]) -> Redaction:
+    """Redact `request` given spans for each of `request_texts(request)`, in that order."""
+    texts = request_texts(request)
+    if len(spans) != len(texts):
+        raise ValueError(f"got spans for {len(spans)} texts, the request has {len(texts)}")
+    vault = Vault(choose_form(texts))
+    counts: Counter[str] = Counter()
+    pending = iter(spans)
+
+    def apply(text: str) -> str:
+        found = select_spans(next(pending), len(text))
+        counts.update(entity_label(s.entity) for s in found)
+        return redact_text(text, found, vault) if found else text
+
+    redacted = map_request_texts(request, apply) if any(spans) else request
+    return Redaction(redacted, vault, dict(counts))
+
+
+# -- showing spans to operators ------------------------------------------------------------
+
+
+def mask(value: str) -> str:
+    """First and last character only (``j******m``); short values entirely hidden."""
+    if len(value) <= 2:
+        return "*" * len(value)
+    return value[0] + "*" * (len(value) - 2) + value[-1]
+
+
+def span_report(span: Span, text: str, values: ShowValues = "masked") -> dict[str, Any]:
+    """A span as JSON-ready data for the CLI and admin API; raw value only on request."""
+    data: dict[str, Any] = {
+        "start": span.start, "end": span.end, "entity": span.entity,
+        "score": round(span.score, 4), "source": span.source,
+    }
+    value = span.text(text)
+    if values == "raw":
+        data["value"] = value
+    elif values == "masked":
+        data["value"] = mask(value)
+    return data

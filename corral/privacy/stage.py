@@ -1,0 +1,184 @@
+"""The privacy stage: personal data is handled by policy before a provider or a record sees it.
+
+For each request the stage resolves the policy (route, then caller key: see
+`corral.privacy.policy`), runs the detector over every provider-visible text (on a
+worker thread when the texts are long: detection is CPU-bound), and then
+
+    off       passes the request through;
+    block     refuses it with a 400 ``pii_detected`` naming the types found, never values;
+    log-only  passes it unchanged; records get the redacted copy;
+    redact    sends the redacted copy, and restores the values in the answer (whole or
+              streamed, content and tool-call arguments).
+
+It leaves ``ctx.extras["privacy"]`` for the record/log/metric work that follows::
+
+    {"policy": "redact", "source": "route", "entities": {"EMAIL": 2},
+     "redacted_request": ChatRequest, "scrub": Callable[[str], str]}
+
+No raw value is stored there as data: ``scrub`` replaces original values with their
+placeholders (for response text or messages a recorder writes). Errors raised by later
+stages get the same treatment before they travel on, so a provider echoing the prompt
+in its error message does not put the value into logs or the client's error body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from corral.core.context import RequestContext
+from corral.core.errors import AllProvidersFailed, CorralError, InvalidRequest
+from corral.core.pipeline import Next, Result
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse
+from corral.privacy.policy import EffectivePolicy, PrivacySettings
+from corral.privacy.redact import Redaction, Vault, redact_request, request_texts
+from corral.privacy.restore import restore_chunks, restore_response
+from corral.privacy.types import Detector, Span
+
+log = logging.getLogger("corral.privacy")
+
+EXTRA = "privacy"
+
+
+class PIIDetected(InvalidRequest):
+    """A block policy refused the request (the message names types, never values)."""
+
+    code = "pii_detected"
+
+
+class DetectorUnavailable(CorralError):
+    status_code = 503
+    openai_type = "service_unavailable"
+    code = "pii_detector_unavailable"
+
+
+class DetectionFailed(CorralError):
+    code = "pii_detection_failed"
+
+
+def load_default_detector(**options: Any) -> Detector:
+    """`corral.privacy.detect.PIIDetector(**options)`, or a DetectorUnavailable saying what is missing."""
+    try:
+        from corral.privacy.detect import PIIDetector  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise DetectorUnavailable(
+            f"Personal-data detection is not available: corral.privacy.detect.PIIDetector could not be "
+            f"imported ({exc}). Check that Corral is fully installed (`make install`)."
+        ) from None
+    detector: Detector = PIIDetector(**options)
+    return detector
+
+
+def scrub_error(exc: CorralError, vault: Vault) -> CorralError:
+    """Replace original values in the error's message (and nested provider errors) in place."""
+    if vault.size == 0:
+        return exc
+    errors: list[CorralError] = [exc]
+    if isinstance(exc, AllProvidersFailed):
+        errors += exc.provider_errors.values()
+    for err in errors:
+        message = vault.scrub(err.message)
+        if message != err.message:
+            err.message = message
+            err.args = (message, *err.args[1:])
+    return exc
+
+
+def _block_message(counts: dict[str, int], model: str) -> str:
+    types = ", ".join(sorted(counts))
+    return (
+        f"The request contains personal data ({types}) and the privacy policy for model '{model}' "
+        "blocks such requests. Remove or anonymize it and send the request again, or ask an "
+        "administrator about the route's privacy policy."
+    )
+
+
+class PrivacyStage:
+    name = "privacy"
+
+    def __init__(self, detector: Detector, settings: PrivacySettings | None = None) -> None:
+        self.detector = detector
+        self.settings = settings or PrivacySettings()
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
+        policy = self.settings.resolve(ctx.request.model, ctx.caller)
+        if policy.policy == "off":
+            ctx.extras[EXTRA] = self._extras(policy, {}, ctx.request, None)
+            return await call_next(ctx)
+        texts = request_texts(ctx.request)
+        found = await self.detect(texts, policy)
+        redaction = redact_request(ctx.request, found)
+        ctx.extras[EXTRA] = self._extras(policy, redaction.entities, redaction.request, redaction.vault)
+        if policy.policy == "block" and redaction.entities:  # records of the refusal use the copy
+            raise PIIDetected(_block_message(redaction.entities, ctx.request.model), param="messages")
+        if policy.policy == "redact":
+            ctx.request = redaction.request
+        return await self._forward(ctx, call_next, redaction, restore=policy.policy == "redact")
+
+    async def detect(self, texts: Sequence[str], policy: EffectivePolicy) -> list[list[Span]]:
+        """Spans the policy acts on, per text; on a worker thread when the texts are long."""
+        total = sum(len(t) for t in texts)
+        try:
+            if total > self.settings.offload_chars:
+                spans = await asyncio.to_thread(self._detect_all, texts)
+            else:
+                spans = self._detect_all(texts)
+        except CorralError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - fail closed: never send what was not checked
+            log.error("personal-data detection failed (%s)", type(exc).__name__)
+            raise DetectionFailed(
+                "Personal-data detection failed, so the request was not sent to the provider. "
+                "The request id in x-request-id locates the error in the logs."
+            ) from None
+        return [[s for s in found if policy.accepts(s)] for found in spans]
+
+    def _detect_all(self, texts: Sequence[str]) -> list[list[Span]]:
+        return [self.detector.detect(t) if t else [] for t in texts]
+
+    @staticmethod
+    def _extras(policy: EffectivePolicy, counts: dict[str, int], redacted: ChatRequest,
+                vault: Vault | None) -> dict[str, Any]:
+        return {
+            "policy": policy.policy,
+            "source": policy.source,
+            "entities": dict(counts),
+            "redacted_request": redacted,
+            "scrub": vault.scrub if vault is not None and vault.size else _unchanged,
+        }
+
+    async def _forward(self, ctx: RequestContext, call_next: Next, redaction: Redaction, *,
+                       restore: bool) -> Result:
+        vault = redaction.vault
+        try:
+            result = await call_next(ctx)
+        except CorralError as exc:
+            scrub_error(exc, vault)
+            raise
+        if vault.size == 0:
+            return result
+        if isinstance(result, ChatResponse):
+            return restore_response(result, vault) if restore else result
+        return result.map(lambda chunks: _guarded(chunks, vault, restore=restore))
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+async def _guarded(chunks: AsyncIterator[ChatChunk], vault: Vault, *, restore: bool
+                   ) -> AsyncIterator[ChatChunk]:
+    """The stream restored (redact) or passed through (log-only), errors scrubbed either way."""
+    inner = restore_chunks(chunks, vault) if restore else chunks
+    try:
+        async for chunk in inner:
+            yield chunk
+    except CorralError as exc:
+        scrub_error(exc, vault)
+        raise
+    finally:
+        aclose = getattr(inner, "aclose", None)
+        if aclose is not None:
+            await aclose()
