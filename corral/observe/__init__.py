@@ -1,0 +1,1 @@
+"""LLM-specific observability: request records, write-behind sink, metrics, quality signals."""
