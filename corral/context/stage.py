@@ -49,6 +49,7 @@ CONTEXT_HEADER = "x-corral-context"
 IMAGE_MAX_TOKENS = 765  # the most `count_request` charges for one image
 LARGE_PROMPT_BYTES = 256_000  # count bigger prompts on a worker thread, off the event loop
 SUMMARIZER_ALLOWANCE = 768  # summarizer instructions + the question excerpt, in tokens
+REPLY_PRIMING = 3  # what count_request charges for a request with no messages, tools or schema
 RETRY_SHRINK = 0.8  # provider counted more than we did, by an unknown amount: aim 20% lower
 
 
@@ -73,7 +74,10 @@ def _bytes(text: str) -> int:
 
 def upper_bound(request: ChatRequest, count: Counter) -> int:
     """A cheap bound on count(request): a BPE token covers at least one byte of text."""
-    n = count(replace(request, messages=[]))  # reply priming, tool definitions, JSON schema
+    if request.tools or request.response_format:
+        n = count(replace(request, messages=[]))  # reply priming, tool definitions, JSON schema
+    else:
+        n = REPLY_PRIMING
     for m in request.messages:
         n += 3 + _bytes(m.role) + _bytes(m.text())
         if isinstance(m.content, list):

@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from corral.config import BreakerSettings
 from corral.routing.budget import Clock, WindowedCounts
@@ -103,6 +103,12 @@ class CircuitBreaker:
             self._counts[deployment] = counts
         return counts
 
+    async def _all(self, ops: list[Awaitable[Any]]) -> list[Any]:
+        """Run KV operations: concurrently over the network, in sequence in-process (cheaper)."""
+        if self.kv.local or len(ops) == 1:
+            return [await op for op in ops]
+        return list(await asyncio.gather(*ops))
+
     async def _load(self, deployment: str) -> _Stored:
         return _Stored.decode(await self.kv.get(self._key(deployment, "state")))
 
@@ -113,7 +119,7 @@ class CircuitBreaker:
     async def states(self, deployments: Iterable[str]) -> dict[str, BreakerState]:
         """Several states with concurrent reads, e.g. to build the router's excluded set."""
         names = list(deployments)
-        loaded = await asyncio.gather(*(self._load(name) for name in names))
+        loaded = await self._all([self._load(name) for name in names])
         now = self.clock()
         return {name: stored.state(now) for name, stored in zip(names, loaded, strict=True)}
 
@@ -136,7 +142,7 @@ class CircuitBreaker:
         ops = [self.kv.get(self._key(deployment, "state")), window.add("total", bucket=bucket)]
         if not success:
             ops.append(window.add("failed", bucket=bucket))
-        raw, *counts = await asyncio.gather(*ops)
+        raw, *counts = await self._all(ops)
         stored = _Stored.decode(cast("bytes | None", raw))
         state = stored.state(now)
         if state == "open":

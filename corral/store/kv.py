@@ -55,6 +55,7 @@ class KV(ABC):
     """Async counter/value store. Keys are namespaced with ``prefix``."""
 
     prefix: str = DEFAULT_PREFIX
+    local: bool = False  # True when operations never wait on I/O (see MemoryKV)
 
     @abstractmethod
     async def get(self, key: str) -> bytes | None: ...
@@ -83,6 +84,7 @@ class KV(ABC):
 
 
 class MemoryKV(KV):
+    local = True  # operations never wait on I/O: callers may skip gathering them
     """In-process KV with TTLs.
 
     asyncio-safe without locks: no method awaits between reading and writing
