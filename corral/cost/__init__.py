@@ -1,0 +1,32 @@
+"""Cost per request: a dated price catalog, configured overrides, self-hosted pricing, totals.
+
+An operator must be able to trust every figure: costs are computed exactly from dated,
+sourced prices; a model without a price is reported *unpriced* (cost None), never $0;
+a call the provider did not bill costs $0. See docs/cost.md.
+"""
+
+from corral.cost.catalog import ModelPrice, PriceCatalog, PriceTier, Rates, normalize_model
+from corral.cost.pricing import CostBreakdown, CostLine, Pricer, cost_of, default_pricer, is_billed
+from corral.cost.settings import DeploymentPriceSettings, ModelPriceSettings, PricingSettings, TierSettings
+from corral.cost.totals import GroupBy, throughput, totals
+
+__all__ = [
+    "CostBreakdown",
+    "CostLine",
+    "DeploymentPriceSettings",
+    "GroupBy",
+    "ModelPrice",
+    "ModelPriceSettings",
+    "PriceCatalog",
+    "PriceTier",
+    "Pricer",
+    "PricingSettings",
+    "Rates",
+    "TierSettings",
+    "cost_of",
+    "default_pricer",
+    "is_billed",
+    "normalize_model",
+    "throughput",
+    "totals",
+]

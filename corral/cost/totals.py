@@ -1,0 +1,193 @@
+"""Spend totals by key, team, route, model or day, from the `requests` table.
+
+Why in SQL: the table grows by one row per request; grouping in the database keeps a
+month of traffic from being pulled into the gateway. Why a lower bound is explicit: a
+group's `cost_usd` sums the priced requests only, and `unpriced_requests` says how many
+were left out; a group with nothing priced reports `cost_usd: None`, never $0.
+
+Portable between SQLite and PostgreSQL. The only dialect-specific piece is the UTC day
+bucket. It is derived from `created_at` whichever way that column is stored: as a UTC
+timestamp (`corral.store.schema.requests`: timestamptz on PostgreSQL, naive UTC text on
+SQLite) or as unix seconds (whole days since the epoch); either way the day comes back as
+an ISO date string, the same on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Literal, get_args
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    case,
+    cast,
+    column,
+    func,
+    select,
+    table,
+)
+from sqlalchemy.sql import ColumnElement
+
+from corral.store.db import Database
+
+GroupBy = Literal["key", "team", "route", "model", "day"]
+TimeBound = float | int | datetime | None
+
+SECONDS_PER_DAY = 86400
+_EPOCH = date(1970, 1, 1)
+_GROUP_COLUMNS = {"key": "key_id", "team": "team", "route": "route", "model": "served_model"}
+_TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
+
+
+def requests_table(name: str = "requests") -> Any:
+    """The columns totals read, with `created_at` in unix seconds (a minimal stand-in)."""
+    return table(
+        name,
+        column("created_at", Float),
+        column("key_id", String),
+        column("team", String),
+        column("route", String),
+        column("served_model", String),
+        column("deployment", String),
+        column("status", String),
+        column("cost_usd", Float),
+        *(column(c, Integer) for c in _TOKEN_COLUMNS),
+    )
+
+
+def default_table() -> Any:
+    """The migrated `requests` table (`corral.store.schema`), or the stand-in without it."""
+    from corral.store import schema
+
+    real = getattr(schema, "requests", None)
+    return real if real is not None else requests_table()
+
+
+def _stores_datetimes(t: Any) -> bool:
+    """True for a timestamp column (UTCDateTime decorates DateTime), False for seconds."""
+    kind = t.c.created_at.type
+    return isinstance(getattr(kind, "impl_instance", kind), DateTime)
+
+
+def _bound(value: TimeBound, as_datetime: bool) -> datetime | float | None:
+    """A window bound in the column's own terms (aware UTC datetime or unix seconds)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; pass an aware one (datetime.now(UTC)) or unix seconds")
+        return value.astimezone(UTC) if as_datetime else value.timestamp()
+    return datetime.fromtimestamp(float(value), UTC) if as_datetime else float(value)
+
+
+def _day_bucket(t: Any, dialect: str) -> ColumnElement[Any]:
+    created = t.c.created_at
+    if _stores_datetimes(t):
+        if dialect == "postgresql":
+            return cast(func.timezone("UTC", created), Date)  # timestamptz -> UTC date
+        return func.date(created)  # SQLite: naive UTC text -> 'YYYY-MM-DD'
+    if dialect == "postgresql":
+        return cast(func.floor(created / SECONDS_PER_DAY), BigInteger)
+    return cast(created / SECONDS_PER_DAY, Integer)  # SQLite CAST truncates (created_at >= 0)
+
+
+def _day_label(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
+    return (_EPOCH + timedelta(days=int(value))).isoformat()
+
+
+def _where(t: Any, since: TimeBound, until: TimeBound) -> list[ColumnElement[bool]]:
+    as_datetime = _stores_datetimes(t)
+    clauses: list[ColumnElement[bool]] = []
+    if (start := _bound(since, as_datetime)) is not None:
+        clauses.append(t.c.created_at >= start)
+    if (end := _bound(until, as_datetime)) is not None:
+        clauses.append(t.c.created_at < end)
+    return clauses
+
+
+def _usd(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(Decimal(str(value)).quantize(Decimal("0.00000001"), ROUND_HALF_EVEN))
+
+
+async def totals(
+    db: Database,
+    group_by: GroupBy,
+    since: TimeBound = None,
+    until: TimeBound = None,
+    *,
+    table: Any = None,
+) -> list[dict[str, Any]]:
+    """One dict per group, ordered by group value (None last), requests in [since, until).
+
+    Keys: the `group_by` name (key id, team, route, served model, or ISO day), `requests`,
+    `errors`, `cost_usd` (sum of priced costs; None if none was priced),
+    `unpriced_requests` (cost_usd NULL), and the four token sums. `table` defaults to the
+    migrated `requests` table.
+    """
+    if group_by not in get_args(GroupBy):
+        raise ValueError(f"group_by must be one of {', '.join(get_args(GroupBy))}, not {group_by!r}")
+    t = default_table() if table is None else table
+    group = (_day_bucket(t, db.dialect) if group_by == "day" else t.c[_GROUP_COLUMNS[group_by]]).label("grp")
+    stmt = (
+        select(
+            group,
+            func.count().label("requests"),
+            func.sum(case((t.c.status == "error", 1), else_=0)).label("errors"),
+            func.sum(t.c.cost_usd).label("cost_usd"),
+            func.sum(case((t.c.cost_usd.is_(None), 1), else_=0)).label("unpriced_requests"),
+            *(func.coalesce(func.sum(t.c[c]), 0).label(c) for c in _TOKEN_COLUMNS),
+        )
+        .where(*_where(t, since, until))
+        .group_by(group)
+    )
+    out: list[dict[str, Any]] = []
+    for row in await db.fetch_all(stmt):
+        item: dict[str, Any] = {
+            group_by: _day_label(row["grp"]) if group_by == "day" else row["grp"],
+            "requests": int(row["requests"]),
+            "errors": int(row["errors"] or 0),
+            "cost_usd": _usd(row["cost_usd"]),
+            "unpriced_requests": int(row["unpriced_requests"] or 0),
+        }
+        item.update({c: int(row[c] or 0) for c in _TOKEN_COLUMNS})
+        out.append(item)
+    out.sort(key=lambda r: (r[group_by] is None, r[group_by] or ""))
+    return out
+
+
+async def throughput(
+    db: Database,
+    deployment: str,
+    since: float | int | datetime,
+    until: TimeBound = None,
+    *,
+    counts: Literal["all", "output"] = "all",
+    table: Any = None,
+) -> float | None:
+    """Measured tokens per second of one deployment over [since, until) of wall time.
+
+    Idle time counts: an hourly-priced box recovers its full cost only if its per-token
+    price is spread over the tokens it actually served in the hours paid for. Feed the
+    result to `Pricer.set_measured_throughput`. None when nothing was served.
+    """
+    start = _bound(since, as_datetime=False)
+    end = _bound(until, as_datetime=False) if until is not None else datetime.now(UTC).timestamp()
+    if start is None or end is None or end <= start:
+        raise ValueError("throughput needs since < until")
+    t = default_table() if table is None else table
+    tokens = t.c.output_tokens if counts == "output" else t.c.input_tokens + t.c.output_tokens
+    where = [t.c.deployment == deployment, *_where(t, start, end)]
+    served = int(await db.fetch_val(select(func.coalesce(func.sum(tokens), 0)).where(*where)) or 0)
+    return served / (float(end) - float(start)) if served else None
