@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python
 	touch $@
 
 $(DEV_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,otlp]"
 	touch $@
 
 install: $(STAMP)
