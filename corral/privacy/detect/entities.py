@@ -1,0 +1,45 @@
+"""Entity names the detector reports, which are on by default, and their default thresholds.
+
+Names follow the comments on `corral.privacy.types.Span`. They live in one module so the rules,
+the model adapters and the bench agree on spelling.
+"""
+
+from __future__ import annotations
+
+# Found by rules (regexes, then a validator: checksum, library, context).
+EMAIL = "EMAIL"
+PHONE = "PHONE"
+CREDIT_CARD = "CREDIT_CARD"
+IBAN = "IBAN"
+US_SSN = "US_SSN"
+IP_ADDRESS = "IP_ADDRESS"
+URL_CREDENTIALS = "URL_CREDENTIALS"
+SECRET = "SECRET"
+URL = "URL"
+DATE_OF_BIRTH = "DATE_OF_BIRTH"
+AGE = "AGE"
+# Found by the classification models.
+PERSON = "PERSON"
+ADDRESS = "ADDRESS"
+ORGANIZATION = "ORGANIZATION"
+LOCATION = "LOCATION"
+NRP = "NRP"  # nationality, religious or political group: special-category data under GDPR art. 9
+ID_NUMBER = "ID_NUMBER"  # passport, driver's licence, tax or other government number (model only)
+
+RULE_ENTITIES = frozenset(
+    {EMAIL, PHONE, CREDIT_CARD, IBAN, US_SSN, IP_ADDRESS, URL_CREDENTIALS, SECRET, URL, DATE_OF_BIRTH, AGE}
+)
+MODEL_ENTITIES = frozenset({PERSON, ADDRESS, ORGANIZATION, LOCATION, NRP, ID_NUMBER})
+ALL_ENTITIES = RULE_ENTITIES | MODEL_ENTITIES
+
+# Checksum- or structure-validated: a rule match is near-certain, so nothing (model, threshold,
+# suppression) may drop one.
+VALIDATED = frozenset({EMAIL, CREDIT_CARD, IBAN, US_SSN, IP_ADDRESS, URL_CREDENTIALS})
+
+# Every entity is on by default; callers narrow with `PIIDetector(entities=...)`.
+DEFAULT_ENTITIES = ALL_ENTITIES
+
+# Minimum score for a span to be reported, per entity; `PIIDetector(threshold=...)` sets the
+# value for every entity not listed here, `thresholds=` overrides single entities.
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLDS: dict[str, float] = {}

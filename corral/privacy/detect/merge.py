@@ -1,0 +1,188 @@
+"""Turning overlapping, fragmentary candidates into one sorted, non-overlapping list of spans.
+
+The models label words, not entities: "Maria" and "Gonzalez" come back as two names, and a
+postal address as a building number, a street, a city and a zip code on separate lines. A
+redactor that replaces each fragment separately leaks the structure (and the commas) of the
+original, so fragments of one entity are joined here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from corral.privacy.detect import entities as E
+from corral.privacy.types import Span
+
+# What may separate two fragments of one entity.
+_GAP = {
+    E.PERSON: re.compile(r"[ \t]{1,3}|[ \t]?-[ \t]?"),
+    # Also across a state or region code the models skip: "Springfield, IL 62704", "Oulu\n, PA\n".
+    E.ADDRESS: re.compile(r"[\s,.;]{0,8}|[ \t]*\n[\s,]*|\s*-\s*|[\s,]{1,4}[A-Z]{2,3}[\s,]{1,4}"),
+    E.ORGANIZATION: re.compile(r"[ \t]{1,3}|,?[ \t]+(?:and|&)[ \t]+|,[ \t]"),
+    E.LOCATION: re.compile(r"[ \t]{1,3}|,[ \t]?"),
+}
+_DEFAULT_GAP = re.compile(r"[ \t]{1,2}")
+# Parts of an address: a city or state next to a street or zip code belongs to the address.
+_ADDRESS_PARTS = frozenset({E.ADDRESS, E.LOCATION})
+_HONORIFIC = re.compile(
+    r"(?<![\w'\u2019])(?:(?i:mr|mrs|ms|miss|mx|dr|prof|sir|dame|lady|lord|rev|fr|sra|herr|frau|mme|mlle)\.?|M\.)"
+    r"[ \t]+$"
+)
+# A house or postbox number next to a street the model labelled without it ("228 Ringvej 144").
+_NUMBER_BEFORE = re.compile(r"(?:\b\d{1,6}[A-Za-z]?[ \t]+)+$")
+_NUMBER_AFTER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\b\.?")
+_SUFFIX = re.compile(r"(?i),?[ \t]+(?:jr|sr|md|phd|dds|esq|ii|iii|iv|rn|cpa)\b\.?")
+
+
+def _priority(span: Span) -> tuple[int, int, float]:
+    """Validated rules beat other rules beat models; then the longer span, then the higher score."""
+    rank = 2 if span.entity in E.VALIDATED else 1 if span.source == "rule" else 0
+    return rank, span.end - span.start, span.score
+
+
+def _noisy_or(a: float, b: float) -> float:
+    """Two independent detectors agreeing make a span more certain than either alone."""
+    return 1.0 - (1.0 - a) * (1.0 - b)
+
+
+def union_same_entity(spans: Iterable[Span]) -> list[Span]:
+    """Overlapping spans of one entity become their union (two models agreeing, or windows)."""
+    out: list[Span] = []
+    by_entity: dict[str, list[Span]] = {}
+    for s in spans:
+        by_entity.setdefault(s.entity, []).append(s)
+    for group in by_entity.values():
+        group.sort(key=lambda s: (s.start, -s.end))
+        cur = group[0]
+        for s in group[1:]:
+            if s.start < cur.end:
+                source = "rule" if "rule" in (cur.source, s.source) else "model"
+                score = max(cur.score, s.score) if cur.source == s.source else _noisy_or(cur.score, s.score)
+                cur = Span(cur.start, max(cur.end, s.end), cur.entity, score, source)
+            else:
+                out.append(cur)
+                cur = s
+        out.append(cur)
+    return out
+
+
+def select_non_overlapping(spans: Iterable[Span], text: str) -> list[Span]:
+    """Best span first (by `_priority`); a lesser span loses what overlaps and keeps its longest rest.
+
+    Trimming instead of dropping keeps "Barbara Yudina" when a model read "Barbara Yudina Apt"
+    and the "Apt. 675" rule wins the overlap.
+    """
+    chosen: list[Span] = []
+    for s in sorted(spans, key=_priority, reverse=True):
+        pieces = [(s.start, s.end)]
+        for c in chosen:
+            pieces = [p for a, b in pieces for p in ((a, min(b, c.start)), (max(a, c.end), b)) if p[0] < p[1]]
+        if not pieces:
+            continue
+        a, b = max(pieces, key=lambda p: p[1] - p[0])
+        if (a, b) != (s.start, s.end):
+            a, b = _strip(text, a, b)
+            if sum(ch.isalnum() for ch in text[a:b]) < 2:
+                continue
+            s = Span(a, b, s.entity, s.score, s.source)
+        chosen.append(s)
+    return sorted(chosen, key=lambda s: s.start)
+
+
+def _strip(text: str, a: int, b: int) -> tuple[int, int]:
+    """[a, b) without surrounding whitespace and punctuation."""
+    while a < b and not text[a].isalnum():
+        a += 1
+    while b > a and not text[b - 1].isalnum():
+        b -= 1
+    return a, b
+
+
+def _joined_entity(a: Span, b: Span, gap: str) -> str | None:
+    """The entity of a+b when they are fragments of one, else None."""
+    if a.entity == b.entity:
+        pattern = _GAP.get(a.entity, _DEFAULT_GAP)
+        return a.entity if pattern.fullmatch(gap) else None
+    if a.entity in _ADDRESS_PARTS and b.entity in _ADDRESS_PARTS and _GAP[E.ADDRESS].fullmatch(gap):
+        return E.ADDRESS
+    return None
+
+
+def join_fragments(spans: list[Span], text: str) -> list[Span]:
+    """Grow names over honorifics and addresses over numbers, then join neighbouring fragments."""
+    lows = [0, *(s.end for s in spans[:-1])]
+    highs = [*(s.start for s in spans[1:]), len(text)]
+    grown = [_with_title(s, text, lo, hi) for s, lo, hi in zip(spans, lows, highs, strict=True)]
+    out: list[Span] = []
+    for s in grown:
+        if out:
+            prev = out[-1]
+            entity = _joined_entity(prev, s, text[prev.end : s.start])
+            if entity is not None:
+                source = "rule" if "rule" in (prev.source, s.source) else "model"
+                out[-1] = Span(prev.start, s.end, entity, max(prev.score, s.score), source)
+                continue
+        out.append(s)
+    return out
+
+
+def _with_title(span: Span, text: str, floor: int, ceiling: int) -> Span:
+    """A name grown over "Dr." and ", Jr.", an address over its numbers (never over another span)."""
+    if span.entity == E.PERSON:
+        before, after = _HONORIFIC, _SUFFIX
+    elif span.entity == E.ADDRESS:
+        before, after = _NUMBER_BEFORE, _NUMBER_AFTER
+    else:
+        return span
+    start, end = span.start, span.end
+    m = before.search(text, max(floor, start - 16), start)
+    if m:
+        start = m.start()
+    m = after.match(text, end, ceiling)
+    if m:
+        end = m.end()
+    if (start, end) == (span.start, span.end):
+        return span
+    return Span(start, end, span.entity, span.score, span.source)
+
+
+def _phone_char(text: str, i: int, toward: int) -> bool:
+    """Whether text[i] continues a phone number: a digit, a bracket or plus, or a single
+    separator with a digit on its far side (toward = -1 when growing left, +1 right)."""
+    ch = text[i]
+    if ch.isdigit() or ch in "()" or (ch == "+" and toward < 0):
+        return True
+    j = i + toward
+    return ch in " -." and 0 <= j < len(text) and text[j].isdigit()
+
+
+def snap_phone(span: Span, text: str) -> Span:
+    """A model's phone span grown over the digit groups it missed and cut at the last digit.
+
+    The model labels words: "082 490 1693-Office" comes back as "082 490" or "1693-Office".
+    """
+    a, b = span.start, span.end
+    while a > 0 and _phone_char(text, a - 1, -1):
+        a -= 1
+    while b < len(text) and _phone_char(text, b, 1):
+        b += 1
+    while a < b and not (text[a].isdigit() or text[a] in "+("):
+        a += 1
+    while b > a and not (text[b - 1].isdigit() or (text[b - 1] == ")" and "(" in text[a:b])):
+        b -= 1
+    if sum(c.isdigit() for c in text[a:b]) == 0:
+        return span
+    return Span(a, b, span.entity, span.score, span.source)
+
+
+def resolve(spans: Iterable[Span], text: str) -> list[Span]:
+    """Union agreeing spans, drop overlaps by priority, then join fragments: sorted, disjoint."""
+    spans = [
+        snap_phone(s, text) if s.entity == E.PHONE and s.source == "model" else s
+        for s in spans
+        if s.end > s.start
+    ]
+    if not spans:
+        return []
+    return join_fragments(select_non_overlapping(union_same_entity(spans), text), text)
