@@ -15,6 +15,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from corral.cost.settings import PricingSettings
+from corral.observe.tracing import ObservabilitySettings
+from corral.privacy.policy import PrivacyRule, PrivacySettings
+
 DEFAULT_KEY_ENV = {
     "openai": "OPENAI_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
@@ -104,6 +108,7 @@ class ModelSettings(_Strict):
     cache_fallback: bool = True  # serve a cached identical answer when everything failed
     degraded_message: str | None = None  # last resort: answer with this text, marked degraded
     content_policy_fallback: str | None = None  # public model to try after a refusal
+    privacy: PrivacyRule | None = None  # this route's personal-data policy (default: privacy.default)
 
 
 class ServerSettings(_Strict):
@@ -120,6 +125,9 @@ class Settings(_Strict):
     home: Path = Path(".corral")
     database_url: str | None = None
     redis_url: str | None = None
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     source: str = "(defaults)"
 
     @field_validator("models")

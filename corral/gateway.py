@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from corral.auth.service import BootstrapKeys, KeyService
 from corral.cache.exact import ExactCache
@@ -16,9 +18,12 @@ from corral.cache.stage import CacheStage
 from corral.config import Settings
 from corral.context.stage import ContextStage
 from corral.context.usage import UsageStage
-from corral.core.pipeline import Pipeline
+from corral.core.pipeline import Pipeline, Stage
 from corral.governance.policy_events import PolicyEventRecorder
 from corral.governance.stage import ContentPolicyStage
+from corral.privacy.policy import PrivacySettings, privacy_settings_from
+from corral.privacy.stage import PrivacyStage, load_default_detector
+from corral.privacy.types import Detector
 from corral.routing.router import Router
 from corral.routing.table import RouteTable
 from corral.store import KV, Database, default_database_url, kv_from_url, migrate
@@ -38,7 +43,8 @@ class Gateway:
     policy_events: PolicyEventRecorder
     cache: CacheStage
     bootstrap: BootstrapKeys | None = None
-    _background: set[asyncio.Task[None]] = field(default_factory=set)
+    pii_detector: Detector | None = None  # loaded when a privacy policy is on, or on first scan
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
     async def start(cls, settings: Settings, *, warmup: bool = True) -> Gateway:
@@ -57,15 +63,27 @@ class Gateway:
         recorder.start()
         cache = CacheStage(ExactCache(kv), routes)
         router = Router(routes, kv, cache_lookup=cache.lookup)
-        stages = [ContentPolicyStage(routes, recorder), cache, ContextStage(routes), UsageStage()]
+        stages: list[Stage] = [
+            ContentPolicyStage(routes, recorder), cache, ContextStage(routes), UsageStage(),
+        ]
+        privacy = privacy_settings_from(settings)
+        detector = None
+        if privacy_enabled(privacy):
+            detector = load_default_detector(threshold=privacy.lowest_score())
+            stages.append(PrivacyStage(detector, privacy))
         pipeline = Pipeline(stages, router)
-        gw = cls(settings, db, kv, keys, routes, pipeline, router, recorder, cache, bootstrap)
+        gw = cls(settings, db, kv, keys, routes, pipeline, router, recorder, cache, bootstrap, detector)
+        if detector is not None:
+            gw._spawn(asyncio.to_thread(detector.warmup))  # type: ignore[attr-defined]
         if warmup:
             for provider in routes.providers.values():
-                task = asyncio.create_task(_warm(provider))
-                gw._background.add(task)
-                task.add_done_callback(gw._background.discard)
+                gw._spawn(_warm(provider))
         return gw
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
         for task in list(self._background):
@@ -76,6 +94,12 @@ class Gateway:
         await self.keys.aclose()
         await self.kv.close()
         await self.db.close()
+
+
+def privacy_enabled(privacy: PrivacySettings) -> bool:
+    """Whether any rule asks for detection (no detector is loaded when all are off)."""
+    rules = [privacy.default, *privacy.routes.values(), *privacy.keys.values()]
+    return any(rule.policy != "off" for rule in rules)
 
 
 async def _warm(provider) -> None:  # type: ignore[no-untyped-def]

@@ -100,6 +100,9 @@ class CacheStage:
         if ctx.extras.get("degraded"):
             self.cache.counters["skipped_degraded"] += 1
             return
+        if (ctx.extras.get("privacy") or {}).get("policy") == "log-only":
+            self.cache.counters["skipped_private"] += 1  # the provider saw raw values; keep none
+            return
         payload = self.cache.encode(response)  # before outer stages can change the object
         if payload is None:
             return

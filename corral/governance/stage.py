@@ -112,17 +112,20 @@ class ContentPolicyStage:
         caller = ctx.caller
         if provider is None and ctx.attempts:
             provider = ctx.attempts[-1].provider
+        privacy = ctx.extras.get("privacy") or {}
+        seen = privacy.get("redacted_request") or ctx.request  # never the raw prompt when privacy is on
+        scrub = privacy.get("scrub") or (lambda text: text)
         event = PolicyEvent(
             request_id=ctx.request_id,
             route=ctx.public_model or ctx.request.model,
             category=category,
-            message=message,
+            message=scrub(message),
             stream=ctx.request.stream if stream is None else stream,
             key_id=caller.key_id if caller else None,
             team=caller.team if caller else None,
             deployment=ctx.deployment,
             provider=provider,
-            prompt_excerpt=prompt_excerpt(ctx.request.messages),
+            prompt_excerpt=prompt_excerpt(seen.messages),
         )
         if not self.recorder.record(event):
             log.debug("policy event for request %s dropped: recorder queue full", ctx.request_id)
