@@ -90,8 +90,10 @@ BODY = orjson.dumps({"model": "bench", "messages": [{"role": "user", "content": 
                      "max_tokens": 16})
 
 
-async def load(url: str, key: str, n: int, concurrency: int) -> dict[str, float | list[float]]:
+async def load(url: str, key: str, n: int, concurrency: int, model: str = "bench"
+               ) -> dict[str, float | list[float]]:
     """Send n non-streamed requests with `concurrency` workers; return throughput and latencies."""
+    body = BODY if model == "bench" else BODY.replace(b'"model":"bench"', f'"model":"{model}"'.encode())
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     latencies: list[float] = []
     errors = 0
@@ -102,7 +104,7 @@ async def load(url: str, key: str, n: int, concurrency: int) -> dict[str, float 
             nonlocal errors
             for _ in counter:
                 t0 = time.perf_counter()
-                async with session.post(url, data=BODY, headers=headers) as r:
+                async with session.post(url, data=body, headers=headers) as r:
                     await r.read()
                     if r.status != 200:
                         errors += 1

@@ -9,6 +9,8 @@ Options (defaults are what `corral serve` uses):
                                                aiohttp ClientSession it replaced
   --handler asgi | starlette                   the plain ASGI chat handler, or the Starlette
                                                Request/Response endpoint it replaced
+  --pipeline full | direct                     every stage and the router, or a bare call to the
+                                               route's first deployment (bench/routing_overhead.py)
 
 The granian modes need `pip install granian` (BSD-3-Clause; not a Corral dependency, since
 uvicorn measured cheaper per request). It prints the same banner as `corral serve`
@@ -76,8 +78,31 @@ def _starlette_chat(app: Any) -> None:
     type(app).__call__ = type(app).__mro__[1].__call__  # type: ignore[method-assign]
 
 
-def build(settings: Settings, handler: str) -> Any:
-    app = create_app(settings, on_start=lambda gw: (print_banner(gw, settings), sys.stdout.flush()))
+def _direct_pipeline(gateway: Any) -> None:
+    """Replace the pipeline with a bare call to each route's first deployment (no routing layer)."""
+    import dataclasses
+
+    from corral.context.usage import UsageStage
+    from corral.core.pipeline import Pipeline
+
+    async def direct(ctx: Any) -> Any:
+        route = gateway.routes.lookup(ctx.request.model)
+        ctx.public_model = route.public_name
+        deployment = route.deployments[0]
+        ctx.served_model = deployment.model
+        return await deployment.provider.complete(dataclasses.replace(ctx.request, model=deployment.model))
+
+    gateway.pipeline = Pipeline([UsageStage()], direct)
+
+
+def build(settings: Settings, handler: str, pipeline: str = "full") -> Any:
+    def on_start(gw: Any) -> None:
+        if pipeline == "direct":
+            _direct_pipeline(gw)
+        print_banner(gw, settings)
+        sys.stdout.flush()
+
+    app = create_app(settings, on_start=on_start)
     if handler == "starlette":
         _starlette_chat(app)
     return app
@@ -108,6 +133,8 @@ def main() -> None:
     p.add_argument("--server", default="uvicorn", choices=["uvicorn", "granian", "granian-embed"])
     p.add_argument("--client", default="corral", choices=["corral", "aiohttp"])
     p.add_argument("--handler", default="asgi", choices=["asgi", "starlette"])
+    p.add_argument("--pipeline", default="full", choices=["full", "direct"],
+                   help="direct: no routing layer (a bare call to the first deployment; non-stream only)")
     args = p.parse_args()
     logging.basicConfig(level=args.log_level.upper())
     os.environ.update(VARIANT_CONFIG=args.config or "", VARIANT_CLIENT=args.client,
@@ -125,7 +152,7 @@ def main() -> None:
     _use_client(args.client)
     settings = load_settings(args.config)
     settings.server.host, settings.server.port = args.host, args.port
-    app = build(settings, args.handler)
+    app = build(settings, args.handler, args.pipeline)
 
     if args.server == "granian-embed":
         import uvloop

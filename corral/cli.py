@@ -106,6 +106,16 @@ def models(config: str | None) -> None:
             click.echo(f"  -> {dep.provider} [{ptype}] model={dep.model} weight={dep.weight:g}")
 
 
+@main.command()
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="corral.yaml to load.")
+def routes(config: str | None) -> None:
+    """Print the effective route table: deployments by priority, windows, fallbacks, retry,
+    timeouts, breaker and context policies."""
+    from corral.routing.describe import describe_routes
+
+    click.echo(describe_routes(_settings(config)))
+
+
 main.add_command(keys)
 main.add_command(policy_events)
 main.add_command(pii)

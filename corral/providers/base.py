@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from corral.core.errors import UnsupportedParameter
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
+
+# The calling route's connect timeout (`timeouts.connect_s`), set by the router for one
+# attempt; adapters that open connections use it when it is tighter than their own.
+CONNECT_TIMEOUT: ContextVar[float | None] = ContextVar("corral_connect_timeout", default=None)
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from corral.core.errors import CorralError, UpstreamTimeout
 from corral.core.pipeline import Result
 from corral.core.stream import ChatStream
 from corral.core.types import ChatChunk
+from corral.providers.base import CONNECT_TIMEOUT
 from corral.routing.table import Deployment
 
 
@@ -34,6 +35,7 @@ async def run_attempt(
     ctx.response_headers["x-corral-attempts"] = str(len(ctx.attempts))
     began = time.perf_counter()
     first_token_s = min(timeouts.first_token_s, max(0.0, deadline - time.monotonic()))
+    CONNECT_TIMEOUT.set(timeouts.connect_s)  # this task's attempt: adapters read it when connecting
     try:
         if not upstream.stream:
             async with asyncio.timeout(first_token_s):

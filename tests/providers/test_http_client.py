@@ -709,3 +709,28 @@ async def test_https_with_verification(tls_files: tuple[Path, Path]) -> None:
             await c.aclose()
     finally:
         await runner.cleanup()
+
+
+
+async def test_route_connect_timeout_tightens_the_providers() -> None:
+    """The router's `timeouts.connect_s` (CONNECT_TIMEOUT) wins when tighter than the provider's."""
+    import time as _time
+
+    from corral.core.errors import UpstreamTimeout
+    from corral.providers.base import CONNECT_TIMEOUT, ProviderConfig
+    from corral.providers.http import HttpClient
+
+    client = HttpClient(ProviderConfig("p", "openai", connect_timeout_s=30, max_connections=1))
+    pool = client.session()
+    placeholder = object()
+    pool._all.add(placeholder)  # the only slot is taken: getting a connection must wait
+    token = CONNECT_TIMEOUT.set(0.2)
+    try:
+        began = _time.monotonic()
+        with pytest.raises(UpstreamTimeout, match="ConnectionTimeoutError"):
+            await client.post_json("http://127.0.0.1:9/v1/x", {}, {})
+        assert _time.monotonic() - began < 2, "the provider's 30 s connect timeout was used"
+    finally:
+        CONNECT_TIMEOUT.reset(token)
+        pool._all.discard(placeholder)
+        await client.aclose()

@@ -10,6 +10,7 @@ from collections import deque
 from functools import lru_cache
 from typing import Any
 
+from corral.providers.base import CONNECT_TIMEOUT
 from corral.providers.transport.connection import (
     Connection,
 )
@@ -77,8 +78,12 @@ class Pool:
             raise RuntimeError("this HTTP client is closed")
         if not fresh and (conn := self._take_idle(key)) is not None:
             return conn
+        timeout = self.connect_timeout
+        override = CONNECT_TIMEOUT.get()
+        if override is not None and (timeout is None or override < timeout):
+            timeout = override
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(timeout):
                 while len(self._all) >= self.limit:
                     if not fresh and (conn := self._take_idle(key)) is not None:
                         return conn
@@ -99,7 +104,7 @@ class Pool:
                 raise
             raise ConnectionTimeoutError(
                 f"Connection timeout to {key[1]}:{key[2]} (no connection within "
-                f"{self.connect_timeout:g} s)") from None
+                f"{timeout:g} s)") from None
 
     def _evict_idle(self, key: Key) -> bool:
         """At the limit, close an idle connection to another host to make room."""
