@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from corral.config import Settings
@@ -9,6 +11,13 @@ from corral.gateway import Gateway
 
 
 def print_banner(gateway: Gateway, settings: Settings) -> None:
+    try:
+        _print(gateway, settings)
+    finally:
+        sys.stdout.flush()  # when stdout is a pipe or a log file, the keys must not sit in a buffer
+
+
+def _print(gateway: Gateway, settings: Settings) -> None:
     base = f"http://{settings.server.host}:{settings.server.port}"
     model = next(iter(gateway.routes.routes), "MODEL")
     click.echo(f"Corral is serving on {base}/v1 (config: {settings.source})")
