@@ -37,7 +37,7 @@ def _read_until_ready(proc: subprocess.Popen[str], timeout: float = 60) -> list[
         if not line:
             raise AssertionError("corral serve exited:\n" + "".join(lines))
         lines.append(line)
-        if "Uvicorn running" in line or "Application startup complete" in line:
+        if "Uvicorn running" in line:  # printed once the socket is bound
             return lines
     raise AssertionError("corral serve did not become ready:\n" + "".join(lines))
 
