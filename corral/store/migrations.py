@@ -19,7 +19,19 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, inspect, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+)
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql import Executable
 
@@ -111,10 +123,59 @@ async def _v2_policy_events(tx: Transaction) -> None:
         )
 
 
+async def _v3_requests(tx: Transaction) -> None:
+    md = new_metadata()
+    requests = Table(
+        "requests",
+        md,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        Column("request_id", String(128), nullable=False, unique=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("key_id", String(64), nullable=True),
+        Column("team", String(200), nullable=True),
+        Column("end_user", String(256), nullable=True),
+        Column("route", String(200), nullable=False),
+        Column("requested_model", String(200), nullable=False),
+        Column("served_model", String(200), nullable=True),
+        Column("deployment", String(300), nullable=True),
+        Column("provider_type", String(100), nullable=True),
+        Column("status", String(16), nullable=False),
+        Column("http_status", Integer, nullable=False),
+        Column("error_type", String(100), nullable=True),
+        Column("stream", Boolean, nullable=False),
+        Column("input_tokens", Integer, nullable=False),
+        Column("output_tokens", Integer, nullable=False),
+        Column("cached_tokens", Integer, nullable=False),
+        Column("reasoning_tokens", Integer, nullable=False),
+        Column("usage_estimated", Boolean, nullable=False),
+        Column("ttft_upstream_ms", Float, nullable=True),
+        Column("ttft_client_ms", Float, nullable=True),
+        Column("latency_ms", Float, nullable=False),
+        Column("cost_usd", Float, nullable=True),
+        Column("priced", Boolean, nullable=False),
+        Column("cache_hit", Boolean, nullable=False),
+        Column("degraded", String(64), nullable=True),
+        Column("fallback", String(300), nullable=True),
+        Column("attempts", Text, nullable=False),
+        Column("prompt", Text, nullable=True),
+        Column("response", Text, nullable=True),
+        Column("extras", Text, nullable=False),
+        Index("ix_requests_created_at", "created_at"),
+        Index("ix_requests_key_id", "key_id"),
+        Index("ix_requests_team", "team"),
+        Index("ix_requests_route", "route"),
+        Index("ix_requests_served_model", "served_model"),
+        Index("ix_requests_status", "status"),
+    )
+    for stmt in create_table_ddl(requests):
+        await tx.execute(stmt)
+
+
 # Append only. Versions must strictly increase.
 MIGRATIONS: list[Migration] = [
     Migration(1, "create api_keys", _v1_api_keys),
     Migration(2, "create policy_events", _v2_policy_events),
+    Migration(3, "create requests", _v3_requests),
 ]
 
 

@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -122,4 +124,51 @@ policy_events = Table(
     Index("ix_policy_events_created_at", "created_at"),
     Index("ix_policy_events_route", "route"),
     Index("ix_policy_events_key_id", "key_id"),
+)
+
+# One row per request (corral.observe): written behind the request path in batches,
+# replayed from the disk spool after an outage, so the insert is idempotent on request_id.
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("request_id", String(128), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),  # request start
+    Column("key_id", String(64), nullable=True),
+    Column("team", String(200), nullable=True),
+    Column("end_user", String(256), nullable=True),  # the request's `user` field
+    Column("route", String(200), nullable=False),  # public model name
+    Column("requested_model", String(200), nullable=False),
+    Column("served_model", String(200), nullable=True),
+    Column("deployment", String(300), nullable=True),
+    Column("provider_type", String(100), nullable=True),
+    Column("status", String(16), nullable=False),  # ok | error | degraded
+    Column("http_status", Integer, nullable=False),
+    Column("error_type", String(100), nullable=True),
+    Column("stream", Boolean, nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cached_tokens", Integer, nullable=False),
+    Column("reasoning_tokens", Integer, nullable=False),
+    Column("usage_estimated", Boolean, nullable=False),
+    Column("ttft_upstream_ms", Float, nullable=True),
+    Column("ttft_client_ms", Float, nullable=True),
+    Column("latency_ms", Float, nullable=False),
+    Column("cost_usd", Float, nullable=True),  # NULL: unpriced, never shown as $0
+    Column("priced", Boolean, nullable=False),
+    Column("cache_hit", Boolean, nullable=False),
+    Column("degraded", String(64), nullable=True),
+    Column("fallback", String(300), nullable=True),
+    # JSON: [[deployment, provider, model, status, error_type, duration_ms], ...]
+    Column("attempts", Text, nullable=False),
+    # PRIVACY: captured content, only with content capture on and as the privacy stage left it.
+    Column("prompt", Text, nullable=True),  # JSON
+    Column("response", Text, nullable=True),
+    Column("extras", Text, nullable=False),  # JSON object
+    Index("ix_requests_created_at", "created_at"),
+    Index("ix_requests_key_id", "key_id"),
+    Index("ix_requests_team", "team"),
+    Index("ix_requests_route", "route"),
+    Index("ix_requests_served_model", "served_model"),
+    Index("ix_requests_status", "status"),
 )

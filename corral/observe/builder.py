@@ -1,0 +1,127 @@
+"""Turn a finished request's context into its RequestRecord.
+
+This runs once for every request, on the event loop, after the last byte went out, so
+it only copies references and does arithmetic: no serialisation, no I/O (the sink's
+writer encodes JSON off the request path). Content is kept only with content capture
+on, and then only as the privacy stage left it, so a record never holds more personal
+data than the policy allows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from corral.core.context import RequestContext
+from corral.core.types import Usage
+from corral.observe.record import AttemptRecord, RequestRecord
+
+_NO_USAGE = Usage()
+#: ctx.extras entries worth keeping on the record (small, JSON-safe values only).
+EXTRA_KEYS = (
+    "retry_stopped",
+    "breaker_open",
+    "content_policy_fallback",
+    "context_action",
+    "cache_key",
+    "client_disconnected",  # set by the chat handler when the client left mid-stream
+)
+
+
+def build_record(
+    ctx: RequestContext,
+    *,
+    http_status: int,
+    error: BaseException | None,
+    client_first_byte_at: float | None,
+    finished_at: float,
+    capture_content: bool,
+    cost: tuple[float | None, bool] | None = None,
+    response_text: str | None = None,
+) -> RequestRecord:
+    """The record for ``ctx``; times are ``time.perf_counter()`` values like ``ctx.started``.
+
+    ``cost`` is ``(usd or None, priced)``. ``response_text`` is the answer as sent to
+    the client (used only with ``capture_content``; it is scrubbed here).
+    """
+    started = ctx.started
+    extras = ctx.extras
+    request = ctx.request
+    caller = ctx.caller
+    usage: Usage = extras.get("usage") or _NO_USAGE
+    degraded = extras.get("degraded")
+    if error is not None or http_status >= 400:
+        status = "error"
+    elif degraded:
+        status = "degraded"
+    else:
+        status = "ok"
+    provider = extras.get("provider_type")
+    if provider is None and ctx.deployment is not None:
+        for a in reversed(ctx.attempts):
+            if a.deployment == ctx.deployment:
+                provider = a.provider
+                break
+    kept: dict[str, Any] = {k: extras[k] for k in EXTRA_KEYS if k in extras}
+    privacy = extras.get("privacy")
+    if privacy is not None:
+        kept["privacy"] = {"policy": privacy.get("policy"), "entities": privacy.get("entities")}
+    prompt: Any = None
+    response: str | None = None
+    if capture_content:
+        prompt, response = _content(ctx, privacy, response_text)
+    cost_usd, priced = cost or (None, False)
+    upstream_at = ctx.upstream_first_byte_at
+    # Positional, in RequestRecord's field order (a test pins it): keywords cost a third more.
+    return RequestRecord(
+        ctx.request_id,
+        time.time() - (time.perf_counter() - started),  # created_at: wall clock at the start
+        caller and caller.key_id,
+        caller and caller.team,
+        request.user,
+        ctx.public_model or request.model,  # route
+        request.model,
+        ctx.served_model,
+        ctx.deployment,
+        provider,
+        status,
+        http_status,
+        type(error).__name__ if error is not None else None,
+        request.stream,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cached_tokens,
+        usage.reasoning_tokens,
+        usage.estimated,
+        (upstream_at - started) * 1000 if upstream_at is not None else None,
+        (client_first_byte_at - started) * 1000 if client_first_byte_at is not None else None,
+        (finished_at - started) * 1000,
+        cost_usd,
+        bool(priced) and cost_usd is not None,
+        bool(extras.get("cache_hit")) or degraded == "cache",
+        degraded,
+        extras.get("fallback"),
+        [AttemptRecord(a.deployment, a.provider, a.model, a.status, a.error_type, a.duration_ms)
+         for a in ctx.attempts],
+        prompt,
+        response,
+        kept,
+    )
+
+
+def _content(
+    ctx: RequestContext, privacy: dict[str, Any] | None, response_text: str | None
+) -> tuple[Any, str | None]:
+    """Prompt messages and answer as the privacy stage allows them to be stored."""
+    request = ctx.request
+    scrub: Callable[[str], str] | None = None
+    if privacy is not None:
+        request = privacy.get("redacted_request") or request
+        scrub = privacy.get("scrub")
+    if response_text is None:
+        response_text = ctx.extras.get("response_text")
+    if response_text is not None and scrub is not None:
+        response_text = scrub(response_text)
+    # Message dataclasses are kept as they are: the writer's orjson encodes them natively.
+    return list(request.messages), response_text
