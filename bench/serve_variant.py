@@ -65,7 +65,7 @@ def _starlette_chat(app: Any) -> None:
         headers = {**ctx.response_headers, "x-corral-model": ctx.served_model or model}
         if isinstance(result, ChatStream):
             events: AsyncIterator[bytes] = chat._sse(result, ChunkEncoder(response_id, model, created),
-                                                    req.include_usage)
+                                                    req.include_usage, chat._Outcome(capture=False))
             return StreamingResponse(events, media_type="text/event-stream",
                                      headers={**chat.SSE_HEADERS, **headers})
         return json_response(completion_wire(result, response_id, model, created), headers=headers)

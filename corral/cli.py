@@ -13,6 +13,7 @@ from corral import __version__
 from corral.auth.cli import keys
 from corral.config import ConfigError, Settings, load_settings
 from corral.governance.cli import policy_events
+from corral.observe.cli import logs, stats
 from corral.privacy.cli import pii
 from corral.simulator.cli import simulate
 
@@ -119,6 +120,8 @@ def routes(config: str | None) -> None:
 main.add_command(keys)
 main.add_command(policy_events)
 main.add_command(pii)
+main.add_command(logs)
+main.add_command(stats)
 main.add_command(simulate)
 
 

@@ -19,8 +19,11 @@ from corral.config import Settings
 from corral.context.stage import ContextStage
 from corral.context.usage import UsageStage
 from corral.core.pipeline import Pipeline, Stage
+from corral.cost.pricing import Pricer
 from corral.governance.policy_events import PolicyEventRecorder
 from corral.governance.stage import ContentPolicyStage
+from corral.observe.metrics import Metrics
+from corral.observe.recorder import Recorder
 from corral.privacy.policy import PrivacySettings, privacy_settings_from
 from corral.privacy.stage import PrivacyStage, load_default_detector
 from corral.privacy.types import Detector
@@ -42,6 +45,7 @@ class Gateway:
     router: Router
     policy_events: PolicyEventRecorder
     cache: CacheStage
+    recorder: Recorder
     bootstrap: BootstrapKeys | None = None
     pii_detector: Detector | None = None  # loaded when a privacy policy is on, or on first scan
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -72,13 +76,23 @@ class Gateway:
             detector = load_default_detector(threshold=privacy.lowest_score())
             stages.append(PrivacyStage(detector, privacy))
         pipeline = Pipeline(stages, router)
-        gw = cls(settings, db, kv, keys, routes, pipeline, router, recorder, cache, bootstrap, detector)
+        records = Recorder.create(
+            db, settings.home, settings.observability, Pricer.from_settings(settings.pricing),
+            models=list(routes.routes), provider_types={n: p.type for n, p in settings.providers.items()},
+        )
+        records.start()
+        gw = cls(settings, db, kv, keys, routes, pipeline, router, recorder, cache, records, bootstrap,
+                 detector)
         if detector is not None:
             gw._spawn(asyncio.to_thread(detector.warmup))  # type: ignore[attr-defined]
         if warmup:
             for provider in routes.providers.values():
                 gw._spawn(_warm(provider))
         return gw
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.recorder.metrics
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)
@@ -91,6 +105,7 @@ class Gateway:
         await self.routes.aclose()
         await self.cache.drain()
         await self.policy_events.aclose()
+        await self.recorder.aclose()
         await self.keys.aclose()
         await self.kv.close()
         await self.db.close()

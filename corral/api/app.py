@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from corral.api import admin, chat, health, models, policy_events, privacy
+from corral.api import admin, chat, health, metrics, models, policy_events, privacy
 from corral.api.errors import handle_corral_error, handle_http_exception, handle_unexpected
 from corral.api.middleware import RequestIdMiddleware
 from corral.config import Settings
@@ -28,6 +28,7 @@ ROUTES = [
     Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
     Route("/admin/policy-events", policy_events.list_policy_events, methods=["GET"]),
     Route("/admin/pii/scan", privacy.scan_text, methods=["POST"]),
+    Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
 ]

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -53,6 +54,7 @@ async def handle_chat(
     gateway: Any, scope: Scope, receive: Receive, send: Send, request_id: str | None = None
 ) -> None:
     """Serve one chat completion. With `request_id` None, pick one and echo it in the answer."""
+    arrived = time.perf_counter()  # latency and time to first token count from here
     authorization = x_api_key = api_key = declared = client_id = None
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -74,11 +76,12 @@ async def handle_chat(
         request_id = client_id or new_request_id()
         extra.append((b"x-request-id", request_id.encode()))
     result: Any = None
+    ctx: RequestContext | None = None
     try:
         caller = await verify_key(gateway, key_from_values(authorization, x_api_key, api_key), "inference")
         body = await _read_body(receive, declared, gateway.settings.server.max_body_bytes)
         chat = parse_chat_request(body)
-        ctx = RequestContext(request_id=request_id, request=chat, caller=caller)
+        ctx = RequestContext(request_id=request_id, request=chat, caller=caller, started=arrived)
         result = await gateway.pipeline(ctx)
         response_id = "chatcmpl-" + request_id.removeprefix("req_")
         model = ctx.public_model or chat.model
@@ -101,16 +104,43 @@ async def handle_chat(
             exc = CorralError(
                 "Corral hit an internal error; the request id in x-request-id locates it in the logs."
             )
+        first_byte_at = time.perf_counter()
         await _send_error(send, exc, extra)
+        if ctx is not None:
+            gateway.recorder.finish(ctx, http_status=exc.status_code, error=exc,
+                                    client_first_byte_at=first_byte_at)
         return
     if stream is None:
         headers += ((b"content-length", str(len(payload)).encode()), _JSON_TYPE, *extra)
+        first_byte_at = time.perf_counter()
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+        gateway.recorder.finish(ctx, http_status=200, error=None, client_first_byte_at=first_byte_at,
+                                response_text=result.content)
         return
     headers[:0] = _SSE_RAW[:2]
     headers += (_SSE_RAW[2], *extra)
-    await _stream(send, receive, stream, _sse(stream, encoder, chat.include_usage), headers)
+    outcome = _Outcome(capture=gateway.recorder.capture_for(ctx))
+    try:
+        await _stream(send, receive, stream, _sse(stream, encoder, chat.include_usage, outcome), headers,
+                      outcome)
+    finally:
+        if outcome.gone:
+            ctx.extras["client_disconnected"] = True
+        gateway.recorder.finish(ctx, http_status=200, error=outcome.error,
+                                client_first_byte_at=outcome.first_byte_at,
+                                response_text="".join(outcome.text) if outcome.capture else None)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What a stream did, for its record: first byte time, error, and text if captured."""
+
+    capture: bool
+    first_byte_at: float | None = None
+    error: BaseException | None = None
+    gone: bool = False
+    text: list[str] = field(default_factory=list)
 
 
 async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
@@ -149,7 +179,7 @@ async def _send_error(send: Send, exc: CorralError, extra: list[tuple[bytes, byt
 
 async def _stream(
     send: Send, receive: Receive, stream: ChatStream, events: AsyncIterator[bytes],
-    headers: list[tuple[bytes, bytes]],
+    headers: list[tuple[bytes, bytes]], outcome: _Outcome,
 ) -> None:
     """Write each event as it is produced; a client disconnect cancels and closes upstream.
 
@@ -173,6 +203,8 @@ async def _stream(
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         async for event in events:
+            if outcome.first_byte_at is None:
+                outcome.first_byte_at = time.perf_counter()
             await send({"type": "http.response.body", "body": event, "more_body": True})
         state["finished"] = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -180,6 +212,7 @@ async def _stream(
         if not state["gone"]:
             raise
         task.uncancel()
+        outcome.gone = True
     except OSError:
         pass  # servers on ASGI spec 2.4 report a vanished client this way
     finally:
@@ -189,7 +222,8 @@ async def _stream(
         await stream.aclose()  # no-op once consumed; closes upstream if never started
 
 
-async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool) -> AsyncIterator[bytes]:
+async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool, outcome: _Outcome
+               ) -> AsyncIterator[bytes]:
     """Encode chunks as they arrive. A failure after the first byte becomes an error event."""
     usage: Usage | None = None
     chunks = aiter(stream)
@@ -199,14 +233,18 @@ async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool) -
                 usage = chunk.usage
                 if chunk.content is None and not chunk.tool_calls and chunk.finish_reason is None:
                     continue
+            if outcome.capture and chunk.content:
+                outcome.text.append(chunk.content)
             yield encoder.chunk(chunk)
         if include_usage and usage is not None:
             yield encoder.usage(usage)
         yield DONE
     except CorralError as exc:
+        outcome.error = exc
         log.warning("stream failed after it started: %s", exc.message)
         yield error_event(exc)
-    except Exception:
+    except Exception as exc:
+        outcome.error = exc
         log.exception("unexpected error inside a stream")
         yield error_event(CorralError("Corral hit an internal error while streaming."))
     finally:

@@ -33,6 +33,7 @@ def _settings(tmp_path: Path) -> Any:
             "guarded": {"deployments": [{**fake, "model": "echo"}], "privacy": {"policy": "block"}},
             "logonly": {"deployments": [{**fake, "model": "echo"}], "privacy": {"policy": "log-only"}},
         },
+        observability={"capture_content": True},  # records keep content: it must be the redacted copy
     )
 
 
@@ -63,10 +64,13 @@ async def test_pii_is_redacted_upstream_restored_for_the_client_and_never_persis
     for server in serve_in_thread(create_app(_settings(tmp_path), warmup=False)):
         await _exercise(server)
     # The server has stopped: every queued write (events, records, spool) has landed.
+    stored = b""
     for path in (tmp_path / "home").rglob("*"):
         if path.is_file():
             data = path.read_bytes()
+            stored += data
             assert not any(value.encode() in data for value in RAW), f"raw value persisted in {path}"
+    assert b"[EMAIL_1]" in stored, "content was captured (redacted), so the scan above means something"
     assert not any(value in caplog.text for value in RAW), "raw value in the logs"
 
 
