@@ -49,12 +49,12 @@ def config(sim: str) -> dict[str, object]:
     }
 
 
-async def gateway(procs: Processes, cfg: Path, pipeline: str) -> tuple[str, str, psutil.Process]:
+async def gateway(procs: Processes, cfg: Path, *variant: str) -> tuple[str, str, psutil.Process]:
     """A gateway variant with its own state directory (so it prints its own first-start key)."""
-    home = tempfile.mkdtemp(prefix=f"corral-routing-{pipeline}-")
+    home = tempfile.mkdtemp(prefix="corral-variant-")
     port = free_port()
     proc = procs.start([PY, str(ROOT / "bench/serve_variant.py"), "--config", str(cfg), "--port", str(port),
-                        "--pipeline", pipeline], {"CORRAL_HOME": home})
+                        *variant], {"CORRAL_HOME": home})
     key = read_keys(proc)
     url = f"http://127.0.0.1:{port}"
     await wait_http(url + "/healthz")
@@ -76,8 +76,8 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         await wait_http(sim + "/sim/health")
         cfg = Path(tempfile.mkdtemp(prefix="corral-routing-bench-")) / "corral.yaml"
         cfg.write_text(json.dumps(config(sim)))
-        full_url, key, full_proc = await gateway(procs, cfg, "full")
-        direct_url, direct_key, direct_proc = await gateway(procs, cfg, "direct")
+        full_url, key, full_proc = await gateway(procs, cfg, "--pipeline", "full")
+        direct_url, direct_key, direct_proc = await gateway(procs, cfg, "--pipeline", "direct")
         keys = {full_url: key, direct_url: direct_key}
         for url in (full_url, direct_url):
             await load(f"{url}/v1/chat/completions", keys[url], 300, 16)  # warm up

@@ -95,10 +95,12 @@ def _direct_pipeline(gateway: Any) -> None:
     gateway.pipeline = Pipeline([UsageStage()], direct)
 
 
-def build(settings: Settings, handler: str, pipeline: str = "full") -> Any:
+def build(settings: Settings, handler: str, pipeline: str = "full", record: bool = True) -> Any:
     def on_start(gw: Any) -> None:
         if pipeline == "direct":
             _direct_pipeline(gw)
+        if not record:
+            gw.recorder.finish = lambda *args, **kw: None  # no records, metrics or spans
         print_banner(gw, settings)
         sys.stdout.flush()
 
@@ -135,6 +137,7 @@ def main() -> None:
     p.add_argument("--handler", default="asgi", choices=["asgi", "starlette"])
     p.add_argument("--pipeline", default="full", choices=["full", "direct"],
                    help="direct: no routing layer (a bare call to the first deployment; non-stream only)")
+    p.add_argument("--no-record", action="store_true", help="skip request records, metrics and spans")
     args = p.parse_args()
     logging.basicConfig(level=args.log_level.upper())
     os.environ.update(VARIANT_CONFIG=args.config or "", VARIANT_CLIENT=args.client,
@@ -152,7 +155,7 @@ def main() -> None:
     _use_client(args.client)
     settings = load_settings(args.config)
     settings.server.host, settings.server.port = args.host, args.port
-    app = build(settings, args.handler, args.pipeline)
+    app = build(settings, args.handler, args.pipeline, record=not args.no_record)
 
     if args.server == "granian-embed":
         import uvloop
