@@ -14,6 +14,7 @@ from corral.auth.cli import keys
 from corral.config import ConfigError, Settings, load_settings
 from corral.governance.cli import policy_events
 from corral.observe.cli import logs, stats
+from corral.observe.quality.cli import golden
 from corral.privacy.cli import pii
 from corral.simulator.cli import simulate
 
@@ -122,6 +123,7 @@ main.add_command(policy_events)
 main.add_command(pii)
 main.add_command(logs)
 main.add_command(stats)
+main.add_command(golden)
 main.add_command(simulate)
 
 

@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from corral.api import admin, chat, health, metrics, models, policy_events, privacy
+from corral.api import admin, chat, feedback, golden, health, metrics, models, policy_events, privacy
 from corral.api.errors import handle_corral_error, handle_http_exception, handle_unexpected
 from corral.api.middleware import RequestIdMiddleware
 from corral.config import Settings
@@ -22,12 +22,16 @@ ROUTES = [
     Route(chat.PATH, chat.ChatEndpoint(), methods=["POST"]),
     Route("/v1/embeddings", models.embeddings, methods=["POST"]),
     Route("/v1/models", models.list_models, methods=["GET"]),
+    Route("/v1/feedback", feedback.create_feedback, methods=["POST"]),
     Route("/v1/models/{model:path}", models.get_model, methods=["GET"]),
     Route("/admin/keys", admin.list_keys, methods=["GET"]),
     Route("/admin/keys", admin.create_key, methods=["POST"]),
     Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
     Route("/admin/policy-events", policy_events.list_policy_events, methods=["GET"]),
     Route("/admin/pii/scan", privacy.scan_text, methods=["POST"]),
+    Route("/admin/golden", golden.list_golden, methods=["GET"]),
+    Route("/admin/golden", golden.create_golden, methods=["POST"]),
+    Route("/admin/golden/{golden_id}", golden.delete_golden, methods=["DELETE"]),
     Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),

@@ -15,6 +15,7 @@ from corral.core.context import RequestContext
 from corral.cost.pricing import Pricer
 from corral.observe.builder import build_record
 from corral.observe.metrics import Metrics
+from corral.observe.quality.scorer import QualityScorer
 from corral.observe.sink import RecordSink
 from corral.observe.tracing import ObservabilitySettings, Tracing
 from corral.store import Database
@@ -27,12 +28,13 @@ PRIVATE_POLICIES = frozenset({"redact", "log-only", "block"})
 
 class Recorder:
     def __init__(self, sink: RecordSink, metrics: Metrics, pricer: Pricer, settings: ObservabilitySettings,
-                 tracing: Tracing | None = None):
+                 tracing: Tracing | None = None, quality: QualityScorer | None = None):
         self.sink = sink
         self.metrics = metrics
         self.pricer = pricer
         self.settings = settings
         self.tracing = tracing
+        self.quality = quality
         metrics.register_gauge_source("record_sink", sink.stats, counters=SINK_COUNTERS)
 
     @classmethod
@@ -41,16 +43,22 @@ class Recorder:
         sink = RecordSink(db, home / "spool")
         metrics = Metrics(models=models, provider_types=provider_types)
         tracing = Tracing.from_settings(settings, provider_types=provider_types)
-        return cls(sink, metrics, pricer, settings, tracing)
+        # Similarity to golden answers needs the content: only scored when capture is on.
+        quality = QualityScorer(db, writer=db) if settings.capture_content else None
+        return cls(sink, metrics, pricer, settings, tracing, quality)
 
     def start(self) -> None:
         self.sink.start()
+        if self.quality is not None:
+            self.quality.start()
         if self.tracing is not None:
             self.tracing.attach(self.metrics)
 
     async def aclose(self) -> None:
         if self.tracing is not None:
             await self.tracing.aclose()
+        if self.quality is not None:
+            await self.quality.aclose()
         await self.sink.aclose()
 
     def capture_for(self, ctx: RequestContext) -> bool:
@@ -73,5 +81,7 @@ class Recorder:
             if self.tracing is not None:
                 self.tracing.observe(record)
             self.sink.submit(record)
+            if self.quality is not None:
+                self.quality.observe(record)
         except Exception:  # bookkeeping must never fail a request
             log.exception("could not record request %s", ctx.request_id)

@@ -171,11 +171,59 @@ async def _v3_requests(tx: Transaction) -> None:
         await tx.execute(stmt)
 
 
+async def _v4_quality(tx: Transaction) -> None:
+    md = new_metadata()
+    feedback = Table(
+        "feedback",
+        md,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("request_id", String(128), nullable=True),
+        Column("response_id", String(160), nullable=True),
+        Column("key_id", String(64), nullable=True),
+        Column("team", String(200), nullable=True),
+        Column("rating", String(8), nullable=True),
+        Column("score", Float, nullable=True),
+        Column("comment", Text, nullable=True),
+        Column("correction", Text, nullable=True),
+        Index("ix_feedback_created_at", "created_at"),
+        Index("ix_feedback_request_id", "request_id"),
+        Index("ix_feedback_response_id", "response_id"),
+    )
+    golden_examples = Table(
+        "golden_examples",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("route", String(200), nullable=False),
+        Column("question", Text, nullable=False),
+        Column("answer", Text, nullable=False),
+        Index("ix_golden_examples_route", "route"),
+    )
+    quality_scores = Table(
+        "quality_scores",
+        md,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("request_id", String(128), nullable=False),
+        Column("route", String(200), nullable=False),
+        Column("model", String(200), nullable=True),
+        Column("kind", String(32), nullable=False),
+        Column("score", Float, nullable=False),
+        Column("golden_id", Integer, nullable=True),
+        Index("ix_quality_scores_created_at", "created_at"),
+        Index("ix_quality_scores_route", "route"),
+    )
+    for stmt in create_table_ddl(feedback, golden_examples, quality_scores):
+        await tx.execute(stmt)
+
+
 # Append only. Versions must strictly increase.
 MIGRATIONS: list[Migration] = [
     Migration(1, "create api_keys", _v1_api_keys),
     Migration(2, "create policy_events", _v2_policy_events),
     Migration(3, "create requests", _v3_requests),
+    Migration(4, "create feedback, golden_examples, quality_scores", _v4_quality),
 ]
 
 

@@ -172,3 +172,50 @@ requests = Table(
     Index("ix_requests_served_model", "served_model"),
     Index("ix_requests_status", "status"),
 )
+
+# Quality signals (corral.observe.quality): user feedback on answers, golden Q/A pairs per
+# route, and sampled answer scores. Feedback references a request by the id the client saw
+# (request_id or the chat response id), without a foreign key: records are written behind.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("response_id", String(160), nullable=True),  # e.g. chatcmpl-<hex>
+    Column("key_id", String(64), nullable=True),  # the caller who gave the feedback
+    Column("team", String(200), nullable=True),
+    Column("rating", String(8), nullable=True),  # up | down
+    Column("score", Float, nullable=True),  # 0..1
+    Column("comment", Text, nullable=True),  # PRIVACY: free user text
+    Column("correction", Text, nullable=True),  # PRIVACY: free user text
+    Index("ix_feedback_created_at", "created_at"),
+    Index("ix_feedback_request_id", "request_id"),
+    Index("ix_feedback_response_id", "response_id"),
+)
+
+golden_examples = Table(
+    "golden_examples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("route", String(200), nullable=False),  # public model name
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Index("ix_golden_examples_route", "route"),
+)
+
+quality_scores = Table(
+    "quality_scores",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("route", String(200), nullable=False),
+    Column("model", String(200), nullable=True),  # served model
+    Column("kind", String(32), nullable=False),  # similarity | consistency
+    Column("score", Float, nullable=False),
+    Column("golden_id", Integer, nullable=True),  # nearest golden example (similarity)
+    Index("ix_quality_scores_created_at", "created_at"),
+    Index("ix_quality_scores_route", "route"),
+)

@@ -100,3 +100,29 @@ async def test_records_ttft_cost_and_metrics(tmp_path: Path, simulator: Simulato
     assert 'gen_ai_server_time_to_first_token_seconds_count{' in exposition
     assert 'gen_ai_request_model="gpt-4o-mini"' in exposition
     assert "corral_cost_usd_total" in exposition and "corral_record_sink_" in exposition
+
+
+@pytest.mark.asyncio
+async def test_feedback_and_golden_set_through_the_api(tmp_path: Path, simulator: SimulatorThread) -> None:
+    for server in serve_in_thread(create_app(_settings(tmp_path, simulator), warmup=False)):
+        app_auth = {"authorization": f"Bearer {server.app_key}"}
+        admin_auth = {"authorization": f"Bearer {server.admin_key}"}
+        async with aiohttp.ClientSession() as s:
+            async with s.post(server.url + "/v1/chat/completions", headers=app_auth, json={
+                "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}) as r:
+                response_id = (await r.json())["id"]
+            async with s.post(server.url + "/v1/feedback", headers=app_auth,
+                              json={"response_id": response_id, "rating": "down", "comment": "wrong"}) as r:
+                assert r.status == 201
+                assert (await r.json())["rating"] == "down"
+            async with s.post(server.url + "/v1/feedback", headers=app_auth,
+                              json={"response_id": response_id, "score": 7}) as r:
+                assert r.status == 400 and (await r.json())["error"]["param"] == "score"
+            async with s.post(server.url + "/admin/golden", headers=admin_auth, json={
+                "route": "gpt-4o-mini", "question": "What is a corral?", "answer": "A pen for livestock."
+            }) as r:
+                assert r.status == 201
+            async with s.get(server.url + "/admin/golden", headers=admin_auth) as r:
+                assert [g["question"] for g in (await r.json())["data"]] == ["What is a corral?"]
+            async with s.get(server.url + "/admin/golden", headers=app_auth) as r:
+                assert r.status == 403

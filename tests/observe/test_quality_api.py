@@ -1,0 +1,115 @@
+"""POST /v1/feedback and /admin/golden: validation, auth scopes and storage (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from corral.api import feedback as feedback_api
+from corral.api import golden as golden_api
+from corral.api.errors import handle_corral_error
+from corral.auth.service import KeyService
+from corral.core.errors import CorralError
+from corral.observe.quality import FeedbackStore, GoldenStore
+from corral.store.db import Database
+
+
+@pytest_asyncio.fixture
+async def api(migrated_db: Database) -> AsyncIterator[SimpleNamespace]:
+    keys = KeyService(migrated_db, touch_interval_s=None)
+    inference, _ = await keys.create("app", "search", ["inference"])
+    admin, _ = await keys.create("ops", "platform", ["admin"])
+    app = Starlette(
+        routes=[
+            Route("/v1/feedback", feedback_api.create_feedback, methods=["POST"]),
+            Route("/admin/golden", golden_api.list_golden, methods=["GET"]),
+            Route("/admin/golden", golden_api.create_golden, methods=["POST"]),
+            Route("/admin/golden/{golden_id}", golden_api.delete_golden, methods=["DELETE"]),
+        ],
+        exception_handlers={CorralError: handle_corral_error},
+    )
+    app.state.gateway = SimpleNamespace(db=migrated_db, keys=keys)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://corral") as client:
+        yield SimpleNamespace(client=client, db=migrated_db,
+                              inference={"authorization": f"Bearer {inference}"},
+                              admin={"authorization": f"Bearer {admin}"})
+
+
+async def test_feedback_is_stored_with_the_callers_key_and_team(api: SimpleNamespace) -> None:
+    r = await api.client.post("/v1/feedback", headers=api.inference, json={
+        "response_id": "chatcmpl-abc123", "rating": "down", "score": 0.25,
+        "comment": "wrong year", "correction": "It was 1969."})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["object"] == "feedback" and body["id"] and body["team"] == "search"
+    stored = await FeedbackStore(api.db).list(request_id="req_abc123")
+    assert len(stored) == 1
+    item = stored[0]
+    assert (item.response_id, item.rating, item.score, item.correction) == ("chatcmpl-abc123", "down", 0.25,
+                                                                            "It was 1969.")
+    assert item.key_id == body["key_id"] and item.key_id.startswith("key_")
+
+    r = await api.client.post("/v1/feedback", headers=api.inference, json={"request_id": "req_x", "score": 1})
+    assert r.status_code == 201
+    assert [f.score for f in await FeedbackStore(api.db).list(request_id="req_x")] == [1.0]
+
+
+@pytest.mark.parametrize(("payload", "param"), [
+    ({"rating": "up"}, "response_id"),
+    ({"response_id": "", "rating": "up"}, "response_id"),
+    ({"request_id": 7, "rating": "up"}, "request_id"),
+    ({"request_id": "req_1", "rating": "meh"}, "rating"),
+    ({"request_id": "req_1", "score": 1.5}, "score"),
+    ({"request_id": "req_1", "score": True}, "score"),
+    ({"request_id": "req_1", "score": "0.5"}, "score"),
+    ({"request_id": "req_1", "comment": ["x"]}, "comment"),
+    ({"request_id": "req_1"}, "rating"),
+])
+async def test_feedback_validation_errors_are_openai_shaped(api: SimpleNamespace, payload: dict[str, Any],
+                                                            param: str) -> None:
+    r = await api.client.post("/v1/feedback", headers=api.inference, json=payload)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param and error["message"]
+
+
+async def test_feedback_needs_a_key_and_a_json_object(api: SimpleNamespace) -> None:
+    r = await api.client.post("/v1/feedback", json={"request_id": "r", "rating": "up"})
+    assert r.status_code == 401
+    r = await api.client.post("/v1/feedback", headers=api.inference, content=b"[1]")
+    assert r.status_code == 400
+    assert await FeedbackStore(api.db).list() == []
+
+
+async def test_golden_crud_over_the_admin_api(api: SimpleNamespace) -> None:
+    r = await api.client.post("/admin/golden", headers=api.admin,
+                              json={"route": "support", "question": "How do I reset my password?",
+                                    "answer": "Open Settings, then Security, then Reset password."})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    await api.client.post("/admin/golden", headers=api.admin,
+                          json={"route": "other", "question": "q", "answer": "a"})
+
+    listed = (await api.client.get("/admin/golden", headers=api.admin, params={"route": "support"})).json()
+    assert [e["id"] for e in listed["data"]] == [created["id"]]
+    assert len((await api.client.get("/admin/golden", headers=api.admin)).json()["data"]) == 2
+
+    r = await api.client.delete(f"/admin/golden/{created['id']}", headers=api.admin)
+    assert r.status_code == 200 and r.json()["deleted"] is True
+    assert (await api.client.delete(f"/admin/golden/{created['id']}", headers=api.admin)).status_code == 404
+    assert [e.route for e in await GoldenStore(api.db).list()] == ["other"]
+
+
+async def test_golden_api_validates_and_needs_admin(api: SimpleNamespace) -> None:
+    r = await api.client.post("/admin/golden", headers=api.admin, json={"route": "support", "question": "q"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "answer"
+    r = await api.client.delete("/admin/golden/abc", headers=api.admin)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "golden_id"
+    assert (await api.client.get("/admin/golden", headers=api.inference)).status_code == 403
