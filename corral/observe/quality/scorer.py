@@ -29,85 +29,25 @@ import inspect
 import logging
 import math
 import random
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import desc, select
 
+from corral.observe.quality.embedding import default_embedder
 from corral.observe.quality.golden import GoldenExample, GoldenStore
+from corral.observe.quality.scores import QualityScore, QualityScoreStore
 from corral.observe.record import RequestRecord
 from corral.store.db import Database
-from corral.store.schema import quality_scores, utcnow
 
 log = logging.getLogger("corral.observe.quality")
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 ConsistencyFn = Callable[[RequestRecord], "float | Awaitable[float | None] | None"]
 KINDS = ("similarity", "consistency")
-MAX_EMBED_CHARS = 8000
 
-
-# --- embeddings -----------------------------------------------------------------------------
-
-class WordLlamaEmbedder:
-    """Offline sentence embeddings (wordllama ``l2_supercat``, 256-d), rows L2-normalised.
-
-    ``WordLlama.load()`` would look for the tokenizer in the wrong package folder and try
-    Hugging Face, so the bundled files are opened directly. Loaded lazily (~0.7 s), once.
-    """
-
-    CONFIG = "l2_supercat"
-    DIM = 256
-
-    def __init__(self) -> None:
-        self._model: Any = None
-        self._lock = threading.Lock()
-
-    def _load(self) -> Any:
-        import wordllama
-        from safetensors import safe_open
-        from tokenizers import Tokenizer
-        from wordllama.inference import WordLlamaInference
-
-        root = Path(wordllama.__file__).parent
-        tokenizer = Tokenizer.from_file(str(root / "tokenizers" / f"{self.CONFIG}_tokenizer_config.json"))
-        with safe_open(str(root / "weights" / f"{self.CONFIG}_{self.DIM}.safetensors"),
-                       framework="np", device="cpu") as f:
-            embedding = f.get_tensor("embedding.weight")
-        return WordLlamaInference(embedding, tokenizer)
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            if self._model is None:
-                self._model = self._load()
-            model = self._model
-        vectors = np.asarray(model.embed([t[:MAX_EMBED_CHARS] for t in texts]), dtype=np.float32)
-        return normalize(vectors)
-
-
-_default_embedder: WordLlamaEmbedder | None = None
-
-
-def default_embedder() -> WordLlamaEmbedder:
-    """The process-wide embedder (the model is loaded once)."""
-    global _default_embedder
-    if _default_embedder is None:
-        _default_embedder = WordLlamaEmbedder()
-    return _default_embedder
-
-
-def normalize(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms == 0, 1.0, norms)
-
-
-# --- text from records --------------------------------------------------------------------------
 
 def _message_text(message: Any) -> str | None:
     if isinstance(message, Mapping):
@@ -144,50 +84,6 @@ def _unit_score(value: Any) -> float | None:
 
 
 # --- persistence ------------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class QualityScore:
-    request_id: str
-    route: str
-    model: str | None
-    kind: str  # similarity | consistency
-    score: float
-    golden_id: int | None = None
-    created_at: datetime = field(default_factory=utcnow)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        return data
-
-
-class QualityScoreStore:
-    """Batch writes and reads of ``quality_scores``."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def add_many(self, scores: Iterable[QualityScore]) -> int:
-        rows = [asdict(s) for s in scores]
-        for row in rows:
-            row["route"] = row["route"][:200]
-            row["request_id"] = row["request_id"][:128]
-            if row["model"] is not None:
-                row["model"] = row["model"][:200]
-        if rows:
-            await self.db.execute(quality_scores.insert(), rows)
-        return len(rows)
-
-    async def list(self, route: str | None = None, limit: int = 100) -> list[QualityScore]:
-        query = select(quality_scores)
-        if route is not None:
-            query = query.where(quality_scores.c.route == route)
-        query = query.order_by(desc(quality_scores.c.created_at), desc(quality_scores.c.id))
-        rows = await self.db.fetch_all(query.limit(max(1, min(limit, 1000))))
-        return [QualityScore(request_id=r["request_id"], route=r["route"], model=r["model"], kind=r["kind"],
-                             score=r["score"], golden_id=r["golden_id"], created_at=r["created_at"])
-                for r in rows]
-
 
 class ScoreWriter(Protocol):
     async def add_many(self, scores: Iterable[QualityScore]) -> int: ...
