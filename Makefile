@@ -20,6 +20,9 @@ $(STAMP): $(BIN)/python
 
 $(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[dev,otlp]"
+	@# Debian Chromium + chromedriver for the dashboard's browser test (only as root, only if missing).
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 	touch $@
 
 install: $(STAMP)

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from corral.cost.settings import PricingSettings
+from corral.observe.alerts import AlertSettings
 from corral.observe.tracing import ObservabilitySettings
 from corral.privacy.policy import PrivacyRule, PrivacySettings
 
@@ -128,6 +129,7 @@ class Settings(_Strict):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     source: str = "(defaults)"
 
     @field_validator("models")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from corral.core.pipeline import Pipeline, Stage
 from corral.cost.pricing import Pricer
 from corral.governance.policy_events import PolicyEventRecorder
 from corral.governance.stage import ContentPolicyStage
+from corral.observe.alerts import AlertEngine
 from corral.observe.metrics import Metrics
 from corral.observe.recorder import Recorder
 from corral.privacy.policy import PrivacySettings, privacy_settings_from
@@ -46,6 +47,7 @@ class Gateway:
     policy_events: PolicyEventRecorder
     cache: CacheStage
     recorder: Recorder
+    alerts: AlertEngine
     bootstrap: BootstrapKeys | None = None
     pii_detector: Detector | None = None  # loaded when a privacy policy is on, or on first scan
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -81,8 +83,10 @@ class Gateway:
             models=list(routes.routes), provider_types={n: p.type for n, p in settings.providers.items()},
         )
         records.start()
-        gw = cls(settings, db, kv, keys, routes, pipeline, router, recorder, cache, records, bootstrap,
-                 detector)
+        alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(records))
+        alerts.start()
+        gw = cls(settings, db, kv, keys, routes, pipeline, router, recorder, cache, records, alerts,
+                 bootstrap, detector)
         if detector is not None:
             gw._spawn(asyncio.to_thread(detector.warmup))  # type: ignore[attr-defined]
         if warmup:
@@ -105,10 +109,24 @@ class Gateway:
         await self.routes.aclose()
         await self.cache.drain()
         await self.policy_events.aclose()
+        await self.alerts.aclose()
         await self.recorder.aclose()
         await self.keys.aclose()
         await self.kv.close()
         await self.db.close()
+
+
+def _lowest_quality(records: Recorder) -> Callable[[int], Awaitable[float | None]] | None:
+    """The alert engine's quality signal: the lowest rolling similarity of any route/model."""
+    quality = records.quality
+    if quality is None:
+        return None
+
+    async def lowest(window_s: int) -> float | None:
+        ranked = quality.drops(1.01, min_count=5)  # every (route, model), lowest first
+        return ranked[0][2] if ranked else None
+
+    return lowest
 
 
 def privacy_enabled(privacy: PrivacySettings) -> bool:

@@ -11,7 +11,18 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from corral.api import admin, chat, feedback, golden, health, metrics, models, policy_events, privacy
+from corral.api import (
+    admin,
+    chat,
+    dashboard,
+    feedback,
+    golden,
+    health,
+    metrics,
+    models,
+    policy_events,
+    privacy,
+)
 from corral.api.errors import handle_corral_error, handle_http_exception, handle_unexpected
 from corral.api.middleware import RequestIdMiddleware
 from corral.config import Settings
@@ -32,6 +43,7 @@ ROUTES = [
     Route("/admin/golden", golden.list_golden, methods=["GET"]),
     Route("/admin/golden", golden.create_golden, methods=["POST"]),
     Route("/admin/golden/{golden_id}", golden.delete_golden, methods=["DELETE"]),
+    *dashboard.ROUTES,
     Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),

@@ -1,0 +1,189 @@
+// Corral dashboard: vanilla JS, no dependencies. Data comes from the admin JSON endpoints
+// with the admin key from sessionStorage; all text is inserted with textContent.
+"use strict";
+const KEY = "corral.adminKey";
+const SVG = "http://www.w3.org/2000/svg";
+const COLORS = ["#3467d6", "#d6344e", "#1b9e5a", "#c98a12", "#7b3fc4", "#0f8a9c"];
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, text) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+async function api(path) {
+  const resp = await fetch(path, { headers: { Authorization: "Bearer " + sessionStorage.getItem(KEY) } });
+  if (resp.status === 401 || resp.status === 403) { showLogin("That key was refused (" + resp.status + ")."); throw new Error("auth"); }
+  if (!resp.ok) throw new Error(path + ": HTTP " + resp.status);
+  return resp.json();
+}
+
+const fmt = (v, digits = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+const usd = (v) => (v === null || v === undefined ? "unpriced" : "$" + Number(v).toFixed(4));
+
+function lineChart(host, points, series) {
+  host.replaceChildren();
+  const W = 600, H = 180, L = 46, B = 20, T = 8;
+  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
+  let max = 0;
+  for (const p of points) for (const s of series) if (p[s.key] !== null) max = Math.max(max, p[s.key]);
+  max = max || 1;
+  const x = (i) => L + (points.length > 1 ? (i * (W - L - 6)) / (points.length - 1) : (W - L) / 2);
+  const y = (v) => H - B - ((H - B - T) * v) / max;
+  svg.append(el("svg:line", { x1: L, y1: H - B, x2: W, y2: H - B, stroke: "#999" }));
+  for (const f of [0, 0.5, 1]) svg.append(el("svg:text", { x: 2, y: y(max * f) + 4, "font-size": 10 }, fmt(max * f, max < 10 ? 2 : 0)));
+  if (points.length) {
+    svg.append(el("svg:text", { x: L, y: H - 4, "font-size": 10 }, points[0].t.slice(11, 16)));
+    svg.append(el("svg:text", { x: W - 40, y: H - 4, "font-size": 10 }, points[points.length - 1].t.slice(11, 16)));
+  }
+  series.forEach((s) => {
+    const path = [];
+    points.forEach((p, i) => {
+      const v = p[s.key];
+      if (v === null || v === undefined || (s.skipZero && v === 0)) return;
+      path.push(`${x(i)},${y(v)}`);
+      const dot = el("svg:circle", { cx: x(i), cy: y(v), r: 2.5, fill: s.color, class: "pt", "data-series": s.key });
+      dot.append(el("svg:title", {}, `${p.t} ${s.label}: ${fmt(v, 2)}`));
+      svg.append(dot);
+    });
+    if (path.length > 1) svg.prepend(el("svg:polyline", { points: path.join(" "), fill: "none", stroke: s.color, "stroke-width": 1.5 }));
+  });
+  host.append(svg, legend(series.map((s) => [s.label, s.color])));
+}
+
+function legend(items) {
+  const div = el("div", { class: "legend" });
+  for (const [label, color] of items) { const s = el("span", {}, "■ " + label); s.style.color = color; div.append(s); }
+  return div;
+}
+
+function costChart(host, days) {
+  host.replaceChildren();
+  const W = 600, H = 180, L = 46, B = 20;
+  const models = [...new Set(days.flatMap((d) => Object.keys(d.by_model)))];
+  const max = Math.max(1e-9, ...days.map((d) => d.cost_usd || 0));
+  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
+  const bw = (W - L) / Math.max(days.length, 1);
+  svg.append(el("svg:text", { x: 2, y: 12, "font-size": 10 }, "$" + max.toFixed(4)));
+  days.forEach((d, i) => {
+    let top = H - B;
+    models.forEach((m, j) => {
+      const v = d.by_model[m] || 0;
+      const h = ((H - B - 10) * v) / max;
+      top -= h;
+      const r = el("svg:rect", { x: L + i * bw + 2, y: top, width: bw - 4, height: h, fill: COLORS[j % COLORS.length], class: "pt" });
+      r.append(el("svg:title", {}, `${d.day} ${m}: ${usd(v)}`));
+      svg.append(r);
+    });
+    svg.append(el("svg:text", { x: L + i * bw + 2, y: H - 4, "font-size": 10 }, d.day.slice(5)));
+  });
+  host.append(svg, legend(models.map((m, j) => [m, COLORS[j % COLORS.length]])));
+}
+
+function rows(table, data) {
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const cells of data) {
+    const tr = el("tr");
+    for (const c of cells) tr.append(typeof c === "object" && c !== null ? c : el("td", {}, c));
+    body.append(tr);
+  }
+  if (!data.length) { const tr = el("tr"); tr.append(el("td", {}, "none")); body.append(tr); }
+}
+
+async function loadOverview() {
+  const since = $("since").value;
+  const bucket = { "15m": 30, "1h": 60, "6h": 600, "24h": 1800 }[since];
+  const [s, ts, cost, alerts] = await Promise.all([
+    api(`/admin/dashboard/summary?since=${since}`), api(`/admin/dashboard/timeseries?since=${since}&bucket=${bucket}`),
+    api("/admin/dashboard/cost?days=7"), api("/admin/alerts"),
+  ]);
+  const cards = [["requests", s.count], ["req/s", fmt(s.throughput_rps, 3)], ["error rate", fmt(s.error_rate * 100, 1) + "%"],
+    ["p50 ms", fmt(s.latency_ms.p50)], ["p95 ms", fmt(s.latency_ms.p95)], ["p99 ms", fmt(s.latency_ms.p99)],
+    ["TTFT p50 ms", fmt(s.ttft_client_ms.p50)], ["TTFT p99 ms", fmt(s.ttft_client_ms.p99)], ["cost", usd(s.cost_usd)]];
+  $("cards").replaceChildren(...cards.map(([k, v]) => { const c = el("div", { class: "card", "data-card": k }, k); c.append(el("b", {}, v)); return c; }));
+  lineChart($("chart-latency"), ts.points, [{ key: "latency_p50", label: "p50", color: COLORS[0] }, { key: "latency_p99", label: "p99", color: COLORS[1] }]);
+  lineChart($("chart-ttft"), ts.points, [{ key: "ttft_p50", label: "p50", color: COLORS[0] }, { key: "ttft_p99", label: "p99", color: COLORS[1] }]);
+  lineChart($("chart-throughput"), ts.points, [{ key: "count", label: "requests", color: COLORS[2], skipZero: true }, { key: "errors", label: "errors", color: COLORS[1], skipZero: true }]);
+  costChart($("chart-cost"), cost.data);
+  rows($("errors"), Object.entries(s.errors_by_type));
+  const teams = {};
+  for (const d of cost.data) for (const [t, v] of Object.entries(d.by_team)) teams[t] = (teams[t] || 0) + (v || 0);
+  rows($("teams"), Object.entries(teams).map(([t, v]) => [t, usd(v)]));
+  rows($("alerts"), alerts.rules.map((a) => [a.name, el("td", { class: a.state }, a.state), fmt(a.value, 3) + " / " + a.threshold]));
+}
+
+async function loadRequests() {
+  const params = new URLSearchParams({ limit: "100" });
+  if ($("q").value.trim()) params.set("q", $("q").value.trim());
+  if ($("status-filter").value) params.set("status", $("status-filter").value);
+  const list = await api("/admin/requests?" + params);
+  const body = $("requests").tBodies[0];
+  body.replaceChildren();
+  for (const r of list.data) {
+    const tr = el("tr", { "data-request-id": r.request_id });
+    for (const c of [r.created_at.slice(11, 19), r.request_id, r.route, r.status + (r.error_type ? " (" + r.error_type + ")" : ""),
+      fmt(r.latency_ms), fmt(r.ttft_client_ms), `${r.input_tokens}/${r.output_tokens}`, usd(r.cost_usd)]) tr.append(el("td", {}, c));
+    if (r.status === "error") tr.classList.add("error");
+    tr.addEventListener("click", () => showDetail(r.request_id));
+    body.append(tr);
+  }
+}
+
+async function showDetail(id) {
+  const r = await api("/admin/requests/" + encodeURIComponent(id));
+  $("detail-id").textContent = id;
+  $("detail-body").textContent = JSON.stringify(r, null, 2);
+  $("detail").hidden = false;
+  $("detail").scrollIntoView();
+}
+
+async function refresh() {
+  $("status").textContent = "loading…";
+  try {
+    await Promise.all([loadOverview(), loadRequests()]);
+    $("status").textContent = "updated " + new Date().toLocaleTimeString();
+    document.body.dataset.loaded = "true";
+  } catch (e) {
+    if (e.message !== "auth") $("status").textContent = "error: " + e.message;
+  }
+}
+
+function showLogin(msg) {
+  $("main").hidden = true;
+  $("login").hidden = false;
+  if (msg) $("status").textContent = msg;
+}
+
+function start() {
+  const url = new URL(location.href);
+  if (url.searchParams.get("key")) {  // seed once, then drop it from the address bar and history
+    sessionStorage.setItem(KEY, url.searchParams.get("key"));
+    url.searchParams.delete("key");
+    history.replaceState(null, "", url.pathname + url.search);
+  }
+  $("login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(KEY, $("key-input").value.trim());
+    $("key-input").value = "";
+    start2();
+  });
+  $("forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin("Key forgotten."); });
+  $("refresh").addEventListener("click", refresh);
+  $("since").addEventListener("change", refresh);
+  $("search").addEventListener("submit", (e) => { e.preventDefault(); loadRequests(); });
+  $("detail-close").addEventListener("click", () => { $("detail").hidden = true; });
+  start2();
+  setInterval(() => { if (!$("main").hidden) refresh(); }, 15000);
+}
+
+function start2() {
+  if (!sessionStorage.getItem(KEY)) return showLogin();
+  $("login").hidden = true;
+  $("main").hidden = false;
+  refresh();
+}
+
+start();
