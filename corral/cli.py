@@ -12,6 +12,7 @@ import click
 from corral import __version__
 from corral.auth.cli import keys
 from corral.config import ConfigError, Settings, load_settings
+from corral.cost.cli import costs
 from corral.governance.cli import policy_events
 from corral.observe.cli import logs, stats
 from corral.observe.quality.cli import golden
@@ -124,6 +125,7 @@ main.add_command(pii)
 main.add_command(logs)
 main.add_command(stats)
 main.add_command(golden)
+main.add_command(costs)
 main.add_command(simulate)
 
 
