@@ -102,7 +102,7 @@ async function loadOverview() {
   ]);
   const cards = [["requests", s.count], ["req/s", fmt(s.throughput_rps, 3)], ["error rate", fmt(s.error_rate * 100, 1) + "%"],
     ["p50 ms", fmt(s.latency_ms.p50)], ["p95 ms", fmt(s.latency_ms.p95)], ["p99 ms", fmt(s.latency_ms.p99)],
-    ["TTFT p50 ms", fmt(s.ttft_client_ms.p50)], ["TTFT p99 ms", fmt(s.ttft_client_ms.p99)], ["cost", usd(s.cost_usd)]];
+    ["TTFT p50 ms", fmt(s.ttft_client_ms.p50)], ["TTFT p99 ms", fmt(s.ttft_client_ms.p99)], ["cost", usd(s.cost_usd) + (s.unpriced ? ` + ${s.unpriced} unpriced` : "")]];
   $("cards").replaceChildren(...cards.map(([k, v]) => { const c = el("div", { class: "card", "data-card": k }, k); c.append(el("b", {}, v)); return c; }));
   lineChart($("chart-latency"), ts.points, [{ key: "latency_p50", label: "p50", color: COLORS[0] }, { key: "latency_p99", label: "p99", color: COLORS[1] }]);
   lineChart($("chart-ttft"), ts.points, [{ key: "ttft_p50", label: "p50", color: COLORS[0] }, { key: "ttft_p99", label: "p99", color: COLORS[1] }]);
