@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, Protocol
 
 from corral.cache.exact import ExactCache
 from corral.cache.keys import cache_key
@@ -72,7 +72,9 @@ class CacheStage:
         if not _fallback_enabled(route):
             return result
         if isinstance(result, ChatResponse):
-            self._store(ctx, key, result)
+            write = self._store(ctx, key, result)
+            if write is not None:
+                await write  # in-process KV: a dict write, cheaper than a task
             return result
         model = result.model
         return result.map(lambda chunks: self._collect(ctx, key, model, chunks))
@@ -95,23 +97,29 @@ class CacheStage:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
-    def _store(self, ctx: RequestContext, key: str, response: ChatResponse) -> None:
-        """Serialise now, write in the background: the response never waits on the KV."""
+    def _store(
+        self, ctx: RequestContext, key: str, response: ChatResponse
+    ) -> Coroutine[Any, Any, Any] | None:
+        """Serialise now; write in the background when the KV is remote, so the response never
+        waits on the network. With the in-process KV, return the write for the caller to await."""
         if ctx.extras.get("degraded"):
             self.cache.counters["skipped_degraded"] += 1
-            return
+            return None
         if (ctx.extras.get("privacy") or {}).get("policy") == "log-only":
             self.cache.counters["skipped_private"] += 1  # the provider saw raw values; keep none
-            return
+            return None
         payload = self.cache.encode(response)  # before outer stages can change the object
         if payload is None:
-            return
+            return None
+        if getattr(self.cache.kv, "local", False):
+            return self.cache.put_encoded(key, payload)
         if len(self._pending) >= self.max_pending:
             self.cache.counters["skipped_busy"] += 1  # the KV is slower than traffic: shed
-            return
+            return None
         task = asyncio.create_task(self.cache.put_encoded(key, payload))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+        return None
 
     async def _collect(
         self, ctx: RequestContext, key: str, model: str, chunks: AsyncIterator[ChatChunk]
@@ -144,4 +152,6 @@ class CacheStage:
             usage=usage,
             created=int(time.time()),
         )
-        self._store(ctx, key, response)
+        write = self._store(ctx, key, response)
+        if write is not None:
+            await write

@@ -77,7 +77,7 @@ class Router:
         deadline = time.monotonic() + settings.timeouts.total_s
         budget = self.budget(route)
         await _fail_open(budget.record_request(), None)
-        candidates = await self._candidates(ctx, route)
+        candidates, suspect = await self._candidates(ctx, route)
         errors: dict[str, UpstreamError] = {}
         last: UpstreamError | None = None
         for number in range(settings.retry.max_attempts):
@@ -92,7 +92,9 @@ class Router:
                     break
                 await asyncio.sleep(delay)
             breaker = self.breaker(hop)
-            allowed = await _fail_open(breaker.allow(deployment.name), True)
+            # Closed a moment ago (when the list was made): skip the extra KV read. Only an
+            # open or half-open breaker needs allow(), which also takes a probe slot.
+            allowed = deployment.name not in suspect or await _fail_open(breaker.allow(deployment.name), True)
             if not allowed and (errors or number + 1 < len(candidates)):
                 continue  # open, or its probe slots are taken; the last resort is probed anyway
             try:
@@ -118,7 +120,9 @@ class Router:
         ctx.extras["retry_stopped"] = "budget"
         return False
 
-    async def _candidates(self, ctx: RequestContext, route: Route) -> list[tuple[Route, Deployment]]:
+    async def _candidates(
+        self, ctx: RequestContext, route: Route
+    ) -> tuple[list[tuple[Route, Deployment]], set[str]]:
         """Every deployment worth trying, in order, across the route and its fallbacks.
 
         Deployments whose breaker is open go last: tried only when nothing else is left.
@@ -127,11 +131,14 @@ class Router:
         min_window = ctx.extras.get("min_context_window")
         healthy: list[tuple[Route, Deployment]] = []
         tripped: list[tuple[Route, Deployment]] = []
+        suspect: set[str] = set()  # not closed when read: ask the breaker before each attempt
         for hop in chain:
             deployments = [d for d in hop.deployments
                            if not min_window or effective_window(d) >= min_window]
             states = await _fail_open(self.breaker(hop).states(d.name for d in deployments), {})
             open_names = {name for name, state in states.items() if state == "open"}
+            suspect.update(name for name, state in states.items() if state != "closed")
+            suspect.update(d.name for d in deployments if d.name not in states)  # KV unavailable
             for dep in order_deployments(deployments, self.latency, self.rng, excluded=open_names):
                 (tripped if dep.name in open_names else healthy).append((hop, dep))
         if not healthy and not tripped:
@@ -142,7 +149,7 @@ class Router:
             )
         if tripped:
             ctx.extras["breaker_open"] = [d.name for _, d in tripped]
-        return healthy + tripped
+        return healthy + tripped, suspect
 
     def _mark_served(self, ctx: RequestContext, route: Route, hop: Route, dep: Deployment,
                      candidates: list[tuple[Route, Deployment]]) -> None:

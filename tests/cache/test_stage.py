@@ -91,6 +91,8 @@ async def test_the_response_does_not_wait_for_the_write() -> None:
     gate = asyncio.Event()
 
     class SlowKV(MemoryKV):
+        local = False  # slow like a network KV: exercises the background-write path
+
         async def set(self, key: str, value: Any, ttl_s: float | None = None) -> None:
             await gate.wait()
             await super().set(key, value, ttl_s)
@@ -194,6 +196,8 @@ async def test_backlog_of_writes_is_shed_not_queued_forever() -> None:
     gate = asyncio.Event()
 
     class SlowKV(MemoryKV):
+        local = False  # slow like a network KV: exercises the background-write path
+
         async def set(self, key: str, value: Any, ttl_s: float | None = None) -> None:
             await gate.wait()
 
