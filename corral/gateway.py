@@ -65,28 +65,30 @@ class Gateway:
             await db.close()
             raise
         kv = kv_from_url(settings.redis_url)
-        recorder = PolicyEventRecorder(db)
-        recorder.start()
+        policy_events = PolicyEventRecorder(db)
+        policy_events.start()
         cache = CacheStage(ExactCache(kv), routes)
         router = Router(routes, kv, cache_lookup=cache.lookup)
         stages: list[Stage] = [
-            ContentPolicyStage(routes, recorder), cache, ContextStage(routes), UsageStage(),
+            ContentPolicyStage(routes, policy_events), cache, ContextStage(routes), UsageStage(),
         ]
         privacy = privacy_settings_from(settings)
         detector = None
         if privacy_enabled(privacy):
             detector = load_default_detector(threshold=privacy.lowest_score())
             stages.append(PrivacyStage(detector, privacy))
-        pipeline = Pipeline(stages, router)
-        records = Recorder.create(
+        recorder = Recorder.create(
             db, settings.home, settings.observability, Pricer.from_settings(settings.pricing),
             models=list(routes.routes), provider_types={n: p.type for n, p in settings.providers.items()},
         )
-        records.start()
-        alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(records))
+        recorder.start()
+        alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(recorder))
         alerts.start()
-        gw = cls(settings, db, kv, keys, routes, pipeline, router, recorder, cache, records, alerts,
-                 bootstrap, detector)
+        gw = cls(
+            settings=settings, db=db, kv=kv, keys=keys, routes=routes,
+            pipeline=Pipeline(stages, router), router=router, policy_events=policy_events,
+            cache=cache, recorder=recorder, alerts=alerts, bootstrap=bootstrap, pii_detector=detector,
+        )
         if detector is not None:
             gw._spawn(asyncio.to_thread(detector.warmup))  # type: ignore[attr-defined]
         if warmup:
