@@ -8,8 +8,6 @@ and counts what it had to drop (queue full, database down) instead of raising.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import desc, func, select
 
+from corral.core.batching import BatchWorker
 from corral.core.types import Message
 from corral.store.db import Database
 from corral.store.schema import PROMPT_EXCERPT_CHARS, policy_events, utcnow
@@ -164,13 +163,15 @@ class EventWriter(Protocol):
     async def add_many(self, events: Iterable[PolicyEvent]) -> int: ...
 
 
-class PolicyEventRecorder:
+class PolicyEventRecorder(BatchWorker[PolicyEvent]):
     """Queues events in memory and writes them in batches from a background task.
 
     :meth:`record` never waits: when the bounded queue is full the event is dropped
     and counted. A failed batch write (database down) is logged, counted and
     dropped too — review data is worth less than request latency.
     """
+
+    task_name = "corral-policy-events"
 
     def __init__(
         self,
@@ -180,76 +181,25 @@ class PolicyEventRecorder:
         batch_size: int = 500,
         retry_delay_s: float = 1.0,
     ) -> None:
+        super().__init__(max_queue=max_queue, batch_size=batch_size)
         self.store: EventWriter = PolicyEventStore(store) if isinstance(store, Database) else store
-        self.batch_size = batch_size
         self.retry_delay_s = retry_delay_s
-        self._queue: asyncio.Queue[PolicyEvent] = asyncio.Queue(maxsize=max_queue)
-        self._task: asyncio.Task[None] | None = None
-        self.counters: dict[str, int] = {
+        self.counters.update({
             "recorded": 0,  # accepted into the queue
             "written": 0,
-            "dropped_queue_full": 0,
             "dropped_write_failed": 0,
-            "dropped_on_close": 0,  # still queued when aclose gave up waiting
             "write_errors": 0,  # failed batches
             "batches": 0,
-        }
-
-    @property
-    def pending(self) -> int:
-        return self._queue.qsize()
+        })  # plus dropped_queue_full and dropped_on_close (still queued when aclose gave up)
 
     def record(self, event: PolicyEvent) -> bool:
         """Queue ``event`` without waiting; False (and counted) when the queue is full."""
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.counters["dropped_queue_full"] += 1
+        if not self._offer(event):
             return False
         self.counters["recorded"] += 1
         return True
 
-    def start(self) -> None:
-        """Start the background writer (call from the running event loop)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="corral-policy-events")
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far has been written (or dropped)."""
-        if self._task is None or self._task.done():
-            while not self._queue.empty():
-                await self._write(self._take_batch())
-            return
-        await self._queue.join()
-
-    async def aclose(self, timeout_s: float = 10.0) -> None:
-        """Flush what is queued (bounded by ``timeout_s``), then stop the writer."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.flush(), timeout_s)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        while not self._queue.empty():
-            self._queue.get_nowait()
-            self._queue.task_done()
-            self.counters["dropped_on_close"] += 1
-
-    def _take_batch(self, first: PolicyEvent | None = None) -> Events:
-        batch = [first] if first is not None else []
-        while len(batch) < self.batch_size and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        return batch
-
-    async def _run(self) -> None:
-        while True:
-            batch = self._take_batch(await self._queue.get())
-            ok = await self._write(batch)
-            if not ok:
-                await asyncio.sleep(self.retry_delay_s)  # let a failing database breathe
-
-    async def _write(self, batch: Events) -> bool:
+    async def _handle(self, batch: Events) -> bool:
         try:
             self.counters["written"] += await self.store.add_many(batch)
             self.counters["batches"] += 1
@@ -259,6 +209,4 @@ class PolicyEventRecorder:
             self.counters["dropped_write_failed"] += len(batch)
             log.warning("dropped %d policy events: database write failed: %s", len(batch), exc)
             return False
-        finally:
-            for _ in batch:
-                self._queue.task_done()
+

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from corral.core.batching import BatchWorker
 from corral.observe.quality.embedding import default_embedder
 from corral.observe.quality.golden import GoldenExample, GoldenStore
 from corral.observe.quality.scores import QualityScore, QualityScoreStore
@@ -121,7 +122,7 @@ def _rolling_order(item: tuple[tuple[str, str | None, str], Rolling]) -> tuple[s
 
 # --- the scorer ---------------------------------------------------------------------------------
 
-class QualityScorer:
+class QualityScorer(BatchWorker[RequestRecord]):
     """Samples finished records, scores them in the background, keeps rolling quality."""
 
     def __init__(
@@ -147,22 +148,20 @@ class QualityScorer:
         self.sample_rate = sample_rate
         self.alpha = alpha
         self.min_question_similarity = min_question_similarity
-        self.batch_size = batch_size
+        super().__init__(max_queue=max_queue, batch_size=batch_size)
         self.golden_refresh_s = golden_refresh_s
         self._embed = embed or default_embedder()
         self._rand = rand
-        self._queue: asyncio.Queue[RequestRecord] = asyncio.Queue(maxsize=max_queue)
-        self._task: asyncio.Task[None] | None = None
         self._consistency_fns: list[ConsistencyFn] = []
         self._index: dict[str, _GoldenIndex] = {}
         self._vectors: dict[int, tuple[str, str, np.ndarray, np.ndarray]] = {}  # id -> q, a, vectors
         self._golden_loaded_at: float | None = None
         self._rolling: dict[tuple[str, str | None, str], Rolling] = {}
-        self.counters: dict[str, int] = {
-            "seen": 0, "not_eligible": 0, "not_sampled": 0, "queued": 0, "dropped_queue_full": 0,
+        self.counters.update({
+            "seen": 0, "not_eligible": 0, "not_sampled": 0, "queued": 0,
             "scored": 0, "skipped_no_content": 0, "skipped_no_match": 0, "score_errors": 0,
-            "written": 0, "write_errors": 0, "dropped_write_failed": 0, "dropped_on_close": 0,
-        }
+            "written": 0, "write_errors": 0, "dropped_write_failed": 0,
+        })
 
     # -- request path (sync, never waits) --
 
@@ -186,10 +185,8 @@ class QualityScorer:
             if self._rand() >= self.sample_rate:
                 self.counters["not_sampled"] += 1
                 return False
-            self._queue.put_nowait(record)
-        except asyncio.QueueFull:
-            self.counters["dropped_queue_full"] += 1
-            return False
+            if not self._offer(record):
+                return False
         except Exception:  # bookkeeping must never fail a request
             log.exception("quality: could not observe a record")
             return False
@@ -216,37 +213,7 @@ class QualityScorer:
     def stats(self) -> dict[str, int]:
         return {**self.counters, "pending": self._queue.qsize()}
 
-    @property
-    def pending(self) -> int:
-        return self._queue.qsize()
-
-    # -- lifecycle --
-
-    def start(self) -> None:
-        """Start the background scorer (call from the running event loop)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="corral-quality-scorer")
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far has been scored and written (or dropped)."""
-        if self._task is None or self._task.done():
-            while not self._queue.empty():
-                await self._process(self._take_batch())
-            return
-        await self._queue.join()
-
-    async def aclose(self, timeout_s: float = 10.0) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.flush(), timeout_s)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        while not self._queue.empty():
-            self._queue.get_nowait()
-            self._queue.task_done()
-            self.counters["dropped_on_close"] += 1
+    task_name = "corral-quality-scorer"
 
     async def refresh_golden(self) -> None:
         """Reload golden examples and embed new ones (done by the background task every
@@ -278,18 +245,9 @@ class QualityScorer:
 
     # -- background work --
 
-    def _take_batch(self, first: RequestRecord | None = None) -> list[RequestRecord]:
-        batch = [first] if first is not None else []
-        while len(batch) < self.batch_size and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        return batch
-
-    async def _run(self) -> None:
+    async def _before_loop(self) -> None:
         with contextlib.suppress(Exception):
             await self._maybe_refresh()
-        while True:
-            batch = self._take_batch(await self._queue.get())
-            await self._process(batch)
 
     async def _maybe_refresh(self) -> None:
         loaded = self._golden_loaded_at
@@ -300,26 +258,23 @@ class QualityScorer:
                 self._golden_loaded_at = time.monotonic()
                 log.warning("quality: could not load golden examples: %s", exc)
 
-    async def _process(self, batch: list[RequestRecord]) -> None:
-        try:
-            await self._maybe_refresh()
-            scores: list[QualityScore] = []
-            for record in batch:
-                try:
-                    scores.extend(await self.score(record))
-                except Exception as exc:  # noqa: BLE001
-                    self.counters["score_errors"] += 1
-                    log.warning("quality: could not score %s: %s", record.request_id, exc)
-            if scores and self.writer is not None:
-                try:
-                    self.counters["written"] += await self.writer.add_many(scores)
-                except Exception as exc:  # noqa: BLE001 - scores are worth less than uptime
-                    self.counters["write_errors"] += 1
-                    self.counters["dropped_write_failed"] += len(scores)
-                    log.warning("quality: dropped %d scores: database write failed: %s", len(scores), exc)
-        finally:
-            for _ in batch:
-                self._queue.task_done()
+    async def _handle(self, batch: list[RequestRecord]) -> bool:
+        await self._maybe_refresh()
+        scores: list[QualityScore] = []
+        for record in batch:
+            try:
+                scores.extend(await self.score(record))
+            except Exception as exc:  # noqa: BLE001
+                self.counters["score_errors"] += 1
+                log.warning("quality: could not score %s: %s", record.request_id, exc)
+        if scores and self.writer is not None:
+            try:
+                self.counters["written"] += await self.writer.add_many(scores)
+            except Exception as exc:  # noqa: BLE001 - scores are worth less than uptime
+                self.counters["write_errors"] += 1
+                self.counters["dropped_write_failed"] += len(scores)
+                log.warning("quality: dropped %d scores: database write failed: %s", len(scores), exc)
+        return True  # a failed write is dropped and counted; scoring goes on
 
     async def score(self, record: RequestRecord) -> list[QualityScore]:
         """Score one record now (similarity and/or consistency) and roll the results up."""
