@@ -281,3 +281,22 @@ async def test_provider_context_error_triggers_the_policy(tmp_path: Path, sim: S
         status, headers, _ = await _chat_messages(server, "m", _long_conversation(turns=4, words=20))
     assert status == 200 and headers["x-corral-context"] == "truncated"
     assert models_stats(sim) == {"b-1": 2}
+
+
+@pytest.mark.asyncio
+async def test_when_every_breaker_is_open_the_best_deployment_is_still_probed(
+    tmp_path: Path, sim: SimulatorThread
+) -> None:
+    sim.state.schedule.replace([{"fault": "server_error", "model": "a-*"}])
+    models = {"m": {"deployments": [_deployment("a-1")], "cache_fallback": False,
+                    "retry": {"max_attempts": 1},
+                    "breaker": {"min_requests": 2, "failure_rate": 0.5, "open_s": 60}}}
+    for server in start(tmp_path, sim, models):
+        for _ in range(2):
+            assert (await chat(server, "m"))[0] == 503
+        breaker = server.gateway.router.breaker(server.gateway.routes.lookup("m"))
+        assert await breaker.state("sim/a-1") == "open"
+        sim.state.schedule.replace([])
+        status, headers, _ = await chat(server, "m")
+    assert status == 200 and headers["x-corral-attempts"] == "1", "tried rather than failed untried"
+    assert models_stats(sim)["a-1"] == 3
