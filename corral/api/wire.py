@@ -14,6 +14,7 @@ import msgspec
 import orjson
 
 from corral.core.errors import InvalidRequest
+from corral.core.json_limits import MAX_JSON_DEPTH, JsonTooDeep, check_depth, could_exceed, text_depth
 from corral.core.types import ChatRequest, ImagePart, Message, TextPart, Tool, ToolCall
 
 UNSET: Any = msgspec.UNSET
@@ -122,14 +123,23 @@ _CANONICAL = frozenset(_ChatWire.__struct_fields__)
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
+    """Every JSON body Corral accepts comes through here: an object, nested at most
+    `MAX_JSON_DEPTH` levels (deeper values break serializers and recursive walks later)."""
     if not body:
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if could_exceed(body) and "depth" in str(exc):  # orjson's own ceiling, 1024 levels
+            raise InvalidRequest(str(JsonTooDeep("", MAX_JSON_DEPTH))) from None
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    if could_exceed(body):
+        try:
+            check_depth(data)
+        except JsonTooDeep as exc:
+            raise InvalidRequest(str(exc), param=exc.path) from None
     return data
 
 
@@ -153,6 +163,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
     except msgspec.ValidationError as exc:
         raise _validation_error(exc) from None
     _check_ranges(wire)
+    _check_arguments(wire)
     return ChatRequest(
         model=wire.model,
         messages=[_message(m) for m in wire.messages],
@@ -200,6 +211,18 @@ def _check_ranges(wire: _ChatWire) -> None:
         )
     if wire.tool_choice not in (None, "none", "auto") and not wire.tools:
         raise InvalidRequest("'tool_choice' requires 'tools'.", param="tool_choice")
+
+
+def _check_arguments(wire: _ChatWire) -> None:
+    """Tool-call arguments are JSON inside a string: the same depth bound applies to them."""
+    for i, m in enumerate(wire.messages):
+        if not isinstance(m, _Assistant):
+            continue
+        for j, call in enumerate(m.tool_calls or ()):
+            args = call.function.arguments
+            if could_exceed(args) and text_depth(args) > MAX_JSON_DEPTH:
+                param = f"messages[{i}].tool_calls[{j}].function.arguments"
+                raise InvalidRequest(str(JsonTooDeep(param, MAX_JSON_DEPTH)), param=param)
 
 
 def _content(content: Any) -> str | list[TextPart | ImagePart] | None:

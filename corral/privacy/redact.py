@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from corral.core.json_limits import MAX_JSON_DEPTH, could_exceed, text_depth
 from corral.core.types import ChatRequest, Message, TextPart, ToolCall
 from corral.privacy.types import Span
 
@@ -133,7 +134,14 @@ def _map_json(value: Any, fn: TextFn) -> Any:
 
 
 def _map_arguments(arguments: str, fn: TextFn) -> str:
-    """Tool-call arguments: each JSON string on its own (keeps the JSON valid), else plain text."""
+    """Tool-call arguments: each JSON string on its own (keeps the JSON valid), else plain text.
+
+    Arguments nested past `MAX_JSON_DEPTH` are treated as plain text: the parser and the
+    walk below recurse per level, and the whole text is still scanned, so nothing is
+    let through unredacted (the API refuses such arguments; internal callers may not).
+    """
+    if could_exceed(arguments) and text_depth(arguments) > MAX_JSON_DEPTH:
+        return fn(arguments)
     try:
         data = json.loads(arguments)
     except ValueError:

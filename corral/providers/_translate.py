@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from corral.core.errors import InvalidRequest
+from corral.core.json_limits import JsonTooDeep, check_depth, could_exceed
 from corral.core.types import ToolCall
 
 
@@ -23,6 +24,14 @@ def tool_arguments_object(call: ToolCall, vendor: str) -> dict[str, Any]:
             f"Arguments of tool call '{call.id}' are not a JSON object; {vendor} needs one.",
             param="messages",
         )
+    if could_exceed(call.arguments):  # the object is re-serialized inside the vendor's body
+        try:
+            check_depth(value)
+        except JsonTooDeep as exc:
+            raise InvalidRequest(
+                f"Arguments of tool call '{call.id}' nest deeper than {exc.limit} levels.",
+                param="messages",
+            ) from None
     return value
 
 
