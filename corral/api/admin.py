@@ -6,8 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.auth import authenticate, read_body
+from corral.api.params import path_text
 from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
+from corral.auth.keys import KeyFieldError
 from corral.auth.service import AmbiguousKeyError, KeyNotFoundError
 from corral.core.errors import InvalidRequest, NotFound
 
@@ -22,25 +24,23 @@ async def list_keys(request: Request) -> Response:
 async def create_key(request: Request) -> Response:
     caller = await authenticate(request, "admin")
     data = parse_json_object(await read_body(request, 64 * 1024))
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
+    if data.get("name") is None:
         raise InvalidRequest("'name' is required: a label for the key.", param="name")
-    team = data.get("team", "default")
     scopes = data.get("scopes", ["inference"])
-    if not isinstance(team, str) or not isinstance(scopes, list):
-        raise InvalidRequest("'team' must be a string and 'scopes' a list.", param="scopes")
+    if not isinstance(scopes, list):
+        raise InvalidRequest("'scopes' must be a list of strings.", param="scopes")
     try:
         raw, info = await request.app.state.gateway.keys.create(
-            name.strip(), team, scopes, created_by=caller.key_id
+            data["name"], data.get("team", "default"), scopes, created_by=caller.key_id
         )
-    except ValueError as exc:
-        raise InvalidRequest(str(exc), param="scopes") from None
+    except KeyFieldError as exc:  # name, team and scopes are validated where keys are made
+        raise InvalidRequest(str(exc), param=exc.field) from None
     return json_response({**info.to_dict(), "key": raw}, status_code=201)
 
 
 async def revoke_key(request: Request) -> Response:
     await authenticate(request, "admin")
-    ref = request.path_params["key_id"]
+    ref = path_text(request, "key_id")
     try:
         info = await request.app.state.gateway.keys.revoke(ref)
     except KeyNotFoundError:

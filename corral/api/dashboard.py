@@ -24,11 +24,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from corral.api.auth import authenticate
+from corral.api.params import int_param, path_text, since_param, text_param
 from corral.api.responses import json_response
-from corral.core.errors import InvalidRequest, NotFound
+from corral.core.errors import NotFound
 from corral.cost.totals import totals
 from corral.dashboard import page_response
-from corral.governance.policy_events import parse_since
 from corral.observe import queries
 from corral.store.schema import requests
 
@@ -38,22 +38,13 @@ _LIST_COLUMNS = [c for c in requests.c if c.name not in ("prompt", "response")]
 
 
 def _since(request: Request, default: str = "1h") -> datetime:
-    try:
-        since = parse_since(request.query_params.get("since") or default)
-    except ValueError as exc:
-        raise InvalidRequest(str(exc), param="since") from None
+    since = since_param(request, default)
     assert since is not None
     return since
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidRequest(f"'{name}' must be a whole number from {low} to {high}; got {raw!r}.",
-                             param=name)
-    return int(raw)
+    return int_param(request, name, default, low, high)
 
 
 def _nearest_rank(values: list[float], p: int) -> float | None:
@@ -156,11 +147,11 @@ async def list_requests(request: Request) -> Response:
     c = requests.c
     query = select(*_LIST_COLUMNS)
     for column, name in ((c.route, "route"), (c.status, "status"), (c.team, "team")):
-        if params.get(name):
-            query = query.where(column == params[name])
+        if value := text_param(request, name):
+            query = query.where(column == value)
     if params.get("since"):
         query = query.where(c.created_at >= _since(request))
-    if q := (params.get("q") or "").strip():
+    if q := (text_param(request, "q") or "").strip():
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(*(col.ilike(like, escape="\\") for col in (
             c.request_id, c.route, c.served_model, c.deployment, c.key_id, c.team, c.error_type))))
@@ -171,7 +162,7 @@ async def list_requests(request: Request) -> Response:
 
 async def get_request(request: Request) -> Response:
     await authenticate(request, "admin")
-    record = await queries.get(request.app.state.gateway.db, request.path_params["request_id"])
+    record = await queries.get(request.app.state.gateway.db, path_text(request, "request_id"))
     if record is None:
         raise NotFound(f"No stored request with id {request.path_params['request_id']!r} "
                        "(records are written a moment after the request ends).")

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.auth import authenticate, read_body
+from corral.api.params import text_param
 from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
 from corral.core.errors import InvalidRequest, NotFound
@@ -20,7 +21,7 @@ MAX_BODY_BYTES = 128 * 1024
 
 async def list_golden(request: Request) -> Response:
     await authenticate(request, "admin")
-    route = request.query_params.get("route") or None
+    route = text_param(request, "route")
     examples = await GoldenStore(request.app.state.gateway.db).list(route)
     return json_response({"object": "list", "data": [e.to_dict() for e in examples]})
 
@@ -40,8 +41,8 @@ async def create_golden(request: Request) -> Response:
 async def delete_golden(request: Request) -> Response:
     await authenticate(request, "admin")
     raw = request.path_params["golden_id"]
-    if not raw.isdigit():
-        raise InvalidRequest(f"'golden_id' must be a whole number; got {raw!r}.", param="golden_id")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise InvalidRequest(f"'golden_id' must be a whole number; got {raw[:40]!r}.", param="golden_id")
     if not await GoldenStore(request.app.state.gateway.db).remove(int(raw)):
         raise NotFound(f"No golden example with id {raw}. List them with GET /admin/golden.")
     return json_response({"id": int(raw), "object": "golden_example", "deleted": True})

@@ -56,14 +56,41 @@ def looks_like_key(value: str) -> bool:
     )
 
 
-def normalize_scopes(scopes: Iterable[str]) -> frozenset[str]:
-    """Validate scope names; raise ValueError for unknown or empty sets."""
-    result = frozenset(s.strip().lower() for s in scopes if s.strip())
+#: Longest key name or team (the ``api_keys`` columns hold 200 characters).
+MAX_LABEL_CHARS = 200
+
+
+class KeyFieldError(ValueError):
+    """A key's name, team or scopes cannot be stored; ``field`` names which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def normalize_label(field: str, value: object) -> str:
+    """A key name or team, stripped; refused when it cannot be stored on every backend."""
+    if not isinstance(value, str) or not value.strip():
+        raise KeyFieldError(field, f"'{field}' must be a non-empty string.")
+    value = value.strip()
+    if len(value) > MAX_LABEL_CHARS:
+        raise KeyFieldError(field, f"'{field}' is too long: at most {MAX_LABEL_CHARS} characters, "
+                                   f"got {len(value)}.")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise KeyFieldError(field, f"'{field}' contains a NUL character (\\u0000); remove it.")
+    return value
+
+
+def normalize_scopes(scopes: Iterable[object]) -> frozenset[str]:
+    """Validate scope names; raise ValueError (a KeyFieldError) for unknown or empty sets."""
+    if isinstance(scopes, str) or not all(isinstance(s, str) for s in scopes):
+        raise KeyFieldError("scopes", f"'scopes' must be a list of strings, some of {sorted(SCOPES)}.")
+    result = frozenset(s.strip().lower() for s in scopes if isinstance(s, str) and s.strip())
     unknown = result - SCOPES
     if unknown:
-        raise ValueError(f"unknown scope(s) {sorted(unknown)}; known: {sorted(SCOPES)}")
+        raise KeyFieldError("scopes", f"unknown scope(s) {sorted(unknown)}; known: {sorted(SCOPES)}")
     if not result:
-        raise ValueError("a key needs at least one scope")
+        raise KeyFieldError("scopes", "a key needs at least one scope")
     return result
 
 

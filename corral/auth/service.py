@@ -29,6 +29,7 @@ from corral.auth.keys import (
     generate_key_id,
     hash_key,
     looks_like_key,
+    normalize_label,
     normalize_scopes,
 )
 from corral.store.db import Database, Transaction
@@ -129,14 +130,13 @@ class KeyService:
         scopes: Iterable[str],
         created_by: str | None,
     ) -> tuple[str, KeyInfo]:
-        if not name.strip() or not team.strip():
-            raise ValueError("name and team must not be empty")
+        name, team = normalize_label("name", name), normalize_label("team", team)
         scope_set = normalize_scopes(scopes)
         raw = generate_key()
         info = KeyInfo(
             id=generate_key_id(),
-            name=name.strip(),
-            team=team.strip(),
+            name=name,
+            team=team,
             scopes=scope_set,
             prefix=display_prefix(raw),
             created_at=utcnow(),

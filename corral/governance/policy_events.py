@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import desc, func, select
 
 from corral.core.batching import BatchWorker
+from corral.core.timespan import parse_since as parse_since  # re-exported: the CLIs import it here
 from corral.core.types import Message
 from corral.store.db import Database
 from corral.store.schema import PROMPT_EXCERPT_CHARS, policy_events, utcnow
@@ -24,7 +25,7 @@ from corral.store.schema import PROMPT_EXCERPT_CHARS, policy_events, utcnow
 log = logging.getLogger("corral.governance")
 
 GroupBy = Literal["category", "route"]
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+NUL_REPLACEMENT = "\ufffd"  # what a stored NUL becomes: visible, and storable everywhere
 _STRING_LIMITS = {
     c.name: c.type.length for c in policy_events.columns if getattr(c.type, "length", None)
 }
@@ -55,10 +56,14 @@ class PolicyEvent:
         return data
 
     def row(self) -> dict[str, Any]:
-        """Column values, strings clipped to their column's length: one odd value from a
-        provider must not make PostgreSQL reject the whole batch."""
+        """Column values, strings clipped to their column's length and NUL characters
+        replaced (PostgreSQL text refuses them): one odd value from a provider or a
+        prompt must not make PostgreSQL reject the whole batch."""
         data = asdict(self)
         del data["id"]
+        for name, value in data.items():
+            if isinstance(value, str) and "\x00" in value:
+                data[name] = value.replace("\x00", NUL_REPLACEMENT)
         for name, limit in _STRING_LIMITS.items():
             value = data.get(name)
             if isinstance(value, str) and len(value) > limit:
@@ -75,23 +80,6 @@ def prompt_excerpt(messages: Sequence[Message], limit: int = PROMPT_EXCERPT_CHAR
         if message.role == "user":
             return message.text()[:limit]
     return None
-
-
-def parse_since(value: str | None, *, now: datetime | None = None) -> datetime | None:
-    """``2024-05-01``, ``2024-05-01T12:00:00+02:00`` (naive means UTC) or a recent span: 30m, 24h, 7d."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value[-1:] in _UNITS and value[:-1].isdigit():
-        return (now or datetime.now(UTC)) - timedelta(seconds=int(value[:-1]) * _UNITS[value[-1]])
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"'since' must be an ISO 8601 time (2024-05-01T12:00:00Z) or a span like 30m, 24h, 7d; "
-            f"got {value!r}"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def _from_row(row: Mapping[str, Any]) -> PolicyEvent:

@@ -63,6 +63,13 @@ def _optional_id(data: Mapping[str, Any], name: str) -> str | None:
     value = value.strip()
     if len(value) > MAX_ID_CHARS + len(RESPONSE_PREFIX):
         raise InvalidRequest(f"'{name}' is too long (at most {MAX_ID_CHARS} characters).", param=name)
+    return _no_nul(value, name)
+
+
+def _no_nul(value: str, name: str) -> str:
+    """PostgreSQL text cannot hold NUL: refuse it on every backend, so both behave alike."""
+    if "\x00" in value:
+        raise InvalidRequest(f"'{name}' contains a NUL character (\\u0000); remove it.", param=name)
     return value
 
 
@@ -74,7 +81,7 @@ def _optional_text(data: Mapping[str, Any], name: str) -> str | None:
         raise InvalidRequest(f"'{name}' must be a string.", param=name)
     if len(value) > MAX_TEXT_CHARS:
         raise InvalidRequest(f"'{name}' is too long (at most {MAX_TEXT_CHARS} characters).", param=name)
-    return value or None
+    return _no_nul(value, name) or None
 
 
 def feedback_from_payload(data: Mapping[str, Any], *, key_id: str | None = None,

@@ -38,6 +38,8 @@ def validate_golden(route: Any, question: Any, answer: Any) -> GoldenExample:
             raise ValueError(f"{name}: '{name}' is required: a non-empty string.")
         if len(value) > limit:
             raise ValueError(f"{name}: '{name}' is too long (at most {limit} characters).")
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL; refused on every backend alike
+            raise ValueError(f"{name}: '{name}' contains a NUL character (\\u0000); remove it.")
     return GoldenExample(route=route.strip(), question=question.strip(), answer=answer.strip())
 
 
