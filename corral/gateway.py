@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.auth.service import BootstrapKeys, KeyService
-from corral.cache.exact import ExactCache
+from corral.cache.exact import ExactCache, cache_store
 from corral.cache.stage import CacheStage
 from corral.config import Settings
 from corral.context.stage import ContextStage
@@ -33,6 +33,8 @@ from corral.routing.table import RouteTable
 from corral.store import KV, Database, default_database_url, kv_from_url, migrate
 
 log = logging.getLogger("corral")
+CACHE_COUNTERS = {"hits", "misses", "stores", "evictions", "errors", "corrupt", "skipped_uncacheable",
+                  "skipped_oversize", "skipped_degraded", "skipped_private", "skipped_busy"}
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Gateway:
     alerts: AlertEngine
     bootstrap: BootstrapKeys | None = None
     pii_detector: Detector | None = None  # loaded when a privacy policy is on, or on first scan
+    privacy: PrivacyStage | None = None  # None: no policy anywhere, nothing to detect
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
@@ -67,27 +70,31 @@ class Gateway:
         kv = kv_from_url(settings.redis_url)
         policy_events = PolicyEventRecorder(db)
         policy_events.start()
-        cache = CacheStage(ExactCache(kv), routes)
+        cache = CacheStage(ExactCache(cache_store(kv)), routes)
         router = Router(routes, kv, cache_lookup=cache.lookup)
         stages: list[Stage] = [
             ContentPolicyStage(routes, policy_events), cache, ContextStage(routes), UsageStage(),
         ]
         privacy = privacy_settings_from(settings)
         detector = None
+        privacy_stage = None
         if privacy_enabled(privacy):
             detector = load_default_detector(threshold=privacy.lowest_score())
-            stages.append(PrivacyStage(detector, privacy))
+            privacy_stage = PrivacyStage(detector, privacy, serving=routes.serving_routes)
+            stages.append(privacy_stage)
         recorder = Recorder.create(
             db, settings.home, settings.observability, Pricer.from_settings(settings.pricing),
             models=list(routes.routes), provider_types={n: p.type for n, p in settings.providers.items()},
         )
         recorder.start()
+        recorder.metrics.register_gauge_source("exact_cache", cache.cache.stats, counters=CACHE_COUNTERS)
         alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(recorder))
         alerts.start()
         gw = cls(
             settings=settings, db=db, kv=kv, keys=keys, routes=routes,
             pipeline=Pipeline(stages, router), router=router, policy_events=policy_events,
             cache=cache, recorder=recorder, alerts=alerts, bootstrap=bootstrap, pii_detector=detector,
+            privacy=privacy_stage,
         )
         if detector is not None:
             gw._spawn(asyncio.to_thread(detector.warmup))  # type: ignore[attr-defined]

@@ -4,15 +4,34 @@
   no-usage        like echo, but reports no usage (Corral must count)
   fail-429        raises UpstreamRateLimited(retry_after=3)
   fail-context    raises UpstreamContextLength
+  fail-policy     raises ContentPolicyViolation (a refusal)
   break-after-2   streams two chunks then the connection breaks
+  flaky           like echo, but unavailable (503) while FakeProvider.down is set
+  slow            like echo after FakeProvider.delay_s; notes cancellations in FakeProvider.cancelled;
+                  streamed: 200 words, 20 ms apart, no usage reported
+  (embeddings)    every model embeds; inputs are kept in FakeProvider.embedded
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
-from corral.core.errors import UpstreamConnectionError, UpstreamContextLength, UpstreamRateLimited
-from corral.core.types import ChatChunk, ChatRequest, ChatResponse, Usage
+from corral.core.errors import (
+    ContentPolicyViolation,
+    UpstreamConnectionError,
+    UpstreamContextLength,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+)
+from corral.core.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Usage,
+)
 from corral.providers.base import Capabilities, Provider
 
 
@@ -24,22 +43,47 @@ def _last_user(request: ChatRequest) -> str:
 class FakeProvider(Provider):
     capabilities = Capabilities(tools=True, response_format=True)
     calls: list[ChatRequest] = []
+    embedded: list[EmbeddingRequest] = []
+    cancelled: list[ChatRequest] = []
+    down = False
+    delay_s = 5.0
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        FakeProvider.embedded.append(request)
+        vectors = [[float(len(text)), 1.0] for text in request.inputs]
+        return EmbeddingResponse(request.model, vectors, Usage(sum(len(t) for t in request.inputs), 0))
 
     def _raise_scripted(self, request: ChatRequest) -> None:
         FakeProvider.calls.append(request)
+        if request.model == "flaky" and FakeProvider.down:
+            raise UpstreamUnavailable("down for the test", provider=self.name, upstream_status=503)
         if request.model == "fail-429":
             raise UpstreamRateLimited("slow down", retry_after=3, provider=self.name, upstream_status=429)
+        if request.model == "fail-policy":
+            raise ContentPolicyViolation("refused by policy", provider=self.name, upstream_status=400)
         if request.model == "fail-context":
             raise UpstreamContextLength("too long", provider=self.name, upstream_status=400)
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         self._raise_scripted(request)
+        if request.model == "slow":
+            try:
+                await asyncio.sleep(FakeProvider.delay_s)
+            except asyncio.CancelledError:
+                FakeProvider.cancelled.append(request)
+                raise
         text = f"echo: {_last_user(request)}"
         usage = None if request.model == "no-usage" else Usage(7, 3, cached_tokens=2)
         return ChatResponse(id="fake-1", model=request.model, content=text, usage=usage)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         self._raise_scripted(request)
+        if request.model == "slow":
+            for i in range(200):
+                await asyncio.sleep(0.02)
+                yield ChatChunk(content=f" word{i}")
+            yield ChatChunk(finish_reason="stop")
+            return
         words = f"echo: {_last_user(request)}".split(" ")
         for i, word in enumerate(words):
             if request.model == "break-after-2" and i == 2:

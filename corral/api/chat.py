@@ -23,7 +23,9 @@ from starlette.types import Receive, Scope, Send
 from corral.api.auth import check_declared_length, key_from_values, too_large, verify_key
 from corral.api.middleware import is_safe_request_id, new_request_id
 from corral.api.render import DONE, ChunkEncoder, completion_wire, error_body, error_event
+from corral.api.unexpected import log_unexpected
 from corral.api.wire import parse_chat_request
+from corral.context.usage import estimate_usage
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
 from corral.core.stream import ChatStream
@@ -36,6 +38,7 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _SSE_RAW = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"),
             (b"content-type", b"text/event-stream; charset=utf-8")]
 _JSON_TYPE = (b"content-type", b"application/json")
+CLIENT_CLOSED = 499  # nginx's "client closed request": the record's status, never sent
 
 
 class _ClientGone(Exception):
@@ -46,16 +49,22 @@ class ChatEndpoint:
     """The route's ASGI app when Starlette routes the request (the x-request-id is its job)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = scope["state"]["request_id"]
-        await handle_chat(scope["app"].state.gateway, scope, receive, send, request_id)
+        state = scope["state"]
+        await handle_chat(scope["app"].state.gateway, scope, receive, send, state["request_id"],
+                          state.get("client_request_id"))
 
 
 async def handle_chat(
-    gateway: Any, scope: Scope, receive: Receive, send: Send, request_id: str | None = None
+    gateway: Any, scope: Scope, receive: Receive, send: Send, request_id: str | None = None,
+    client_id: str | None = None,
 ) -> None:
-    """Serve one chat completion. With `request_id` None, pick one and echo it in the answer."""
+    """Serve one chat completion. With `request_id` None, pick one and echo it in the answer.
+
+    The id is always Corral's own; an id the client sent (x-client-request-id, else
+    x-request-id) is kept as a correlation field and echoed as x-client-request-id.
+    """
     arrived = time.perf_counter()  # latency and time to first token count from here
-    authorization = x_api_key = api_key = declared = client_id = None
+    authorization = x_api_key = api_key = declared = sent_id = sent_client_id = None
     for name, value in scope["headers"]:
         if name == b"authorization":
             if authorization is None:
@@ -64,8 +73,11 @@ async def handle_chat(
             if declared is None:
                 declared = value.decode("latin-1")
         elif name == b"x-request-id":
-            if client_id is None and is_safe_request_id(text := value.decode("latin-1")):
-                client_id = text
+            if sent_id is None and is_safe_request_id(text := value.decode("latin-1")):
+                sent_id = text
+        elif name == b"x-client-request-id":
+            if sent_client_id is None and is_safe_request_id(text := value.decode("latin-1")):
+                sent_client_id = text
         elif name == b"x-api-key":
             if x_api_key is None:
                 x_api_key = value.decode("latin-1")
@@ -73,15 +85,21 @@ async def handle_chat(
             api_key = value.decode("latin-1")
     extra: list[tuple[bytes, bytes]] = []
     if request_id is None:
-        request_id = client_id or new_request_id()
+        request_id = new_request_id()
+        client_id = sent_client_id or sent_id
         extra.append((b"x-request-id", request_id.encode()))
+        if client_id is not None:
+            extra.append((b"x-client-request-id", client_id.encode()))
     result: Any = None
     ctx: RequestContext | None = None
+    watch: _DisconnectWatch | None = None
     try:
         caller = await verify_key(gateway, key_from_values(authorization, x_api_key, api_key), "inference")
         body = await _read_body(receive, declared, gateway.settings.server.max_body_bytes)
         chat = parse_chat_request(body)
-        ctx = RequestContext(request_id=request_id, request=chat, caller=caller, started=arrived)
+        ctx = RequestContext(request_id=request_id, request=chat, caller=caller, started=arrived,
+                             client_request_id=client_id)
+        watch = _DisconnectWatch(receive)  # from here on, a vanished client cancels the work
         result = await gateway.pipeline(ctx)
         response_id = "chatcmpl-" + request_id.removeprefix("req_")
         model = ctx.public_model or chat.model
@@ -96,11 +114,23 @@ async def handle_chat(
             payload = orjson.dumps(completion_wire(result, response_id, model, created))
     except _ClientGone:
         return
-    except Exception as exc:
+    except asyncio.CancelledError:
+        if watch is None or not watch.gone:
+            if watch is not None:
+                watch.stop()
+            raise
+        watch.absorb()
+        if isinstance(result, ChatStream):
+            await result.aclose()
+        _record_abandoned(gateway, ctx)
+        return
+    except Exception as exc:  # noqa: BLE001 - logged by log_unexpected, answered as a 500
+        if watch is not None:
+            watch.stop()
         if isinstance(result, ChatStream):
             await result.aclose()  # never leave an upstream stream open behind an error
         if not isinstance(exc, CorralError):
-            log.exception("unhandled error on POST %s", PATH)
+            log_unexpected(exc, f"POST {PATH}", request_id)
             exc = CorralError(
                 "Corral hit an internal error; the request id in x-request-id locates it in the logs."
             )
@@ -111,6 +141,7 @@ async def handle_chat(
                                     client_first_byte_at=first_byte_at)
         return
     if stream is None:
+        watch.stop()
         headers += ((b"content-length", str(len(payload)).encode()), _JSON_TYPE, *extra)
         first_byte_at = time.perf_counter()
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -122,7 +153,7 @@ async def handle_chat(
     headers += (_SSE_RAW[2], *extra)
     outcome = _Outcome(capture=gateway.recorder.capture_for(ctx))
     try:
-        await _stream(send, receive, stream, _sse(stream, encoder, chat.include_usage, outcome), headers,
+        await _stream(send, watch, stream, _sse(stream, encoder, chat.include_usage, outcome), headers,
                       outcome)
     finally:
         if outcome.gone:
@@ -141,6 +172,59 @@ class _Outcome:
     error: BaseException | None = None
     gone: bool = False
     text: list[str] = field(default_factory=list)
+
+
+def _record_abandoned(gateway: Any, ctx: RequestContext | None) -> None:
+    """The client left before any answer went out: record it (499), with the prompt's tokens
+    estimated when no usage came back, since the provider may still bill for them."""
+    if ctx is None:
+        return
+    ctx.extras["client_disconnected"] = True
+    if "usage" not in ctx.extras and ctx.attempts:
+        ctx.extras["usage"] = estimate_usage(ctx.request, "")
+    gateway.recorder.finish(ctx, http_status=CLIENT_CLOSED, error=ClientDisconnected(),
+                            client_first_byte_at=None)
+
+
+class ClientDisconnected(Exception):
+    """The client closed the connection before the answer was complete."""
+
+
+class _DisconnectWatch:
+    """Cancels the handler task when the client disconnects, so the upstream call stops too.
+
+    One task per request, started once the body is read: from then on the only message
+    `receive` can deliver is `http.disconnect`.
+    """
+
+    __slots__ = ("_task", "_watcher", "finished", "gone")
+
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self.finished = False
+        self.gone = False
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if not self.finished:
+                    self.gone = True
+                    self._task.cancel()
+                return
+
+    def stop(self) -> None:
+        """The answer is complete: a disconnect from now on is ordinary."""
+        self.finished = True
+        self._watcher.cancel()
+
+    def absorb(self) -> None:
+        """Handle our own cancellation: the task goes on to record the request."""
+        self.stop()
+        self._task.uncancel()
 
 
 async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
@@ -178,46 +262,31 @@ async def _send_error(send: Send, exc: CorralError, extra: list[tuple[bytes, byt
 
 
 async def _stream(
-    send: Send, receive: Receive, stream: ChatStream, events: AsyncIterator[bytes],
+    send: Send, watch: _DisconnectWatch, stream: ChatStream, events: AsyncIterator[bytes],
     headers: list[tuple[bytes, bytes]], outcome: _Outcome,
 ) -> None:
     """Write each event as it is produced; a client disconnect cancels and closes upstream.
 
-    A watcher task waits for `http.disconnect` and cancels this task, so a stalled
-    upstream is abandoned at once rather than at the next chunk.
+    The request's disconnect watch cancels this task, so a stalled upstream is abandoned
+    at once rather than at the next chunk.
     """
-    task = asyncio.current_task()
-    assert task is not None
-    state = {"finished": False, "gone": False}
-
-    async def watch() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                if not state["finished"]:
-                    state["gone"] = True
-                    task.cancel()
-                return
-
-    watcher = asyncio.get_running_loop().create_task(watch())
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         async for event in events:
             if outcome.first_byte_at is None:
                 outcome.first_byte_at = time.perf_counter()
             await send({"type": "http.response.body", "body": event, "more_body": True})
-        state["finished"] = True
+        watch.finished = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
-        if not state["gone"]:
+        if not watch.gone:
             raise
-        task.uncancel()
+        watch.absorb()
         outcome.gone = True
     except OSError:
         pass  # servers on ASGI spec 2.4 report a vanished client this way
     finally:
-        state["finished"] = True
-        watcher.cancel()
+        watch.stop()
         await events.aclose()  # type: ignore[attr-defined]
         await stream.aclose()  # no-op once consumed; closes upstream if never started
 

@@ -14,22 +14,29 @@ def new_request_id() -> str:
     return f"req_{getrandbits(96):024x}"
 
 
+CLIENT_ID_HEADERS = (b"x-client-request-id", b"x-request-id")
+
+
 def is_safe_request_id(text: str) -> bool:
     """A client-sent id is echoed only if it is short and harmless in logs and headers."""
     return 0 < len(text) <= 128 and all(c in _SAFE for c in text)
 
 
-def _client_request_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
+def client_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The correlation id the client sent (``x-client-request-id``, else ``x-request-id``)."""
+    found: dict[bytes, str] = {}
+    for name, value in headers:
+        if name in CLIENT_ID_HEADERS and name not in found:
             text = value.decode("latin-1")
             if is_safe_request_id(text):
-                return text
-    return None
+                found[name] = text
+    return found.get(CLIENT_ID_HEADERS[0]) or found.get(CLIENT_ID_HEADERS[1])
 
 
 class RequestIdMiddleware:
-    """Give every request an id (the client's own if it sent a sane one) and echo it."""
+    """Give every request Corral's own id (x-request-id) and echo the client's as
+    x-client-request-id. A client-chosen id never becomes the record's key: reused, it
+    would collide with another request's record and hide the request from audit and cost."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -38,13 +45,18 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _client_request_id(scope) or new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode())
+        request_id = new_request_id()
+        client_id = client_request_id(scope["headers"])
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_request_id"] = client_id
+        added = [(b"x-request-id", request_id.encode())]
+        if client_id is not None:
+            added.append((b"x-client-request-id", client_id.encode()))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", []), *added]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

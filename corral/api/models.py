@@ -36,6 +36,12 @@ async def get_model(request: Request) -> Response:
     return json_response(_model_entry(name))
 
 
+# The largest output size any catalogued embedding model offers is 3,072; twice that leaves
+# room for self-hosted models while keeping one request from asking for megabytes per vector.
+MAX_DIMENSIONS = 8192
+MAX_USER_CHARS = 256  # the record's end_user column
+
+
 def _parse_embedding_request(data: dict[str, Any]) -> tuple[EmbeddingRequest, str]:
     model = data.get("model")
     if not isinstance(model, str) or not model:
@@ -55,13 +61,19 @@ def _parse_embedding_request(data: dict[str, Any]) -> tuple[EmbeddingRequest, st
     if fmt not in ("float", "base64"):
         raise InvalidRequest("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
     dims = data.get("dimensions")
-    if dims is not None and (not isinstance(dims, int) or dims < 1):
-        raise InvalidRequest("'dimensions' must be a positive integer.", param="dimensions")
+    if dims is not None and (not isinstance(dims, int) or isinstance(dims, bool)
+                             or not 1 <= dims <= MAX_DIMENSIONS):
+        raise InvalidRequest(f"'dimensions' must be an integer from 1 to {MAX_DIMENSIONS}.",
+                             param="dimensions")
+    user = data.get("user")
+    if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_CHARS):
+        raise InvalidRequest(f"'user' must be a string of at most {MAX_USER_CHARS} characters.",
+                             param="user")
     unknown = set(data) - {"model", "input", "encoding_format", "dimensions", "user"}
     if unknown:
         raise InvalidRequest(f"Unrecognized request argument(s): {', '.join(sorted(unknown))}.",
                              param=sorted(unknown)[0])
-    return EmbeddingRequest(model, inputs, dims, data.get("user")), fmt
+    return EmbeddingRequest(model, inputs, dims, user), fmt
 
 
 def _encode(vector: list[float], fmt: str) -> list[float] | str:
@@ -72,12 +84,17 @@ def _encode(vector: list[float], fmt: str) -> list[float] | str:
 
 async def embeddings(request: Request) -> Response:
     gateway = request.app.state.gateway
-    await authenticate(request, "inference")
+    caller = await authenticate(request, "inference")
     body = await read_body(request, gateway.settings.server.max_body_bytes)
     emb, fmt = _parse_embedding_request(parse_json_object(body))
     route = gateway.routes.lookup(emb.model)
+    inputs, user = emb.inputs, emb.user
+    if gateway.privacy is not None:  # the same policy as chat: the provider sees what it may
+        texts = [*inputs, user] if user else inputs
+        texts = await gateway.privacy.protect_inputs(emb.model, caller, texts)
+        inputs, user = (texts[:-1], texts[-1]) if user else (texts, user)
     deployment = route.pick_order()[0]
-    upstream = EmbeddingRequest(deployment.model, emb.inputs, emb.dimensions, emb.user)
+    upstream = EmbeddingRequest(deployment.model, inputs, emb.dimensions, user)
     result = await deployment.provider.embed(upstream)
     return json_response({
         "object": "list",

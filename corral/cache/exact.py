@@ -15,6 +15,10 @@ What is cached — only complete, ordinary answers:
 * Nothing larger than ``max_bytes`` serialised, so one huge answer cannot crowd
   Redis memory.
 
+Where entries live: in Redis when the KV is Redis (bounded by its ``maxmemory``), else in
+a byte-bounded LRU of this process (:func:`cache_store`), never in the shared in-process
+KV, which has no bound.
+
 Cache trouble (Redis down, a corrupt entry) is counted and logged, never raised: the
 cache is a fallback, and it must not add a failure of its own.
 """
@@ -28,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from corral.cache.memory import DEFAULT_MAX_BYTES, BoundedMemoryStore
 from corral.core.types import ChatResponse, Usage
 from corral.store.kv import KV
 
@@ -35,6 +40,11 @@ log = logging.getLogger("corral.cache")
 
 FORMAT_VERSION = 1
 CACHEABLE_FINISH = frozenset({"stop", "length"})
+
+
+def cache_store(kv: KV, max_total_bytes: int = DEFAULT_MAX_BYTES) -> KV | BoundedMemoryStore:
+    """Where cached answers live: the KV when it is shared (Redis), else a bounded LRU."""
+    return BoundedMemoryStore(max_total_bytes) if getattr(kv, "local", False) else kv
 
 
 def _usage(data: dict[str, Any] | None) -> Usage | None:
@@ -50,14 +60,21 @@ def _usage(data: dict[str, Any] | None) -> Usage | None:
 
 
 class ExactCache:
-    def __init__(self, kv: KV, ttl_s: float = 3600, max_bytes: int = 256_000,
+    def __init__(self, kv: KV | BoundedMemoryStore, ttl_s: float = 3600, max_bytes: int = 256_000,
                  namespace: str = "cache:exact:") -> None:
-        self.kv = kv
+        self.kv = kv  # only get/set/delete are used, which both kinds of store offer
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self.namespace = namespace
         # hits, misses, stores, skipped_uncacheable, skipped_oversize, corrupt, errors
         self.counters: Counter[str] = Counter()
+
+    def stats(self) -> dict[str, float]:
+        """For /metrics: the counters, plus size and evictions of the in-process store."""
+        numbers: dict[str, float] = {name: float(n) for name, n in self.counters.items()}
+        if isinstance(self.kv, BoundedMemoryStore):
+            numbers.update(self.kv.stats())
+        return numbers
 
     @staticmethod
     def cacheable(response: ChatResponse) -> bool:

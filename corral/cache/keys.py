@@ -1,9 +1,10 @@
 """Exact-cache keys: a SHA-256 of what a request asks the model, and nothing else.
 
 Two requests share a key only when a model would see the same thing: the public model
-(aliases resolved by the caller), the messages and every sampling or output parameter.
-Who asks (``user``) and how the answer travels (``stream``, ``include_usage``) are left
-out, so a streamed and a non-streamed request can share an answer. Numbers are
+(aliases resolved by the caller), the messages and every sampling or output parameter,
+and when they come from the same scope (team and end user, given by the caller: an
+answer never crosses teams). How the answer travels (``stream``, ``include_usage``) is
+left out, so a streamed and a non-streamed request can share an answer. Numbers are
 normalised (``temperature=1`` equals ``1.0``) and dict keys sorted, so the key is stable
 across processes and releases; bump :data:`KEY_VERSION` when the recipe changes.
 """
@@ -17,7 +18,7 @@ import orjson
 
 from corral.core.types import ChatRequest, ImagePart, Message, TextPart, Tool
 
-KEY_VERSION = "exact-v1"
+KEY_VERSION = "exact-v2"  # v2: scoped by team and end user
 
 
 def _float(value: float | None) -> float | None:
@@ -49,10 +50,12 @@ def _tool(t: Tool) -> dict[str, Any]:
     return {"name": t.name, "description": t.description, "parameters": t.parameters, "strict": t.strict}
 
 
-def canonical_request(request: ChatRequest, public_model: str | None = None) -> dict[str, Any]:
+def canonical_request(request: ChatRequest, public_model: str | None = None,
+                      scope: tuple[str, ...] = ()) -> dict[str, Any]:
     """The request's semantic content as plain JSON data (``public_model`` replaces ``model``)."""
     return {
         "v": KEY_VERSION,
+        "scope": list(scope),
         "model": public_model or request.model,
         "messages": [_message(m) for m in request.messages],
         "temperature": _float(request.temperature),
@@ -69,10 +72,11 @@ def canonical_request(request: ChatRequest, public_model: str | None = None) -> 
     }
 
 
-def cache_key(request: ChatRequest, public_model: str | None = None) -> str:
+def cache_key(request: ChatRequest, public_model: str | None = None, *,
+              scope: tuple[str, ...] = ()) -> str:
     """Hex SHA-256 of :func:`canonical_request` serialised with sorted keys."""
     payload = orjson.dumps(
-        canonical_request(request, public_model),
+        canonical_request(request, public_model, scope),
         option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
         default=repr,  # an exotic value in `extra` must not make hashing fail
     )

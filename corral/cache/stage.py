@@ -55,12 +55,17 @@ class CacheStage:
         self._pending: set[asyncio.Task[bool]] = set()
 
     def key_for(self, ctx: RequestContext) -> tuple[str, RouteLike] | None:
-        """The request's key (aliases resolved to the public name), or None for unknown models."""
+        """The request's key (aliases resolved to the public name), or None for unknown models.
+
+        Keyed on what the client sent (`ctx.original`), not the redacted copy: two prompts
+        that differ only in personal values redact to the same text, and must not share an
+        answer. Scoped by team and end user: an entry answers only its own team (and user).
+        """
         try:
             route = self.routes.lookup(ctx.request.model)
         except CorralError:
             return None  # the router will report the unknown model
-        return cache_key(ctx.request, route.public_name), route
+        return cache_key(ctx.original, route.public_name, scope=_scope(ctx)), route
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
         found = self.key_for(ctx)
@@ -89,7 +94,7 @@ class CacheStage:
         if not _fallback_enabled(route):
             return None
         if not isinstance(key, str):
-            key = cache_key(ctx.request, route.public_name)
+            key = cache_key(ctx.original, route.public_name, scope=_scope(ctx))
         return await self.cache.get(key)
 
     async def drain(self) -> None:
@@ -155,3 +160,9 @@ class CacheStage:
         write = self._store(ctx, key, response)
         if write is not None:
             await write
+
+
+def _scope(ctx: RequestContext) -> tuple[str, str]:
+    """Who may be answered from an entry: the caller's team and the request's end user."""
+    caller = ctx.caller
+    return (caller.team if caller is not None else "", ctx.original.user or "")

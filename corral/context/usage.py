@@ -40,20 +40,24 @@ class UsageStage:
         return result.map(lambda chunks: self._watch(ctx, chunks))
 
     async def _watch(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
+        """Pass chunks through, counting; a stream the client abandoned still gets its usage
+        (estimated from what was generated), since the provider bills for those tokens."""
         parts: list[str] = []
         usage: Usage | None = None
-        async for chunk in chunks:
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.content:
-                parts.append(chunk.content)
-            for call in chunk.tool_calls or ():
-                parts.append((call.name or "") + (call.arguments or ""))
-            yield chunk
-        if usage is None:
-            usage = estimate_usage(ctx.request, "".join(parts))
-            yield ChatChunk(usage=usage)
-        ctx.extras["usage"] = usage
+        try:
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.content:
+                    parts.append(chunk.content)
+                for call in chunk.tool_calls or ():
+                    parts.append((call.name or "") + (call.arguments or ""))
+                yield chunk
+            if usage is None:
+                usage = estimate_usage(ctx.request, "".join(parts))
+                yield ChatChunk(usage=usage)
+        finally:
+            ctx.extras["usage"] = usage or estimate_usage(ctx.request, "".join(parts))
 
 
 __all__ = ["ChatStream", "UsageStage", "estimate_usage"]

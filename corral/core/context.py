@@ -33,6 +33,12 @@ class Caller:
 
 @dataclass(slots=True)
 class RequestContext:
+    """One request's state. `request` is what the next stage sends (stages may replace it);
+    `original` is what the client sent, never replaced, so scoping (the cache's key) and
+    records can tell the two apart. `request_id` is always Corral's own; an id the client
+    sent is only a correlation field (`client_request_id`), so it cannot collide with or
+    suppress another request's record."""
+
     request_id: str
     request: ChatRequest
     caller: Caller | None = None
@@ -44,3 +50,8 @@ class RequestContext:
     served_model: str | None = None
     deployment: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    client_request_id: str | None = None
+    original: ChatRequest = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.original = self.request

@@ -65,8 +65,12 @@ def build_record(
                 break
     kept: dict[str, Any] = {k: extras[k] for k in EXTRA_KEYS if k in extras}
     privacy = extras.get("privacy")
+    end_user = request.user
     if privacy is not None:
         kept["privacy"] = {"policy": privacy.get("policy"), "entities": privacy.get("entities")}
+        # One rule for every field: what the privacy stage would not let through (log-only,
+        # block) is stored only as its redacted copy, like the prompt.
+        end_user = (privacy.get("redacted_request") or request).user
     prompt: Any = None
     response: str | None = None
     if capture_content:
@@ -79,7 +83,7 @@ def build_record(
         time.time() - (time.perf_counter() - started),  # created_at: wall clock at the start
         caller and caller.key_id,
         caller and caller.team,
-        request.user,
+        end_user,
         ctx.public_model or request.model,  # route
         request.model,
         ctx.served_model,
@@ -107,6 +111,7 @@ def build_record(
         prompt,
         response,
         kept,
+        ctx.client_request_id,
     )
 
 

@@ -34,7 +34,7 @@ _SCALARS = (
     "served_model", "deployment", "provider_type", "status", "http_status", "error_type", "stream",
     "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "usage_estimated",
     "ttft_upstream_ms", "ttft_client_ms", "latency_ms", "cost_usd", "priced", "cache_hit",
-    "degraded", "fallback", "response",
+    "degraded", "fallback", "response", "client_request_id",
 )
 COLUMNS = (*_SCALARS, "attempts", "prompt", "extras")
 #: Stored attempts are compact JSON arrays (encoding is per request); readers get objects.
@@ -46,7 +46,8 @@ _get_scalars = attrgetter(*_SCALARS)
 # cannot make PostgreSQL refuse a batch. Names from configuration are not checked per row
 # (a row refused anyway is isolated by the sink's row-by-row retry).
 _UNTRUSTED = tuple((COLUMNS.index(c), getattr(requests.c[c].type, "length", None) or 2**62)
-                   for c in ("request_id", "end_user", "route", "requested_model", "response"))
+                   for c in ("request_id", "end_user", "route", "requested_model", "response",
+                             "client_request_id"))
 _CREATED = COLUMNS.index("created_at")
 _LATENCY = COLUMNS.index("latency_ms")
 assert _CREATED == 1  # the insert's binders rebuild rows around it

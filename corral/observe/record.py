@@ -54,3 +54,6 @@ class RequestRecord:
     prompt: Any = None  # captured content (redacted per policy) or None
     response: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The id the client sent (x-client-request-id or x-request-id): correlation only.
+    # request_id is always Corral's own, so a reused client id cannot hide a request.
+    client_request_id: str | None = None

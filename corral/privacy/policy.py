@@ -19,6 +19,8 @@ configuration file, which only operators write.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -34,6 +36,9 @@ Policy = Literal["off", "log-only", "redact", "block"]
 STRICTNESS: dict[str, int] = {"off": 0, "log-only": 1, "redact": 2, "block": 3}
 DEFAULT_MIN_SCORE = 0.5
 DEFAULT_OFFLOAD_CHARS = 2000
+# Characters one request may hand the detector (its texts joined): the models scan roughly
+# 10-20 characters per millisecond on 2 cores, so the default costs about a second at most.
+DEFAULT_MAX_DETECT_CHARS = 16_384
 
 
 def _upper(names: list[str]) -> list[str]:
@@ -78,7 +83,8 @@ class PrivacySettings(_Strict):
     default: PrivacyRule = Field(default_factory=PrivacyRule)
     routes: dict[str, PrivacyRule] = Field(default_factory=dict)  # public model name or alias
     keys: dict[str, KeyPrivacyRule] = Field(default_factory=dict)  # key id, key name or team:<team>
-    offload_chars: int = Field(DEFAULT_OFFLOAD_CHARS, ge=0)  # detect on a thread above this
+    offload_chars: int = Field(DEFAULT_OFFLOAD_CHARS, ge=0)  # unused: detection is always on a thread
+    max_detect_chars: int = Field(DEFAULT_MAX_DETECT_CHARS, ge=1)  # larger requests: 413, undetected
 
     def lowest_score(self) -> float:
         """The lowest threshold any rule uses: build the detector to report down to it."""
@@ -109,6 +115,22 @@ class PrivacySettings(_Strict):
         if key.policy == "off":
             return EffectivePolicy.of(route, source)
         return EffectivePolicy.of(route, source).tightened_by(EffectivePolicy.of(key, "key"))
+
+    def resolve_serving(self, models: Sequence[str], caller: Caller | None) -> EffectivePolicy:
+        """The strictest policy of every route that may serve the request (`models[0]` as
+        the client named it, then its fallbacks): a fallback route's provider must never
+        receive what that route's own policy would have kept from it."""
+        requested = self.resolve(models[0], caller)
+        result = requested
+        for model in models[1:]:
+            other = self.resolve(model, caller)
+            if other.policy == "off":
+                continue
+            if result.policy == "off":
+                result = dataclasses.replace(other, source=f"fallback:{model}")
+            else:
+                result = result.tightened_by(dataclasses.replace(other, source=f"fallback:{model}"))
+        return result
 
 
 @dataclass(frozen=True, slots=True)

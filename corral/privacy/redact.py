@@ -241,6 +241,24 @@ def redact_request(request: ChatRequest, spans: Sequence[Sequence[Span]]) -> Red
     return Redaction(redacted, vault, dict(counts))
 
 
+def redact_texts(texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> tuple[list[str], dict[str, int]]:
+    """Redact plain texts (embedding inputs) given spans for each; returns texts and counts.
+
+    One vault for all of them, so a value gets the same placeholder in every input: an
+    embedding of "[PERSON_1] called" stays comparable across the batch.
+    """
+    if len(spans) != len(texts):
+        raise ValueError(f"got spans for {len(spans)} texts, expected {len(texts)}")
+    vault = Vault(choose_form(texts))
+    counts: Counter[str] = Counter()
+    out: list[str] = []
+    for text, found in zip(texts, spans, strict=True):
+        chosen = select_spans(found, len(text))
+        counts.update(entity_label(s.entity) for s in chosen)
+        out.append(redact_text(text, chosen, vault) if chosen else text)
+    return out, dict(counts)
+
+
 # -- showing spans to operators ------------------------------------------------------------
 
 

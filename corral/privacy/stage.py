@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from corral.core.context import RequestContext
+from corral.core.context import Caller, RequestContext
 from corral.core.errors import AllProvidersFailed, CorralError, InvalidRequest
 from corral.core.pipeline import Next, Result
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse
 from corral.privacy.policy import EffectivePolicy, PrivacySettings
-from corral.privacy.redact import Redaction, Vault, redact_request, request_texts
+from corral.privacy.redact import Redaction, Vault, redact_request, redact_texts, request_texts
 from corral.privacy.restore import restore_chunks, restore_response
 from corral.privacy.types import Detector, Span
 
@@ -98,12 +98,48 @@ def _block_message(counts: dict[str, int], model: str) -> str:
 class PrivacyStage:
     name = "privacy"
 
-    def __init__(self, detector: Detector, settings: PrivacySettings | None = None) -> None:
+    def __init__(self, detector: Detector, settings: PrivacySettings | None = None,
+                 serving: Callable[[str], Sequence[str]] | None = None) -> None:
         self.detector = detector
         self.settings = settings or PrivacySettings()
+        # Every route that may serve a request for a model (the route table's fallbacks);
+        # the strictest of their policies applies, whichever one ends up serving.
+        self.serving = serving or (lambda model: [model])
+
+    def policy_for(self, model: str, caller: Caller | None) -> EffectivePolicy:
+        """The policy for a request to `model`: the strictest of every route that may serve it."""
+        return self.settings.resolve_serving(self.serving(model), caller)
+
+    def strictest_policy(self, models: Sequence[str], caller: Caller | None) -> EffectivePolicy:
+        """The strictest policy over `models` (text whose route is not known: all of them)."""
+        return self.settings.resolve_serving(list(models) or ["*"], caller)
+
+    async def protect_inputs(self, model: str, caller: Caller | None, texts: list[str]) -> list[str]:
+        """Plain inputs (embeddings) under the same policy as chat: what the provider may see.
+
+        ``block`` raises PIIDetected, ``redact`` returns placeholders (nothing to restore:
+        an embedding carries no text back), ``log-only`` and ``off`` return the inputs.
+        """
+        policy = self.policy_for(model, caller)
+        if policy.policy == "off":
+            return texts
+        redacted, counts = await self._redacted(texts, policy)
+        if policy.policy == "block" and counts:
+            raise PIIDetected(_block_message(counts, model), param="input")
+        return redacted if policy.policy == "redact" else texts
+
+    async def storable(self, policy: EffectivePolicy, texts: list[str]) -> list[str]:
+        """Texts as they may be stored (feedback, notes): redacted under every policy but
+        ``off``, since a policy that keeps a value from a provider keeps it from disk too."""
+        if policy.policy == "off":
+            return texts
+        return (await self._redacted(texts, policy))[0]
+
+    async def _redacted(self, texts: list[str], policy: EffectivePolicy) -> tuple[list[str], dict[str, int]]:
+        return redact_texts(texts, await self.detect(texts, policy))
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
-        policy = self.settings.resolve(ctx.request.model, ctx.caller)
+        policy = self.policy_for(ctx.request.model, ctx.caller)
         if policy.policy == "off":
             ctx.extras[EXTRA] = self._extras(policy, {}, ctx.request, None)
             return await call_next(ctx)

@@ -90,6 +90,31 @@ class RouteTable:
             )
         return route
 
+    def serving_routes(self, model: str) -> list[str]:
+        """Public names of every route that may answer a request for `model`, itself first.
+
+        The route's `fallbacks` and `content_policy_fallback`, followed transitively (the
+        content-policy stage re-enters the router with the fallback's name, and the router
+        then tries that route's fallbacks too). Which one serves is known only after the
+        call, so a policy that must hold for the serving route (privacy) takes all of them.
+        An unknown model gives `[model]`: the router reports it.
+        """
+        try:
+            first = self.lookup(model).public_name
+        except ModelNotFound:
+            return [model]
+        seen = [first]
+        for name in seen:  # grows while iterating: a breadth-first walk
+            settings = self.routes[name].settings
+            if settings is None:
+                continue
+            nexts = [*settings.fallbacks, *filter(None, [settings.content_policy_fallback])]
+            for ref in nexts:
+                route = self.routes.get(ref) or self.routes.get(self.aliases.get(ref, ""))
+                if route is not None and route.public_name not in seen:
+                    seen.append(route.public_name)
+        return seen
+
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()

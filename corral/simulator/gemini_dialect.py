@@ -26,7 +26,7 @@ from .engine import (
     new_id,
     sse,
 )
-from .generate import Generation, ToolSpec, embedding_vector, estimate_tokens
+from .generate import MAX_DIM, Generation, ToolSpec, embedding_vector, estimate_tokens
 from .state import STATE
 
 CRLF2 = b"\r\n\r\n"
@@ -260,8 +260,8 @@ def _embed_request(req: Any, default_dim: int) -> tuple[str, int]:
     if not text:
         raise BadRequest("* EmbedContentRequest.content: contents is not specified")
     dim = _get(req, "outputDimensionality", "output_dimensionality") or default_dim
-    if not isinstance(dim, int) or dim < 1:
-        raise BadRequest("* EmbedContentRequest.output_dimensionality: must be positive")
+    if not isinstance(dim, int) or not 1 <= dim <= MAX_DIM:
+        raise BadRequest(f"* EmbedContentRequest.output_dimensionality: must be from 1 to {MAX_DIM}")
     return text, dim
 
 

@@ -201,6 +201,9 @@ def build_generation(
     return Generation("text", words, "".join(words), finish, prompt_tokens, n, cached, reasoning_tokens)
 
 
+MAX_DIM = 8192  # a fake vector of whatever size a request asks for would be a memory bomb
+
+
 def embedding_vector(text: str, dim: int) -> list[float]:
     """Unit vector of ``dim`` floats derived only from a hash of ``text``."""
     data = text.encode()

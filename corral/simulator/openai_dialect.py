@@ -26,7 +26,7 @@ from .engine import (
     new_id,
     sse,
 )
-from .generate import Generation, ToolSpec, embedding_base64, embedding_vector, estimate_tokens
+from .generate import MAX_DIM, Generation, ToolSpec, embedding_base64, embedding_vector, estimate_tokens
 from .state import STATE
 
 FINGERPRINT = "fp_corral_sim"
@@ -326,8 +326,8 @@ def parse_embeddings(request: web.Request, body: dict[str, Any]) -> Call:
         raise BadRequest("you must provide a model parameter", "model")
     texts, tokens = _embedding_inputs(body)
     dim = body.get("dimensions")
-    if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool) or dim < 1):
-        raise BadRequest("Invalid 'dimensions': integer below minimum value 1.", "dimensions")
+    if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool) or not 1 <= dim <= MAX_DIM):
+        raise BadRequest(f"Invalid 'dimensions': expected an integer from 1 to {MAX_DIM}.", "dimensions")
     encoding = body.get("encoding_format", "float")
     if encoding not in ("float", "base64"):
         raise BadRequest("Invalid 'encoding_format': expected 'float' or 'base64'.", "encoding_format")

@@ -218,12 +218,19 @@ async def _v4_quality(tx: Transaction) -> None:
         await tx.execute(stmt)
 
 
+async def _v5_client_request_id(tx: Transaction) -> None:
+    """Records are keyed by Corral's own id; the client's id becomes a correlation column."""
+    await tx.execute("ALTER TABLE requests ADD COLUMN client_request_id VARCHAR(128)")
+    await tx.execute("CREATE INDEX ix_requests_client_request_id ON requests (client_request_id)")
+
+
 # Append only. Versions must strictly increase.
 MIGRATIONS: list[Migration] = [
     Migration(1, "create api_keys", _v1_api_keys),
     Migration(2, "create policy_events", _v2_policy_events),
     Migration(3, "create requests", _v3_requests),
     Migration(4, "create feedback, golden_examples, quality_scores", _v4_quality),
+    Migration(5, "requests.client_request_id", _v5_client_request_id),
 ]
 
 

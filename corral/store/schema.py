@@ -165,12 +165,15 @@ requests = Table(
     Column("prompt", Text, nullable=True),  # JSON
     Column("response", Text, nullable=True),
     Column("extras", Text, nullable=False),  # JSON object
+    # The id the client sent, for correlation; request_id is always Corral's own (migration 5).
+    Column("client_request_id", String(128), nullable=True),
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_key_id", "key_id"),
     Index("ix_requests_team", "team"),
     Index("ix_requests_route", "route"),
     Index("ix_requests_served_model", "served_model"),
     Index("ix_requests_status", "status"),
+    Index("ix_requests_client_request_id", "client_request_id"),
 )
 
 # Quality signals (corral.observe.quality): user feedback on answers, golden Q/A pairs per

@@ -45,12 +45,16 @@ async def test_non_streaming_completion_has_openai_shape(fake_server: RunningSer
 
 
 @pytest.mark.asyncio
-async def test_client_request_id_is_echoed(fake_server: RunningServer) -> None:
+async def test_client_request_id_is_echoed_beside_corrals_own(fake_server: RunningServer) -> None:
     async with aiohttp.ClientSession() as s:
         async with s.get(fake_server.url + "/healthz", headers={"x-request-id": "abc-123"}) as r:
-            assert r.headers["x-request-id"] == "abc-123"
-        async with s.get(fake_server.url + "/healthz", headers={"x-request-id": "bad id\t"}) as r:
             assert r.headers["x-request-id"].startswith("req_")
+            assert r.headers["x-client-request-id"] == "abc-123"
+        async with s.get(fake_server.url + "/healthz", headers={"x-client-request-id": "abc-456",
+                                                               "x-request-id": "abc-123"}) as r:
+            assert r.headers["x-client-request-id"] == "abc-456", "the dedicated header wins"
+        async with s.get(fake_server.url + "/healthz", headers={"x-request-id": "bad id\t"}) as r:
+            assert r.headers["x-request-id"].startswith("req_") and "x-client-request-id" not in r.headers
 
 
 @pytest.mark.asyncio

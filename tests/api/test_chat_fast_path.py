@@ -83,17 +83,19 @@ async def test_request_id_is_echoed_on_success_and_on_errors(server: RunningServ
             assert r.headers["x-corral-model"] == "slow" and r.headers["x-corral-attempts"] == "1"
         traced = _headers(server, **{"x-request-id": "trace-7"})
         async with s.post(server.url + CHAT, data=_body(), headers=traced) as r:
-            assert r.headers["x-request-id"] == "trace-7"
-            assert (await r.json())["id"] == "chatcmpl-trace-7"
+            rid = r.headers["x-request-id"]  # Corral's own id; the client's is a correlation field
+            assert rid.startswith("req_") and r.headers["x-client-request-id"] == "trace-7"
+            assert (await r.json())["id"] == "chatcmpl-" + rid.removeprefix("req_")
         for bad in ("x" * 129, "two words", ""):
             async with s.post(server.url + CHAT, data=_body(),
                               headers=_headers(server, **{"x-request-id": bad})) as r:
                 assert r.headers["x-request-id"].startswith("req_")
+                assert "x-client-request-id" not in r.headers
         async with s.post(server.url + CHAT, data=b"{nope", headers=_headers(server)) as r:
             assert r.status == 400 and r.headers["x-request-id"].startswith("req_")
             assert (await r.json())["error"]["type"] == "invalid_request_error"
         async with s.post(server.url + CHAT, data=_body(), headers={"x-request-id": "no-key"}) as r:
-            assert r.status == 401 and r.headers["x-request-id"] == "no-key"
+            assert r.status == 401 and r.headers["x-client-request-id"] == "no-key"
     ids = set()
     async with aiohttp.ClientSession() as s:
         for _ in range(20):
@@ -119,7 +121,9 @@ async def test_unexpected_error_is_a_500_in_openai_shape(server: RunningServer,
             rid = r.headers["x-request-id"]
     assert set(error) == {"message", "type", "param", "code"} and "x-request-id" in error["message"]
     assert rid.startswith("req_")
-    assert any("unhandled error" in rec.message for rec in caplog.records)
+    logged = [rec for rec in caplog.records if rid in rec.getMessage()]
+    assert len(logged) == 1 and "RuntimeError" in logged[0].getMessage(), "one line, with the request id"
+    assert logged[0].exc_info is None and "\n" not in logged[0].getMessage(), "no traceback flood"
 
 
 async def test_body_limit_with_and_without_content_length(server: RunningServer) -> None:

@@ -32,7 +32,7 @@ def test_key_is_a_stable_sha256() -> None:
     assert cache_key(_request()) == key
     # A golden value: a change here invalidates every stored entry, so bump KEY_VERSION on purpose.
     simple = ChatRequest("gpt", [Message("user", "hi")])
-    assert cache_key(simple) == "df92d1a5965e6af10aa29ddd89e73881506c3bf411930c44e76218c8cb03cf0c"
+    assert cache_key(simple) == "0e32b9079769edb2a74d2926a223d8454ab9b7dfd501e86e81df2f1e56ef1c1a"
 
 
 def test_delivery_and_identity_do_not_matter() -> None:

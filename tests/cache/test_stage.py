@@ -76,7 +76,7 @@ async def test_non_stream_answer_is_stored_and_found_by_lookup(kv: KV) -> None:
     ctx = _ctx("g")  # alias: stored under the public name's key
     result = await _run(stage, ChatResponse("r1", "gpt-4o", "Paris."), ctx)
     assert isinstance(result, ChatResponse)
-    assert ctx.extras["cache_key"] == cache_key(ctx.request, "gpt")
+    assert ctx.extras["cache_key"] == cache_key(ctx.request, "gpt", scope=("", ""))
     result.content = "changed by an outer stage"  # serialised before this: no effect
     await stage.drain()
     later = _ctx("gpt")
