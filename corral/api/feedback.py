@@ -4,9 +4,17 @@ Body: ``response_id`` (the chat completion's ``id``) or ``request_id`` (the echo
 ``x-request-id``), plus at least one of ``rating`` (``"up"``/``"down"``), ``score`` (0..1),
 ``comment``, ``correction``. Stored with the caller's key id and team; answers 201 with
 the stored feedback. Unknown ids are accepted (request records are written behind).
+
+A comment or correction is free text from the same user who wrote the prompt, so it is
+stored under the same privacy policy as the request it names: redacted whenever that
+route's policy is on. When the request's record is not written yet (or the id is
+unknown), the strictest policy of any route applies.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,7 +22,14 @@ from starlette.responses import Response
 from corral.api.auth import authenticate, read_body
 from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
-from corral.observe.quality.feedback import FeedbackStore, feedback_from_payload
+from corral.core.context import Caller
+from corral.observe import queries
+from corral.observe.quality.feedback import (
+    Feedback,
+    FeedbackStore,
+    feedback_from_payload,
+    request_id_from_response_id,
+)
 
 MAX_BODY_BYTES = 128 * 1024
 
@@ -23,5 +38,24 @@ async def create_feedback(request: Request) -> Response:
     caller = await authenticate(request, "inference")
     data = parse_json_object(await read_body(request, MAX_BODY_BYTES))
     item = feedback_from_payload(data, key_id=caller.key_id, team=caller.team)
+    item = await _private(request.app.state.gateway, caller, item)
     stored = await FeedbackStore(request.app.state.gateway.db).add(item)
     return json_response({"object": "feedback", **stored.to_dict()}, status_code=201)
+
+
+async def _private(gateway: Any, caller: Caller, item: Feedback) -> Feedback:
+    """The feedback with its free text as the named request's privacy policy allows storing."""
+    privacy = gateway.privacy
+    texts = [t for t in (item.comment, item.correction) if t]
+    if privacy is None or not texts:
+        return item
+    request_id = item.request_id or request_id_from_response_id(item.response_id or "")
+    record = await queries.get(gateway.db, request_id)
+    if record is not None:
+        policy = privacy.policy_for(record["route"], caller)
+    else:
+        policy = privacy.strictest_policy(list(gateway.routes.routes), caller)
+    safe = iter(await privacy.storable(policy, texts))
+    comment = next(safe) if item.comment else item.comment
+    correction = next(safe) if item.correction else item.correction
+    return dataclasses.replace(item, comment=comment, correction=correction)

@@ -162,3 +162,27 @@ async def test_prompts_that_differ_only_in_personal_values_never_share_a_cached_
         assert status == 200 and EMAIL in orjson.loads(raw)["choices"][0]["message"]["content"]
     finally:
         FakeProvider.down = False
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("known", [True, False])
+async def test_feedback_text_is_stored_under_the_requests_privacy_policy(
+    server: RunningServer, known: bool
+) -> None:
+    """A comment names people too. Known request: its route's policy; unknown: the strictest."""
+    request_id = "req_not_recorded_yet"
+    if known:
+        body = {"model": "strict", "messages": [{"role": "user", "content": "hello"}]}
+        async with aiohttp.ClientSession() as s, s.post(
+            server.url + "/v1/chat/completions", json=body,
+            headers={"authorization": f"Bearer {server.app_key}"},
+        ) as r:
+            request_id = r.headers["x-request-id"]
+        await _records_where(server, lambda row: row["request_id"] == request_id, expected=1)
+    feedback = {"request_id": request_id, "rating": "down",
+                "comment": f"Wrong card, mine is {CARD}", "correction": f"Write to {EMAIL}"}
+    status, raw = await _post(server, "/v1/feedback", feedback)
+    assert status == 201, raw
+    stored = orjson.loads(raw)
+    assert not any(value in raw.decode() for value in RAW), stored
+    assert "[CREDIT_CARD_1]" in stored["comment"] and "[EMAIL_1]" in stored["correction"]
