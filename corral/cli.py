@@ -68,6 +68,7 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
     import uvicorn
 
     from corral.api.app import create_app
+    from corral.api.server import uvicorn_options
     from corral.banner import print_banner
 
     settings = _settings(config)
@@ -81,18 +82,8 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
         _tune_gc()
 
     app = create_app(settings, on_start=on_start)
-    # uvicorn with httptools and uvloop: of the servers measured with bench/gateway_overhead.py
-    # it costs the least CPU per request (granian's ASGI, with its Rust I/O thread, cost more).
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        loop="uvloop",
-        http="httptools",
-        log_level=log_level,
-        access_log=access_log,
-        timeout_graceful_shutdown=10,
-    )
+    uvicorn.run(app, **uvicorn_options(settings.server), log_level=log_level, access_log=access_log,
+                timeout_graceful_shutdown=10)
 
 
 @main.command()

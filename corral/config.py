@@ -117,6 +117,11 @@ class ServerSettings(_Strict):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     auth_cache_ttl_s: float = Field(1.0, ge=0)
+    # The HTTP edge (corral/api/server.py): slow or oversized requests cannot hold sockets.
+    max_header_bytes: int = Field(64 * 1024, ge=1024)  # request line + headers; more gets 431
+    header_timeout_s: float = Field(10.0, gt=0)  # connection open / request start -> headers done
+    body_timeout_s: float = Field(60.0, gt=0)  # headers done -> whole body received
+    keep_alive_timeout_s: float = Field(5.0, gt=0)  # idle time between requests on one connection
 
 
 class Settings(_Strict):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from corral.core.context import Caller
-from corral.core.errors import AuthError, PayloadTooLarge, PermissionDenied
+from corral.core.errors import AuthError, InvalidRequest, PayloadTooLarge, PermissionDenied
 
 
 def key_from_values(authorization: str | None, x_api_key: str | None, api_key: str | None) -> str | None:
@@ -103,14 +103,27 @@ def check_declared_length(declared: str | None, limit: int) -> None:
         raise too_large(limit)
 
 
+class BodyIncomplete(InvalidRequest):
+    """The client left, or the server's body deadline closed it, before the body was whole.
+
+    An ordinary error, not an unexpected one: nobody reads its answer, and a client that
+    stops sending is not a server fault worth a traceback (the edge answers 408 itself).
+    """
+
+    status_code = 408
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """Read the body, refusing more than `limit` bytes without buffering it all first."""
     check_declared_length(request.headers.get("content-length"), limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BodyIncomplete("The connection closed before the request body was complete.") from None
     return b"".join(chunks)
