@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from corral.api import (
@@ -26,7 +26,7 @@ from corral.api import (
 from corral.api.errors import handle_corral_error, handle_http_exception, handle_unexpected
 from corral.api.middleware import RequestIdMiddleware
 from corral.config import Settings
-from corral.core.errors import CorralError
+from corral.core.errors import CorralError, NotFound
 from corral.gateway import Gateway
 
 ROUTES = [
@@ -71,6 +71,23 @@ class CorralApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """The router's fallback: a 404 that names the path when only a slash is off.
+
+    Starlette's ``redirect_slashes`` redirected instead, to an absolute URL built from the
+    request's Host header (``Host: evil.example`` sent the client to evil.example). An API
+    client gains nothing from a redirect; it gets the right path in the error instead.
+    """
+    path = scope["path"]
+    other = path.rstrip("/") if path.endswith("/") else path + "/"
+    if other and other != path:
+        probe = {**scope, "path": other}
+        routes = scope["router"].routes if "router" in scope else ROUTES
+        if any(route.matches(probe)[0] is not Match.NONE for route in routes):
+            raise NotFound(f"No route for {scope['method']} {path}; the path is {other}.")
+    raise HTTPException(404)  # the usual 404 (corral.api.errors)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -92,7 +109,7 @@ def create_app(
             if owned:
                 await app.state.gateway.stop()
 
-    return CorralApp(
+    app = CorralApp(
         routes=ROUTES,
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={
@@ -102,3 +119,6 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # see not_found
+    app.router.default = not_found
+    return app
