@@ -85,7 +85,7 @@ def build_record(
         caller and caller.team,
         end_user,
         ctx.public_model or request.model,  # route
-        request.model,
+        ctx.original.model,  # what the client asked for, even after a fallback rewrote the request
         ctx.served_model,
         ctx.deployment,
         provider,

@@ -116,7 +116,11 @@ async def test_a_content_policy_fallback_gets_its_privacy_policy(server: Running
     assert status == 200, raw
     assert [c.model for c in FakeProvider.calls] == ["fail-policy", "echo"]
     assert not any(value in _upstream_text() for value in RAW)
-    assert orjson.loads(raw)["choices"][0]["message"]["content"] == f"echo: {PROMPT}"
+    answer = orjson.loads(raw)
+    assert answer["choices"][0]["message"]["content"] == f"echo: {PROMPT}"
+    request_id = "req_" + answer["id"].removeprefix("chatcmpl-")
+    [row] = await _records_where(server, lambda r: r["request_id"] == request_id, expected=1)
+    assert row["requested_model"] == "refusing", "the record keeps what the client asked for"
 
 
 async def _records_where(server: RunningServer, match: Any, expected: int) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ async def api(migrated_db: Database) -> AsyncIterator[SimpleNamespace]:
         ],
         exception_handlers={CorralError: handle_corral_error},
     )
-    app.state.gateway = SimpleNamespace(db=migrated_db, keys=keys)
+    app.state.gateway = SimpleNamespace(db=migrated_db, keys=keys, privacy=None)  # no policy on
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://corral") as client:
         yield SimpleNamespace(client=client, db=migrated_db,
                               inference={"authorization": f"Bearer {inference}"},
