@@ -9,13 +9,15 @@ and accounting live above it, in the pipeline.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.core.errors import UnsupportedParameter
+from corral.core.errors import CorralError, UnsupportedParameter
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
+from corral.providers.scrub import credentials_of, scrub_error
 
 # The calling route's connect timeout (`timeouts.connect_s`), set by the router for one
 # attempt; adapters that open connections use it when it is tighter than their own.
@@ -47,13 +49,29 @@ class Capabilities:
 
 
 class Provider(abc.ABC):
-    """Base class for adapters. Subclasses set `capabilities` and implement the I/O."""
+    """Base class for adapters. Subclasses set `capabilities` and implement the I/O.
+
+    Every error a subclass's `complete`, `stream` or `embed` raises has credentials
+    scrubbed from its message (see corral/providers/scrub.py): upstream error text is
+    forwarded to clients, and some upstreams echo the key they were sent.
+    """
 
     capabilities: Capabilities = Capabilities()
 
     def __init__(self, config: ProviderConfig):
         self.config = config
         self.name = config.name
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, wrap in (("complete", _scrubbed_call), ("embed", _scrubbed_call),
+                           ("stream", _scrubbed_stream)):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_scrubs_errors", False):
+                setattr(cls, name, wrap(method))
+
+    def _scrub(self, exc: CorralError) -> None:
+        scrub_error(exc, credentials_of(self.config.api_key, self.config.headers))
 
     @abc.abstractmethod
     async def complete(self, request: ChatRequest) -> ChatResponse:
@@ -103,3 +121,40 @@ class Provider(abc.ABC):
                     raise UnsupportedParameter(
                         f"Image content is not supported by {where}.", param="messages"
                     )
+
+
+def _scrubbed_call(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def call(self: Provider, request: Any) -> Any:
+        try:
+            return await method(self, request)
+        except CorralError as exc:
+            self._scrub(exc)
+            raise
+
+    call._scrubs_errors = True  # type: ignore[attr-defined]
+    return call
+
+
+_Stream = Callable[..., AsyncIterator[ChatChunk]]
+
+
+def _scrubbed_stream(method: _Stream) -> _Stream:
+    """One more generator layer per stream (about 0.5 us per chunk, measured on 2 shared cores)."""
+
+    @functools.wraps(method)
+    async def stream(self: Provider, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        chunks = method(self, request)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except CorralError as exc:
+            self._scrub(exc)
+            raise
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()  # a client disconnect closes the upstream stream at once
+
+    stream._scrubs_errors = True  # type: ignore[attr-defined]
+    return stream
