@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from corral.config_secrets import literal_secrets
 from corral.cost.settings import PricingSettings
 from corral.observe.alerts import AlertSettings
 from corral.observe.tracing import ObservabilitySettings
@@ -220,6 +221,9 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
             raise ConfigError(f"{file} is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"{file}: the top level must be a mapping of settings.")
+        if found := literal_secrets(loaded):
+            raise ConfigError("\n".join([f"Invalid configuration in {source}:",
+                                         *(f"  {path}: {reason}" for path, reason in found)]))
         data = loaded
         if not data.get("providers") and not data.get("models"):
             data = {**default_settings_data(), **data}
