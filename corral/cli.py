@@ -67,6 +67,7 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
     """Run the gateway (OpenAI-compatible API on /v1)."""
     import uvicorn
 
+    from corral.api.access_log import redact_access_log
     from corral.api.app import create_app
     from corral.api.server import uvicorn_options
     from corral.banner import print_banner
@@ -82,6 +83,7 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
         _tune_gc()
 
     app = create_app(settings, on_start=on_start)
+    redact_access_log()
     uvicorn.run(app, **uvicorn_options(settings.server), log_level=log_level, access_log=access_log,
                 timeout_graceful_shutdown=10)
 

@@ -3,9 +3,11 @@
 Auth model: ``GET /dashboard`` serves static HTML/JS that holds no data, so it needs no
 key; every number comes from the ``/admin/...`` endpoints below, which require an admin
 key in the Authorization header. The page asks for the key once and keeps it in
-sessionStorage (gone when the tab closes); ``/dashboard?key=...`` seeds it and the page
-strips it from the address bar at once, so it does not linger in history. The key is
-never accepted as a query parameter by the data endpoints (URLs end up in access logs).
+sessionStorage (gone when the tab closes); a link ``/dashboard#key=...`` seeds it from
+the fragment, which browsers never send, and the page strips it from the address bar at
+once. A key in the query string (``?key=``) is not used: URLs end up in access logs (the
+access log redacts it, corral.api.access_log). The data endpoints never read a key from
+the URL either.
 
 Why the time series is computed in Python: per-bucket percentiles in portable SQL need a
 window function per bucket; one pass over the window's few columns is simple and, capped

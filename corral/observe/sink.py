@@ -26,6 +26,7 @@ import orjson
 from corral.observe.queries import COLUMNS, BatchInserter, Row, record_row, row_finished
 from corral.observe.record import RequestRecord
 from corral.store.db import Database
+from corral.store.files import private_dir, private_opener
 
 log = logging.getLogger("corral.observe")
 _ENCODE_CHUNK = 50  # rows encoded between yields to the event loop (well under a millisecond)
@@ -67,7 +68,7 @@ class Spool:
     def open(self) -> None:
         """Lock our token, adopt the segments of processes that are gone, count records."""
         with self._mutex:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)  # records are private: 0700, whatever the umask
             tmp = self.directory / f".tmp-{self._token}"
             self._lock_fd = fd = os.open(tmp, os.O_CREAT | os.O_RDWR, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -105,7 +106,7 @@ class Spool:
                 self._stamp = max(time.time_ns(), self._stamp + 1)
                 path = self.directory / f"{self._stamp:020d}-{self._token}.jsonl"
             try:
-                with open(path, "ab") as f:
+                with open(path, "ab", opener=private_opener) as f:  # 0600
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())

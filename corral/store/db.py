@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -22,12 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Executable
 
+from corral.store.files import create_private_file, private_dir
+
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 Statement = Executable | str
 
 #: Milliseconds a SQLite writer waits for the file lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _READONLY = "corral_readonly"
+log = logging.getLogger("corral.store")
 
 
 def default_database_url(home: Path) -> str:
@@ -78,8 +82,17 @@ def _is_memory_sqlite(u: URL) -> bool:
     return u.database in (None, "", ":memory:")
 
 
-def _ensure_parent_dir(path: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _prepare_sqlite_file(path: str) -> None:
+    """Create the database file (and its directory) private before SQLite opens it.
+
+    SQLite gives the -wal and -shm files the database file's mode, so a 0600 database
+    keeps them 0600 too. An existing file keeps its mode; a readable one is reported.
+    """
+    file = Path(path)
+    private_dir(file.parent)
+    if not create_private_file(file) and file.stat().st_mode & 0o077:
+        log.warning("database %s is readable by other users (mode %o); `chmod 600` it and its "
+                    "-wal/-shm files", file, file.stat().st_mode & 0o777)
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
@@ -183,7 +196,7 @@ class Database:
             if _is_memory_sqlite(u):  # one shared connection: tests/tools only
                 kwargs["poolclass"] = StaticPool
             else:
-                await asyncio.to_thread(_ensure_parent_dir, str(u.database))
+                await asyncio.to_thread(_prepare_sqlite_file, str(u.database))
         else:
             kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
             if schema:

@@ -20,12 +20,14 @@ from corral.api.server import uvicorn_options
 from tests.conftest import RunningServer, fake_settings
 
 
-def serve_edge(tmp_path: Path, **server: Any) -> Iterator[RunningServer]:
+def serve_edge(tmp_path: Path, uvicorn_kw: dict[str, Any] | None = None,
+               **server: Any) -> Iterator[RunningServer]:
     """Corral with the fake provider, `server` settings applied, on a free loopback port."""
     settings = fake_settings(tmp_path, server=server)
     app = create_app(settings, warmup=False)
-    options = {**uvicorn_options(settings.server), "host": "127.0.0.1", "port": 0}
-    server_ = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **options))
+    options = {**uvicorn_options(settings.server), "host": "127.0.0.1", "port": 0,
+               "log_level": "warning", "lifespan": "on", **(uvicorn_kw or {})}
+    server_ = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server_.run, daemon=True)
     thread.start()
     while not server_.started:

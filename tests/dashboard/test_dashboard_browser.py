@@ -90,14 +90,24 @@ def test_dashboard_shows_the_traffic(traffic: Traffic, browser: object) -> None:
     assert traffic.error_ids[0] in driver.find_element(By.ID, "detail-body").text
     assert '"attempts"' in driver.find_element(By.ID, "detail-body").text
 
-    driver.refresh()  # the key survives a reload (sessionStorage), and ?key= is never needed again
+    driver.refresh()  # the key survives a reload (sessionStorage), and #key= is never needed again
     wait.until(lambda d: d.execute_script("return document.body.dataset.loaded === 'true'"))
     assert not driver.find_element(By.ID, "login").is_displayed()
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, [e["message"] for e in errors]
-    driver.find_element(By.ID, "forget").click()  # and ?key= seeds it, then leaves the address bar
+
+    # A key in the query string reaches the server and its logs: it is not used, and it
+    # leaves the address bar.
+    driver.find_element(By.ID, "forget").click()
     assert driver.find_element(By.ID, "login").is_displayed()
     driver.get(f"{traffic.server.url}/dashboard?key={traffic.server.admin_key}")
+    wait.until(lambda d: "key=" not in d.current_url)
+    assert driver.find_element(By.ID, "login").is_displayed()
+    assert "#key=" in driver.find_element(By.ID, "status").text
+
+    # The fragment (#key=) never leaves the browser: it seeds the key, then leaves the
+    # address bar.
+    driver.get(f"{traffic.server.url}/dashboard#key={traffic.server.admin_key}")
     wait.until(lambda d: d.execute_script("return document.body.dataset.loaded === 'true'"))
     assert "key=" not in driver.current_url
     driver.execute_script("window.scrollTo(0, 0)")

@@ -157,13 +157,23 @@ function showLogin(msg) {
   if (msg) $("status").textContent = msg;
 }
 
-function start() {
+// A link may carry the key in the fragment (/dashboard#key=...): browsers never send the
+// fragment, so the key stays out of server and proxy logs. It seeds sessionStorage once and
+// leaves the address bar and history. A key in the query string (?key=) has already been
+// sent to the server: it is not used, only dropped from the address bar.
+function takeKeyFromUrl() {
   const url = new URL(location.href);
-  if (url.searchParams.get("key")) {  // seed once, then drop it from the address bar and history
-    sessionStorage.setItem(KEY, url.searchParams.get("key"));
-    url.searchParams.delete("key");
-    history.replaceState(null, "", url.pathname + url.search);
-  }
+  const fragment = new URLSearchParams(url.hash.slice(1));
+  const leaked = url.searchParams.has("key");
+  if (!fragment.has("key") && !leaked) return "";
+  if (fragment.get("key")) sessionStorage.setItem(KEY, fragment.get("key"));
+  url.searchParams.delete("key");
+  history.replaceState(null, "", url.pathname + url.search);
+  return leaked ? "A key in the URL query is not used (it is sent to the server and logged); open /dashboard#key=... or paste it here." : "";
+}
+
+function start() {
+  const warning = takeKeyFromUrl();
   $("login-form").addEventListener("submit", (e) => {
     e.preventDefault();
     sessionStorage.setItem(KEY, $("key-input").value.trim());
@@ -175,12 +185,13 @@ function start() {
   $("since").addEventListener("change", refresh);
   $("search").addEventListener("submit", (e) => { e.preventDefault(); loadRequests(); });
   $("detail-close").addEventListener("click", () => { $("detail").hidden = true; });
-  start2();
+  window.addEventListener("hashchange", () => start2(takeKeyFromUrl()));  // a #key= link opened in this tab
+  start2(warning);
   setInterval(() => { if (!$("main").hidden) refresh(); }, 15000);
 }
 
-function start2() {
-  if (!sessionStorage.getItem(KEY)) return showLogin();
+function start2(warning) {
+  if (!sessionStorage.getItem(KEY)) return showLogin(warning);
   $("login").hidden = true;
   $("main").hidden = false;
   refresh();
