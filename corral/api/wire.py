@@ -120,11 +120,18 @@ class _ChatWire(msgspec.Struct):
 
 
 _CANONICAL = frozenset(_ChatWire.__struct_fields__)
+# Canonical fields that hold free-form JSON (typed Any): the depth walk must visit them.
+_TYPED = _CANONICAL - {"tools", "response_format", "tool_choice"}
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
+def parse_json_object(body: bytes, typed: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Every JSON body Corral accepts comes through here: an object, nested at most
-    `MAX_JSON_DEPTH` levels (deeper values break serializers and recursive walks later)."""
+    `MAX_JSON_DEPTH` levels (deeper values break serializers and recursive walks later).
+
+    `typed` names top-level fields the caller converts to fixed msgspec types: a deep
+    value there fails that conversion at its first level, so the walk skips them (for
+    chat, `messages`: most of a long conversation's nodes).
+    """
     if not body:
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
@@ -137,7 +144,9 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise InvalidRequest("The request body must be a JSON object.")
     if could_exceed(body):
         try:
-            check_depth(data)
+            for key, value in data.items():
+                if key not in typed and type(value) in (dict, list):
+                    check_depth(value, level=2, path=(key,))
         except JsonTooDeep as exc:
             raise InvalidRequest(str(exc), param=exc.path) from None
     return data
@@ -155,7 +164,7 @@ def _validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
 
 
 def parse_chat_request(body: bytes) -> ChatRequest:
-    data = parse_json_object(body)
+    data = parse_json_object(body, _TYPED)
     known = {k: v for k, v in data.items() if k in _CANONICAL}
     extra = {k: v for k, v in data.items() if k not in _CANONICAL}
     try:

@@ -8,8 +8,10 @@ refuses to serialize past 254 levels (the cache key), and the stdlib parser and 
 recursive walk raise RecursionError near 1,000. A quarter of orjson's ceiling leaves
 room for the levels Corral wraps around client values (cache keys, provider bodies).
 
-Checking costs two ``bytes.count`` calls for the common body (fewer brackets than the
-bound cannot nest past it); only bodies with more brackets get an iterative walk.
+Cost: two ``bytes.count`` calls for the common body (fewer brackets than the bound
+cannot nest past it). Bodies with more get an iterative walk by levels, of the
+free-form fields only for chat (`corral.api.wire`): measured on 2 loaded shared cores,
+about 30 us for a tool schema of 100 objects, against 250 us for the whole parse.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 MAX_JSON_DEPTH = 64
 _PARAM_SEGMENTS = 4  # 'tools[0].function.parameters': enough to find the field
 _KEY_CHARS = 40
+_CONTAINERS = (dict, list)  # what orjson.loads builds; exact types keep the walk fast
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]")
 
@@ -42,20 +45,36 @@ def could_exceed(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return text.count("[") + text.count("{") > limit
 
 
-def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
-    """Raise :class:`JsonTooDeep` naming the first container deeper than ``limit``.
+def check_depth(value: Any, limit: int = MAX_JSON_DEPTH, *, level: int = 1,
+                path: tuple[str | int, ...] = ()) -> None:
+    """Raise :class:`JsonTooDeep` naming the first container nested past level ``limit``.
 
-    The top-level container is level 1. Iterative, so any depth is safe to check.
+    ``value`` sits at ``level`` (the document itself is level 1), under ``path``.
+    Iterative, so any depth is safe to check: one pass by levels, and only when that
+    finds too much nesting, a slower one that records where.
     """
-    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
-    while stack:
-        node, depth, path = stack.pop()
+    nodes, depth = [value], level
+    while nodes:
         if depth > limit:
-            raise JsonTooDeep(_format_path(path), limit)
+            raise JsonTooDeep(_format_path(_first_too_deep(value, limit, level, path)), limit)
+        nodes = [child for node in nodes
+                 for child in (node.values() if type(node) is dict else node)
+                 if type(child) in _CONTAINERS]
+        depth += 1
+
+
+def _first_too_deep(value: Any, limit: int, level: int,
+                    path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, level, path)]
+    while stack:
+        node, depth, where = stack.pop()
+        if depth > limit:
+            return where
         items = node.items() if isinstance(node, dict) else enumerate(node)
         for key, child in items:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1, (*path, key) if len(path) < _PARAM_SEGMENTS else path))
+            if type(child) in _CONTAINERS:
+                stack.append((child, depth + 1, (*where, key) if len(where) < _PARAM_SEGMENTS else where))
+    return path
 
 
 def text_depth(text: str) -> int:
