@@ -153,8 +153,8 @@ async def handle_chat(
     headers += (_SSE_RAW[2], *extra)
     outcome = _Outcome(capture=gateway.recorder.capture_for(ctx))
     try:
-        await _stream(send, watch, stream, _sse(stream, encoder, chat.include_usage, outcome), headers,
-                      outcome)
+        events = _sse(stream, encoder, chat.include_usage, outcome, request_id)
+        await _stream(send, watch, stream, events, headers, outcome)
     finally:
         if outcome.gone:
             ctx.extras["client_disconnected"] = True
@@ -291,8 +291,8 @@ async def _stream(
         await stream.aclose()  # no-op once consumed; closes upstream if never started
 
 
-async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool, outcome: _Outcome
-               ) -> AsyncIterator[bytes]:
+async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool, outcome: _Outcome,
+               request_id: str) -> AsyncIterator[bytes]:
     """Encode chunks as they arrive. A failure after the first byte becomes an error event."""
     usage: Usage | None = None
     chunks = aiter(stream)
@@ -312,9 +312,9 @@ async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool, o
         outcome.error = exc
         log.warning("stream failed after it started: %s", exc.message)
         yield error_event(exc)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - logged by log_unexpected, sent as an error event
         outcome.error = exc
-        log.exception("unexpected error inside a stream")
+        log_unexpected(exc, f"POST {PATH} (stream)", request_id)
         yield error_event(CorralError("Corral hit an internal error while streaming."))
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]  # at once, not when collected
