@@ -164,6 +164,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         it may go out while that request has not started its response; otherwise it is for
         a request with no cycle yet, and only goes out when the previous one is finished.
         """
+        if self.transport.get_protocol() is not self:
+            return  # upgraded (WebSocket): the connection is no longer ours to limit
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
             can_answer = not current
