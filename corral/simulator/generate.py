@@ -36,6 +36,9 @@ ECHO_WORDS = 3
 PIECE_CHARS = 4
 
 
+MAX_SAMPLE_ITEMS = 100  # minItems: 10**9 must not allocate a billion-item sample
+MAX_DIM = 8192  # a fake vector of whatever size a request asks for would be a memory bomb
+
 def count_chars(obj: Any) -> int:
     """Total length of all string values nested in ``obj``."""
     if isinstance(obj, str):
@@ -112,14 +115,17 @@ def sample_from_schema(schema: Any, *, all_props: bool = False, root: Any = None
         kind = next((k for k in kind if str(k).lower() != "null"), "null")
     kind = str(kind).lower() if kind else ("object" if "properties" in schema else "string")
     if kind == "object":
-        props = schema.get("properties") or {}
-        names = list(props) if all_props else list(schema.get("required") or [])
-        return {
+        props = schema.get("properties")
+        props = props if isinstance(props, dict) else {}
+        required = schema.get("required")
+        names = list(props) if all_props else list(required) if isinstance(required, list) else []
+        return {  # a client's schema may be malformed (required: [1]): skip what is not a name
             name: sample_from_schema(props.get(name, {}), all_props=all_props, root=root, depth=depth + 1)
-            for name in names
+            for name in names if isinstance(name, str)
         }
     if kind == "array":
-        count = int(schema.get("minItems") or 0)
+        low = schema.get("minItems")
+        count = min(low, MAX_SAMPLE_ITEMS) if isinstance(low, int) and low > 0 else 0
         item = schema.get("items", {})
         return [
             sample_from_schema(item, all_props=all_props, root=root, depth=depth + 1) for _ in range(count)
@@ -201,7 +207,6 @@ def build_generation(
     return Generation("text", words, "".join(words), finish, prompt_tokens, n, cached, reasoning_tokens)
 
 
-MAX_DIM = 8192  # a fake vector of whatever size a request asks for would be a memory bomb
 
 
 def embedding_vector(text: str, dim: int) -> list[float]:
