@@ -23,7 +23,12 @@ from corral.api import (
     policy_events,
     privacy,
 )
-from corral.api.errors import handle_corral_error, handle_http_exception, handle_unexpected
+from corral.api.errors import (
+    UnexpectedErrors,
+    handle_corral_error,
+    handle_http_exception,
+    handle_unexpected,
+)
 from corral.api.middleware import RequestIdMiddleware
 from corral.config import Settings
 from corral.core.errors import CorralError, NotFound
@@ -111,7 +116,9 @@ def create_app(
 
     app = CorralApp(
         routes=ROUTES,
-        middleware=[Middleware(RequestIdMiddleware)],
+        # UnexpectedErrors inside RequestIdMiddleware: a bug becomes one log line with the request
+        # id and a 500 body, and nothing re-raises (which logged twice and reset keep-alive).
+        middleware=[Middleware(RequestIdMiddleware), Middleware(UnexpectedErrors)],
         exception_handlers={
             CorralError: handle_corral_error,
             HTTPException: handle_http_exception,
