@@ -13,7 +13,8 @@ import pytest
 import uvicorn
 
 from corral.api.app import create_app
-from corral.config import Settings
+from corral.api.server import EdgeLimits, protocol_class
+from corral.config import ServerSettings, Settings
 from corral.providers.registry import register_provider_type
 from tests.fakes import FakeProvider
 
@@ -41,8 +42,9 @@ class RunningServer:
 
 def serve_in_thread(app: Any) -> Iterator[RunningServer]:
     """Run uvicorn on a free port in a thread (TestClient would buffer streams)."""
+    # The protocol `corral serve` runs (edge limits at their defaults), so tests see what users do.
     config = uvicorn.Config(app, host="127.0.0.1", port=0, loop="asyncio", log_level="warning",
-                            lifespan="on")
+                            lifespan="on", http=protocol_class(EdgeLimits.from_settings(ServerSettings())))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
