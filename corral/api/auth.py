@@ -99,7 +99,7 @@ def too_large(limit: int) -> PayloadTooLarge:
 
 def check_declared_length(declared: str | None, limit: int) -> None:
     """Refuse early when Content-Length already says the body is too big."""
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
 
 

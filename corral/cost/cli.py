@@ -7,8 +7,8 @@ import json
 
 import click
 
+from corral.core.timespan import parse_since
 from corral.cost.totals import totals
-from corral.governance.policy_events import parse_since
 from corral.store import open_database_from_env
 
 

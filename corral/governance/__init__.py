@@ -4,7 +4,6 @@ from corral.governance.policy_events import (
     PolicyEvent,
     PolicyEventRecorder,
     PolicyEventStore,
-    parse_since,
     prompt_excerpt,
 )
 from corral.governance.stage import ContentPolicyStage
@@ -14,6 +13,5 @@ __all__ = [
     "PolicyEvent",
     "PolicyEventRecorder",
     "PolicyEventStore",
-    "parse_since",
     "prompt_excerpt",
 ]

@@ -13,7 +13,8 @@ from typing import TypeVar
 
 import click
 
-from corral.governance.policy_events import PolicyEvent, PolicyEventStore, parse_since
+from corral.core.timespan import parse_since
+from corral.governance.policy_events import PolicyEvent, PolicyEventStore
 from corral.store import open_database_from_env
 
 T = TypeVar("T")

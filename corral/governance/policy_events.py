@@ -17,7 +17,6 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import desc, func, select
 
 from corral.core.batching import BatchWorker
-from corral.core.timespan import parse_since as parse_since  # re-exported: the CLIs import it here
 from corral.core.types import Message
 from corral.store.db import Database
 from corral.store.schema import PROMPT_EXCERPT_CHARS, policy_events, utcnow

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from corral.governance.policy_events import parse_since
+from corral.core.timespan import parse_since
 from corral.observe import queries
 from corral.store import Database, open_database_from_env
 

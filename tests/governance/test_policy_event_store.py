@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from corral.core.timespan import parse_since
 from corral.core.types import ImagePart, Message, TextPart
-from corral.governance.policy_events import PolicyEventStore, parse_since, prompt_excerpt
+from corral.governance.policy_events import PolicyEventStore, prompt_excerpt
 from corral.store import Database
 from tests.governance.util import T0, event
 
