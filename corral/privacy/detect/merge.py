@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 
 from corral.privacy.detect import entities as E
+from corral.privacy.detect.intervals import Disjoint
 from corral.privacy.types import Span
 
 # What may separate two fragments of one entity.
@@ -74,10 +75,9 @@ def select_non_overlapping(spans: Iterable[Span], text: str) -> list[Span]:
     and the "Apt. 675" rule wins the overlap.
     """
     chosen: list[Span] = []
+    taken = Disjoint()
     for s in sorted(spans, key=_priority, reverse=True):
-        pieces = [(s.start, s.end)]
-        for c in chosen:
-            pieces = [p for a, b in pieces for p in ((a, min(b, c.start)), (max(a, c.end), b)) if p[0] < p[1]]
+        pieces = taken.gaps(s.start, s.end)
         if not pieces:
             continue
         a, b = max(pieces, key=lambda p: p[1] - p[0])
@@ -86,6 +86,7 @@ def select_non_overlapping(spans: Iterable[Span], text: str) -> list[Span]:
             if sum(ch.isalnum() for ch in text[a:b]) < 2:
                 continue
             s = Span(a, b, s.entity, s.score, s.source)
+        taken.add(s.start, s.end)
         chosen.append(s)
     return sorted(chosen, key=lambda s: s.start)
 
