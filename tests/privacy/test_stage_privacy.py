@@ -16,7 +16,14 @@ from corral.core.pipeline import Pipeline, Result
 from corral.core.stream import ChatStream
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse, Message, ToolCall, ToolCallDelta
 from corral.privacy.policy import PrivacySettings
-from corral.privacy.stage import DetectionFailed, DetectorUnavailable, PIIDetected, PrivacyStage
+from corral.privacy.stage import (
+    DetectionFailed,
+    DetectionTooLarge,
+    DetectorUnavailable,
+    PIIDetected,
+    PrivacyStage,
+    detect_joined,
+)
 from corral.privacy.types import Span
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -232,3 +239,25 @@ def test_default_scanner_is_loaded_or_reported(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(DetectorUnavailable, match="PIIDetector could not be imported") as info:
         load_default_detector()
     assert info.value.status_code == 503
+
+
+async def test_text_over_the_detection_budget_is_refused_before_any_detection() -> None:
+    s = stage(max_detect_chars=100)
+    upstream = Upstream()
+    with pytest.raises(DetectionTooLarge, match=r"at most 100 characters.*privacy\.max_detect_chars") as info:
+        await s(ctx("x" * 90), upstream)  # with "Be brief." and the separator: 101 characters
+    assert info.value.status_code == 413 and info.value.code == "request_too_large"
+    assert s.detector.threads == set() and upstream.seen == []  # type: ignore[attr-defined]
+    await s(ctx("x" * 89), upstream)
+    assert len(upstream.seen) == 1
+
+
+def test_spans_of_the_joined_texts_are_cut_back_to_each_text() -> None:
+    class Everything:
+        def detect(self, text: str) -> list[Span]:
+            return [Span(0, len(text), "PERSON", 0.9, "model")]
+
+    assert detect_joined(Everything(), ["ab", "", "cde"]) == [
+        [Span(0, 2, "PERSON", 0.9, "model")], [], [Span(0, 3, "PERSON", 0.9, "model")],
+    ]
+    assert detect_joined(Everything(), ["only"]) == [[Span(0, 4, "PERSON", 0.9, "model")]]
