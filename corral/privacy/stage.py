@@ -239,9 +239,8 @@ class PrivacyStage:
             raise DetectionTooLarge(
                 f"The request holds {size:,} characters of text; personal-data detection on this "
                 f"route checks at most {limit:,} characters per request. Send less text (split it "
-                "over several requests), or ask an administrator to raise privacy.max_detect_chars.",
-                param="messages",
-            )
+                "over several requests), or ask an administrator to raise privacy.max_detect_chars."
+            )  # no param: chat messages and embedding inputs both come here
 
     def _detect_all(self, texts: Sequence[str], policy: EffectivePolicy) -> list[list[Span]]:
         return [[s for s in found if policy.accepts(s)] for found in detect_joined(self.detector, texts)]
