@@ -33,6 +33,7 @@ from corral.privacy.types import Span
 FORMS: tuple[tuple[str, str], ...] = (("[", "]"), ("[[", "]]"), ("<<", ">>"), ("{{", "}}"), ("⟦", "⟧"))
 _BODY = r"[A-Za-z][A-Za-z0-9_]*_\d+"
 _ENTITY_CHARS = re.compile(r"[^A-Z0-9]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 ShowValues = Literal["raw", "masked", "none"]
 
 
@@ -149,7 +150,11 @@ def _map_arguments(arguments: str, fn: TextFn) -> str:
     if not isinstance(data, dict | list):
         return fn(arguments)
     mapped = _map_json(data, fn)
-    return arguments if mapped == data else json.dumps(mapped, ensure_ascii=False)
+    if mapped == data:
+        return arguments
+    text = json.dumps(mapped, ensure_ascii=False)
+    # A lone surrogate the client escaped ("\\ud800") must stay escaped: raw, no encoder takes it.
+    return json.dumps(mapped) if _SURROGATE.search(text) else text
 
 
 def _map_message(m: Message, fn: TextFn) -> Message:

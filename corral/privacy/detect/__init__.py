@@ -13,6 +13,7 @@ email, IP, URL credentials) are never dropped by a threshold or by suppression.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from corral.privacy.detect import entities
@@ -41,6 +42,8 @@ __all__ = [
     "warmup",
 ]
 
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Entities the models find or help find (the rules also find phones and URLs).
 _MODEL_HELPS = MODEL_ENTITIES | {entities.PHONE, entities.URL}
@@ -82,6 +85,9 @@ class PIIDetector:
         """Spans of personal data in text: sorted by start, non-overlapping."""
         if not text or text.isspace():
             return []
+        # A lone surrogate (JSON "\\ud800" inside tool-call arguments) cannot be encoded for the
+        # models' tokenizers; U+FFFD keeps every offset, so spans still index the original.
+        text = _LONE_SURROGATE.sub("\ufffd", text)
         # Every rule runs, wanted or not: a validated email must still shadow the name inside it.
         candidates = run_rules(text, ALL_ENTITIES)
         if self.use_model:
