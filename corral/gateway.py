@@ -17,6 +17,7 @@ from corral.cache.exact import ExactCache, cache_store
 from corral.cache.stage import CacheStage
 from corral.config import Settings
 from corral.context.stage import ContextStage
+from corral.context.tokens import warm_encodings
 from corral.context.usage import UsageStage
 from corral.core.pipeline import Pipeline, Stage
 from corral.cost.pricing import Pricer
@@ -101,6 +102,8 @@ class Gateway:
         if warmup:
             for provider in routes.providers.values():
                 gw._spawn(_warm(provider))
+            served = [d.model for route in routes.routes.values() for d in route.deployments]
+            gw._spawn(asyncio.to_thread(warm_encodings, [*routes.routes, *served]))
         return gw
 
     @property

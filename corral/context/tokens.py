@@ -26,6 +26,7 @@ import hashlib
 import importlib.util
 import json
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,13 @@ def get_encoding(name: str) -> tiktoken.Encoding:
             )
             _encodings[name] = enc
     return enc
+
+
+def warm_encodings(models: Iterable[str]) -> None:
+    """Build the encodings these models count with now (about a second each, CPU-bound):
+    at start-up on a thread, rather than on the event loop at the first request."""
+    for name in sorted({DEFAULT_ENCODING, *(encoding_name_for_model(m) for m in models)}):
+        get_encoding(name)
 
 
 def _base_name(model: str) -> str:

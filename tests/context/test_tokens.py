@@ -170,3 +170,12 @@ def test_tool_calls_parts_and_schema_counted() -> None:
 def test_unknown_encoding_rejected() -> None:
     with pytest.raises(ValueError):
         tokens.get_encoding("p50k_base")
+
+
+def test_warm_encodings_builds_what_the_models_count_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start-up builds the encodings on a thread: building one stalls for about a second."""
+    from corral.context import tokens
+
+    monkeypatch.setattr(tokens, "_encodings", {})
+    tokens.warm_encodings(["gpt-3.5-turbo"])
+    assert sorted(tokens._encodings) == ["cl100k_base", "o200k_base"]  # the model's and the default
