@@ -36,10 +36,11 @@ Policy = Literal["off", "log-only", "redact", "block"]
 STRICTNESS: dict[str, int] = {"off": 0, "log-only": 1, "redact": 2, "block": 3}
 DEFAULT_MIN_SCORE = 0.5
 DEFAULT_OFFLOAD_CHARS = 2000
-# Characters one request may hand the detector (its texts joined; about 2,000 tokens). With the
-# models on 2 cores, detection takes 0.5 s for 4,096 characters, 1.1 s for 8,192 and 2.0 s for
-# 16,384 (bench/pii_budget.py): raising it costs about a second per 8,000 characters.
-DEFAULT_MAX_DETECT_CHARS = 8_192
+# Characters one request may hand the detector (its texts joined; about 4,000 tokens, which most
+# chat turns fit). With the models on 2 cores, detection takes 1.3 s for 8,192 characters, 2.3 s
+# for 16,384 and 4.9 s for 32,768 (bench/pii_budget.py): each 8,000 more cost about a second of
+# latency for that request and of a detection thread for everyone's.
+DEFAULT_MAX_DETECT_CHARS = 16_384
 
 
 def _upper(names: list[str]) -> list[str]:
