@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httptools
 
@@ -20,15 +20,24 @@ from corral.providers.transport.response import (
     _timed_out,
 )
 
-if TYPE_CHECKING:  # imported for annotations only (the modules refer to each other)
-    from corral.providers.transport.pool import Pool
 
+class Owner(Protocol):
+    """What a connection needs of the pool that opened it (`pool.Pool`).
+
+    A protocol rather than an import: the pool creates connections, so importing it here
+    would make the two modules a cycle.
+    """
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    def _lost(self, conn: Connection) -> None: ...
 
 
 class Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection: one request at a time, parsed by httptools."""
 
-    def __init__(self, pool: Pool, key: Key):
+    def __init__(self, pool: Owner, key: Key):
         self.pool = pool
         self.key = key
         self.loop = pool.loop

@@ -6,7 +6,7 @@ import asyncio
 import zlib
 from collections.abc import AsyncIterator
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from corral import __version__
@@ -15,10 +15,6 @@ from corral.providers.transport.errors import (
     InvalidURL,
     SocketTimeoutError,
 )
-
-if TYPE_CHECKING:  # imported for annotations only (the modules refer to each other)
-    from corral.providers.transport.connection import Connection
-
 
 KEEPALIVE_S = 60.0  # an idle pooled connection older than this is closed, not reused
 DNS_TTL_S = 300.0
@@ -57,6 +53,23 @@ def _timed_out(fut: asyncio.Future[None]) -> None:
         fut.set_exception(SocketTimeoutError("Timeout on reading data from socket"))
 
 
+class Wire(Protocol):
+    """What a response needs of the connection it is read from (`connection.Connection`).
+
+    A protocol rather than an import: the connection creates responses, so importing it
+    here would make the two modules a cycle.
+    """
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    def abort(self) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
 class Response:
     """One HTTP response, with the aiohttp-like surface the adapters use.
 
@@ -67,7 +80,7 @@ class Response:
     __slots__ = ("_buf", "_conn", "_decoder", "_done", "_exc", "_paused", "_read_timeout",
                  "_waiter", "_whole", "content", "headers", "keep_alive", "status")
 
-    def __init__(self, conn: Connection, read_timeout: float | None):
+    def __init__(self, conn: Wire, read_timeout: float | None):
         self._conn = conn
         self._read_timeout = read_timeout
         self._buf = bytearray()
