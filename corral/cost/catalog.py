@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from corral.cost.settings import ModelPriceSettings, PricingSettings
+from corral.cost.rates import Rates  # also imported from here (corral.cost, pricing.py)
+from corral.cost.settings import ModelPriceSettings, PricingSettings
 
 CATALOG_FILE = "prices.json"
 _MEMO_LIMIT = 4096
@@ -47,18 +47,6 @@ RATE_FIELDS = ("input", "output", "cached_input", "reasoning", "cache_write", "c
 
 _SUFFIX_PART = r"(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3,4}|latest|v\d+(?::\d+)?|(?:preview|exp)(?:-\d{2,4})*)"
 _VERSION_SUFFIX = re.compile(rf"(?:[-@]{_SUFFIX_PART})*")
-
-
-@dataclass(frozen=True, slots=True)
-class Rates:
-    """USD per 1M tokens of each kind. None: not priced separately (see pricing.py)."""
-
-    input: Decimal
-    output: Decimal
-    cached_input: Decimal | None = None  # cache reads; None: billed as input
-    reasoning: Decimal | None = None  # None: reasoning is billed as output (the usual case)
-    cache_write: Decimal | None = None  # Anthropic 5-minute cache writes; None: as input
-    cache_write_1h: Decimal | None = None  # Anthropic 1-hour cache writes; None: as cache_write
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +224,6 @@ class PriceCatalog:
         catalog_text: str | None = None,
     ) -> PriceCatalog:
         """The bundled catalog (unless `pricing.use_catalog` is false) plus overrides."""
-        from corral.cost.settings import PricingSettings
-
         if isinstance(overrides, PricingSettings):
             entries = load_catalog_entries(catalog_text) if overrides.use_catalog else []
             return cls(entries, override_entries(overrides))

@@ -6,8 +6,9 @@ per-deployment prices: a GPU box costs the same per hour whether it is busy or i
 its per-token cost is the hourly rate spread over the tokens it serves (docs/cost.md,
 "Self-hosted"); a hosted open-model API instead bills per token like the big vendors.
 
-This module has no dependency on `corral.config` so `Settings` can import it as the
-`pricing:` key without a cycle.
+This module imports nothing from `corral.config` nor from the cost runtime (the catalog,
+the pricer), only the `Rates` value: `Settings` composes it as the `pricing:` key, and the
+catalog imports it, without a cycle either way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from corral.cost.catalog import Rates
+from corral.cost.rates import Rates
 
 MILLION = Decimal(1_000_000)
 SECONDS_PER_HOUR = Decimal(3600)
