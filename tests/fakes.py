@@ -9,7 +9,7 @@
   flaky           like echo, but unavailable (503) while FakeProvider.down is set
   slow            like echo after FakeProvider.delay_s; notes cancellations in FakeProvider.cancelled;
                   streamed: 200 words, 20 ms apart, no usage reported
-  (embeddings)    every model embeds; inputs are kept in FakeProvider.embedded
+  (embeddings)    every model embeds (fail-embed: 503); inputs are kept in FakeProvider.embedded
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class FakeProvider(Provider):
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         FakeProvider.embedded.append(request)
+        if request.model == "fail-embed":
+            raise UpstreamUnavailable("embeddings down for the test", provider=self.name, upstream_status=503)
         vectors = [[float(len(text)), 1.0] for text in request.inputs]
         return EmbeddingResponse(request.model, vectors, Usage(sum(len(t) for t in request.inputs), 0))
 

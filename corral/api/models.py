@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import struct
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -12,8 +13,9 @@ from starlette.responses import Response
 from corral.api.auth import authenticate, read_body
 from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
-from corral.core.errors import InvalidRequest, ModelNotFound
-from corral.core.types import EmbeddingRequest
+from corral.core.context import RequestContext
+from corral.core.errors import CorralError, InvalidRequest, ModelNotFound
+from corral.core.types import EmbeddingRequest, EmbeddingResponse
 
 
 def _model_entry(name: str) -> dict[str, Any]:
@@ -83,25 +85,30 @@ def _encode(vector: list[float], fmt: str) -> list[float] | str:
 
 
 async def embeddings(request: Request) -> Response:
+    """`POST /v1/embeddings` through the same lifecycle as chat: privacy, routing with
+    failover, usage, a record with cost and metrics."""
+    arrived = time.perf_counter()
     gateway = request.app.state.gateway
     caller = await authenticate(request, "inference")
     body = await read_body(request, gateway.settings.server.max_body_bytes)
     emb, fmt = _parse_embedding_request(parse_json_object(body))
-    route = gateway.routes.lookup(emb.model)
-    inputs, user = emb.inputs, emb.user
-    if gateway.privacy is not None:  # the same policy as chat: the provider sees what it may
-        texts = [*inputs, user] if user else inputs
-        texts = await gateway.privacy.protect_inputs(emb.model, caller, texts)
-        inputs, user = (texts[:-1], texts[-1]) if user else (texts, user)
-    deployment = route.pick_order()[0]
-    upstream = EmbeddingRequest(deployment.model, inputs, emb.dimensions, user)
-    result = await deployment.provider.embed(upstream)
-    return json_response({
+    state = request.scope["state"]
+    ctx = RequestContext(request_id=state["request_id"], request=emb, caller=caller, started=arrived,
+                         client_request_id=state.get("client_request_id"), operation="embeddings")
+    try:
+        result = await gateway.pipeline(ctx)
+    except CorralError as exc:
+        gateway.recorder.finish(ctx, http_status=exc.status_code, error=exc, client_first_byte_at=None)
+        raise
+    assert isinstance(result, EmbeddingResponse)
+    response = json_response({
         "object": "list",
         "data": [
             {"object": "embedding", "index": i, "embedding": _encode(v, fmt)}
             for i, v in enumerate(result.vectors)
         ],
-        "model": route.public_name,
+        "model": ctx.public_model or emb.model,
         "usage": {"prompt_tokens": result.usage.input_tokens, "total_tokens": result.usage.input_tokens},
-    })
+    }, headers=ctx.response_headers)
+    gateway.recorder.finish(ctx, http_status=200, error=None, client_first_byte_at=time.perf_counter())
+    return response

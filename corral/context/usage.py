@@ -13,7 +13,14 @@ from corral.context.tokens import count_request, count_text
 from corral.core.context import RequestContext
 from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream
-from corral.core.types import ChatChunk, ChatRequest, ChatResponse, Usage
+from corral.core.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Usage,
+)
 
 
 def estimate_usage(request: ChatRequest, output_text: str) -> Usage:
@@ -26,9 +33,16 @@ def estimate_usage(request: ChatRequest, output_text: str) -> Usage:
 
 class UsageStage:
     name = "usage"
+    operations = frozenset({"chat", "embeddings"})
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
         result = await call_next(ctx)
+        if isinstance(result, EmbeddingResponse):
+            if not result.usage.input_tokens and isinstance(ctx.request, EmbeddingRequest):
+                counted = sum(count_text(t, ctx.request.model) for t in ctx.request.inputs)
+                result.usage = Usage(input_tokens=counted, estimated=True)
+            ctx.extras["usage"] = result.usage
+            return result
         if isinstance(result, ChatResponse):
             if result.usage is None:
                 text = (result.content or "") + "".join(

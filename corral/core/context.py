@@ -6,7 +6,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.core.types import ChatRequest
+from corral.core.types import ChatRequest, EmbeddingRequest
+
+# What one request asks of a model: a chat completion or embeddings (the operation says which).
+Work = ChatRequest | EmbeddingRequest
 
 
 @dataclass(slots=True)
@@ -40,7 +43,7 @@ class RequestContext:
     suppress another request's record."""
 
     request_id: str
-    request: ChatRequest
+    request: Work
     caller: Caller | None = None
     public_model: str = ""
     attempts: list[Attempt] = field(default_factory=list)
@@ -51,7 +54,8 @@ class RequestContext:
     deployment: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     client_request_id: str | None = None
-    original: ChatRequest = field(init=False)
+    operation: str = "chat"  # chat | embeddings: which chain of stages runs (core.pipeline)
+    original: Work = field(init=False)
 
     def __post_init__(self) -> None:
         self.original = self.request

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corral.core.context import RequestContext
-from corral.core.types import Usage
+from corral.core.types import ChatRequest, EmbeddingRequest, Usage
 from corral.observe.record import AttemptRecord, RequestRecord
 
 _NO_USAGE = Usage()
@@ -92,7 +92,7 @@ def build_record(
         status,
         http_status,
         type(error).__name__ if error is not None else None,
-        request.stream,
+        isinstance(request, ChatRequest) and request.stream,
         usage.input_tokens,
         usage.output_tokens,
         usage.cached_tokens,
@@ -112,6 +112,7 @@ def build_record(
         response,
         kept,
         ctx.client_request_id,
+        ctx.operation,
     )
 
 
@@ -129,4 +130,6 @@ def _content(
     if response_text is not None and scrub is not None:
         response_text = scrub(response_text)
     # Message dataclasses are kept as they are: the writer's orjson encodes them natively.
+    if isinstance(request, EmbeddingRequest):
+        return list(request.inputs), None  # the vectors are no content worth keeping
     return list(request.messages), response_text

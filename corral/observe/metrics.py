@@ -244,7 +244,7 @@ class Metrics:
         served = r.served_model or ""
         team = r.team or ""
         failed = r.status == "error"
-        genai = (OPERATION, provider, route, served)
+        genai = (r.operation, provider, route, served)
         pts: list[Point] = [
             (self._duration, (*genai, (r.error_type or OTHER) if failed else ""), r.latency_ms / 1000),
             (self._requests, (route, team, r.status), 1),

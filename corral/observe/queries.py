@@ -34,7 +34,7 @@ _SCALARS = (
     "served_model", "deployment", "provider_type", "status", "http_status", "error_type", "stream",
     "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "usage_estimated",
     "ttft_upstream_ms", "ttft_client_ms", "latency_ms", "cost_usd", "priced", "cache_hit",
-    "degraded", "fallback", "response", "client_request_id",
+    "degraded", "fallback", "response", "client_request_id", "operation",
 )
 COLUMNS = (*_SCALARS, "attempts", "prompt", "extras")
 #: Stored attempts are compact JSON arrays (encoding is per request); readers get objects.

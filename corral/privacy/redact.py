@@ -246,8 +246,9 @@ def redact_request(request: ChatRequest, spans: Sequence[Sequence[Span]]) -> Red
     return Redaction(redacted, vault, dict(counts))
 
 
-def redact_texts(texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> tuple[list[str], dict[str, int]]:
-    """Redact plain texts (embedding inputs) given spans for each; returns texts and counts.
+def redact_texts(texts: Sequence[str], spans: Sequence[Sequence[Span]]
+                 ) -> tuple[list[str], dict[str, int], Vault]:
+    """Redact plain texts (embedding inputs) given spans for each: texts, counts, the vault.
 
     One vault for all of them, so a value gets the same placeholder in every input: an
     embedding of "[PERSON_1] called" stays comparable across the batch.
@@ -261,7 +262,7 @@ def redact_texts(texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> tuple
         chosen = select_spans(found, len(text))
         counts.update(entity_label(s.entity) for s in chosen)
         out.append(redact_text(text, chosen, vault) if chosen else text)
-    return out, dict(counts)
+    return out, dict(counts), vault
 
 
 # -- showing spans to operators ------------------------------------------------------------

@@ -27,6 +27,7 @@ in its error message does not put the value into logs or the client's error body
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 import threading
@@ -38,7 +39,7 @@ from typing import Any
 from corral.core.context import Caller, RequestContext
 from corral.core.errors import AllProvidersFailed, CorralError, InvalidRequest, PayloadTooLarge
 from corral.core.pipeline import Next, Result
-from corral.core.types import ChatChunk, ChatRequest, ChatResponse
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest
 from corral.privacy.policy import EffectivePolicy, PrivacySettings
 from corral.privacy.redact import Redaction, Vault, redact_request, redact_texts, request_texts
 from corral.privacy.restore import restore_chunks, restore_response
@@ -160,6 +161,7 @@ def _block_message(counts: dict[str, int], model: str) -> str:
 
 class PrivacyStage:
     name = "privacy"
+    operations = frozenset({"chat", "embeddings"})
 
     def __init__(self, detector: Detector, settings: PrivacySettings | None = None,
                  serving: Callable[[str], Sequence[str]] | None = None) -> None:
@@ -177,35 +179,20 @@ class PrivacyStage:
         """The strictest policy over `models` (text whose route is not known: all of them)."""
         return self.settings.resolve_serving(list(models) or ["*"], caller)
 
-    async def protect_inputs(self, model: str, caller: Caller | None, texts: list[str]) -> list[str]:
-        """Plain inputs (embeddings) under the same policy as chat: what the provider may see.
-
-        ``block`` raises PIIDetected, ``redact`` returns placeholders (nothing to restore:
-        an embedding carries no text back), ``log-only`` and ``off`` return the inputs.
-        """
-        policy = self.policy_for(model, caller)
-        if policy.policy == "off":
-            return texts
-        redacted, counts = await self._redacted(texts, policy)
-        if policy.policy == "block" and counts:
-            raise PIIDetected(_block_message(counts, model), param="input")
-        return redacted if policy.policy == "redact" else texts
-
     async def storable(self, policy: EffectivePolicy, texts: list[str]) -> list[str]:
         """Texts as they may be stored (feedback, notes): redacted under every policy but
         ``off``, since a policy that keeps a value from a provider keeps it from disk too."""
         if policy.policy == "off":
             return texts
-        return (await self._redacted(texts, policy))[0]
-
-    async def _redacted(self, texts: list[str], policy: EffectivePolicy) -> tuple[list[str], dict[str, int]]:
-        return redact_texts(texts, await self.detect(texts, policy))
+        return redact_texts(texts, await self.detect(texts, policy))[0]
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
         policy = self.policy_for(ctx.request.model, ctx.caller)
         if policy.policy == "off":
             ctx.extras[EXTRA] = self._extras(policy, {}, ctx.request, None)
             return await call_next(ctx)
+        if isinstance(ctx.request, EmbeddingRequest):
+            return await self._embeddings(ctx, ctx.request, call_next, policy)
         texts = request_texts(ctx.request)
         found = await self.detect(texts, policy)
         # Placing thousands of placeholders in a long request is CPU work too: off the loop.
@@ -216,6 +203,25 @@ class PrivacyStage:
         if policy.policy == "redact":
             ctx.request = redaction.request
         return await self._forward(ctx, call_next, redaction, restore=policy.policy == "redact")
+
+    async def _embeddings(self, ctx: RequestContext, request: EmbeddingRequest, call_next: Next,
+                          policy: EffectivePolicy) -> Result:
+        """Embedding inputs (and `user`) under the same policy as chat. ``redact`` sends
+        placeholders, one vault for all inputs; nothing comes back to restore."""
+        n = len(request.inputs)
+        texts = [*request.inputs, *([request.user] if request.user else [])]
+        redacted, counts, vault = redact_texts(texts, await self.detect(texts, policy))
+        copy = dataclasses.replace(request, inputs=redacted[:n], user=redacted[n] if request.user else None)
+        ctx.extras[EXTRA] = self._extras(policy, counts, copy, vault)
+        if policy.policy == "block" and counts:
+            raise PIIDetected(_block_message(counts, request.model), param="input")
+        if policy.policy == "redact":
+            ctx.request = copy
+        try:
+            return await call_next(ctx)
+        except CorralError as exc:
+            scrub_error(exc, vault)
+            raise
 
     async def detect(self, texts: Sequence[str], policy: EffectivePolicy) -> list[list[Span]]:
         """Spans the policy acts on, per text: within the budget, one call on a detection thread."""
@@ -246,7 +252,7 @@ class PrivacyStage:
         return [[s for s in found if policy.accepts(s)] for found in detect_joined(self.detector, texts)]
 
     @staticmethod
-    def _extras(policy: EffectivePolicy, counts: dict[str, int], redacted: ChatRequest,
+    def _extras(policy: EffectivePolicy, counts: dict[str, int], redacted: ChatRequest | EmbeddingRequest,
                 vault: Vault | None) -> dict[str, Any]:
         return {
             "policy": policy.policy,

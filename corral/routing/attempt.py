@@ -18,7 +18,7 @@ from corral.core.context import Attempt, RequestContext
 from corral.core.errors import CorralError, UpstreamTimeout
 from corral.core.pipeline import Result
 from corral.core.stream import ChatStream
-from corral.core.types import ChatChunk
+from corral.core.types import ChatChunk, ChatRequest, EmbeddingRequest
 from corral.providers.base import CONNECT_TIMEOUT
 from corral.routing.table import Deployment
 
@@ -26,10 +26,15 @@ from corral.routing.table import Deployment
 async def run_attempt(
     ctx: RequestContext, deployment: Deployment, timeouts: TimeoutSettings, deadline: float
 ) -> Result:
-    """Call `deployment` once; raises a CorralError on any failure before the first chunk."""
+    """Call `deployment` once; raises a CorralError on any failure before the first chunk.
+
+    Embeddings are one call bounded like a non-streamed answer (`first_token_s`)."""
     provider = deployment.provider
-    provider.check_supported(ctx.request)
-    upstream = dataclasses.replace(ctx.request, model=deployment.model)
+    work = ctx.request
+    if isinstance(work, ChatRequest):
+        provider.check_supported(work)
+    upstream = dataclasses.replace(work, model=deployment.model)
+    streamed = isinstance(upstream, ChatRequest) and upstream.stream
     attempt = Attempt(deployment.name, provider.name, deployment.model)
     ctx.attempts.append(attempt)
     ctx.response_headers["x-corral-attempts"] = str(len(ctx.attempts))
@@ -37,10 +42,12 @@ async def run_attempt(
     first_token_s = min(timeouts.first_token_s, max(0.0, deadline - time.monotonic()))
     CONNECT_TIMEOUT.set(timeouts.connect_s)  # this task's attempt: adapters read it when connecting
     try:
-        if not upstream.stream:
+        if isinstance(upstream, EmbeddingRequest):
             async with asyncio.timeout(first_token_s):
-                response = await provider.complete(upstream)
-            result: Result = response
+                result: Result = await provider.embed(upstream)
+        elif not streamed:
+            async with asyncio.timeout(first_token_s):
+                result = await provider.complete(upstream)
         else:
             chunks = provider.stream(upstream)
             try:
@@ -64,7 +71,7 @@ async def run_attempt(
         attempt.status = "error"
         attempt.error_type = "UpstreamTimeout"
         raise UpstreamTimeout(
-            f"Deployment '{deployment.name}' sent no {'first token' if upstream.stream else 'answer'} "
+            f"Deployment '{deployment.name}' sent no {'first token' if streamed else 'answer'} "
             f"within {first_token_s:.3g} s (timeouts.first_token_s).",
             provider=provider.name,
         ) from None

@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -165,6 +165,8 @@ class Router:
     async def _degrade(self, ctx: RequestContext, route: Route, errors: dict[str, UpstreamError]) -> Result:
         settings = _settings(route)
         ctx.response_headers["x-corral-attempts"] = str(len(ctx.attempts))
+        if ctx.operation != "chat":  # a cached or canned answer stands in for a chat reply only
+            return self._failed(route, errors)
         if settings.cache_fallback and self.cache_lookup is not None:
             cached = await self.cache_lookup(ctx)
             if cached is not None:
@@ -172,6 +174,10 @@ class Router:
         if settings.degraded_message is not None:
             text = settings.degraded_message
             return self._degraded(ctx, ChatResponse(id="", model=route.public_name, content=text), "message")
+        return self._failed(route, errors)
+
+    @staticmethod
+    def _failed(route: Route, errors: dict[str, UpstreamError]) -> NoReturn:
         if not errors:
             raise CorralError(f"No deployment of '{route.public_name}' could be tried.")
         if len(errors) == 1:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from corral.config import ModelSettings, Settings
@@ -32,18 +31,6 @@ class Route:
     deployments: list[Deployment]
     description: str | None = None
     settings: ModelSettings | None = None  # retry, timeouts, breaker, context, fallbacks
-
-    def pick_order(self, rng: random.Random = random._inst) -> list[Deployment]:  # type: ignore[attr-defined]
-        """Deployments in try order: a weighted random first choice, then the rest by weight."""
-        if len(self.deployments) == 1:
-            return self.deployments
-        remaining = list(self.deployments)
-        order: list[Deployment] = []
-        while remaining:
-            pick = rng.choices(remaining, weights=[d.weight for d in remaining])[0]
-            order.append(pick)
-            remaining.remove(pick)
-        return order
 
 
 class RouteTable:

@@ -224,6 +224,11 @@ async def _v5_client_request_id(tx: Transaction) -> None:
     await tx.execute("CREATE INDEX ix_requests_client_request_id ON requests (client_request_id)")
 
 
+async def _v6_operation(tx: Transaction) -> None:
+    """Embeddings are recorded like chat; the operation tells them apart (gen_ai.operation.name)."""
+    await tx.execute("ALTER TABLE requests ADD COLUMN operation VARCHAR(32) NOT NULL DEFAULT 'chat'")
+
+
 # Append only. Versions must strictly increase.
 MIGRATIONS: list[Migration] = [
     Migration(1, "create api_keys", _v1_api_keys),
@@ -231,6 +236,7 @@ MIGRATIONS: list[Migration] = [
     Migration(3, "create requests", _v3_requests),
     Migration(4, "create feedback, golden_examples, quality_scores", _v4_quality),
     Migration(5, "requests.client_request_id", _v5_client_request_id),
+    Migration(6, "requests.operation", _v6_operation),
 ]
 
 

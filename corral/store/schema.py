@@ -167,6 +167,7 @@ requests = Table(
     Column("extras", Text, nullable=False),  # JSON object
     # The id the client sent, for correlation; request_id is always Corral's own (migration 5).
     Column("client_request_id", String(128), nullable=True),
+    Column("operation", String(32), nullable=False, server_default="chat"),  # migration 6
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_key_id", "key_id"),
     Index("ix_requests_team", "team"),

@@ -9,7 +9,7 @@ import pytest
 from corral.core.context import RequestContext
 from corral.core.pipeline import Next, Pipeline, Result
 from corral.core.stream import ChatStream, StreamConsumed
-from corral.core.types import ChatChunk, ChatRequest, ChatResponse, Message
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, Message
 
 
 class Recorder:
@@ -85,3 +85,23 @@ async def test_done_callback_sees_error() -> None:
         async for _ in stream:
             pass
     assert isinstance(errors[0], RuntimeError)
+
+
+@pytest.mark.asyncio
+async def test_each_operation_runs_only_the_stages_that_take_part_in_it() -> None:
+    log: list[str] = []
+    both = Recorder("privacy", log)
+    both.operations = frozenset({"chat", "embeddings"})  # type: ignore[attr-defined]
+    chat_only = Recorder("cache", log)  # says nothing: chat alone
+
+    async def terminal(ctx: RequestContext) -> Result:
+        log.append(f"terminal {ctx.operation}")
+        return ChatResponse("1", "m", "ok")
+
+    pipeline = Pipeline([chat_only, both], terminal)
+    await pipeline(RequestContext("req_e", EmbeddingRequest("m", ["hi"]), operation="embeddings"))
+    assert log == ["enter privacy", "terminal embeddings", "leave privacy"]
+    log.clear()
+    await pipeline(_ctx())
+    assert log == ["enter privacy", "enter cache", "terminal chat", "leave cache", "leave privacy"]
+    assert [s.name for s in pipeline.stages_for("embeddings")] == ["privacy"]

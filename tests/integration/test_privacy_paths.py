@@ -145,7 +145,7 @@ async def test_records_keep_the_end_user_only_as_the_privacy_stage_left_it(
 ) -> None:
     messages = [{"role": "user", "content": "Hello" if model == "logonly" else PROMPT}]
     await _post(server, "/v1/chat/completions", {"model": model, "messages": messages, "user": EMAIL})
-    rows = await _records_where(server, lambda r: r["route"] == model, expected=1)
+    rows = await _records_where(server, lambda r: r["route"] == model and r["operation"] == "chat", 1)
     assert rows and all(r["end_user"] and EMAIL not in r["end_user"] for r in rows), rows
 
 

@@ -140,5 +140,5 @@ def test_record_field_order_is_pinned() -> None:
         "served_model", "deployment", "provider_type", "status", "http_status", "error_type", "stream",
         "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "usage_estimated",
         "ttft_upstream_ms", "ttft_client_ms", "latency_ms", "cost_usd", "priced", "cache_hit",
-        "degraded", "fallback", "attempts", "prompt", "response", "extras", "client_request_id",
+        "degraded", "fallback", "attempts", "prompt", "response", "extras", "client_request_id", "operation",
     ]
