@@ -21,37 +21,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import aiohttp
-from pydantic import BaseModel, Field
 
 from corral.observe import queries
+from corral.observe.settings import AlertRule, AlertSettings
 from corral.store.db import Database
 
 log = logging.getLogger("corral.alerts")
 
-RuleKind = Literal["latency_p99", "ttft_p99", "error_rate", "cost_burn", "quality"]
 #: Returns a quality score for the window (higher is better), or None when unknown.
 QualityCheck = Callable[[int], Awaitable[float | None]]
-
-
-class AlertRule(BaseModel):
-    """One threshold. Units: ms for latency/TTFT, a 0-1 fraction for error_rate, USD per
-    day for cost_burn (the window's spend extrapolated to 24 h, compared with the daily
-    budget), a score for quality (fires when the score drops *below* the threshold)."""
-
-    name: str
-    kind: RuleKind
-    threshold: float
-    window_s: int = Field(300, ge=10)
-    min_requests: int = Field(1, ge=0)  # too few requests -> no opinion (avoids 1-sample p99 noise)
-
-
-class AlertSettings(BaseModel):
-    """``alerts:`` in corral.yaml. No rules means no background task at all."""
-
-    rules: list[AlertRule] = Field(default_factory=list)
-    webhook_url: str | None = None
-    interval_s: float = Field(30.0, gt=0)
-    webhook_timeout_s: float = Field(5.0, gt=0)
 
 
 @dataclass

@@ -27,28 +27,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from corral.observe.metrics import OPERATION, Metrics, Spec, provider_name
 from corral.observe.record import AttemptRecord, RequestRecord
+from corral.observe.settings import ObservabilitySettings
 
 log = logging.getLogger("corral.tracing")
 INSTALL_HINT = "pip install 'corral[otlp]'"
-
-
-class ObservabilitySettings(BaseModel):
-    """The `observability:` section of corral.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # OTLP/HTTP base URL of a collector, e.g. http://otel-collector:4318; traces go to
-    # {endpoint}/v1/traces and metrics to {endpoint}/v1/metrics. None: no OTLP export.
-    # Collector credentials: the standard OTEL_EXPORTER_OTLP_HEADERS variable, never the file.
-    otlp_endpoint: str | None = None
-    service_name: str = "corral"
-    capture_content: bool = False  # prompts and answers in spans (as redacted by the privacy stage)
-    metrics_public: bool = False  # GET /metrics without an admin key (for a scraper inside the network)
-    metrics_export_interval_s: float = Field(30.0, gt=0)
 
 
 class OTLPUnavailable(RuntimeError):
