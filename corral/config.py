@@ -4,6 +4,11 @@ With no file Corral serves the built-in local model and nothing else. Provider A
 keys are only ever read from environment variables named in the file (`api_key_env`),
 never from the file itself, so configuration can be committed and shared safely.
 Invalid configuration fails at start with the file, the key path and what is wrong.
+
+Each feature's section is a model in that feature's `settings` module (`privacy.settings`,
+`cost.settings`, `observe.settings`); this module only composes them, and imports no
+feature's runtime, so reading a configuration file loads no HTTP client, store or detector
+(tests/test_layers.py holds it to that).
 """
 
 from __future__ import annotations
@@ -17,9 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corral.config_secrets import literal_secrets
 from corral.cost.settings import PricingSettings
-from corral.observe.alerts import AlertSettings
-from corral.observe.tracing import ObservabilitySettings
-from corral.privacy.policy import PrivacyRule, PrivacySettings
+from corral.observe.settings import AlertSettings, ObservabilitySettings
+from corral.privacy.settings import PrivacyRule, PrivacySettings
 
 DEFAULT_KEY_ENV = {
     "openai": "OPENAI_API_KEY",
