@@ -74,7 +74,8 @@ class Gateway:
         cache = CacheStage(ExactCache(cache_store(kv)), routes)
         router = Router(routes, kv, cache_lookup=cache.lookup)
         stages: list[Stage] = [
-            ContentPolicyStage(routes, policy_events), cache, ContextStage(routes), UsageStage(),
+            ContentPolicyStage(routes, policy_events, capture_content=settings.observability.capture_content),
+            cache, ContextStage(routes), UsageStage(),
         ]
         privacy = privacy_settings_from(settings)
         detector = None

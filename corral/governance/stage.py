@@ -21,6 +21,7 @@ from corral.core.errors import ContentPolicyViolation, CorralError
 from corral.core.pipeline import Next, Result
 from corral.core.types import ChatChunk, ChatResponse
 from corral.governance.policy_events import PolicyEvent, PolicyEventRecorder, prompt_excerpt
+from corral.privacy.capture import content_kept, stored_copy
 
 log = logging.getLogger("corral.governance")
 
@@ -42,9 +43,11 @@ class RouteLookup(Protocol):
 class ContentPolicyStage:
     name = "content_policy"
 
-    def __init__(self, routes: RouteLookup, recorder: PolicyEventRecorder) -> None:
+    def __init__(self, routes: RouteLookup, recorder: PolicyEventRecorder, *,
+                 capture_content: bool = False) -> None:
         self.routes = routes
         self.recorder = recorder
+        self.capture_content = capture_content  # observability.capture_content: see privacy.capture
         self.counters: Counter[str] = Counter()  # violations, content_filter, fallbacks
         self.by_category: Counter[str] = Counter()
 
@@ -113,8 +116,10 @@ class ContentPolicyStage:
         if provider is None and ctx.attempts:
             provider = ctx.attempts[-1].provider
         privacy = ctx.extras.get("privacy") or {}
-        seen = privacy.get("redacted_request") or ctx.request  # never the raw prompt when privacy is on
         scrub = privacy.get("scrub") or (lambda text: text)
+        # The same rule as request records: an excerpt only with capture on, as privacy left it.
+        kept = content_kept(ctx, self.capture_content)
+        excerpt = prompt_excerpt(stored_copy(ctx).messages) if kept else None
         event = PolicyEvent(
             request_id=ctx.request_id,
             route=ctx.public_model or ctx.request.model,
@@ -125,7 +130,7 @@ class ContentPolicyStage:
             team=caller.team if caller else None,
             deployment=ctx.deployment,
             provider=provider,
-            prompt_excerpt=prompt_excerpt(seen.messages),
+            prompt_excerpt=excerpt,
         )
         if not self.recorder.record(event):
             log.debug("policy event for request %s dropped: recorder queue full", ctx.request_id)

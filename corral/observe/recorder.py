@@ -18,12 +18,12 @@ from corral.observe.metrics import Metrics
 from corral.observe.quality.scorer import QualityScorer
 from corral.observe.sink import RecordSink
 from corral.observe.tracing import ObservabilitySettings, Tracing
+from corral.privacy.capture import content_kept
 from corral.store import Database
 
 log = logging.getLogger("corral.observe")
 SINK_COUNTERS = {"queued", "written", "spooled", "replayed", "dropped_queue_full", "dropped_spool",
                  "dropped_invalid", "dropped_closed", "dropped", "write_errors", "batches"}
-PRIVATE_POLICIES = frozenset({"redact", "log-only", "block"})
 
 
 class Recorder:
@@ -63,10 +63,7 @@ class Recorder:
 
     def capture_for(self, ctx: RequestContext) -> bool:
         """Content is kept only when capture is on and a privacy policy has handled it."""
-        if not self.settings.capture_content:
-            return False
-        privacy = ctx.extras.get("privacy")
-        return bool(privacy) and privacy.get("policy") in PRIVATE_POLICIES
+        return content_kept(ctx, self.settings.capture_content)
 
     def finish(self, ctx: RequestContext, *, http_status: int, error: BaseException | None,
                client_first_byte_at: float | None, response_text: str | None = None) -> None:

@@ -97,7 +97,7 @@ async def test_refusal_without_fallback_is_recorded_and_reraised(parts: Parts) -
     assert (ev.request_id, ev.key_id, ev.team) == ("req_1", "key_1", "growth")
     assert (ev.route, ev.deployment, ev.provider) == ("alone", "prov-alone/up-alone", "prov-alone")
     assert (ev.category, ev.message, ev.stream) == ("violence", "alone refused", False)
-    assert ev.prompt_excerpt == "x" * 2000
+    assert ev.prompt_excerpt is None, "no privacy policy handled it: no content is kept"
     assert stage.counters["violations"] == 1 and stage.counters["fallbacks"] == 0
     assert stage.by_category == {"violence": 1}
     assert "x-corral-fallback" not in ctx.response_headers
@@ -144,7 +144,7 @@ async def test_content_filter_answer_is_recorded_and_returned(parts: Parts) -> N
     [ev] = await _events(stage, store)
     assert (ev.category, ev.route, ev.provider) == ("content_filter", "lenient", "prov-lenient")
     assert ev.stream is False
-    assert ev.prompt_excerpt == "filtered please"
+    assert ev.prompt_excerpt is None
     assert stage.counters["content_filter"] == 1
 
 
@@ -210,3 +210,22 @@ async def test_a_full_recorder_never_changes_the_outcome() -> None:
             await pipeline(_ctx("alone"))
     assert stage.counters["violations"] == 3
     assert recorder.counters["recorded"] == 1 and recorder.counters["dropped_queue_full"] == 2
+
+
+@pytest.mark.parametrize(("capture", "policy", "kept"), [
+    (True, "redact", "[EMAIL_1] " + "x" * 1990), (True, "off", None), (False, "redact", None),
+])
+async def test_an_excerpt_is_kept_only_as_records_keep_content(capture: bool, policy: str,
+                                                              kept: str | None) -> None:
+    """One rule for every store: capture on, a privacy policy handled it, its redacted copy."""
+    routes = _routes()
+    store = MemoryStore()
+    stage = ContentPolicyStage(routes, PolicyEventRecorder(store), capture_content=capture)
+    ctx = _ctx("alone", "jane@example.com " + "x" * 3000)
+    redacted = _ctx("alone", "[EMAIL_1] " + "x" * 3000).request
+    copy = redacted if policy != "off" else ctx.request
+    ctx.extras["privacy"] = {"policy": policy, "redacted_request": copy}
+    with pytest.raises(ContentPolicyViolation):
+        await Pipeline([stage], Upstream(routes))(ctx)
+    [ev] = await _events(stage, store)
+    assert ev.prompt_excerpt == kept

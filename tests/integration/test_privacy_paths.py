@@ -121,6 +121,17 @@ async def test_a_content_policy_fallback_gets_its_privacy_policy(server: Running
     request_id = "req_" + answer["id"].removeprefix("chatcmpl-")
     [row] = await _records_where(server, lambda r: r["request_id"] == request_id, expected=1)
     assert row["requested_model"] == "refusing", "the record keeps what the client asked for"
+    events: list[dict[str, Any]] = []
+    for _ in range(100):  # policy events are written behind too
+        async with aiohttp.ClientSession() as s, s.get(
+            server.url + "/admin/policy-events?route=refusing",
+            headers={"authorization": f"Bearer {server.admin_key}"},
+        ) as r:
+            events = (await r.json())["data"]
+        if events:
+            break
+        await asyncio.sleep(0.1)
+    assert events and not any(value in str(events) for value in [*RAW, NAME]), "raw prompt kept at rest"
 
 
 async def _records_where(server: RunningServer, match: Any, expected: int) -> list[dict[str, Any]]:
