@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from corral.core.credentials import SECRET_PREFIXED
+
 # A key names a credential when its last word is one of these (x-api-key, X-Proxy-Token,
 # webhook_secret); max_tokens or tokenizer do not.
 _CREDENTIAL_NAME = re.compile(
@@ -26,8 +28,6 @@ _URL_ENV = {"database_url": "CORRAL_DATABASE_URL", "redis_url": "CORRAL_REDIS_UR
 
 def literal_secrets(data: Any) -> list[tuple[str, str]]:
     """(key path, reason) for each secret written literally in the file's data."""
-    from corral.privacy.detect.rules import _SECRET_PREFIXED  # only when a file is loaded
-
     found: list[tuple[str, str]] = []
     stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
     while stack:
@@ -42,7 +42,7 @@ def literal_secrets(data: Any) -> list[tuple[str, str]]:
                 continue  # names an environment variable; providers.<name>.api_key has its own error
             if _CREDENTIAL_NAME.match(name):
                 found.append((".".join(path), _advice(path, f"'{name}' holds a credential")))
-            elif _SECRET_PREFIXED.search(value) or _BEARER.match(value) or _URL_PASSWORD.search(value):
+            elif SECRET_PREFIXED.search(value) or _BEARER.match(value) or _URL_PASSWORD.search(value):
                 found.append((".".join(path), _advice(path, "the value looks like a credential")))
     return found
 

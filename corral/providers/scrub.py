@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from corral.core.credentials import SECRET_PREFIXED
 from corral.core.errors import CorralError
-from corral.privacy.detect.rules import _SECRET_PREFIXED
 
 REDACTED = "[redacted]"
 _MIN_SECRET_CHARS = 8  # shorter configured values would blank ordinary words
@@ -35,7 +35,7 @@ def scrub(text: str, known: Iterable[str] = ()) -> str:
     for secret in known:
         if len(secret) >= _MIN_SECRET_CHARS and secret in text:
             text = text.replace(secret, REDACTED)
-    text = _SECRET_PREFIXED.sub(REDACTED, text)
+    text = SECRET_PREFIXED.sub(REDACTED, text)
     text = _AUTH_SCHEME.sub(rf"\1\2{REDACTED}", text)
     return _NAMED.sub(rf"\1{REDACTED}", text)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import phonenumbers
 
+from corral.core.credentials import SECRET_PREFIXED as _SECRET_PREFIXED
 from corral.privacy.detect import entities as E
 from corral.privacy.detect.intervals import Disjoint
 from corral.privacy.detect.lookback import dates_of_birth, organizations
@@ -135,18 +136,6 @@ _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _URL = re.compile(r"(?i)\b(?:https?://|ftp://|www\.)[^\s<>\"'`]{1,2000}+")
 _URL_CREDS = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,15}://([^\s:/@]{1,128}:[^\s/@]{1,256})@[\w.-]{1,253}+")
-_SECRET_PREFIXED = re.compile(
-    r"(?<![\w-])(?:"
-    r"(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key id
-    r"|gh[pousr]_[A-Za-z0-9]{36,255}+|github_pat_[A-Za-z0-9_]{60,255}+"  # GitHub
-    r"|sk-(?:ant-|proj-|svcacct-)?[A-Za-z0-9_-]{20,512}+"  # OpenAI, Anthropic
-    r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,512}+"  # Stripe
-    r"|xox[abposr]-[A-Za-z0-9-]{10,512}+"  # Slack
-    r"|AIza[0-9A-Za-z_-]{35}"  # Google API key
-    r"|glpat-[A-Za-z0-9_-]{20,512}+"  # GitLab
-    r"|eyJ[A-Za-z0-9_-]{8,1024}+\.eyJ[A-Za-z0-9_-]{8,2048}+\.[A-Za-z0-9_-]{8,1024}+"  # JWT
-    r")(?![\w-])"
-)
 # The body may hold RFC 1421 headers ("Proc-Type: 4,ENCRYPTED") but never "-----": it is taken
 # atomically up to the next run of five dashes, so each BEGIN line costs its own body, no more.
 _PRIVATE_KEY = re.compile(
