@@ -20,8 +20,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import NoReturn, TypeVar
 
-from redis.exceptions import RedisError
-
 from corral.config import ModelSettings
 from corral.context.windows import effective_window
 from corral.core.context import RequestContext
@@ -41,7 +39,7 @@ from corral.routing.breaker import CircuitBreaker
 from corral.routing.budget import RetryBudget
 from corral.routing.selection import LatencyTracker, order_deployments
 from corral.routing.table import Deployment, Route, RouteTable
-from corral.store.kv import KV
+from corral.store.kv import KV, KVUnavailable
 
 log = logging.getLogger("corral.routing")
 T = TypeVar("T")
@@ -208,6 +206,6 @@ async def _fail_open(operation: Awaitable[T], fallback: T) -> T:
     """Shared-state calls (Redis) must not take requests down with them: fail open."""
     try:
         return await operation
-    except (OSError, ConnectionError, TimeoutError, RedisError) as exc:
+    except KVUnavailable as exc:
         log.warning("routing state unavailable (%s); continuing without it", type(exc).__name__)
         return fallback

@@ -17,7 +17,7 @@ from corral.store.db import (
     normalize_url,
     redact_url,
 )
-from corral.store.kv import KV, MemoryKV, RedisKV, kv_from_url
+from corral.store.kv import KV, KVUnavailable, MemoryKV, RedisKV, kv_from_url
 from corral.store.migrations import MIGRATIONS, Migration, migrate
 
 ENV_HOME = "CORRAL_HOME"
@@ -26,6 +26,7 @@ ENV_REDIS_URL = "CORRAL_REDIS_URL"
 
 __all__ = [
     "KV",
+    "KVUnavailable",
     "MIGRATIONS",
     "Database",
     "MemoryKV",

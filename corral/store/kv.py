@@ -10,14 +10,22 @@ TTL rule for ``incr``/``incr_float``: ``ttl_s`` is applied only when the key
 has no expiry — i.e. when the increment created it. An existing expiry is
 never extended, which gives fixed windows (``"rl:key:minute-17"``) that
 cannot live forever even if a writer crashes between increments.
+
+Errors: a backend that cannot reach its store (refused, reset, timed out, or the
+server refusing to serve) raises :class:`KVUnavailable`, with the client library's
+error as its cause. Callers decide what an outage means (the router fails open) by
+catching that one type; no module outside ``corral.store`` imports a KV client
+library. A value of the wrong type for the operation stays a ``ValueError``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 Value = bytes | str | int | float
@@ -51,11 +59,25 @@ def _ttl_ms(ttl_s: float) -> int:
     return max(1, math.ceil(ttl_s * 1000))
 
 
+class KVUnavailable(Exception):
+    """The shared store could not serve an operation: unreachable, timed out, or refusing.
+
+    Raised by every backend for an outage (never for a bad value, which is ``ValueError``),
+    so callers choose one policy for it, such as failing open, without importing the
+    backend's client library.
+    """
+
+
 class KV(ABC):
-    """Async counter/value store. Keys are namespaced with ``prefix``."""
+    """Async counter/value store. Keys are namespaced with ``prefix``.
+
+    ``local`` is part of the interface: True when no operation waits on I/O (the
+    in-process store), so callers may await a write inline instead of moving it to a
+    background task, or skip gathering several reads. Network backends leave it False.
+    """
 
     prefix: str = DEFAULT_PREFIX
-    local: bool = False  # True when operations never wait on I/O (see MemoryKV)
+    local: bool = False
 
     @abstractmethod
     async def get(self, key: str) -> bytes | None: ...
@@ -84,13 +106,14 @@ class KV(ABC):
 
 
 class MemoryKV(KV):
-    local = True  # operations never wait on I/O: callers may skip gathering them
     """In-process KV with TTLs.
 
     asyncio-safe without locks: no method awaits between reading and writing
     the dict, so each operation is atomic with respect to other coroutines.
     Not shared between processes — use :class:`RedisKV` for replicas.
     """
+
+    local = True  # operations never wait on I/O: callers may skip gathering them
 
     _SWEEP_EVERY = 1024
 
@@ -178,8 +201,21 @@ return v
 """
 
 
+@functools.cache
+def _redis_outages() -> tuple[type[BaseException], ...]:
+    """What the Redis client raises when the server cannot serve: imported on first use."""
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError)  # OSError: refused/reset sockets the client lets through
+
+
 class RedisKV(KV):
-    """KV on Redis (``redis.asyncio``) — counters shared by all replicas."""
+    """KV on Redis (``redis.asyncio``) — counters shared by all replicas.
+
+    Every client error becomes :class:`KVUnavailable` (connection refused or lost,
+    timeouts, a full pool, a server refusing a command) except an error reply to the
+    ``incr`` script, which is the caller's ``ValueError`` (a value that is not a number).
+    """
 
     def __init__(self, client: Any, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
@@ -209,25 +245,38 @@ class RedisKV(KV):
         )
         return cls(Redis.from_pool(pool), prefix=prefix)
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _outage(op: str) -> Iterator[None]:
+        """Re-raise the client's errors as :class:`KVUnavailable` naming the operation."""
+        try:
+            yield
+        except _redis_outages() as exc:
+            raise KVUnavailable(f"Redis {op} failed: {type(exc).__name__}: {exc}") from exc
+
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self.client.get(self.prefix + key)
+        with self._outage("GET"):
+            value: bytes | None = await self.client.get(self.prefix + key)
         return value
 
     async def set(self, key: str, value: Value, ttl_s: float | None = None) -> None:
         px = None if ttl_s is None else _ttl_ms(ttl_s)
-        await self.client.set(self.prefix + key, encode(value), px=px)
+        with self._outage("SET"):
+            await self.client.set(self.prefix + key, encode(value), px=px)
 
     async def delete(self, key: str) -> bool:
-        return bool(await self.client.delete(self.prefix + key))
+        with self._outage("DEL"):
+            return bool(await self.client.delete(self.prefix + key))
 
     async def _run_incr(self, op: str, key: str, amount: Value, ttl_s: float | None) -> Any:
         from redis.exceptions import ResponseError
 
         ttl = "" if ttl_s is None else str(_ttl_ms(ttl_s))
-        try:
-            return await self._incr(keys=[self.prefix + key], args=[op, amount, ttl])
-        except ResponseError as e:
-            raise ValueError(f"{op} on {key!r} failed: {e}") from e
+        with self._outage(op):
+            try:
+                return await self._incr(keys=[self.prefix + key], args=[op, amount, ttl])
+            except ResponseError as e:  # the server ran the script and refused the value
+                raise ValueError(f"{op} on {key!r} failed: {e}") from e
 
     async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
         return int(await self._run_incr("INCRBY", key, int(amount), ttl_s))
@@ -236,7 +285,8 @@ class RedisKV(KV):
         return float(await self._run_incr("INCRBYFLOAT", key, repr(float(amount)), ttl_s))
 
     async def expire(self, key: str, ttl_s: float) -> bool:
-        return bool(await self.client.pexpire(self.prefix + key, _ttl_ms(ttl_s)))
+        with self._outage("PEXPIRE"):
+            return bool(await self.client.pexpire(self.prefix + key, _ttl_ms(ttl_s)))
 
     async def close(self) -> None:
         await self.client.aclose()
