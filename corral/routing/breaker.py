@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -103,11 +103,22 @@ class CircuitBreaker:
             self._counts[deployment] = counts
         return counts
 
-    async def _all(self, ops: list[Awaitable[Any]]) -> list[Any]:
-        """Run KV operations: concurrently over the network, in sequence in-process (cheaper)."""
-        if self.kv.local or len(ops) == 1:
-            return [await op for op in ops]
-        return list(await asyncio.gather(*ops))
+    async def _all(self, ops: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+        """Run KV operations: concurrently over the network, in sequence in-process (cheaper).
+
+        In sequence, a failure leaves the later operations unstarted: they are closed, not
+        left for the garbage collector to warn about.
+        """
+        if not (self.kv.local or len(ops) == 1):
+            return list(await asyncio.gather(*ops))
+        results: list[Any] = []
+        try:
+            for op in ops:
+                results.append(await op)
+        finally:
+            for op in ops[len(results) + 1:]:
+                op.close()
+        return results
 
     async def _load(self, deployment: str) -> _Stored:
         return _Stored.decode(await self.kv.get(self._key(deployment, "state")))

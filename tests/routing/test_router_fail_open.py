@@ -63,7 +63,7 @@ async def test_router_answers_when_redis_is_unreachable(
     router = Router(_table(), unreachable_redis)
     with caplog.at_level(logging.WARNING, logger="corral.routing"):
         result = await router(_ctx())
-    assert isinstance(result, ChatResponse) and result.content == "hello there"
+    assert isinstance(result, ChatResponse) and result.content == "echo: hello there"
     assert "routing state unavailable (KVUnavailable)" in caplog.text
 
 
@@ -71,7 +71,7 @@ async def test_router_fails_open_on_kv_unavailable_from_any_backend(caplog: pyte
     router = Router(_table(), DownKV())
     with caplog.at_level(logging.WARNING, logger="corral.routing"):
         result = await router(_ctx())
-    assert isinstance(result, ChatResponse) and result.content == "hello there"
+    assert isinstance(result, ChatResponse) and result.content == "echo: hello there"
     assert "KVUnavailable" in caplog.text
 
 
