@@ -44,7 +44,7 @@ CACHEABLE_FINISH = frozenset({"stop", "length"})
 
 def cache_store(kv: KV, max_total_bytes: int = DEFAULT_MAX_BYTES) -> KV | BoundedMemoryStore:
     """Where cached answers live: the KV when it is shared (Redis), else a bounded LRU."""
-    return BoundedMemoryStore(max_total_bytes) if getattr(kv, "local", False) else kv
+    return BoundedMemoryStore(max_total_bytes) if kv.local else kv
 
 
 def _usage(data: dict[str, Any] | None) -> Usage | None:

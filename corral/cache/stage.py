@@ -116,7 +116,7 @@ class CacheStage:
         payload = self.cache.encode(response)  # before outer stages can change the object
         if payload is None:
             return None
-        if getattr(self.cache.kv, "local", False):
+        if self.cache.kv.local:  # KV.local / BoundedMemoryStore.local: no I/O to wait on
             return self.cache.put_encoded(key, payload)
         if len(self._pending) >= self.max_pending:
             self.cache.counters["skipped_busy"] += 1  # the KV is slower than traffic: shed

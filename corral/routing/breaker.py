@@ -27,7 +27,8 @@ counters in :class:`~corral.routing.budget.WindowedCounts`, and a probe counter 
 period (``INCR`` with a TTL, so admission is atomic across replicas). KV cost:
 ``allow`` is one ``GET`` (plus one ``INCR`` when half-open); ``record`` is a ``GET`` and
 one ``INCR`` (two on failure) sent concurrently, and on a failure while closed a few
-concurrent ``GET`` s to sum the window. KV errors propagate to the caller.
+concurrent ``GET`` s to sum the window. KV errors (``KVUnavailable`` when the store is
+unreachable) propagate to the caller.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ Redis share the budget. KV cost: :meth:`RetryBudget.record_request` is one ``INC
 request; :meth:`RetryBudget.try_spend` (only on retries, which already wait a backoff)
 is one ``INCR`` followed by a few concurrent ``GET`` s of the youngest buckets, and one
 more ``INCR`` to hand the retry back when it is refused. KV errors propagate: the
-caller picks one policy for a KV outage (fail open or closed) for all its features.
+caller picks one policy for a KV outage (``KVUnavailable``: fail open or closed) for all
+its features.
 """
 
 from __future__ import annotations
