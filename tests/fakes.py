@@ -6,6 +6,7 @@
   fail-context    raises UpstreamContextLength
   fail-policy     raises ContentPolicyViolation (a refusal)
   break-after-2   streams two chunks then the connection breaks
+  brief           answers "a brief summary" (a summarizer whose output fits)
   flaky           like echo, but unavailable (503) while FakeProvider.down is set
   slow            like echo after FakeProvider.delay_s; notes cancellations in FakeProvider.cancelled;
                   streamed: 200 words, 20 ms apart, no usage reported
@@ -74,7 +75,7 @@ class FakeProvider(Provider):
             except asyncio.CancelledError:
                 FakeProvider.cancelled.append(request)
                 raise
-        text = f"echo: {_last_user(request)}"
+        text = "a brief summary" if request.model == "brief" else f"echo: {_last_user(request)}"
         usage = None if request.model == "no-usage" else Usage(7, 3, cached_tokens=2)
         return ChatResponse(id="fake-1", model=request.model, content=text, usage=usage)
 

@@ -267,10 +267,8 @@ class ContextStage:
         usage = Usage(estimated=False)
 
         async def call(sub: ChatRequest) -> ChatResponse:
-            sub_ctx = RequestContext(
-                request_id=f"{ctx.request_id}:sum{next(numbers)}", caller=ctx.caller,
-                request=replace(sub, model=model, stream=False, include_usage=False),
-            )
+            sub_ctx = ctx.child(f"sum{next(numbers)}", replace(sub, model=model, stream=False,
+                                                               include_usage=False))
             result = await call_next(sub_ctx)
             response = await _collect(result, model) if isinstance(result, ChatStream) else result
             if response.usage is not None:

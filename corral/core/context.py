@@ -55,7 +55,18 @@ class RequestContext:
     extras: dict[str, Any] = field(default_factory=dict)
     client_request_id: str | None = None
     operation: str = "chat"  # chat | embeddings: which chain of stages runs (core.pipeline)
+    parent: RequestContext | None = None  # set on a child call (a summarizer call, a grader)
+    children: list[RequestContext] = field(default_factory=list)
     original: Work = field(init=False)
 
     def __post_init__(self) -> None:
         self.original = self.request
+
+    def child(self, suffix: str, request: Work) -> RequestContext:
+        """A call Corral makes on this request's behalf: same caller, attributed to this one.
+
+        Its attempts, tokens and cost end up in this request's record (observe.recorder)."""
+        sub = RequestContext(request_id=f"{self.request_id}:{suffix}", request=request, caller=self.caller,
+                             client_request_id=self.client_request_id, parent=self)
+        self.children.append(sub)
+        return sub

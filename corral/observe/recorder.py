@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from corral.core.context import RequestContext
 from corral.cost.pricing import Pricer
 from corral.observe.builder import build_record
 from corral.observe.metrics import Metrics
 from corral.observe.quality.scorer import QualityScorer
+from corral.observe.record import RequestRecord
 from corral.observe.sink import RecordSink
 from corral.observe.tracing import ObservabilitySettings, Tracing
 from corral.privacy.capture import content_kept
@@ -61,6 +63,31 @@ class Recorder:
             await self.quality.aclose()
         await self.sink.aclose()
 
+    def _fold_children(self, ctx: RequestContext, record: RequestRecord) -> None:
+        """Calls made on the request's behalf (summarizer, grader) belong to its record: their
+        attempts join its attempts, each is listed with its tokens and cost under
+        extras["children"], and their cost is added to the request's. Each is priced at its
+        own model's price; one that cannot be priced is listed with cost None and counted in
+        extras["children_unpriced"], and the request's cost is then a lower bound."""
+        children: list[dict[str, Any]] = []
+        unpriced = 0
+        for child in ctx.children:
+            sub = build_record(child, http_status=200, error=None, client_first_byte_at=None,
+                               finished_at=time.perf_counter(), capture_content=False)
+            cost, priced = self.pricer.cost_of(sub)
+            if priced and cost is not None:
+                if record.priced and record.cost_usd is not None:  # an unpriced total stays unknown
+                    record.cost_usd += cost
+            elif sub.input_tokens or sub.output_tokens:
+                unpriced += 1
+            record.attempts.extend(sub.attempts)
+            children.append({"request_id": sub.request_id, "model": sub.served_model,
+                             "input_tokens": sub.input_tokens, "output_tokens": sub.output_tokens,
+                             "cost_usd": cost if priced else None})
+        record.extras["children"] = children
+        if unpriced:
+            record.extras["children_unpriced"] = unpriced
+
     def capture_for(self, ctx: RequestContext) -> bool:
         """Content is kept only when capture is on and a privacy policy has handled it."""
         return content_kept(ctx, self.settings.capture_content)
@@ -74,6 +101,8 @@ class Recorder:
                 response_text=response_text,
             )
             record.cost_usd, record.priced = self.pricer.cost_of(record)
+            if ctx.children:
+                self._fold_children(ctx, record)
             self.metrics.observe(record)
             if self.tracing is not None:
                 self.tracing.observe(record)

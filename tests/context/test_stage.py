@@ -151,6 +151,7 @@ async def test_summarize_calls_the_summarizer_through_call_next() -> None:
     assert ctx.extras["context_action"] == "summarized"
     assert ctx.extras["context_summary_calls"] == len(subs)
     assert ctx.extras["context_summary_usage"].input_tokens == 100 * len(subs)
+    assert ctx.children == subs and all(sub.parent is ctx for sub in subs), "attributed to the parent"
 
 
 async def test_summarize_defaults_to_the_route_itself() -> None:
