@@ -26,6 +26,7 @@ from corral.governance.stage import ContentPolicyStage
 from corral.observe.alerts import AlertEngine
 from corral.observe.metrics import Metrics
 from corral.observe.recorder import Recorder
+from corral.plugins import StageParts, build_stages, plugin_order, stage_plugins
 from corral.privacy.policy import PrivacySettings, privacy_settings_from
 from corral.privacy.stage import PrivacyStage, load_default_detector
 from corral.privacy.types import Detector
@@ -58,6 +59,8 @@ class Gateway:
 
     @classmethod
     async def start(cls, settings: Settings, *, warmup: bool = True) -> Gateway:
+        plugins = stage_plugins()
+        order = plugin_order(plugins)  # a plugin placed against the declared order fails here, first
         url = settings.database_url or default_database_url(settings.home)
         db = await Database.connect(url)
         try:
@@ -84,6 +87,7 @@ class Gateway:
             detector = load_default_detector(threshold=privacy.lowest_score())
             privacy_stage = PrivacyStage(detector, privacy, serving=routes.serving_routes)
             stages.append(privacy_stage)
+        stages += build_stages(plugins, StageParts(settings=settings, routes=routes, kv=kv, db=db))
         recorder = Recorder.create(
             db, settings.home, settings.observability, Pricer.from_settings(settings.pricing),
             models=list(routes.routes), provider_types={n: p.type for n, p in settings.providers.items()},
@@ -94,7 +98,7 @@ class Gateway:
         alerts.start()
         gw = cls(
             settings=settings, db=db, kv=kv, keys=keys, routes=routes,
-            pipeline=Pipeline(stages, router), router=router, policy_events=policy_events,
+            pipeline=Pipeline(stages, router, order), router=router, policy_events=policy_events,
             cache=cache, recorder=recorder, alerts=alerts, bootstrap=bootstrap, pii_detector=detector,
             privacy=privacy_stage,
         )

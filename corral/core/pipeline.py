@@ -25,9 +25,9 @@ from corral.core.types import ChatResponse, EmbeddingResponse
 Result = ChatResponse | ChatStream | EmbeddingResponse
 Next = Callable[[RequestContext], Awaitable[Result]]
 
-# The declared order. Later issues slot their stages in here by name:
-# authenticate (done by the API edge) -> limits -> prompt policy -> privacy -> cache
-# -> context fit -> route -> restore -> record.
+# The declared order, outermost first. Authentication happens at the API edge, before any
+# stage; the router is the terminal handler, what the stages wrap. "limits" and
+# "prompt_policy" are the places the cost and governance issues fill.
 STAGE_ORDER: tuple[str, ...] = (
     "limits",
     "prompt_policy",
@@ -37,7 +37,52 @@ STAGE_ORDER: tuple[str, ...] = (
     "context",
     "usage",
 )
-# The router is the terminal handler, not a stage: it is what the stages wrap.
+
+# Why the order is what it is: (outer, inner, reason). `check_order` enforces each one on
+# every order a pipeline is built with, plugins' stages included.
+ORDER_CONSTRAINTS: tuple[tuple[str, str, str], ...] = (
+    ("limits", "privacy", "a request refused for its budget costs no detection work"),
+    ("privacy", "cache", "the cache keeps answers as the privacy stage left them (placeholders), "
+                         "and an answer it gives back is restored for the request that asked"),
+    ("privacy", "context", "summarizer calls send only what the privacy policy lets through"),
+    ("cache", "content_policy", "a content-policy fallback's answer is marked degraded before the "
+                                "cache sees it, so it is never stored as the route's answer"),
+    ("content_policy", "context", "a content-policy fallback is fitted again to its own window"),
+    ("context", "usage", "usage counts the fitted request that was sent, answer by answer"),
+)
+
+
+class OrderError(ValueError):
+    """A stage order that breaks one of ORDER_CONSTRAINTS, or names a stage twice."""
+
+
+def check_order(order: Sequence[str]) -> None:
+    """Raise OrderError when `order` (outermost first) breaks a declared constraint."""
+    if len(set(order)) != len(order):
+        raise OrderError(f"a stage appears twice in {list(order)}")
+    broken = [f"stage '{outer}' must run outside '{inner}': {why}"
+              for outer, inner, why in ORDER_CONSTRAINTS
+              if outer in order and inner in order and order.index(outer) > order.index(inner)]
+    if broken:
+        raise OrderError("; ".join(broken))
+
+
+def place(order: Sequence[str], name: str, *, after: str | None = None,
+          before: str | None = None) -> tuple[str, ...]:
+    """`order` with a plugin's stage `name` inserted right after `after` (or right before
+    `before`; outermost when neither is given), then checked."""
+    placed = list(order)
+    anchor = after or before
+    if anchor is not None and anchor not in placed:
+        raise OrderError(f"stage '{name}' is placed next to '{anchor}', which is not in {placed}")
+    if after is not None:
+        placed.insert(placed.index(after) + 1, name)
+    elif before is not None:
+        placed.insert(placed.index(before), name)
+    else:
+        placed.insert(0, name)
+    check_order(placed)
+    return tuple(placed)
 
 
 OPERATIONS: tuple[str, ...] = ("chat", "embeddings")
@@ -56,11 +101,12 @@ def stage_operations(stage: Stage) -> frozenset[str]:
 
 
 class Pipeline:
-    def __init__(self, stages: Sequence[Stage], terminal: Next):
-        unknown = [s.name for s in stages if s.name not in STAGE_ORDER]
+    def __init__(self, stages: Sequence[Stage], terminal: Next, order: Sequence[str] = STAGE_ORDER):
+        check_order(order)
+        unknown = [s.name for s in stages if s.name not in order]
         if unknown:
-            raise ValueError(f"stages not in STAGE_ORDER: {unknown}")
-        ordered = sorted(stages, key=lambda s: STAGE_ORDER.index(s.name))
+            raise ValueError(f"stages not in the declared order {list(order)}: {unknown}")
+        ordered = sorted(stages, key=lambda s: list(order).index(s.name))
         self.stages = ordered
         self._handlers: dict[str, Next] = {}
         for operation in OPERATIONS:
