@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from corral.config import ServerSettings
 
@@ -68,11 +68,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_headers = True  # between requests, or inside a request's headers
         self._body_pending = False  # headers complete, body not yet
         self._header_bytes = 0
+        self._completed_in_read = False  # a message ended inside the current read
         self._header_timer: TimerHandle | None = None
         self._body_timer: TimerHandle | None = None
 
+    @property
+    def _cycle(self) -> RequestResponseCycle | None:
+        """``self.cycle``, which uvicorn declares non-optional but leaves None until a request starts."""
+        return self.cycle
+
     # Connection events
 
+    # uvicorn narrows asyncio's BaseTransport to Transport here too (with the same ignore).
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._header_timer = self.loop.call_later(self.limits.header_timeout_s, self._headers_late)
@@ -89,13 +96,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 and self._headers_overflow(data)):
             self._refuse_headers()
             return
+        self._completed_in_read = False
         super().data_received(data)
         if self.transport.is_closing():
             return
-        if self._awaiting_headers:  # still inside headers after this read: the deadline runs
+        if self._completed_in_read:
+            # This read ended a message (often the rest of a body answered early): its bytes
+            # are that message's, not the next request's headers. The next request's bytes in
+            # the same read go uncounted, so the cap may be passed by at most one read.
+            self._header_bytes = 0
+        elif self._awaiting_headers:
             self._header_bytes += len(data)
-            if self._header_timer is None:
-                self._header_timer = self.loop.call_later(self.limits.header_timeout_s, self._headers_late)
+        if self._awaiting_headers and self._header_timer is None:  # inside headers: the deadline runs
+            self._header_timer = self.loop.call_later(self.limits.header_timeout_s, self._headers_late)
         if self._body_pending and self._body_timer is None:
             self._body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_late)
 
@@ -122,10 +135,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._body_pending = False
+        self._completed_in_read = True
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
-        if self.cycle is not None and self.cycle.response_complete:
+        cycle = self._cycle
+        if cycle is not None and cycle.response_complete:
             self._awaiting_headers = True  # answered early; the body drained after the answer
         super().on_message_complete()
 
@@ -166,7 +181,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """
         if self.transport.get_protocol() is not self:
             return  # upgraded (WebSocket): the connection is no longer ours to limit
-        cycle = self.cycle
+        cycle = self._cycle
         if cycle is None or cycle.response_complete:
             can_answer = not current
         else:
