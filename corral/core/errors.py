@@ -27,6 +27,8 @@ CorralError as the OpenAI error body. Messages must say what to do next.
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 
 class CorralError(Exception):
     status_code = 500
@@ -107,6 +109,15 @@ class RateLimited(CorralError):
         return {"retry-after": str(max(1, round(self.retry_after)))}
 
 
+class UpstreamFields(TypedDict, total=False):
+    """UpstreamError's keyword arguments, which its subclasses pass on (`**kw`)."""
+
+    provider: str
+    upstream_status: int | None
+    param: str | None
+    code: str | None
+
+
 class UpstreamError(CorralError):
     status_code = 502
     openai_type = "upstream_error"
@@ -146,7 +157,7 @@ class UpstreamRateLimited(UpstreamError):
     openai_type = "rate_limit_error"
     code = "upstream_rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw):  # type: ignore[no-untyped-def]
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Unpack[UpstreamFields]):
         super().__init__(message, **kw)
         self.retry_after = retry_after
 
@@ -193,7 +204,7 @@ class UpstreamRejected(UpstreamError):
     openai_type = "invalid_request_error"
     code = "upstream_rejected"
 
-    def __init__(self, message: str, *, status_code: int = 400, **kw):  # type: ignore[no-untyped-def]
+    def __init__(self, message: str, *, status_code: int = 400, **kw: Unpack[UpstreamFields]):
         super().__init__(message, **kw)
         self.status_code = status_code
 
@@ -201,13 +212,17 @@ class UpstreamRejected(UpstreamError):
 class ContentPolicyViolation(UpstreamRejected):
     code = "content_policy_violation"
 
-    def __init__(self, message: str, *, category: str | None = None, **kw):  # type: ignore[no-untyped-def]
+    def __init__(self, message: str, *, category: str | None = None, **kw: Unpack[UpstreamFields]):
         super().__init__(message, **kw)
         self.category = category
 
 
 class UpstreamContextLength(UpstreamRejected):
     code = "context_length_exceeded"
+    # The provider's own prompt count and window, when it reports them (the local model does):
+    # the context stage scales its retry budget by them.
+    prompt_tokens: int | None = None
+    context_window: int | None = None
 
 
 class AllProvidersFailed(UpstreamError):

@@ -17,6 +17,7 @@ from corral.core.errors import (
     UpstreamBadResponse,
     UpstreamContextLength,
     UpstreamError,
+    UpstreamFields,
 )
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse
 from corral.providers._anthropic_wire import (
@@ -68,7 +69,7 @@ def map_error(
     etype, message = _error_fields(body)
     if not status:
         status = ERROR_STATUS.get(etype or "", 500)
-    kw: dict[str, Any] = {"provider": provider, "upstream_status": status}
+    kw: UpstreamFields = {"provider": provider, "upstream_status": status}
     lowered = message.lower()
     if etype == "invalid_request_error" or status == 400:
         if any(p in lowered for p in _CONTEXT_PHRASES):

@@ -132,6 +132,7 @@ def _scrubbed_call(method: Callable[..., Awaitable[Any]]) -> Callable[..., Await
             self._scrub(exc)
             raise
 
+    # A marker on the function object, read with getattr by Provider.__init_subclass__.
     call._scrubs_errors = True  # type: ignore[attr-defined]
     return call
 
@@ -156,5 +157,6 @@ def _scrubbed_stream(method: _Stream) -> _Stream:
             if aclose is not None:
                 await aclose()  # a client disconnect closes the upstream stream at once
 
+    # A marker on the function object, read with getattr by Provider.__init_subclass__.
     stream._scrubs_errors = True  # type: ignore[attr-defined]
     return stream

@@ -18,6 +18,7 @@ from corral.core.errors import (
     UpstreamBadResponse,
     UpstreamContextLength,
     UpstreamError,
+    UpstreamFields,
     UpstreamRateLimited,
 )
 from corral.core.types import (
@@ -83,8 +84,8 @@ def map_error(
     rpc = err.get("status")
     status = status or err.get("code") or RPC_STATUS.get(rpc or "", 500)
     lowered = message.lower()
-    kw: dict[str, Any] = {"provider": provider, "upstream_status": status}
-    details = err.get("details") if isinstance(err.get("details"), list) else []
+    kw: UpstreamFields = {"provider": provider, "upstream_status": status}
+    details = listed if isinstance(listed := err.get("details"), list) else []
     reasons = {d.get("reason") for d in details if isinstance(d, dict)}
     if "exceeds the maximum number of tokens" in lowered:
         return UpstreamContextLength(

@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from pathlib import Path
@@ -173,7 +173,7 @@ class LocalProvider(Provider):
             finish_reason=finish, usage=usage, created=int(time.time()),
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         self.check_supported(request)
         body = self._body(request)
         text: list[str] = []
@@ -309,7 +309,7 @@ class LocalProvider(Provider):
         self._socket_dir = socket_dir
         return server
 
-    async def _engine_chunks(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def _engine_chunks(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """Run one chat call on a worker thread and yield its chunk dicts on the event loop.
 
         Leaving the iteration early sets `stop`; the engine's next callback returns True,
@@ -384,8 +384,8 @@ class LocalProvider(Provider):
                 "provider's n_ctx option.",
                 provider=self.name, upstream_status=status,
             )
-            exc.prompt_tokens = n_prompt  # type: ignore[attr-defined]
-            exc.context_window = n_ctx  # type: ignore[attr-defined]
+            exc.prompt_tokens = n_prompt
+            exc.context_window = n_ctx
             return exc
         return error_for_status(self.name, status, message, {}, err.get("type"))
 

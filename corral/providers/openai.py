@@ -14,11 +14,13 @@ from corral.core.errors import (
     UpstreamBadResponse,
     UpstreamContextLength,
     UpstreamError,
+    UpstreamFields,
 )
 from corral.core.types import (
     ChatChunk,
     ChatRequest,
     ChatResponse,
+    ContentPart,
     EmbeddingRequest,
     EmbeddingResponse,
     ImagePart,
@@ -127,7 +129,7 @@ class OpenAIProvider(Provider):
 
     def _error(self, status: int, headers: dict[str, str], data: bytes) -> UpstreamError:
         message, code = _error_fields(data)
-        kw = {"provider": self.name, "upstream_status": status}
+        kw: UpstreamFields = {"provider": self.name, "upstream_status": status}
         if code == "context_length_exceeded" or "maximum context length" in message:
             return UpstreamContextLength(f"Provider '{self.name}': {message}", **kw)
         if code in ("content_policy_violation", "content_filter"):
@@ -151,7 +153,7 @@ def _error_fields(data: bytes) -> tuple[str, str | None]:
         return data[:300].decode(errors="replace") or "(empty body)", None
 
 
-def _content_wire(content: str | list | None) -> Any:
+def _content_wire(content: str | list[ContentPart] | None) -> Any:
     if content is None or isinstance(content, str):
         return content
     parts: list[dict[str, Any]] = []
