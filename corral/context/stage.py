@@ -40,7 +40,7 @@ from corral.core.errors import (
 )
 from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream
-from corral.core.types import ChatRequest, ChatResponse, ImagePart, Usage
+from corral.core.types import ChatRequest, ChatResponse, ImagePart, Usage, expect
 from corral.routing.table import Deployment, Route, RouteTable
 
 logger = logging.getLogger("corral.context")
@@ -128,10 +128,11 @@ class ContextStage:
         self.concurrency = concurrency  # summarizer calls in flight per request
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
-        plan = self._plan(ctx.request)
+        request = expect(ctx.request, ChatRequest)  # a chat-only stage
+        plan = self._plan(request)
         if plan is None:  # unknown model: the router answers with the 404
             return await call_next(ctx)
-        if not await self._fits(ctx.request, plan):
+        if not await self._fits(request, plan):
             await self._apply(ctx, call_next, plan, plan.limit, failing_window=None)
         try:
             return await call_next(ctx)
@@ -140,7 +141,7 @@ class ContextStage:
             err = _context_error(exc)
             if err is None:
                 raise
-            tokens = await self._count(ctx.request, plan)
+            tokens = await self._count(expect(ctx.request, ChatRequest), plan)
             limit = self._tighter_limit(err, tokens, plan)
             logger.info("request %s: provider says the prompt is too long (%s tokens by our count); "
                         "applying context policy %r once more", ctx.request_id, tokens, plan.settings.policy)
@@ -180,14 +181,14 @@ class ContextStage:
     def _tighter_limit(err: UpstreamContextLength, tokens: int, plan: _Plan) -> int:
         """A budget below what the provider refused, scaled by its own count when it gave one."""
         limit = min(plan.limit, int(tokens * RETRY_SHRINK))
-        theirs, window = getattr(err, "prompt_tokens", None), getattr(err, "context_window", None)
+        theirs, window = err.prompt_tokens, err.context_window
         if isinstance(theirs, int) and isinstance(window, int) and theirs > 0:
             limit = min(plan.limit, int((window - plan.reserve) * tokens / theirs * 0.95))
         return max(0, min(limit, tokens - 1))
 
     @staticmethod
     def _failing_window(ctx: RequestContext, plan: _Plan, err: UpstreamContextLength) -> int:
-        reported = getattr(err, "context_window", None)
+        reported = err.context_window
         if isinstance(reported, int) and reported > 0:
             return reported
         for d in plan.route.deployments:
@@ -201,7 +202,8 @@ class ContextStage:
                      failing_window: int | None, cause: UpstreamContextLength | None = None) -> None:
         """Make ctx.request acceptable under `limit` prompt tokens, or raise."""
         policy = plan.settings.policy
-        tokens = await self._count(ctx.request, plan)
+        request = expect(ctx.request, ChatRequest)
+        tokens = await self._count(request, plan)
         info = {"before": tokens, "window": plan.window, "reserve": plan.reserve, "limit": limit}
         if policy == "error":
             message = self._error_message(plan, tokens, limit, cause)
@@ -224,11 +226,10 @@ class ContextStage:
                 logger.warning("request %s: summarizing failed (%s); truncating instead",
                                ctx.request_id, exc.message)
                 ctx.extras["context_summarize_error"] = exc.message
-                new = await self._off_loop(ctx.request, lambda: truncate(ctx.request, window, plan.reserve,
-                                                                         plan.count))
-        else:
-            new = await self._off_loop(ctx.request, lambda: truncate(ctx.request, window, plan.reserve,
+                new = await self._off_loop(request, lambda: truncate(request, window, plan.reserve,
                                                                      plan.count))
+        else:
+            new = await self._off_loop(request, lambda: truncate(request, window, plan.reserve, plan.count))
         after = await self._count(new, plan)
         logger.info("request %s: prompt %s -> %s tokens (%s; limit %s)", ctx.request_id, tokens, after,
                     action, limit)
@@ -270,7 +271,8 @@ class ContextStage:
             sub_ctx = ctx.child(f"sum{next(numbers)}", replace(sub, model=model, stream=False,
                                                                include_usage=False))
             result = await call_next(sub_ctx)
-            response = await _collect(result, model) if isinstance(result, ChatStream) else result
+            response = (await _collect(result, model) if isinstance(result, ChatStream)
+                        else expect(result, ChatResponse))
             if response.usage is not None:
                 usage.input_tokens += response.usage.input_tokens
                 usage.output_tokens += response.usage.output_tokens
@@ -278,8 +280,9 @@ class ContextStage:
             return response
 
         try:
-            return await summarize(ctx.request, window, plan.reserve, plan.count, call, chunk_tokens,
-                                   summary_tokens=self.summary_tokens, concurrency=self.concurrency)
+            return await summarize(expect(ctx.request, ChatRequest), window, plan.reserve, plan.count, call,
+                                   chunk_tokens, summary_tokens=self.summary_tokens,
+                                   concurrency=self.concurrency)
         finally:
             ctx.extras["context_summary_calls"] = next(numbers) - 1
             ctx.extras["context_summary_usage"] = usage

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from corral.context.tokens import count_request, count_text
-from corral.core.context import RequestContext
+from corral.core.context import RequestContext, Work
 from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream
 from corral.core.types import (
     ChatChunk,
-    ChatRequest,
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
@@ -23,9 +22,14 @@ from corral.core.types import (
 )
 
 
-def estimate_usage(request: ChatRequest, output_text: str) -> Usage:
+def estimate_usage(request: Work, output_text: str) -> Usage:
+    """Usage counted offline: the prompt (a chat's messages, or the texts to embed) and the output."""
+    if isinstance(request, EmbeddingRequest):
+        input_tokens = sum(count_text(t, request.model) for t in request.inputs)
+    else:
+        input_tokens = count_request(request)
     return Usage(
-        input_tokens=count_request(request),
+        input_tokens=input_tokens,
         output_tokens=count_text(output_text, request.model),
         estimated=True,
     )
@@ -71,7 +75,7 @@ class UsageStage:
                 usage = estimate_usage(ctx.request, "".join(parts))
                 yield ChatChunk(usage=usage)
         finally:
-            ctx.extras["usage"] = usage or estimate_usage(ctx.request, "".join(parts))
+            ctx.extras["usage"] = usage if usage is not None else estimate_usage(ctx.request, "".join(parts))
 
 
 __all__ = ["ChatStream", "UsageStage", "estimate_usage"]

@@ -8,7 +8,7 @@ so a stage (privacy, cache, routing) is written once for every provider.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -148,3 +148,15 @@ class EmbeddingResponse:
     model: str
     vectors: list[list[float]]
     usage: Usage
+
+
+T = TypeVar("T")
+
+
+def expect(value: object, kind: type[T]) -> T:
+    """`value` as a `kind`, on a path that only ever sees that kind: a chat-only stage's
+    `ctx.request` (a ChatRequest) or its streamed answer (a ChatStream). A mix-up raises a
+    TypeError naming both types, here, rather than an AttributeError further on."""
+    if not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return value

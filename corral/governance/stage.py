@@ -19,7 +19,8 @@ from corral.config import ModelSettings
 from corral.core.context import RequestContext
 from corral.core.errors import ContentPolicyViolation, CorralError
 from corral.core.pipeline import Next, Result
-from corral.core.types import ChatChunk, ChatResponse
+from corral.core.stream import ChatStream
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, expect
 from corral.governance.policy_events import PolicyEvent, PolicyEventRecorder, prompt_excerpt
 from corral.privacy.capture import content_kept, stored_copy
 
@@ -73,7 +74,7 @@ class ContentPolicyStage:
             if result.finish_reason == CONTENT_FILTER:
                 self._content_filtered(ctx, stream=False)
             return result
-        return result.map(lambda chunks: self._watch(ctx, chunks))
+        return expect(result, ChatStream).map(lambda chunks: self._watch(ctx, chunks))  # chat only
 
     def _fallback_for(self, ctx: RequestContext) -> str | None:
         """The route's configured fallback model, unless it is the route itself."""
@@ -119,13 +120,13 @@ class ContentPolicyStage:
         scrub = privacy.get("scrub") or (lambda text: text)
         # The same rule as request records: an excerpt only with capture on, as privacy left it.
         kept = content_kept(ctx, self.capture_content)
-        excerpt = prompt_excerpt(stored_copy(ctx).messages) if kept else None
+        excerpt = prompt_excerpt(expect(stored_copy(ctx), ChatRequest).messages) if kept else None
         event = PolicyEvent(
             request_id=ctx.request_id,
             route=ctx.public_model or ctx.request.model,
             category=category,
             message=scrub(message),
-            stream=ctx.request.stream if stream is None else stream,
+            stream=expect(ctx.request, ChatRequest).stream if stream is None else stream,
             key_id=caller.key_id if caller else None,
             team=caller.team if caller else None,
             deployment=ctx.deployment,

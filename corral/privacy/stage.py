@@ -39,7 +39,8 @@ from typing import Any
 from corral.core.context import Caller, RequestContext
 from corral.core.errors import AllProvidersFailed, CorralError, InvalidRequest, PayloadTooLarge
 from corral.core.pipeline import Next, Result
-from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest
+from corral.core.stream import ChatStream
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, expect
 from corral.privacy.policy import EffectivePolicy, PrivacySettings
 from corral.privacy.redact import Redaction, Vault, redact_request, redact_texts, request_texts
 from corral.privacy.restore import restore_chunks, restore_response
@@ -125,7 +126,7 @@ def detect_joined(detector: Detector, texts: Sequence[str]) -> list[list[Span]]:
 def load_default_detector(**options: Any) -> Detector:
     """`corral.privacy.detect.PIIDetector(**options)`, or a DetectorUnavailable saying what is missing."""
     try:
-        from corral.privacy.detect import PIIDetector  # type: ignore[attr-defined]
+        from corral.privacy.detect import PIIDetector
     except ImportError as exc:
         raise DetectorUnavailable(
             f"Personal-data detection is not available: corral.privacy.detect.PIIDetector could not be "
@@ -274,7 +275,7 @@ class PrivacyStage:
             return result
         if isinstance(result, ChatResponse):
             return await _off_loop(restore_response, result, vault) if restore else result
-        return result.map(lambda chunks: _guarded(chunks, vault, restore=restore))
+        return expect(result, ChatStream).map(lambda chunks: _guarded(chunks, vault, restore=restore))
 
 
 def _unchanged(text: str) -> str:
