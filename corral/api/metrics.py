@@ -13,7 +13,7 @@ from starlette.responses import Response
 from corral.api.auth import authenticate
 from corral.core.errors import NotFound
 from corral.observe.metrics import CONTENT_TYPE
-from corral.observe.tracing import ObservabilitySettings
+from corral.observe.settings import ObservabilitySettings
 
 
 async def metrics_endpoint(request: Request) -> Response:

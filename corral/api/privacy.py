@@ -18,7 +18,7 @@ from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
 from corral.core.errors import InvalidRequest
 from corral.privacy.policy import DEFAULT_OFFLOAD_CHARS
-from corral.privacy.redact import span_report
+from corral.privacy.redact import ShowValues, span_report
 from corral.privacy.stage import load_default_detector
 from corral.privacy.types import Detector
 
@@ -30,9 +30,9 @@ _default: Detector | None = None
 def _detector(request: Request) -> Detector:
     """The gateway's detector (shared with the privacy stage), else one loaded once here."""
     global _default
-    shared = getattr(request.app.state.gateway, "pii_detector", None)
+    shared: Detector | None = getattr(request.app.state.gateway, "pii_detector", None)
     if shared is not None:
-        return shared  # type: ignore[no-any-return]
+        return shared
     if _default is None:
         _default = load_default_detector()
     return _default
@@ -54,7 +54,7 @@ async def scan_text(request: Request) -> Response:
     else:
         spans = detector.detect(text)
     spans = sorted(spans, key=lambda s: (s.start, s.end))
-    values = "raw" if show_values else "none"
+    values: ShowValues = "raw" if show_values else "none"
     return json_response({
         "object": "list",
         "data": [span_report(s, text, values) for s in spans],

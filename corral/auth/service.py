@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import RowMapping, bindparam, func, or_, select, update
 
 from corral.auth.keys import (
     SCOPE_ADMIN,
@@ -58,7 +58,7 @@ class BootstrapKeys:
     default: KeyInfo
 
 
-def _row_to_info(row: Mapping[str, Any]) -> KeyInfo:
+def _row_to_info(row: Mapping[Any, Any]) -> KeyInfo:  # a RowMapping, or a dict made from one
     return KeyInfo(
         id=row["id"],
         name=row["name"],
@@ -170,7 +170,7 @@ class KeyService:
             stmt = stmt.where(api_keys.c.revoked_at.is_(None))
         return [_row_to_info(r) for r in await self.db.fetch_all(stmt)]
 
-    async def _find(self, tx: Transaction, key_ref: str) -> Mapping[str, Any]:
+    async def _find(self, tx: Transaction, key_ref: str) -> RowMapping:
         ref = key_ref.strip()
         if looks_like_key(ref):  # someone pasted the full key: match its hash
             cond = api_keys.c.hash == hash_key(ref)
@@ -200,7 +200,7 @@ class KeyService:
         Raises :class:`KeyNotFoundError` or :class:`AmbiguousKeyError`.
         """
         async with self.db.transaction() as tx:
-            row = await self._find(tx, key_ref)
+            row: Mapping[Any, Any] = await self._find(tx, key_ref)
             if row["revoked_at"] is None:
                 now = utcnow()
                 await tx.execute(

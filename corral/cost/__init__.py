@@ -5,8 +5,9 @@ sourced prices; a model without a price is reported *unpriced* (cost None), neve
 a call the provider did not bill costs $0. See docs/cost.md.
 """
 
-from corral.cost.catalog import ModelPrice, PriceCatalog, PriceTier, Rates, normalize_model
+from corral.cost.catalog import ModelPrice, PriceCatalog, PriceTier, normalize_model
 from corral.cost.pricing import CostBreakdown, CostLine, Pricer, cost_of, default_pricer, is_billed
+from corral.cost.rates import Rates
 from corral.cost.settings import DeploymentPriceSettings, ModelPriceSettings, PricingSettings, TierSettings
 from corral.cost.totals import GroupBy, throughput, totals
 

@@ -8,7 +8,7 @@ import json
 import click
 
 from corral.core.timespan import parse_since
-from corral.cost.totals import totals
+from corral.cost.totals import GroupBy, totals
 from corral.store import open_database_from_env
 
 
@@ -17,7 +17,7 @@ from corral.store import open_database_from_env
               default="day", show_default=True, help="What to total by.")
 @click.option("--since", default="7d", show_default=True, help="Window start: 24h, 7d, or an ISO time.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
-def costs(group_by: str, since: str, as_json: bool) -> None:
+def costs(group_by: GroupBy, since: str, as_json: bool) -> None:  # click.Choice: a GroupBy
     """Cost, tokens and requests per key, team, route, model or day. Unpriced requests are
     counted separately and never shown as $0."""
     try:
@@ -28,7 +28,7 @@ def costs(group_by: str, since: str, as_json: bool) -> None:
     async def run() -> list[dict[str, object]]:
         db = await open_database_from_env()
         try:
-            return await totals(db, group_by, since=start)  # type: ignore[arg-type]
+            return await totals(db, group_by, since=start)
         finally:
             await db.close()
 

@@ -34,7 +34,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from corral.cost.catalog import ModelPrice, PriceCatalog, Rates
+from corral.cost.catalog import ModelPrice, PriceCatalog
+from corral.cost.rates import Rates
 from corral.cost.settings import DeploymentPriceSettings, PricingSettings
 
 MILLION = Decimal(1_000_000)

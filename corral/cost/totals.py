@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, overload
 
 from sqlalchemy import (
     BigInteger,
@@ -75,6 +75,10 @@ def _stores_datetimes(t: Any) -> bool:
     return isinstance(getattr(kind, "impl_instance", kind), DateTime)
 
 
+@overload
+def _bound(value: TimeBound, as_datetime: Literal[False]) -> float | None: ...
+@overload
+def _bound(value: TimeBound, as_datetime: bool) -> datetime | float | None: ...
 def _bound(value: TimeBound, as_datetime: bool) -> datetime | float | None:
     """A window bound in the column's own terms (aware UTC datetime or unix seconds)."""
     if value is None:

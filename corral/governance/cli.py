@@ -14,7 +14,7 @@ from typing import TypeVar
 import click
 
 from corral.core.timespan import parse_since
-from corral.governance.policy_events import PolicyEvent, PolicyEventStore
+from corral.governance.policy_events import GroupBy, PolicyEvent, PolicyEventStore
 from corral.store import open_database_from_env
 
 T = TypeVar("T")
@@ -68,7 +68,9 @@ def _row(e: PolicyEvent) -> list[str]:
               help="Show counts per category or route instead of events.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (includes prompt excerpts).")
 def policy_events(
-    limit: int, since: str | None, route: str | None, key_id: str | None, group_by: str | None, as_json: bool
+    limit: int, since: str | None, route: str | None, key_id: str | None,
+    group_by: GroupBy | None,  # click.Choice: one of GroupBy's values
+    as_json: bool,
 ) -> None:
     """List recent content-policy refusals and filtered answers, newest first."""
     try:
@@ -76,7 +78,7 @@ def policy_events(
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--since") from e
     if group_by is not None:
-        counts: dict[str, int] = _with_store(lambda s: s.count_by(group_by, since_at))  # type: ignore[arg-type]
+        counts: dict[str, int] = _with_store(lambda s: s.count_by(group_by, since_at))
         if as_json:
             click.echo(json.dumps(counts, indent=2))
         elif not counts:

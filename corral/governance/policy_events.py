@@ -9,12 +9,12 @@ and counts what it had to drop (queue full, database down) instead of raising.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import desc, func, select
+from sqlalchemy import RowMapping, String, desc, func, select
 
 from corral.core.batching import BatchWorker
 from corral.core.types import Message
@@ -26,7 +26,7 @@ log = logging.getLogger("corral.governance")
 GroupBy = Literal["category", "route"]
 NUL_REPLACEMENT = "\ufffd"  # what a stored NUL becomes: visible, and storable everywhere
 _STRING_LIMITS = {
-    c.name: c.type.length for c in policy_events.columns if getattr(c.type, "length", None)
+    c.name: c.type.length for c in policy_events.columns if isinstance(c.type, String) and c.type.length
 }
 _STRING_LIMITS["prompt_excerpt"] = PROMPT_EXCERPT_CHARS
 
@@ -81,7 +81,7 @@ def prompt_excerpt(messages: Sequence[Message], limit: int = PROMPT_EXCERPT_CHAR
     return None
 
 
-def _from_row(row: Mapping[str, Any]) -> PolicyEvent:
+def _from_row(row: RowMapping) -> PolicyEvent:
     return PolicyEvent(
         id=row["id"],
         created_at=row["created_at"],

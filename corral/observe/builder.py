@@ -81,8 +81,8 @@ def build_record(
     return RequestRecord(
         ctx.request_id,
         time.time() - (time.perf_counter() - started),  # created_at: wall clock at the start
-        caller and caller.key_id,
-        caller and caller.team,
+        caller.key_id if caller else None,
+        caller.team if caller else None,
         end_user,
         ctx.public_model or request.model,  # route
         ctx.original.model,  # what the client asked for, even after a fallback rewrote the request

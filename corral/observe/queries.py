@@ -12,7 +12,7 @@ import asyncio
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import chain
@@ -20,7 +20,7 @@ from operator import attrgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, case, desc, func, select
+from sqlalchemy import ColumnElement, RowMapping, case, desc, func, select
 
 from corral.observe.record import RequestRecord
 from corral.store.db import SQLITE_BUSY_TIMEOUT_MS, Database
@@ -201,7 +201,7 @@ def _filters(since: datetime | None, route: str | None, key_id: str | None, team
     return where
 
 
-def to_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+def to_dict(row: RowMapping) -> dict[str, Any]:
     """A stored row as JSON-friendly data (JSON columns parsed, time in ISO 8601)."""
     data = dict(row)
     data["created_at"] = row["created_at"].isoformat()

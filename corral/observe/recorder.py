@@ -18,8 +18,9 @@ from corral.observe.builder import build_record
 from corral.observe.metrics import Metrics
 from corral.observe.quality.scorer import QualityScorer
 from corral.observe.record import RequestRecord
+from corral.observe.settings import ObservabilitySettings
 from corral.observe.sink import RecordSink
-from corral.observe.tracing import ObservabilitySettings, Tracing
+from corral.observe.tracing import Tracing
 from corral.privacy.capture import content_kept
 from corral.store import Database
 

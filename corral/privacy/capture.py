@@ -17,7 +17,9 @@ PRIVATE_POLICIES = frozenset({"redact", "log-only", "block"})
 def content_kept(ctx: RequestContext, capture_content: bool) -> bool:
     """Whether any content of this request may be stored."""
     privacy = ctx.extras.get("privacy")
-    return capture_content and bool(privacy) and privacy.get("policy") in PRIVATE_POLICIES
+    if not capture_content or not privacy:
+        return False
+    return privacy.get("policy") in PRIVATE_POLICIES
 
 
 def stored_copy(ctx: RequestContext) -> Work:

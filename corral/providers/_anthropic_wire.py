@@ -327,9 +327,9 @@ class StreamState:
             if block.get("type") == "tool_use":
                 n = self._tools[index] = len(self._tools)
                 self._has_args[n] = False
-                delta = ToolCallDelta(index=n, id=block.get("id"), name=block.get("name"),
-                                      arguments="")
-                return [ChatChunk(tool_calls=[delta])]
+                started = ToolCallDelta(index=n, id=block.get("id"), name=block.get("name"),
+                                        arguments="")
+                return [ChatChunk(tool_calls=[started])]
             return []
         if kind == "content_block_delta":
             delta = event.get("delta") or {}

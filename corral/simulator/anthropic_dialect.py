@@ -178,7 +178,7 @@ def render_message(call: Call, gen: Generation | None) -> dict[str, Any]:
 
 def message_script(call: Call, gen: Generation) -> StreamScript:
     start_usage = {**usage(gen), "output_tokens": 1, "service_tier": "standard"}
-    message = {
+    message: dict[str, Any] = {
         "id": new_id("msg_"),
         "type": "message",
         "role": "assistant",

@@ -131,7 +131,7 @@ class Transaction:
 
     async def execute(self, stmt: Statement, params: Params = None) -> CursorResult[Any]:
         """Run a statement; ``params`` may be a list of dicts for executemany."""
-        return await self.connection.execute(_as_executable(stmt), params)  # type: ignore[arg-type]
+        return await self.connection.execute(_as_executable(stmt), params)
 
     async def fetch_one(self, stmt: Statement, params: Params = None) -> RowMapping | None:
         result = await self.execute(stmt, params)

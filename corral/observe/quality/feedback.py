@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import desc, or_, select
+from sqlalchemy import RowMapping, desc, or_, select
 
 from corral.core.errors import InvalidRequest
 from corral.store.db import Database
@@ -115,8 +115,8 @@ def feedback_from_payload(data: Mapping[str, Any], *, key_id: str | None = None,
                     comment=comment, correction=correction, key_id=key_id, team=team)
 
 
-def _from_row(row: Mapping[str, Any]) -> Feedback:
-    return Feedback(**{name: row[name] for name in Feedback.__slots__})  # type: ignore[attr-defined]
+def _from_row(row: RowMapping) -> Feedback:
+    return Feedback(**{name: row[name] for name in Feedback.__slots__})
 
 
 class FeedbackStore:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import RowMapping, delete, select
 
 from corral.store.db import Database
 from corral.store.schema import golden_examples, utcnow
@@ -43,7 +43,7 @@ def validate_golden(route: Any, question: Any, answer: Any) -> GoldenExample:
     return GoldenExample(route=route.strip(), question=question.strip(), answer=answer.strip())
 
 
-def _from_row(row: Mapping[str, Any]) -> GoldenExample:
+def _from_row(row: RowMapping) -> GoldenExample:
     return GoldenExample(id=row["id"], created_at=row["created_at"], route=row["route"],
                          question=row["question"], answer=row["answer"])
 
@@ -73,8 +73,8 @@ class GoldenStore:
         result = await self.db.execute(delete(golden_examples).where(golden_examples.c.id == example_id))
         return bool(result.rowcount)
 
-    async def by_route(self) -> dict[str, list[GoldenExample]]:
-        grouped: dict[str, list[GoldenExample]] = {}
+    async def by_route(self) -> dict[str, builtins.list[GoldenExample]]:
+        grouped: dict[str, builtins.list[GoldenExample]] = {}
         for example in await self.list():
             grouped.setdefault(example.route, []).append(example)
         return grouped

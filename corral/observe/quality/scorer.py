@@ -236,9 +236,9 @@ class QualityScorer(BatchWorker[RequestRecord]):
             ids = [e.id for e in examples if e.id in self._vectors]
             if ids:
                 index[route] = _GoldenIndex(
-                    ids=[int(i) for i in ids if i is not None],
-                    questions=np.stack([self._vectors[i][2] for i in ids if i is not None]),
-                    answers=np.stack([self._vectors[i][3] for i in ids if i is not None]),
+                    ids=ids,  # ints: only ids in self._vectors
+                    questions=np.stack([self._vectors[i][2] for i in ids]),
+                    answers=np.stack([self._vectors[i][3] for i in ids]),
                 )
         self._index = index
         self._golden_loaded_at = time.monotonic()

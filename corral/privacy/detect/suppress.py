@@ -124,7 +124,7 @@ def is_casual(text: str) -> bool:
 
     Counts capitalised words that do not start a sentence; one in twenty still counts as casual.
     """
-    words = _WORDS.findall(text)
+    words: list[str] = _WORDS.findall(text)
     if len(words) < 3 or sum(text.count(c) for c in "()[]{}=<>_`") > len(text) / 100:
         return False  # too short to tell, or code
     initial = len(_SENTENCE_START.findall(text))
