@@ -17,7 +17,6 @@ from corral.cache.exact import ExactCache, cache_store
 from corral.cache.stage import CacheStage
 from corral.config import Settings
 from corral.context.stage import ContextStage
-from corral.context.tokens import warm_encodings
 from corral.context.usage import UsageStage
 from corral.core.pipeline import Pipeline, Stage
 from corral.cost.pricing import Pricer
@@ -30,6 +29,7 @@ from corral.plugins import StageParts, build_stages, plugin_order, stage_plugins
 from corral.privacy.policy import PrivacySettings, privacy_settings_from
 from corral.privacy.stage import PrivacyStage, load_default_detector
 from corral.privacy.types import Detector
+from corral.providers.base import Provider
 from corral.routing.router import Router
 from corral.routing.table import RouteTable
 from corral.store import KV, Database, default_database_url, kv_from_url, migrate
@@ -103,12 +103,12 @@ class Gateway:
             privacy=privacy_stage,
         )
         if detector is not None:
-            gw._spawn(asyncio.to_thread(detector.warmup))  # type: ignore[attr-defined]
+            warm = getattr(detector, "warmup", None)  # PIIDetector loads its models here
+            if warm is not None:
+                gw._spawn(asyncio.to_thread(warm))
         if warmup:
             for provider in routes.providers.values():
                 gw._spawn(_warm(provider))
-            served = [d.model for route in routes.routes.values() for d in route.deployments]
-            gw._spawn(asyncio.to_thread(warm_encodings, [*routes.routes, *served]))
         return gw
 
     @property
@@ -152,7 +152,7 @@ def privacy_enabled(privacy: PrivacySettings) -> bool:
     return any(rule.policy != "off" for rule in rules)
 
 
-async def _warm(provider) -> None:  # type: ignore[no-untyped-def]
+async def _warm(provider: Provider) -> None:
     try:
         await provider.warmup()
     except Exception as exc:  # noqa: BLE001 - a failed warm-up surfaces on first use instead

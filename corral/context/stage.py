@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 from corral.config import ContextSettings
 from corral.context.fit import Counter, summarize, truncate
-from corral.context.tokens import count_request
+from corral.context.tokens import count_request, encoding_for_model, encoding_ready
 from corral.context.windows import effective_window, prompt_limit
 from corral.core.context import RequestContext
 from corral.core.errors import (
@@ -97,6 +97,7 @@ class _Plan:
     reserve: int
     limit: int  # tokens the prompt may use
     count: Counter
+    tokenizer: str  # the model whose tokenizer counts (the top tier's first deployment)
 
 
 def _context_error(exc: UpstreamError) -> UpstreamContextLength | None:
@@ -164,15 +165,25 @@ class ContextStage:
         return _Plan(
             route=route, settings=settings, window=min(effective_window(d) for d in tier),
             reserve=reserve, limit=min(prompt_limit(d, reserve) for d in tier),
-            count=_counter(tier[0].model),
+            count=_counter(tier[0].model), tokenizer=tier[0].model,
         )
 
+    @staticmethod
+    async def _tokenizer(plan: _Plan) -> None:
+        """Build the tokenizer on first use off the event loop (about a second and 30-75 MB,
+        which is why it is built only for a request that needs counting)."""
+        if not encoding_ready(plan.tokenizer):
+            await asyncio.to_thread(encoding_for_model, plan.tokenizer)
+
     async def _count(self, request: ChatRequest, plan: _Plan) -> int:
+        await self._tokenizer(plan)
         if sum(_bytes(m.text()) for m in request.messages) > LARGE_PROMPT_BYTES:
             return await asyncio.to_thread(plan.count, request)
         return plan.count(request)
 
     async def _fits(self, request: ChatRequest, plan: _Plan) -> bool:
+        if request.tools or request.response_format:  # upper_bound counts their definitions
+            await self._tokenizer(plan)
         if upper_bound(request, plan.count) <= plan.limit:
             return True  # most requests: no tokenizing at all
         return await self._count(request, plan) <= plan.limit

@@ -26,7 +26,6 @@ import hashlib
 import importlib.util
 import json
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +138,11 @@ def get_encoding(name: str) -> tiktoken.Encoding:
     return enc
 
 
-def warm_encodings(models: Iterable[str]) -> None:
-    """Build the encodings these models count with now (about a second each, CPU-bound):
-    at start-up on a thread, rather than on the event loop at the first request."""
-    for name in sorted({DEFAULT_ENCODING, *(encoding_name_for_model(m) for m in models)}):
-        get_encoding(name)
+def encoding_ready(model: str) -> bool:
+    """Whether `model`'s encoding is built. Building one takes about a second of CPU and
+    30-75 MB, so it happens on first use, which async callers move off the event loop
+    (`await asyncio.to_thread(encoding_for_model, model)`) when this says False."""
+    return encoding_name_for_model(model) in _encodings
 
 
 def _base_name(model: str) -> str:

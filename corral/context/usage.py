@@ -7,9 +7,10 @@ numbers as estimated rather than leaving them empty.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
-from corral.context.tokens import count_request, count_text
+from corral.context.tokens import count_request, count_text, encoding_for_model, encoding_ready
 from corral.core.context import RequestContext, Work
 from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream
@@ -35,6 +36,12 @@ def estimate_usage(request: Work, output_text: str) -> Usage:
     )
 
 
+async def _tokenizer_ready(model: str) -> None:
+    """Build the model's tokenizer off the event loop the first time (about a second)."""
+    if not encoding_ready(model):
+        await asyncio.to_thread(encoding_for_model, model)
+
+
 class UsageStage:
     name = "usage"
     operations = frozenset({"chat", "embeddings"})
@@ -49,6 +56,7 @@ class UsageStage:
             return result
         if isinstance(result, ChatResponse):
             if result.usage is None:
+                await _tokenizer_ready(ctx.request.model)
                 text = (result.content or "") + "".join(
                     c.name + c.arguments for c in result.tool_calls or []
                 )
@@ -72,6 +80,7 @@ class UsageStage:
                     parts.append((call.name or "") + (call.arguments or ""))
                 yield chunk
             if usage is None:
+                await _tokenizer_ready(ctx.request.model)
                 usage = estimate_usage(ctx.request, "".join(parts))
                 yield ChatChunk(usage=usage)
         finally:

@@ -172,10 +172,27 @@ def test_unknown_encoding_rejected() -> None:
         tokens.get_encoding("p50k_base")
 
 
-def test_warm_encodings_builds_what_the_models_count_with(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start-up builds the encodings on a thread: building one stalls for about a second."""
-    from corral.context import tokens
+@pytest.mark.asyncio
+async def test_the_first_count_builds_the_tokenizer_off_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building an encoding takes about a second: a request that needs one must not stall the loop."""
+    import threading
+
+    from corral.context.stage import ContextStage
+    from corral.core.context import RequestContext
+    from tests.context.test_stage import CALLER, Recorder, chat, route, table
 
     monkeypatch.setattr(tokens, "_encodings", {})
-    tokens.warm_encodings(["gpt-3.5-turbo"])
-    assert sorted(tokens._encodings) == ["cl100k_base", "o200k_base"]  # the model's and the default
+    tokens.encoding_for_model.cache_clear()
+    built_on: list[str] = []
+    real = tokens.get_encoding
+
+    def spy(name: str) -> object:
+        if name not in tokens._encodings:
+            built_on.append(threading.current_thread().name)
+        return real(name)
+
+    monkeypatch.setattr(tokens, "get_encoding", spy)
+    stage = ContextStage(table(route("m", [(1500, 0)], reserve_output_tokens=10)))  # bound too big: it counts
+    ctx = RequestContext("req-1", chat(turns=10), caller=CALLER)
+    await stage(ctx, Recorder())
+    assert built_on and threading.main_thread().name not in built_on, built_on
