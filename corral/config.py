@@ -157,7 +157,8 @@ class Settings(_Strict):
     def _fallbacks_name_known_models(self) -> Settings:
         public = set(self.models) | {a for m in self.models.values() for a in m.aliases}
         for name, model in self.models.items():
-            refs = [(f"fallbacks.{i}", f) for i, f in enumerate(model.fallbacks)]
+            refs: list[tuple[str, str | None]] = [
+                (f"fallbacks.{i}", f) for i, f in enumerate(model.fallbacks)]
             refs += [("context.summarize_model", model.context.summarize_model),
                      ("content_policy_fallback", model.content_policy_fallback)]
             for where, ref in refs:

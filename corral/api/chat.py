@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,7 +262,7 @@ async def _send_error(send: Send, exc: CorralError, extra: list[tuple[bytes, byt
 
 
 async def _stream(
-    send: Send, watch: _DisconnectWatch, stream: ChatStream, events: AsyncIterator[bytes],
+    send: Send, watch: _DisconnectWatch, stream: ChatStream, events: AsyncGenerator[bytes],
     headers: list[tuple[bytes, bytes]], outcome: _Outcome,
 ) -> None:
     """Write each event as it is produced; a client disconnect cancels and closes upstream.
@@ -287,12 +287,12 @@ async def _stream(
         pass  # servers on ASGI spec 2.4 report a vanished client this way
     finally:
         watch.stop()
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()
         await stream.aclose()  # no-op once consumed; closes upstream if never started
 
 
 async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool, outcome: _Outcome,
-               request_id: str) -> AsyncIterator[bytes]:
+               request_id: str) -> AsyncGenerator[bytes]:
     """Encode chunks as they arrive. A failure after the first byte becomes an error event."""
     usage: Usage | None = None
     chunks = aiter(stream)

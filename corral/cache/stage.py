@@ -25,7 +25,8 @@ from corral.config import ModelSettings
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
 from corral.core.pipeline import Next, Result
-from corral.core.types import ChatChunk, ChatResponse, FinishReason, ToolCall, Usage
+from corral.core.stream import ChatStream
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, FinishReason, ToolCall, Usage, expect
 
 CACHE_KEY = "cache_key"
 
@@ -65,7 +66,7 @@ class CacheStage:
             route = self.routes.lookup(ctx.request.model)
         except CorralError:
             return None  # the router will report the unknown model
-        return cache_key(ctx.original, route.public_name, scope=_scope(ctx)), route
+        return cache_key(expect(ctx.original, ChatRequest), route.public_name, scope=_scope(ctx)), route
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
         found = self.key_for(ctx)
@@ -81,8 +82,9 @@ class CacheStage:
             if write is not None:
                 await write  # in-process KV: a dict write, cheaper than a task
             return result
-        model = result.model
-        return result.map(lambda chunks: self._collect(ctx, key, model, chunks))
+        stream = expect(result, ChatStream)  # a chat-only stage: an answer or a stream
+        model = stream.model
+        return stream.map(lambda chunks: self._collect(ctx, key, model, chunks))
 
     async def lookup(self, ctx: RequestContext) -> ChatResponse | None:
         """A cached answer to this exact request, if the route allows cache fallback."""
@@ -94,7 +96,7 @@ class CacheStage:
         if not _fallback_enabled(route):
             return None
         if not isinstance(key, str):
-            key = cache_key(ctx.original, route.public_name, scope=_scope(ctx))
+            key = cache_key(expect(ctx.original, ChatRequest), route.public_name, scope=_scope(ctx))
         return await self.cache.get(key)
 
     async def drain(self) -> None:

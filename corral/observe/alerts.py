@@ -48,15 +48,20 @@ class AlertState:
                 "since": self.since, "evaluated_at": self.evaluated_at}
 
 
+def _ms(value: Any) -> float | None:
+    """A percentile from the summary query: a number of milliseconds, or None without data."""
+    return None if value is None else float(value)
+
+
 def measure(rule: AlertRule, summary: dict[str, Any]) -> float | None:
     """The rule's observed value from a ``queries.summary`` result (None: not enough data)."""
     if summary["count"] < max(rule.min_requests, 1 if rule.kind != "cost_burn" else 0):
         return None
     if rule.kind == "latency_p99":
-        return summary["latency_ms"]["p99"]
+        return _ms(summary["latency_ms"]["p99"])
     if rule.kind == "ttft_p99":
         ttft = summary["ttft_client_ms"]["p99"]
-        return ttft if ttft is not None else summary["ttft_upstream_ms"]["p99"]
+        return _ms(ttft if ttft is not None else summary["ttft_upstream_ms"]["p99"])
     if rule.kind == "error_rate":
         return float(summary["error_rate"])
     if rule.kind == "cost_burn":
@@ -124,7 +129,7 @@ class AlertEngine:
             if value is None:
                 continue  # no data keeps the previous state: silence is not recovery
             firing = breached(rule, value)
-            new = "firing" if firing else "ok"
+            new: Literal["ok", "firing"] = "firing" if firing else "ok"
             if new == state.state:
                 continue
             first_ok = state.state == "unknown" and not firing  # a quiet start is not a "resolved"

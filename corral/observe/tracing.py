@@ -151,8 +151,8 @@ class Tracing:
                 continue
             data: Any
             if spec.kind == "counter":
-                points = [NumberDataPoint(_attrs(spec, key), start, now, state[0]) for key, state in series]
-                data = Sum(points, cumulative, is_monotonic=True)
+                sums = [NumberDataPoint(_attrs(spec, key), start, now, state[0]) for key, state in series]
+                data = Sum(sums, cumulative, is_monotonic=True)
             else:
                 points = [HistogramDataPoint(_attrs(spec, key), start, now, count=int(sum(state[:-3])),
                                              sum=state[-3], bucket_counts=[int(c) for c in state[:-3]],

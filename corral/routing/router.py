@@ -32,7 +32,7 @@ from corral.core.errors import (
 )
 from corral.core.pipeline import Result
 from corral.core.stream import ChatStream
-from corral.core.types import ChatChunk, ChatResponse, Usage
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, Usage, expect
 from corral.routing.attempt import run_attempt
 from corral.routing.backoff import is_retryable, retry_delay
 from corral.routing.breaker import CircuitBreaker
@@ -186,7 +186,7 @@ class Router:
         ctx.response_headers["x-corral-degraded"] = kind
         ctx.extras["degraded"] = kind
         response.usage = Usage()  # nothing was generated (or billed) for this answer
-        if not ctx.request.stream:
+        if not expect(ctx.request, ChatRequest).stream:  # degraded answers stand in for chat only
             return response
         return ChatStream(_as_chunks(response), model=response.model)
 
