@@ -37,7 +37,6 @@ log = logging.getLogger("corral.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OTHER = "_OTHER"  # semconv's fallback value; also the overflow and unknown-model label
-OPERATION = "chat"
 
 # Bucket boundaries, copied from the conventions' ExplicitBucketBoundaries advice.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from corral.observe.metrics import OPERATION, Metrics, Spec, provider_name
+from corral.observe.metrics import Metrics, Spec, provider_name
 from corral.observe.record import AttemptRecord, RequestRecord
 from corral.observe.settings import ObservabilitySettings
 
@@ -185,7 +185,7 @@ class Tracing:
             parent = self._propagator.extract({"traceparent": traceparent})
         start = int(r.created_at * 1e9)
         end = start + int(r.latency_ms * 1e6)
-        span = self.tracer.start_span(f"{OPERATION} {r.route}", context=parent, kind=SpanKind.SERVER,
+        span = self.tracer.start_span(f"{r.operation} {r.route}", context=parent, kind=SpanKind.SERVER,
                                       start_time=start, attributes=self._request_attributes(r))
         if not span.is_recording():  # not sampled (OTEL_TRACES_SAMPLER): skip the children's cost
             return
@@ -193,9 +193,9 @@ class Tracing:
             span.set_status(Status(StatusCode.ERROR, r.error_type or "error"))
         ctx = trace.set_span_in_context(span)
         for attempt, (a_start, a_end) in zip(r.attempts, _attempt_times(r), strict=True):
-            child = self.tracer.start_span(f"{OPERATION} {attempt.model}", context=ctx, kind=SpanKind.CLIENT,
-                                           start_time=start + int(a_start * 1e6),
-                                           attributes=self._attempt_attributes(r, attempt))
+            child = self.tracer.start_span(
+                f"{r.operation} {attempt.model}", context=ctx, kind=SpanKind.CLIENT,
+                start_time=start + int(a_start * 1e6), attributes=self._attempt_attributes(r, attempt))
             if attempt.status == "error":
                 child.set_status(Status(StatusCode.ERROR, attempt.error_type or "error"))
             child.end(end_time=start + int(a_end * 1e6))
@@ -203,7 +203,7 @@ class Tracing:
 
     def _request_attributes(self, r: RequestRecord) -> dict[str, Any]:
         attrs: dict[str, Any] = {
-            "gen_ai.operation.name": OPERATION,
+            "gen_ai.operation.name": r.operation,
             "gen_ai.request.model": r.requested_model,
             "gen_ai.request.stream": r.stream,
             "gen_ai.usage.input_tokens": r.input_tokens,
@@ -244,7 +244,7 @@ class Tracing:
 
     def _attempt_attributes(self, r: RequestRecord, a: AttemptRecord) -> dict[str, Any]:
         attrs: dict[str, Any] = {
-            "gen_ai.operation.name": OPERATION,
+            "gen_ai.operation.name": r.operation,
             "gen_ai.provider.name": provider_name(a.provider, self.provider_types),
             "gen_ai.request.model": a.model,
             "corral.provider": a.provider,
