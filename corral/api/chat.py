@@ -193,23 +193,39 @@ class ClientDisconnected(Exception):
 class _DisconnectWatch:
     """Cancels the handler task when the client disconnects, so the upstream call stops too.
 
-    One task per request, started once the body is read: from then on the only message
-    `receive` can deliver is `http.disconnect`.
+    Watching costs a task per request (about 15 us of CPU, a tenth of the gateway's own
+    cost per request), so it starts only once the request has run for `DELAY_S`: a client
+    that leaves a fast request loses nothing worth cancelling, and an LLM call that runs
+    for seconds is watched for all but its first moments. A stream is watched from its
+    first byte (`now()`). Once the body is read, the only message `receive` can deliver is
+    `http.disconnect`.
     """
 
-    __slots__ = ("_task", "_watcher", "finished", "gone")
+    DELAY_S = 0.05
+    __slots__ = ("_receive", "_task", "_timer", "_watcher", "finished", "gone")
 
     def __init__(self, receive: Receive) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
+        self._receive = receive
         self.finished = False
         self.gone = False
-        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+        self._watcher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            self.DELAY_S, self.now)
 
-    async def _watch(self, receive: Receive) -> None:
+    def now(self) -> None:
+        """Start watching (at once, for a stream; from the timer, for a slow request)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._watcher is None and not self.finished:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
         while True:
-            message = await receive()
+            message = await self._receive()
             if message["type"] == "http.disconnect":
                 if not self.finished:
                     self.gone = True
@@ -219,7 +235,11 @@ class _DisconnectWatch:
     def stop(self) -> None:
         """The answer is complete: a disconnect from now on is ordinary."""
         self.finished = True
-        self._watcher.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._watcher is not None:
+            self._watcher.cancel()
 
     def absorb(self) -> None:
         """Handle our own cancellation: the task goes on to record the request."""
@@ -270,6 +290,7 @@ async def _stream(
     The request's disconnect watch cancels this task, so a stalled upstream is abandoned
     at once rather than at the next chunk.
     """
+    watch.now()  # a stream may stall at any point: watch it from the first byte
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         async for event in events:
