@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table
 
-from corral.cost import throughput, totals
-from corral.cost.totals import requests_table
+from corral.cost.totals import requests_table, throughput, totals
 from corral.store import Database, migrate, schema
 
 DAY1 = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
