@@ -1,1 +1,1 @@
-"""Context-window helpers: token counting (`corral.context.tokens`) and what builds on it."""
+"""Context-window helpers: token counting (`corral.core.tokens`) and what builds on it."""

@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from corral.context.tokens import count_request
 from corral.core.errors import ContextLengthExceeded
+from corral.core.tokens import count_request
 from corral.core.types import ChatRequest, ChatResponse, ImagePart, Message, TextPart
 
 Counter = Callable[[ChatRequest], int]

@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 
 from corral.config import ContextSettings
 from corral.context.fit import Counter, summarize, truncate
-from corral.context.tokens import count_request, encoding_for_model, encoding_ready
 from corral.context.windows import effective_window, prompt_limit
 from corral.core.context import RequestContext
 from corral.core.errors import (
@@ -40,6 +39,7 @@ from corral.core.errors import (
 )
 from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream
+from corral.core.tokens import count_request, encoding_for_model, encoding_ready
 from corral.core.types import ChatRequest, ChatResponse, ImagePart, Usage, expect
 from corral.routing.table import Deployment, Route, RouteTable
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from corral.context.tokens import count_request, count_text, encoding_for_model, encoding_ready
 from corral.core.context import RequestContext, Work
 from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream
+from corral.core.tokens import count_request, count_text, encoding_for_model, encoding_ready
 from corral.core.types import (
     ChatChunk,
     ChatResponse,

@@ -52,7 +52,6 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
-from corral.context.tokens import count_messages, count_text
 from corral.core.errors import (
     CorralError,
     UpstreamContextLength,
@@ -60,6 +59,7 @@ from corral.core.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from corral.core.tokens import count_messages, count_text
 from corral.core.types import (
     ChatChunk,
     ChatRequest,

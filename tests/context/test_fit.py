@@ -8,8 +8,8 @@ import pytest
 
 from corral.context import fit
 from corral.context.fit import check_fit, split_question, split_text, summarize, text_counter, truncate
-from corral.context.tokens import count_request
 from corral.core.errors import ContextLengthExceeded, UpstreamUnavailable
+from corral.core.tokens import count_request
 from corral.core.types import ChatRequest, ChatResponse, ImagePart, Message, TextPart, ToolCall
 
 

@@ -8,7 +8,6 @@ import pytest
 
 from corral.config import ModelSettings
 from corral.context.stage import CONTEXT_HEADER, ContextStage, upper_bound
-from corral.context.tokens import count_request
 from corral.core.context import Caller, RequestContext
 from corral.core.errors import (
     AllProvidersFailed,
@@ -18,6 +17,7 @@ from corral.core.errors import (
     UpstreamRateLimited,
 )
 from corral.core.pipeline import Pipeline, Result
+from corral.core.tokens import count_request
 from corral.core.types import ChatRequest, ChatResponse, ImagePart, Message, TextPart, Tool, ToolCall, Usage
 from corral.providers.base import ProviderConfig
 from corral.routing.table import Deployment, Route, RouteTable

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from corral.context import tokens
+from corral.core import tokens
 from corral.core.types import ChatRequest, ImagePart, Message, TextPart, Tool, ToolCall
 
 SAMPLES = [
