@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -17,6 +17,7 @@ import click
 
 from corral.auth.keys import SCOPE_INFERENCE, SCOPES, KeyInfo
 from corral.auth.service import AmbiguousKeyError, KeyNotFoundError, KeyService
+from corral.core.text_table import text_table
 from corral.store import open_database_from_env
 
 T = TypeVar("T")
@@ -36,15 +37,6 @@ def _with_service(fn: Callable[[KeyService], Awaitable[T]]) -> T:
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def _key_row(k: KeyInfo) -> list[str]:
@@ -133,7 +125,7 @@ def list_cmd(include_revoked: bool, as_json: bool) -> None:
         "LAST USED",
         "STATUS",
     ]
-    click.echo(_table(headers, [_key_row(k) for k in items]))
+    click.echo(text_table(headers, [_key_row(k) for k in items]))
 
 
 @keys.command("revoke")

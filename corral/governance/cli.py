@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
 
+from corral.core.text_table import text_table
 from corral.core.timespan import parse_since
 from corral.governance.policy_events import GroupBy, PolicyEvent, PolicyEventStore
 from corral.store import open_database_from_env
@@ -35,15 +36,6 @@ def _with_store(fn: Callable[[PolicyEventStore], Awaitable[T]]) -> T:
 def _short(text: str | None, width: int = _MESSAGE_WIDTH) -> str:
     flat = " ".join((text or "").split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def _row(e: PolicyEvent) -> list[str]:
@@ -85,7 +77,7 @@ def policy_events(
             click.echo("No policy events.")
         else:
             rows = [[name, str(n)] for name, n in counts.items()]
-            click.echo(_table([group_by.upper(), "EVENTS"], rows))
+            click.echo(text_table([group_by.upper(), "EVENTS"], rows))
         return
     events: list[PolicyEvent] = _with_store(lambda s: s.list(limit, since_at, route, key_id))
     if as_json:
@@ -95,4 +87,4 @@ def policy_events(
         click.echo("No policy events." + (" (try without filters)" if since or route or key_id else ""))
         return
     headers = ["TIME (UTC)", "ROUTE", "DEPLOYMENT", "CATEGORY", "KEY", "STREAM", "MESSAGE"]
-    click.echo(_table(headers, [_row(e) for e in events]))
+    click.echo(text_table(headers, [_row(e) for e in events]))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 
+from corral.core.text_table import text_table
 from corral.core.timespan import parse_since
 from corral.observe import queries
 from corral.store import Database, open_database_from_env
@@ -91,12 +92,6 @@ def _ms(values: dict[str, float | None]) -> str:
     return "  ".join(f"{k} {'-' if v is None else f'{v:,.1f}'}" for k, v in values.items())
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-                     for cells in [headers, ["-" * w for w in widths], *rows])
-
-
 def _cost(value: float | None, unpriced: int) -> str:
     text = "-" if value is None else f"${value:,.4f}"
     return f"{text} (+{unpriced} unpriced)" if unpriced else text
@@ -118,7 +113,7 @@ def render_summary(s: dict[str, Any]) -> str:
     if s["by_route"]:
         rows = [[r["route"], f"{r['count']:,}", f"{r['errors']:,}", _cost(r["cost_usd"], r["unpriced"])]
                 for r in s["by_route"]]
-        lines += ["", _table(["ROUTE", "REQUESTS", "ERRORS", "COST"], rows)]
+        lines += ["", text_table(["ROUTE", "REQUESTS", "ERRORS", "COST"], rows)]
     return "\n".join(lines)
 
 

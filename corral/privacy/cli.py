@@ -15,18 +15,10 @@ from typing import IO
 import click
 
 from corral.core.errors import CorralError
+from corral.core.text_table import text_table
 from corral.privacy.redact import span_report
 from corral.privacy.stage import load_default_detector
 from corral.privacy.types import Span
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def _summary(spans: Sequence[Span]) -> str:
@@ -64,6 +56,6 @@ def scan_cmd(source: IO[str], show_values: bool, as_json: bool, min_score: float
         return
     rows = [[f"{r['start']}-{r['end']}", r["entity"], f"{r['score']:.2f}", r["source"], r["value"]]
             for r in reports]
-    click.echo(_table(["OFFSET", "TYPE", "SCORE", "SOURCE", "VALUE"], rows))
+    click.echo(text_table(["OFFSET", "TYPE", "SCORE", "SOURCE", "VALUE"], rows))
     click.echo("")
     click.echo(_summary(spans))
