@@ -75,7 +75,7 @@ class Gateway:
         policy_events = PolicyEventRecorder(db)
         policy_events.start()
         cache = CacheStage(ExactCache(cache_store(kv)), routes)
-        router = Router(routes, kv, cache_lookup=cache.lookup)
+        router = Router(routes, kv, fallback_sources=[cache])
         stages: list[Stage] = [
             ContentPolicyStage(routes, policy_events, capture_content=settings.observability.capture_content),
             cache, ContextStage(routes), UsageStage(),

@@ -86,6 +86,11 @@ class CacheStage:
         model = stream.model
         return stream.map(lambda chunks: self._collect(ctx, key, model, chunks))
 
+    async def fallback_answer(self, ctx: RequestContext) -> ChatResponse | None:
+        """The router's fallback source: an identical request's answer, when the route's
+        deployments all failed and it allows cache fallback."""
+        return await self.lookup(ctx)
+
     async def lookup(self, ctx: RequestContext) -> ChatResponse | None:
         """A cached answer to this exact request, if the route allows cache fallback."""
         key = ctx.extras.get(CACHE_KEY)

@@ -17,8 +17,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import NoReturn, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import NoReturn, Protocol, TypeVar
 
 from corral.config import ModelSettings
 from corral.context.windows import effective_window
@@ -43,18 +43,24 @@ from corral.store.kv import KV, KVUnavailable
 
 log = logging.getLogger("corral.routing")
 T = TypeVar("T")
-CacheLookup = Callable[[RequestContext], Awaitable[ChatResponse | None]]
+class FallbackSource(Protocol):
+    """Something that may stand in for a chat answer when every deployment failed (the exact
+    cache does); asked in order, the first answer wins, marked degraded."""
+
+    name: str
+
+    async def fallback_answer(self, ctx: RequestContext) -> ChatResponse | None: ...
 DEFAULT_SETTINGS = ModelSettings(deployments=[{"provider": "-", "model": "-"}])  # type: ignore[list-item]
 
 
 class Router:
     def __init__(self, table: RouteTable, kv: KV, *, rng: random.Random | None = None,
-                 cache_lookup: CacheLookup | None = None):
+                 fallback_sources: Sequence[FallbackSource] = ()):
         self.table = table
         self.kv = kv
         self.rng = rng or random.Random()
         self.latency = LatencyTracker()
-        self.cache_lookup = cache_lookup
+        self.fallback_sources = tuple(fallback_sources)
         self._breakers: dict[str, CircuitBreaker] = {}
         self._budgets: dict[str, RetryBudget] = {}
 
@@ -165,10 +171,11 @@ class Router:
         ctx.response_headers["x-corral-attempts"] = str(len(ctx.attempts))
         if ctx.operation != "chat":  # a cached or canned answer stands in for a chat reply only
             return self._failed(route, errors)
-        if settings.cache_fallback and self.cache_lookup is not None:
-            cached = await self.cache_lookup(ctx)
-            if cached is not None:
-                return self._degraded(ctx, cached, "cache")
+        if settings.cache_fallback:
+            for source in self.fallback_sources:
+                answer = await source.fallback_answer(ctx)
+                if answer is not None:
+                    return self._degraded(ctx, answer, source.name)
         if settings.degraded_message is not None:
             text = settings.degraded_message
             return self._degraded(ctx, ChatResponse(id="", model=route.public_name, content=text), "message")
