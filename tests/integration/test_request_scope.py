@@ -104,6 +104,10 @@ async def test_a_reused_client_request_id_cannot_suppress_records(server: Runnin
     assert len(ids) == 5, "Corral picks its own id for every request"
     rows = await _records(server, lambda r: r["client_request_id"] == "same-id-5", expected=5)
     assert len(rows) == 5 and {r["request_id"] for r in rows} == ids
+    async with aiohttp.ClientSession() as s, s.get(  # the dashboard's search finds them by it
+        server.url + "/admin/requests?q=same-id-5", headers={"authorization": f"Bearer {server.admin_key}"},
+    ) as r:
+        assert {row["request_id"] for row in (await r.json())["data"]} == ids
 
 
 @pytest.mark.asyncio
