@@ -25,8 +25,8 @@ from corral.config import ModelSettings
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
 from corral.core.pipeline import Next, Result
-from corral.core.stream import ChatStream
-from corral.core.types import ChatChunk, ChatRequest, ChatResponse, FinishReason, ToolCall, Usage, expect
+from corral.core.stream import ChatStream, Tally
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, expect
 
 CACHE_KEY = "cache_key"
 
@@ -137,33 +137,12 @@ class CacheStage:
         self, ctx: RequestContext, key: str, model: str, chunks: AsyncIterator[ChatChunk]
     ) -> AsyncIterator[ChatChunk]:
         """Pass chunks through while reassembling the answer; store only on clean completion."""
-        parts: list[str] = []
-        calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
-        finish: FinishReason | None = None
-        usage: Usage | None = None
+        tally = Tally()
         async for chunk in chunks:
-            if chunk.content:
-                parts.append(chunk.content)
-            for delta in chunk.tool_calls or ():
-                call = calls.setdefault(delta.index, ["", "", ""])
-                call[0] = delta.id or call[0]
-                call[1] = delta.name or call[1]
-                call[2] += delta.arguments or ""
-            if chunk.finish_reason is not None:
-                finish = chunk.finish_reason
-            if chunk.usage is not None:
-                usage = chunk.usage
+            tally.add(chunk)
             yield chunk
         # Reached only when the source ended normally: errors and early closes skip this.
-        response = ChatResponse(
-            id=ctx.request_id,
-            model=model or ctx.served_model or "",
-            content="".join(parts) or None,
-            tool_calls=[ToolCall(*calls[i]) for i in sorted(calls)] or None,
-            finish_reason=finish,
-            usage=usage,
-            created=int(time.time()),
-        )
+        response = tally.response(ctx.request_id, model or ctx.served_model or "", int(time.time()))
         write = self._store(ctx, key, response)
         if write is not None:
             await write

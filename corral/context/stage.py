@@ -38,7 +38,7 @@ from corral.core.errors import (
     UpstreamError,
 )
 from corral.core.pipeline import Next, Result
-from corral.core.stream import ChatStream
+from corral.core.stream import ChatStream, Tally
 from corral.core.tokens import count_request, encoding_for_model, encoding_ready
 from corral.core.types import ChatRequest, ChatResponse, ImagePart, Usage, expect
 from corral.routing.table import Deployment, Route, RouteTable
@@ -112,12 +112,10 @@ def _context_error(exc: UpstreamError) -> UpstreamContextLength | None:
 
 async def _collect(stream: ChatStream, model: str) -> ChatResponse:
     """A streamed answer as one response (only if a later stage ignored stream=False)."""
-    parts: list[str] = []
-    usage: Usage | None = None
+    tally = Tally()
     async for chunk in stream:
-        parts.append(chunk.content or "")
-        usage = chunk.usage or usage
-    return ChatResponse(id="summary", model=model, content="".join(parts), usage=usage)
+        tally.add(chunk)
+    return tally.response("summary", model)
 
 
 class ContextStage:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from corral.core.context import RequestContext, Work
 from corral.core.pipeline import Next, Result
-from corral.core.stream import ChatStream
+from corral.core.stream import ChatStream, Tally
 from corral.core.tokens import count_request, count_text, encoding_for_model, encoding_ready
 from corral.core.types import (
     ChatChunk,
@@ -68,23 +68,20 @@ class UsageStage:
     async def _watch(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
         """Pass chunks through, counting; a stream the client abandoned still gets its usage
         (estimated from what was generated), since the provider bills for those tokens."""
-        parts: list[str] = []
-        usage: Usage | None = None
+        tally = Tally()
         try:
             async for chunk in chunks:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.content:
-                    parts.append(chunk.content)
-                for call in chunk.tool_calls or ():
-                    parts.append((call.name or "") + (call.arguments or ""))
+                tally.add(chunk)
                 yield chunk
-            if usage is None:
+            if tally.usage is None:
                 await _tokenizer_ready(ctx.request.model)
-                usage = estimate_usage(ctx.request, "".join(parts))
-                yield ChatChunk(usage=usage)
+                tally.usage = estimate_usage(ctx.request, tally.generated())
+                yield ChatChunk(usage=tally.usage)
         finally:
-            ctx.extras["usage"] = usage if usage is not None else estimate_usage(ctx.request, "".join(parts))
+            usage = tally.usage  # an abandoned stream still gets what it generated, estimated
+            if usage is None:
+                usage = estimate_usage(ctx.request, tally.generated())
+            ctx.extras["usage"] = usage
 
 
 __all__ = ["ChatStream", "UsageStage", "estimate_usage"]

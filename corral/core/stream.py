@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from corral.core.types import ChatChunk
+from corral.core.types import ChatChunk, ChatResponse, FinishReason, ToolCall, Usage
 
 DoneCallback = Callable[["ChatStream", BaseException | None], Awaitable[None] | None]
 
@@ -66,6 +66,50 @@ class ChatStream:
         aclose = getattr(self._chunks, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class Tally:
+    """What a stream has said so far: text, tool calls, finish reason, usage.
+
+    The one accumulator for every stage that watches a stream pass (the cache keeps the
+    whole answer, usage estimates tokens, the summarizer collects a reply); feed it each
+    chunk with `add`.
+    """
+
+    __slots__ = ("_calls", "_parts", "finish", "usage")
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+        self.finish: FinishReason | None = None
+        self.usage: Usage | None = None
+
+    def add(self, chunk: ChatChunk) -> None:
+        if chunk.content:
+            self._parts.append(chunk.content)
+        for delta in chunk.tool_calls or ():
+            call = self._calls.setdefault(delta.index, ["", "", ""])
+            call[0] = delta.id or call[0]
+            call[1] = delta.name or call[1]
+            call[2] += delta.arguments or ""
+        if chunk.finish_reason is not None:
+            self.finish = chunk.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def generated(self) -> str:
+        """Everything the model produced, tool-call names and arguments included (for token counts)."""
+        return self.text + "".join(name + arguments for _, name, arguments in self._calls.values())
+
+    def response(self, id: str, model: str, created: int = 0) -> ChatResponse:
+        """The answer the chunks add up to."""
+        calls = [ToolCall(*self._calls[i]) for i in sorted(self._calls)]
+        return ChatResponse(id=id, model=model, content=self.text or None, tool_calls=calls or None,
+                            finish_reason=self.finish, usage=self.usage, created=created)
 
 
 async def prepend(first: ChatChunk, rest: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:

@@ -105,3 +105,20 @@ async def test_each_operation_runs_only_the_stages_that_take_part_in_it() -> Non
     await pipeline(_ctx())
     assert log == ["enter privacy", "enter cache", "terminal chat", "leave cache", "leave privacy"]
     assert [s.name for s in pipeline.stages_for("embeddings")] == ["privacy"]
+
+
+def test_a_tally_adds_up_text_tool_calls_finish_and_usage() -> None:
+    from corral.core.stream import Tally
+    from corral.core.types import ToolCallDelta, Usage
+
+    tally = Tally()
+    for chunk in (ChatChunk(content="Hel"), ChatChunk(content="lo"),
+                  ChatChunk(tool_calls=[ToolCallDelta(0, id="c1", name="f", arguments='{"a"')]),
+                  ChatChunk(tool_calls=[ToolCallDelta(0, arguments=": 1}")]),
+                  ChatChunk(finish_reason="tool_calls"), ChatChunk(usage=Usage(3, 4))):
+        tally.add(chunk)
+    answer = tally.response("r1", "m", 7)
+    assert (answer.content, answer.finish_reason, answer.usage, answer.created) == ("Hello", "tool_calls",
+                                                                                    Usage(3, 4), 7)
+    assert answer.tool_calls is not None and answer.tool_calls[0].arguments == '{"a": 1}'
+    assert tally.generated() == 'Hellof{"a": 1}'
