@@ -3,17 +3,14 @@ attempts, tokens and cost appear in the parent request's record."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
 from corral.api.app import create_app
-from corral.observe.queries import recent
-from corral.store import Database, default_database_url
 from tests.conftest import serve_in_thread, settings_for
+from tests.integration.records import stored_records
 
 IN_PRICE, OUT_PRICE = 1.0, 2.0  # USD per million tokens of the fake model
 
@@ -45,16 +42,7 @@ async def test_a_summarizer_calls_cost_is_in_its_parents_record(tmp_path: Path) 
         ) as r:
             assert r.status == 200 and r.headers["x-corral-context"] == "summarized"
             request_id = r.headers["x-request-id"]
-    db = await Database.connect(default_database_url(settings.home))
-    try:
-        rows: list[dict[str, Any]] = []
-        for _ in range(50):
-            rows = [row for row in await recent(db, limit=10) if row["request_id"] == request_id]
-            if rows:
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        await db.close()
+    rows = await stored_records(settings.home, lambda row: row["request_id"] == request_id)
     [record] = rows
     children = record["extras"]["children"]
     assert children and all(c["request_id"].startswith(request_id + ":sum") for c in children)

@@ -3,7 +3,6 @@ privacy, failover across deployments, usage, a record with cost, and metrics."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,9 @@ import orjson
 import pytest
 
 from corral.api.app import create_app
-from corral.observe.queries import recent
-from corral.store import Database, default_database_url
 from tests.conftest import RunningServer, serve_in_thread, settings_for
 from tests.fakes import FakeProvider
+from tests.integration.records import stored_records
 
 EMAIL = "jane.doe@example.com"
 
@@ -50,16 +48,8 @@ async def _post(server: RunningServer, path: str, body: dict[str, Any]) -> tuple
 
 
 async def _record(server: RunningServer, request_id: str) -> dict[str, Any]:
-    db = await Database.connect(default_database_url(server.gateway.settings.home))
-    try:
-        for _ in range(100):  # records are written behind the requests
-            rows = [r for r in await recent(db, limit=100) if r["request_id"] == request_id]
-            if rows:
-                return rows[0]
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no record for {request_id}")
-    finally:
-        await db.close()
+    [row] = await stored_records(server, lambda r: r["request_id"] == request_id)
+    return row
 
 
 @pytest.mark.asyncio

@@ -4,7 +4,6 @@ fallback routes (model and content-policy fallbacks) and the fields records keep
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,9 @@ import orjson
 import pytest
 
 from corral.api.app import create_app
-from corral.observe.queries import recent
-from corral.store import Database, default_database_url
 from tests.conftest import RunningServer, serve_in_thread, settings_for
 from tests.fakes import FakeProvider
+from tests.integration.records import stored_records
 
 NAME = "Margaret Thornbury"
 CARD = "4111 1111 1111 1111"
@@ -119,7 +117,7 @@ async def test_a_content_policy_fallback_gets_its_privacy_policy(server: Running
     answer = orjson.loads(raw)
     assert answer["choices"][0]["message"]["content"] == f"echo: {PROMPT}"
     request_id = "req_" + answer["id"].removeprefix("chatcmpl-")
-    [row] = await _records_where(server, lambda r: r["request_id"] == request_id, expected=1)
+    [row] = await stored_records(server, lambda r: r["request_id"] == request_id, expected=1)
     assert row["requested_model"] == "refusing", "the record keeps what the client asked for"
     events: list[dict[str, Any]] = []
     for _ in range(100):  # policy events are written behind too
@@ -134,21 +132,6 @@ async def test_a_content_policy_fallback_gets_its_privacy_policy(server: Running
     assert events and not any(value in str(events) for value in [*RAW, NAME]), "raw prompt kept at rest"
 
 
-async def _records_where(server: RunningServer, match: Any, expected: int) -> list[dict[str, Any]]:
-    db = await Database.connect(default_database_url(server.gateway.settings.home))
-    try:
-        deadline = time.monotonic() + 10  # records are written behind the requests
-        rows: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            rows = [r for r in await recent(db, limit=500) if match(r)]
-            if len(rows) >= expected:
-                break
-            await asyncio.sleep(0.1)
-        return rows
-    finally:
-        await db.close()
-
-
 @pytest.mark.asyncio
 @pytest.mark.parametrize("model", ["logonly", "emb-block"])
 async def test_records_keep_the_end_user_only_as_the_privacy_stage_left_it(
@@ -156,7 +139,7 @@ async def test_records_keep_the_end_user_only_as_the_privacy_stage_left_it(
 ) -> None:
     messages = [{"role": "user", "content": "Hello" if model == "logonly" else PROMPT}]
     await _post(server, "/v1/chat/completions", {"model": model, "messages": messages, "user": EMAIL})
-    rows = await _records_where(server, lambda r: r["route"] == model and r["operation"] == "chat", 1)
+    rows = await stored_records(server, lambda r: r["route"] == model and r["operation"] == "chat", 1)
     assert rows and all(r["end_user"] and EMAIL not in r["end_user"] for r in rows), rows
 
 
@@ -193,7 +176,7 @@ async def test_feedback_text_is_stored_under_the_requests_privacy_policy(
             headers={"authorization": f"Bearer {server.app_key}"},
         ) as r:
             request_id = r.headers["x-request-id"]
-        await _records_where(server, lambda row: row["request_id"] == request_id, expected=1)
+        await stored_records(server, lambda row: row["request_id"] == request_id, expected=1)
     feedback = {"request_id": request_id, "rating": "down",
                 "comment": f"Wrong card, mine is {CARD}", "correction": f"Write to {EMAIL}"}
     status, raw = await _post(server, "/v1/feedback", feedback)

@@ -5,7 +5,6 @@ stops the upstream call, and embeddings bound what they accept."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,9 @@ import orjson
 import pytest
 
 from corral.api.app import create_app
-from corral.observe.queries import recent
-from corral.store import Database, default_database_url
 from tests.conftest import RunningServer, serve_in_thread, settings_for
 from tests.fakes import FakeProvider
+from tests.integration.records import stored_records
 
 CHAT = "/v1/chat/completions"
 
@@ -60,21 +58,6 @@ async def _chat(server: RunningServer, key: str, model: str, text: str,
         return r
 
 
-async def _records(server: RunningServer, match: Any, expected: int) -> list[dict[str, Any]]:
-    db = await Database.connect(default_database_url(server.gateway.settings.home))
-    try:
-        deadline = time.monotonic() + 10  # records are written behind the requests
-        rows: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            rows = [r for r in await recent(db, limit=500) if match(r)]
-            if len(rows) >= expected:
-                break
-            await asyncio.sleep(0.1)
-        return rows
-    finally:
-        await db.close()
-
-
 @pytest.mark.asyncio
 async def test_the_fallback_cache_never_answers_another_team_or_user(server: RunningServer) -> None:
     team_a, team_b = await _key(server, "team-a"), await _key(server, "team-b")
@@ -102,7 +85,7 @@ async def test_a_reused_client_request_id_cannot_suppress_records(server: Runnin
         assert r.headers["x-request-id"].startswith("req_")
         ids.add(r.headers["x-request-id"])
     assert len(ids) == 5, "Corral picks its own id for every request"
-    rows = await _records(server, lambda r: r["client_request_id"] == "same-id-5", expected=5)
+    rows = await stored_records(server, lambda r: r["client_request_id"] == "same-id-5", expected=5)
     assert len(rows) == 5 and {r["request_id"] for r in rows} == ids
     async with aiohttp.ClientSession() as s, s.get(  # the dashboard's search finds them by it
         server.url + "/admin/requests?q=same-id-5", headers={"authorization": f"Bearer {server.admin_key}"},
@@ -123,7 +106,7 @@ async def test_an_abandoned_stream_is_recorded_with_the_tokens_it_generated(serv
             if chunks == 12:
                 break
         r.close()  # the client leaves mid-stream
-    [row] = await _records(server, lambda r: r["client_request_id"] == "abandoned-stream", expected=1)
+    [row] = await stored_records(server, lambda r: r["client_request_id"] == "abandoned-stream", expected=1)
     assert row["extras"].get("client_disconnected") is True
     assert row["output_tokens"] >= 12 and row["input_tokens"] > 0 and row["usage_estimated"]
 
@@ -142,7 +125,7 @@ async def test_a_client_that_leaves_cancels_the_upstream_call(server: RunningSer
             break
         await asyncio.sleep(0.05)
     assert FakeProvider.cancelled, "the upstream call kept running after the client left"
-    [row] = await _records(server, lambda r: r["client_request_id"] == "left-early", expected=1)
+    [row] = await stored_records(server, lambda r: r["client_request_id"] == "left-early", expected=1)
     assert row["http_status"] == 499 and row["extras"].get("client_disconnected") is True
     assert row["input_tokens"] > 0 and row["usage_estimated"], "the prompt was sent: estimate it"
 
