@@ -117,7 +117,7 @@ class CacheStage:
         if ctx.extras.get("degraded"):
             self.cache.counters["skipped_degraded"] += 1
             return None
-        if (ctx.extras.get("privacy") or {}).get("policy") == "log-only":
+        if ctx.privacy is not None and ctx.privacy.policy == "log-only":
             self.cache.counters["skipped_private"] += 1  # the provider saw raw values; keep none
             return None
         payload = self.cache.encode(response)  # before outer stages can change the object

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,22 @@ class Caller:
     scopes: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class PrivacyOutcome:
+    """What the privacy stage decided, for the stages and records after it.
+
+    No raw value is kept as data: `redacted` is the request as it may be stored, and
+    `scrub` replaces original values by their placeholders in other text (an answer, an
+    error message) that a record or a log line is about to keep.
+    """
+
+    policy: str  # off | log-only | redact | block
+    source: str  # which rule applied: route, key, default, fallback:<route>, ...
+    entities: dict[str, int]  # what was found, by type (counts, never values)
+    redacted: Work
+    scrub: Callable[[str], str]
+
+
 @dataclass(slots=True)
 class RequestContext:
     """One request's state. `request` is what the next stage sends (stages may replace it);
@@ -54,6 +71,7 @@ class RequestContext:
     deployment: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     client_request_id: str | None = None
+    privacy: PrivacyOutcome | None = None  # set by the privacy stage when one runs
     operation: str = "chat"  # chat | embeddings: which chain of stages runs (core.pipeline)
     parent: RequestContext | None = None  # set on a child call (a summarizer call, a grader)
     children: list[RequestContext] = field(default_factory=list)

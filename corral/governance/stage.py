@@ -116,8 +116,7 @@ class ContentPolicyStage:
         caller = ctx.caller
         if provider is None and ctx.attempts:
             provider = ctx.attempts[-1].provider
-        privacy = ctx.extras.get("privacy") or {}
-        scrub = privacy.get("scrub") or (lambda text: text)
+        scrub = ctx.privacy.scrub if ctx.privacy is not None else (lambda text: text)
         # The same rule as request records: an excerpt only with capture on, as privacy left it.
         kept = content_kept(ctx, self.capture_content)
         excerpt = prompt_excerpt(expect(stored_copy(ctx), ChatRequest).messages) if kept else None

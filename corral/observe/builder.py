@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from corral.core.context import RequestContext
+from corral.core.context import PrivacyOutcome, RequestContext
 from corral.core.types import ChatRequest, EmbeddingRequest, Usage
 from corral.observe.record import AttemptRecord, RequestRecord
 
@@ -64,13 +64,13 @@ def build_record(
                 provider = a.provider
                 break
     kept: dict[str, Any] = {k: extras[k] for k in EXTRA_KEYS if k in extras}
-    privacy = extras.get("privacy")
+    privacy = ctx.privacy
     end_user = request.user
     if privacy is not None:
-        kept["privacy"] = {"policy": privacy.get("policy"), "entities": privacy.get("entities")}
+        kept["privacy"] = {"policy": privacy.policy, "entities": privacy.entities}
         # One rule for every field: what the privacy stage would not let through (log-only,
         # block) is stored only as its redacted copy, like the prompt.
-        end_user = (privacy.get("redacted_request") or request).user
+        end_user = privacy.redacted.user
     prompt: Any = None
     response: str | None = None
     if capture_content:
@@ -117,14 +117,14 @@ def build_record(
 
 
 def _content(
-    ctx: RequestContext, privacy: dict[str, Any] | None, response_text: str | None
+    ctx: RequestContext, privacy: PrivacyOutcome | None, response_text: str | None
 ) -> tuple[Any, str | None]:
     """Prompt messages and answer as the privacy stage allows them to be stored."""
     request = ctx.request
     scrub: Callable[[str], str] | None = None
     if privacy is not None:
-        request = privacy.get("redacted_request") or request
-        scrub = privacy.get("scrub")
+        request = privacy.redacted
+        scrub = privacy.scrub
     if response_text is None:
         response_text = ctx.extras.get("response_text")
     if response_text is not None and scrub is not None:

@@ -16,14 +16,9 @@ PRIVATE_POLICIES = frozenset({"redact", "log-only", "block"})
 
 def content_kept(ctx: RequestContext, capture_content: bool) -> bool:
     """Whether any content of this request may be stored."""
-    privacy = ctx.extras.get("privacy")
-    if not capture_content or not privacy:
-        return False
-    return privacy.get("policy") in PRIVATE_POLICIES
+    return capture_content and ctx.privacy is not None and ctx.privacy.policy in PRIVATE_POLICIES
 
 
 def stored_copy(ctx: RequestContext) -> Work:
     """The request as the privacy stage left it for storage: never the raw prompt."""
-    privacy = ctx.extras.get("privacy") or {}
-    copy: Work = privacy.get("redacted_request") or ctx.request
-    return copy
+    return ctx.privacy.redacted if ctx.privacy is not None else ctx.request

@@ -13,13 +13,10 @@ per text meant 1,500 model calls on the event loop for 1,500 one-character messa
     redact    sends the redacted copy, and restores the values in the answer (whole or
               streamed, content and tool-call arguments).
 
-It leaves ``ctx.extras["privacy"]`` for the record/log/metric work that follows::
-
-    {"policy": "redact", "source": "route", "entities": {"EMAIL": 2},
-     "redacted_request": ChatRequest, "scrub": Callable[[str], str]}
-
-No raw value is stored there as data: ``scrub`` replaces original values with their
-placeholders (for response text or messages a recorder writes). Errors raised by later
+It leaves ``ctx.privacy`` (a `core.context.PrivacyOutcome`: policy, source, entity counts,
+the redacted request, and ``scrub``) for the record/log/metric work that follows. No raw
+value is stored there as data: ``scrub`` replaces original values with their placeholders
+(for response text or messages a recorder writes). Errors raised by later
 stages get the same treatment before they travel on, so a provider echoing the prompt
 in its error message does not put the value into logs or the client's error body.
 """
@@ -36,11 +33,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from corral.core.context import Caller, RequestContext
+from corral.core.context import Caller, PrivacyOutcome, RequestContext, Work
 from corral.core.errors import AllProvidersFailed, CorralError, InvalidRequest, PayloadTooLarge
 from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream
-from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, expect
+from corral.core.types import ChatChunk, ChatResponse, EmbeddingRequest, expect
 from corral.privacy.policy import EffectivePolicy, PrivacySettings
 from corral.privacy.redact import Redaction, Vault, redact_request, redact_texts, request_texts
 from corral.privacy.restore import restore_chunks, restore_response
@@ -48,7 +45,6 @@ from corral.privacy.types import Detector, Span
 
 log = logging.getLogger("corral.privacy")
 
-EXTRA = "privacy"
 
 
 class PIIDetected(InvalidRequest):
@@ -190,7 +186,7 @@ class PrivacyStage:
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
         policy = self.policy_for(ctx.request.model, ctx.caller)
         if policy.policy == "off":
-            ctx.extras[EXTRA] = self._extras(policy, {}, ctx.request, None)
+            ctx.privacy = self._outcome(policy, {}, ctx.request, None)
             return await call_next(ctx)
         if isinstance(ctx.request, EmbeddingRequest):
             return await self._embeddings(ctx, ctx.request, call_next, policy)
@@ -198,7 +194,7 @@ class PrivacyStage:
         found = await self.detect(texts, policy)
         # Placing thousands of placeholders in a long request is CPU work too: off the loop.
         redaction = await _off_loop(redact_request, ctx.request, found)
-        ctx.extras[EXTRA] = self._extras(policy, redaction.entities, redaction.request, redaction.vault)
+        ctx.privacy = self._outcome(policy, redaction.entities, redaction.request, redaction.vault)
         if policy.policy == "block" and redaction.entities:  # records of the refusal use the copy
             raise PIIDetected(_block_message(redaction.entities, ctx.request.model), param="messages")
         if policy.policy == "redact":
@@ -213,7 +209,7 @@ class PrivacyStage:
         texts = [*request.inputs, *([request.user] if request.user else [])]
         redacted, counts, vault = redact_texts(texts, await self.detect(texts, policy))
         copy = dataclasses.replace(request, inputs=redacted[:n], user=redacted[n] if request.user else None)
-        ctx.extras[EXTRA] = self._extras(policy, counts, copy, vault)
+        ctx.privacy = self._outcome(policy, counts, copy, vault)
         if policy.policy == "block" and counts:
             raise PIIDetected(_block_message(counts, request.model), param="input")
         if policy.policy == "redact":
@@ -253,15 +249,10 @@ class PrivacyStage:
         return [[s for s in found if policy.accepts(s)] for found in detect_joined(self.detector, texts)]
 
     @staticmethod
-    def _extras(policy: EffectivePolicy, counts: dict[str, int], redacted: ChatRequest | EmbeddingRequest,
-                vault: Vault | None) -> dict[str, Any]:
-        return {
-            "policy": policy.policy,
-            "source": policy.source,
-            "entities": dict(counts),
-            "redacted_request": redacted,
-            "scrub": vault.scrub if vault is not None and vault.size else _unchanged,
-        }
+    def _outcome(policy: EffectivePolicy, counts: dict[str, int], redacted: Work,
+                 vault: Vault | None) -> PrivacyOutcome:
+        scrub = vault.scrub if vault is not None and vault.size else _unchanged
+        return PrivacyOutcome(policy.policy, policy.source, dict(counts), redacted, scrub)
 
     async def _forward(self, ctx: RequestContext, call_next: Next, redaction: Redaction, *,
                        restore: bool) -> Result:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from corral.config import ModelSettings
-from corral.core.context import Attempt, Caller, RequestContext
+from corral.core.context import Attempt, Caller, PrivacyOutcome, RequestContext
 from corral.core.errors import ContentPolicyViolation, UpstreamRejected
 from corral.core.pipeline import Pipeline, Result
 from corral.core.stream import ChatStream
@@ -224,7 +224,7 @@ async def test_an_excerpt_is_kept_only_as_records_keep_content(capture: bool, po
     ctx = _ctx("alone", "jane@example.com " + "x" * 3000)
     redacted = _ctx("alone", "[EMAIL_1] " + "x" * 3000).request
     copy = redacted if policy != "off" else ctx.request
-    ctx.extras["privacy"] = {"policy": policy, "redacted_request": copy}
+    ctx.privacy = PrivacyOutcome(policy, "route", {}, copy, str)
     with pytest.raises(ContentPolicyViolation):
         await Pipeline([stage], Upstream(routes))(ctx)
     [ev] = await _events(stage, store)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from corral.core.context import PrivacyOutcome
 from corral.core.errors import UpstreamTimeout
 from corral.core.types import ChatRequest, Message
 from corral.observe.builder import build_record
@@ -82,11 +83,8 @@ def test_error_record() -> None:
 def test_captured_content_is_the_privacy_stage_copy_and_scrubbed() -> None:
     ctx = make_ctx()
     redacted = dataclasses.replace(ctx.request, messages=[Message("user", "Hello, I am <EMAIL_1>")])
-    ctx.extras["privacy"] = {
-        "policy": "log-only", "source": "route", "entities": {"EMAIL": 1},
-        "redacted_request": redacted,
-        "scrub": lambda text: text.replace("alice@example.com", "<EMAIL_1>"),
-    }
+    ctx.privacy = PrivacyOutcome("log-only", "route", {"EMAIL": 1}, redacted,
+                                 lambda text: text.replace("alice@example.com", "<EMAIL_1>"))
     record = build_record(ctx, http_status=200, error=None, client_first_byte_at=None,
                           finished_at=ctx.started + 0.2, capture_content=True,
                           response_text="Nice to meet you, alice@example.com")
@@ -106,7 +104,7 @@ def test_capture_without_privacy_stage_keeps_the_request_as_sent() -> None:
 
 def test_capture_off_never_keeps_content() -> None:
     ctx = make_ctx()
-    ctx.extras["privacy"] = {"policy": "off", "redacted_request": ctx.request, "scrub": str}
+    ctx.privacy = PrivacyOutcome("off", "default", {}, ctx.request, str)
     record = build_record(ctx, http_status=200, error=None, client_first_byte_at=None,
                           finished_at=ctx.started + 0.2, capture_content=False, response_text="secret")
     assert record.prompt is None and record.response is None

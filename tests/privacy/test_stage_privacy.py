@@ -106,11 +106,11 @@ async def test_redact_hides_values_from_the_provider_and_restores_the_answer() -
     assert isinstance(result, ChatResponse)
     assert result.content == f"You said: {TEXT}"
     assert result.tool_calls and json.loads(result.tool_calls[0].arguments) == {"to": "alice@corp.example"}
-    info = c.extras["privacy"]
-    assert info["policy"] == "redact" and info["entities"] == {"EMAIL": 3, "PERSON": 1}
-    assert info["redacted_request"] is c.request and c.request.messages[-1].content == sent
-    assert info["scrub"]("reply to bob@corp.example") == "reply to [EMAIL_2]"
-    assert "alice@corp.example" not in repr({k: v for k, v in info.items() if k != "scrub"})
+    info = c.privacy
+    assert info is not None and info.policy == "redact" and info.entities == {"EMAIL": 3, "PERSON": 1}
+    assert info.redacted is c.request and c.request.messages[-1].content == sent
+    assert info.scrub("reply to bob@corp.example") == "reply to [EMAIL_2]"
+    assert "alice@corp.example" not in repr((info.policy, info.source, info.entities, info.redacted))
 
 
 async def test_redact_restores_a_stream_split_inside_placeholders() -> None:
@@ -126,10 +126,10 @@ async def test_log_only_sends_the_prompt_unchanged_and_keeps_a_redacted_copy() -
     result = await stage("log-only")(c, upstream)
     assert upstream.seen[0] is original and c.request is original
     assert isinstance(result, ChatResponse) and result.content == f"You said: {TEXT}"
-    copy = c.extras["privacy"]["redacted_request"]
+    copy = c.privacy.redacted
     assert copy is not original and "alice" not in copy.messages[-1].content
     assert copy.messages[-1].content.startswith("Mail [EMAIL_1], [PERSON_1]")
-    assert c.extras["privacy"]["policy"] == "log-only"
+    assert c.privacy.policy == "log-only"
 
 
 async def test_block_names_types_never_values() -> None:
@@ -143,8 +143,8 @@ async def test_block_names_types_never_values() -> None:
     refused = ctx(TEXT)  # recorders of the refusal get counts and the redacted copy
     with pytest.raises(PIIDetected):
         await stage("block")(refused, upstream)
-    assert refused.extras["privacy"]["entities"] == {"EMAIL": 3, "PERSON": 1}
-    assert "alice" not in refused.extras["privacy"]["redacted_request"].messages[-1].content
+    assert refused.privacy.entities == {"EMAIL": 3, "PERSON": 1}
+    assert "alice" not in refused.privacy.redacted.messages[-1].content
     clean = await stage("block")(ctx("nothing personal"), upstream)
     assert isinstance(clean, ChatResponse) and clean.content == "You said: nothing personal"
 
@@ -161,7 +161,7 @@ async def test_off_and_unknown_routes_pass_through() -> None:
     c, upstream = ctx(TEXT, model="other"), Upstream()
     result = await stage()(c, upstream)
     assert upstream.seen[0] is c.request and isinstance(result, ChatResponse)
-    assert c.extras["privacy"]["policy"] == "off" and c.extras["privacy"]["entities"] == {}
+    assert c.privacy.policy == "off" and c.privacy.entities == {}
 
 
 async def test_key_policy_tightens_the_route() -> None:
