@@ -180,8 +180,8 @@ def _record_abandoned(gateway: Any, ctx: RequestContext | None) -> None:
     if ctx is None:
         return
     ctx.extras["client_disconnected"] = True
-    if "usage" not in ctx.extras and ctx.attempts:
-        ctx.extras["usage"] = estimate_usage(ctx.request, "")
+    if ctx.usage is None and ctx.attempts:
+        ctx.usage = estimate_usage(ctx.request, "")
     gateway.recorder.finish(ctx, http_status=CLIENT_CLOSED, error=ClientDisconnected(),
                             client_first_byte_at=None)
 

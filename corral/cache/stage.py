@@ -7,7 +7,7 @@ failed or that the client abandoned is never stored). It does not serve hits on 
 normal path yet; the router calls :meth:`CacheStage.lookup` when every deployment
 failed and the route has ``cache_fallback`` on.
 
-Not stored: degraded answers (``ctx.extras["degraded"]``: a content-policy fallback
+Not stored: degraded answers (``ctx.degraded``: a content-policy fallback
 model's answer, a cached or canned reply), and anything for routes with
 ``cache_fallback: false``, whose operators opted out of keeping answers.
 """
@@ -114,7 +114,7 @@ class CacheStage:
     ) -> Coroutine[Any, Any, Any] | None:
         """Serialise now; write in the background when the KV is remote, so the response never
         waits on the network. With the in-process KV, return the write for the caller to await."""
-        if ctx.extras.get("degraded"):
+        if ctx.degraded:
             self.cache.counters["skipped_degraded"] += 1
             return None
         if ctx.privacy is not None and ctx.privacy.policy == "log-only":

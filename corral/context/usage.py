@@ -52,7 +52,7 @@ class UsageStage:
             if not result.usage.input_tokens and isinstance(ctx.request, EmbeddingRequest):
                 counted = sum(count_text(t, ctx.request.model) for t in ctx.request.inputs)
                 result.usage = Usage(input_tokens=counted, estimated=True)
-            ctx.extras["usage"] = result.usage
+            ctx.usage = result.usage
             return result
         if isinstance(result, ChatResponse):
             if result.usage is None:
@@ -61,7 +61,7 @@ class UsageStage:
                     c.name + c.arguments for c in result.tool_calls or []
                 )
                 result.usage = estimate_usage(ctx.request, text)
-            ctx.extras["usage"] = result.usage
+            ctx.usage = result.usage
             return result
         return result.map(lambda chunks: self._watch(ctx, chunks))
 
@@ -81,7 +81,7 @@ class UsageStage:
             usage = tally.usage  # an abandoned stream still gets what it generated, estimated
             if usage is None:
                 usage = estimate_usage(ctx.request, tally.generated())
-            ctx.extras["usage"] = usage
+            ctx.usage = usage
 
 
 __all__ = ["ChatStream", "UsageStage", "estimate_usage"]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.core.types import ChatRequest, EmbeddingRequest
+from corral.core.types import ChatRequest, EmbeddingRequest, Usage
 
 # What one request asks of a model: a chat completion or embeddings (the operation says which).
 Work = ChatRequest | EmbeddingRequest
@@ -72,6 +72,8 @@ class RequestContext:
     extras: dict[str, Any] = field(default_factory=dict)
     client_request_id: str | None = None
     privacy: PrivacyOutcome | None = None  # set by the privacy stage when one runs
+    usage: Usage | None = None  # tokens of the answer (provider's, or estimated): set by the usage stage
+    degraded: str | None = None  # cache | message | content_policy_fallback: not the route's own answer
     operation: str = "chat"  # chat | embeddings: which chain of stages runs (core.pipeline)
     parent: RequestContext | None = None  # set on a child call (a summarizer call, a grader)
     children: list[RequestContext] = field(default_factory=list)

@@ -63,7 +63,7 @@ class ContentPolicyStage:
             self.counters["fallbacks"] += 1
             ctx.request = dataclasses.replace(ctx.request, model=fallback)
             ctx.response_headers[FALLBACK_HEADER] = "content_policy"
-            ctx.extras["degraded"] = "content_policy_fallback"
+            ctx.degraded = "content_policy_fallback"
             ctx.extras["content_policy_fallback"] = fallback
             try:
                 result = await call_next(ctx)  # once: a second refusal goes to the client

@@ -49,8 +49,8 @@ def build_record(
     extras = ctx.extras
     request = ctx.request
     caller = ctx.caller
-    usage: Usage = extras.get("usage") or _NO_USAGE
-    degraded = extras.get("degraded")
+    usage = ctx.usage or _NO_USAGE
+    degraded = ctx.degraded
     if error is not None or http_status >= 400:
         status = "error"
     elif degraded:

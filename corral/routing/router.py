@@ -191,7 +191,7 @@ class Router:
 
     def _degraded(self, ctx: RequestContext, response: ChatResponse, kind: str) -> Result:
         ctx.response_headers["x-corral-degraded"] = kind
-        ctx.extras["degraded"] = kind
+        ctx.degraded = kind
         response.usage = Usage()  # nothing was generated (or billed) for this answer
         if not expect(ctx.request, ChatRequest).stream:  # degraded answers stand in for chat only
             return response

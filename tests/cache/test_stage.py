@@ -160,7 +160,7 @@ async def test_streams_that_must_not_be_replayed_are_not_stored(chunks: tuple[Ch
 
 async def test_degraded_answers_are_not_stored() -> None:
     async def degraded(ctx: RequestContext) -> Result:
-        ctx.extras["degraded"] = "content_policy_fallback"
+        ctx.degraded = "content_policy_fallback"
         return ChatResponse("r1", "other-model", "Paris.")
 
     stage = _stage()

@@ -111,7 +111,7 @@ async def test_refusal_with_fallback_runs_the_fallback_once(parts: Parts) -> Non
     assert upstream.models == ["strict", "lenient"]
     assert ctx.request.model == "lenient"
     assert ctx.response_headers["x-corral-fallback"] == "content_policy"
-    assert ctx.extras["degraded"] == "content_policy_fallback"
+    assert ctx.degraded == "content_policy_fallback"
     [ev] = await _events(stage, store)
     assert ev.route == "strict" and ev.deployment == "prov-strict/up-strict"
     assert stage.counters["fallbacks"] == 1

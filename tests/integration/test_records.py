@@ -86,7 +86,9 @@ async def test_records_ttft_cost_and_metrics(tmp_path: Path, simulator: Simulato
     streams = [r for r in by_id if r["stream"]]
     assert len(streams) == 5 and all(r["ttft_client_ms"] is not None for r in streams), "100% of streams"
     for record, measured in zip(streams, client_ttft, strict=True):
-        assert abs(record["ttft_client_ms"] - measured) < 5, (record["ttft_client_ms"], measured)
+        # The record times the first byte written, the client its first content line: they may
+        # differ by a chunk interval (5 ms at 200 tokens/s) plus scheduling on two shared cores.
+        assert abs(record["ttft_client_ms"] - measured) < 12, (record["ttft_client_ms"], measured)
         assert record["ttft_upstream_ms"] <= record["ttft_client_ms"]
         assert record["output_tokens"] == 8 and record["served_model"] == "gpt-4o-mini"
     plain = {r["route"]: r for r in by_id if not r["stream"]}

@@ -67,7 +67,7 @@ def test_error_record() -> None:
     ctx = make_ctx()
     ctx.attempts[-1].status, ctx.attempts[-1].error_type = "error", "UpstreamTimeout"
     ctx.served_model = ctx.deployment = ctx.upstream_first_byte_at = None
-    del ctx.extras["usage"]
+    ctx.usage = None
     error = UpstreamTimeout("no first token", provider="azure")
     record = build_record(ctx, http_status=504, error=error, client_first_byte_at=ctx.started + 0.2,
                           finished_at=ctx.started + 0.2, capture_content=False)

@@ -38,8 +38,9 @@ def make_ctx(n: int = 0, *, stream: bool = False, model: str = "fast", **extras:
     ctx.upstream_first_byte_at = ctx.started + 0.1
     ctx.served_model = "gpt-4o-2024"
     ctx.deployment = "azure/gpt-4o"
-    ctx.extras.update({"usage": Usage(120, 30, cached_tokens=64, reasoning_tokens=8),
-                       "fallback": "azure/gpt-4o", "retry_stopped": None})
+    ctx.usage = Usage(120, 30, cached_tokens=64, reasoning_tokens=8)
+    ctx.degraded = extras.pop("degraded", None)
+    ctx.extras.update({"fallback": "azure/gpt-4o", "retry_stopped": None})
     ctx.extras.update(extras)
     return ctx
 
