@@ -27,7 +27,6 @@ import importlib.util
 import json
 import threading
 from pathlib import Path
-from typing import Any
 
 import tiktoken
 
@@ -220,15 +219,20 @@ def count_tools(tools: list[Tool], model: str = "gpt-4o") -> int:
         n += func_init
         desc = (tool.description or "").removesuffix(".")
         n += len(enc.encode_ordinary(f"{tool.name}:{desc}"))
-        properties: dict[str, Any] = (tool.parameters or {}).get("properties") or {}
+        parameters = tool.parameters if isinstance(tool.parameters, dict) else {}
+        properties = parameters.get("properties") or {}
+        if not isinstance(properties, dict):  # a malformed schema (the provider will say so):
+            n += len(enc.encode_ordinary(json.dumps(properties)))  # count it as the text it is
+            properties = {}
         if properties:
             n += prop_init
         for key, schema in properties.items():
             schema = schema if isinstance(schema, dict) else {}
             n += prop_key
-            if "enum" in schema:
+            enum = schema.get("enum")
+            if isinstance(enum, list):
                 n += enum_init
-                for item in schema["enum"]:
+                for item in enum:
                     n += enum_item + len(enc.encode_ordinary(str(item)))
             p_type = schema.get("type", "")
             if isinstance(p_type, list):

@@ -196,3 +196,13 @@ async def test_the_first_count_builds_the_tokenizer_off_the_loop(monkeypatch: py
     ctx = RequestContext("req-1", chat(turns=10), caller=CALLER)
     await stage(ctx, Recorder())
     assert built_on and threading.main_thread().name not in built_on, built_on
+
+
+@pytest.mark.parametrize("parameters", [
+    {"type": "object", "properties": [None, None]},
+    {"type": "object", "properties": {"a": {"type": "string", "enum": 3}}},
+    {"type": "object", "properties": "x"},
+])
+def test_malformed_tool_schemas_are_counted_not_crashed_on(parameters: dict[str, object]) -> None:
+    """Found by the fuzz test (seed 13): `properties: [null, ...]` was a 500 in the context stage."""
+    assert tokens.count_tools([Tool("f", "d", parameters)]) > 0
