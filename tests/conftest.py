@@ -40,12 +40,17 @@ class RunningServer:
         return self.gateway.bootstrap.admin_key
 
 
-def serve_in_thread(app: Any) -> Iterator[RunningServer]:
-    """Run uvicorn on a free port in a thread (TestClient would buffer streams)."""
-    # The protocol `corral serve` runs (edge limits at their defaults), so tests see what users do.
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, loop="asyncio", log_level="warning",
-                            lifespan="on", http=protocol_class(EdgeLimits.from_settings(ServerSettings())))
-    server = uvicorn.Server(config)
+def serve_in_thread(app: Any, **options: Any) -> Iterator[RunningServer]:
+    """Run uvicorn on a free port in a thread (TestClient would buffer streams).
+
+    By default with the protocol `corral serve` runs (edge limits at their defaults), so tests
+    see what users do; `options` override any uvicorn.Config argument.
+    """
+    defaults: dict[str, Any] = {
+        "host": "127.0.0.1", "port": 0, "loop": "asyncio", "log_level": "warning", "lifespan": "on",
+        "http": protocol_class(EdgeLimits.from_settings(ServerSettings())),
+    }
+    server = uvicorn.Server(uvicorn.Config(app, **{**defaults, **options}))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

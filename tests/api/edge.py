@@ -7,39 +7,22 @@ and ASGITransport never run a protocol.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from corral.api.app import create_app
 from corral.api.server import uvicorn_options
-from tests.conftest import RunningServer, fake_settings
+from tests.conftest import RunningServer, fake_settings, serve_in_thread
 
 
 def serve_edge(tmp_path: Path, uvicorn_kw: dict[str, Any] | None = None,
                **server: Any) -> Iterator[RunningServer]:
     """Corral with the fake provider, `server` settings applied, on a free loopback port."""
     settings = fake_settings(tmp_path, server=server)
-    app = create_app(settings, warmup=False)
-    options = {**uvicorn_options(settings.server), "host": "127.0.0.1", "port": 0,
-               "log_level": "warning", "lifespan": "on", **(uvicorn_kw or {})}
-    server_ = uvicorn.Server(uvicorn.Config(app, **options))
-    thread = threading.Thread(target=server_.run, daemon=True)
-    thread.start()
-    while not server_.started:
-        if not thread.is_alive():
-            raise RuntimeError("server failed to start")
-        time.sleep(0.01)
-    port = server_.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield RunningServer(f"http://127.0.0.1:{port}", app, server_)
-    finally:
-        server_.should_exit = True
-        thread.join(timeout=10)
+    options = {**uvicorn_options(settings.server), "host": "127.0.0.1", "port": 0, **(uvicorn_kw or {})}
+    yield from serve_in_thread(create_app(settings, warmup=False), **options)
 
 
 def connect(server: RunningServer) -> socket.socket:
