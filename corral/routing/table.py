@@ -38,6 +38,7 @@ class RouteTable:
         self.routes = routes
         self.aliases = aliases
         self.providers = providers
+        self._serving: dict[str, tuple[str, ...]] = {}  # model -> serving_routes(model), filled on use
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RouteTable:
@@ -77,19 +78,27 @@ class RouteTable:
             )
         return route
 
-    def serving_routes(self, model: str) -> list[str]:
+    def serving_routes(self, model: str) -> tuple[str, ...]:
         """Public names of every route that may answer a request for `model`, itself first.
 
         The route's `fallbacks` and `content_policy_fallback`, followed transitively (the
         content-policy stage re-enters the router with the fallback's name, and the router
         then tries that route's fallbacks too). Which one serves is known only after the
         call, so a policy that must hold for the serving route (privacy) takes all of them.
-        An unknown model gives `[model]`: the router reports it.
+        An unknown model gives `(model,)`: the router reports it. The table does not change
+        once built, so each model's answer is worked out once (the privacy stage asks per request).
         """
+        known = self._serving.get(model)
+        if known is not None:
+            return known
         try:
             first = self.lookup(model).public_name
         except ModelNotFound:
-            return [model]
+            return (model,)  # not kept: a client could send endless made-up names
+        known = self._serving[model] = tuple(self._walk_serving(first))  # bounded: names and aliases
+        return known
+
+    def _walk_serving(self, first: str) -> list[str]:
         seen = [first]
         for name in seen:  # grows while iterating: a breadth-first walk
             settings = self.routes[name].settings
