@@ -193,8 +193,8 @@ class ClientDisconnected(Exception):
 class _DisconnectWatch:
     """Cancels the handler task when the client disconnects, so the upstream call stops too.
 
-    Watching costs a task per request (about 15 us of CPU, a tenth of the gateway's own
-    cost per request), so it starts only once the request has run for `DELAY_S`: a client
+    Watching costs a task per request (created, then cancelled and woken on the loop), so it
+    starts only once the request has run for `DELAY_S`: a client
     that leaves a fast request loses nothing worth cancelling, and an LLM call that runs
     for seconds is watched for all but its first moments. A stream is watched from its
     first byte (`now()`). Once the body is read, the only message `receive` can deliver is
