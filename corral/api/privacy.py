@@ -7,7 +7,6 @@ of admin tools get logged and pasted like anything else.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 
 from starlette.requests import Request
@@ -17,10 +16,10 @@ from corral.api.auth import authenticate, read_body
 from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
 from corral.core.errors import InvalidRequest
-from corral.privacy.policy import DEFAULT_OFFLOAD_CHARS
+from corral.privacy.offload import off_loop
 from corral.privacy.redact import ShowValues, span_report
 from corral.privacy.stage import load_default_detector
-from corral.privacy.types import Detector
+from corral.privacy.types import Detector, Span
 
 MAX_SCAN_BYTES = 1024 * 1024
 
@@ -49,11 +48,8 @@ async def scan_text(request: Request) -> Response:
     if not isinstance(show_values, bool):
         raise InvalidRequest("'show_values' must be true or false.", param="show_values")
     detector = _detector(request)
-    if len(text) > DEFAULT_OFFLOAD_CHARS:
-        spans = await asyncio.to_thread(detector.detect, text)
-    else:
-        spans = detector.detect(text)
-    spans = sorted(spans, key=lambda s: (s.start, s.end))
+    found: list[Span] = await off_loop(detector.detect, text)  # like the stage: never on the loop
+    spans = sorted(found, key=lambda s: (s.start, s.end))
     values: ShowValues = "raw" if show_values else "none"
     return json_response({
         "object": "list",

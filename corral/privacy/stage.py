@@ -23,14 +23,10 @@ in its error message does not put the value into logs or the client's error body
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-import sys
-import threading
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from corral.core.context import Caller, PrivacyOutcome, RequestContext, Work
@@ -38,6 +34,7 @@ from corral.core.errors import AllProvidersFailed, CorralError, InvalidRequest, 
 from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream
 from corral.core.types import ChatChunk, ChatResponse, EmbeddingRequest, expect
+from corral.privacy.offload import off_loop
 from corral.privacy.policy import EffectivePolicy, PrivacySettings
 from corral.privacy.redact import Redaction, Vault, redact_request, redact_texts, request_texts
 from corral.privacy.restore import restore_chunks, restore_response
@@ -69,31 +66,6 @@ class DetectionTooLarge(PayloadTooLarge):
 
 # Texts of one request are detected as one string, joined by a paragraph break.
 SEPARATOR = "\n\n"
-# Detection threads: one per core, so a burst of privacy requests queues here instead of
-# taking every thread of the default executor and crowding the event loop off the GIL.
-DETECT_THREADS = 2
-# While a detection thread runs Python code, the event loop waits up to the interpreter's switch
-# interval each time it takes the GIL back (after every select, recv and send): at the default
-# 5 ms, /healthz took 30-63 ms while 1 MB was detected; at 1 ms, 15-19 ms. The interval is
-# process-wide, so it is lowered once, when the first detection thread is made.
-SWITCH_INTERVAL_S = 0.001
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _detect_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-            _pool = ThreadPoolExecutor(DETECT_THREADS, thread_name_prefix="pii-detect")
-        return _pool
-
-
-async def _off_loop(work: Callable[..., Any], *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(_detect_pool(), work, *args)
-
-
 def detected_size(texts: Sequence[str]) -> int:
     """Characters the detector scans for these texts (joined by SEPARATOR)."""
     return sum(len(t) for t in texts) + len(SEPARATOR) * max(0, len(texts) - 1)
@@ -193,7 +165,7 @@ class PrivacyStage:
         texts = request_texts(ctx.request)
         found = await self.detect(texts, policy)
         # Placing thousands of placeholders in a long request is CPU work too: off the loop.
-        redaction = await _off_loop(redact_request, ctx.request, found)
+        redaction = await off_loop(redact_request, ctx.request, found)
         ctx.privacy = self._outcome(policy, redaction.entities, redaction.request, redaction.vault)
         if policy.policy == "block" and redaction.entities:  # records of the refusal use the copy
             raise PIIDetected(_block_message(redaction.entities, ctx.request.model), param="messages")
@@ -224,7 +196,7 @@ class PrivacyStage:
         """Spans the policy acts on, per text: within the budget, one call on a detection thread."""
         self.check_budget(texts)
         try:
-            spans: list[list[Span]] = await _off_loop(self._detect_all, texts, policy)
+            spans: list[list[Span]] = await off_loop(self._detect_all, texts, policy)
             return spans
         except CorralError:
             raise
@@ -265,7 +237,7 @@ class PrivacyStage:
         if vault.size == 0:
             return result
         if isinstance(result, ChatResponse):
-            return await _off_loop(restore_response, result, vault) if restore else result
+            return await off_loop(restore_response, result, vault) if restore else result
         return expect(result, ChatStream).map(lambda chunks: _guarded(chunks, vault, restore=restore))
 
 

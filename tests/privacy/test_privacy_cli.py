@@ -156,3 +156,20 @@ async def test_api_without_a_scanner_is_a_clear_503(monkeypatch: pytest.MonkeyPa
     with pytest.raises(DetectorUnavailable) as info:
         await post({"text": TEXT}, gateway=SimpleNamespace(keys=Keys()))
     assert info.value.status_code == 503 and "PIIDetector" in info.value.message
+
+
+async def test_api_never_detects_on_the_event_loop() -> None:
+    """Even a short text: detection with the models holds the GIL for milliseconds per call."""
+    import threading
+
+    threads: list[str] = []
+
+    class Recording(FakeDetector):
+        def detect(self, text: str) -> list[Span]:
+            threads.append(threading.current_thread().name)
+            return super().detect(text)
+
+    gateway = SimpleNamespace(keys=Keys(), pii_detector=Recording())
+    body = await post({"text": "Alice Smith"}, gateway=gateway)
+    assert body["entities"] == {"PERSON": 1}
+    assert threads and all(name.startswith("pii-detect") for name in threads), threads
