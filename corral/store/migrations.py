@@ -24,8 +24,10 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -229,6 +231,37 @@ async def _v6_operation(tx: Transaction) -> None:
     await tx.execute("ALTER TABLE requests ADD COLUMN operation VARCHAR(32) NOT NULL DEFAULT 'chat'")
 
 
+async def _v7_files(tx: Transaction) -> None:
+    """The Files API keeps bytes in the database, so every replica serves every file."""
+    md = new_metadata()
+    files = Table(
+        "files",
+        md,
+        Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        Column("id", String(64), nullable=False, unique=True),
+        Column("team", String(200), nullable=False),
+        Column("key_id", String(64), nullable=True),
+        Column("purpose", String(32), nullable=True),
+        Column("filename", String(512), nullable=False),
+        Column("bytes", BigInteger, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("expires_at", UTCDateTime(), nullable=True),
+        Index("ix_files_team_seq", "team", "seq"),
+        Index("ix_files_expires_at", "expires_at"),
+        Index("ix_files_status_created_at", "status", "created_at"),
+    )
+    file_chunks = Table(
+        "file_chunks",
+        md,
+        Column("file_id", String(64), ForeignKey("files.id", ondelete="CASCADE"), primary_key=True),
+        Column("idx", Integer, primary_key=True, autoincrement=False),
+        Column("data", LargeBinary, nullable=False),
+    )
+    for stmt in create_table_ddl(files, file_chunks):
+        await tx.execute(stmt)
+
+
 # Append only. Versions must strictly increase.
 MIGRATIONS: list[Migration] = [
     Migration(1, "create api_keys", _v1_api_keys),
@@ -237,6 +270,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "create feedback, golden_examples, quality_scores", _v4_quality),
     Migration(5, "requests.client_request_id", _v5_client_request_id),
     Migration(6, "requests.operation", _v6_operation),
+    Migration(7, "create files, file_chunks", _v7_files),
 ]
 
 

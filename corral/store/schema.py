@@ -18,8 +18,10 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -222,4 +224,34 @@ quality_scores = Table(
     Column("golden_id", Integer, nullable=True),  # nearest golden example (similarity)
     Index("ix_quality_scores_created_at", "created_at"),
     Index("ix_quality_scores_route", "route"),
+)
+
+# Files (corral.files, migration 7): metadata here, the bytes in ~1 MiB rows of file_chunks, so
+# every replica serves every file from the shared database (no local disk). A row is written
+# `uploading` when an upload starts and becomes `processed` when it commits; only processed,
+# unexpired rows are visible, and the purge removes expired files and abandoned uploads.
+files = Table(
+    "files",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),  # file-<hex>
+    Column("team", String(200), nullable=False),  # the owner: the uploading key's team
+    Column("key_id", String(64), nullable=True),  # the key that uploaded it (NULL: written by Corral)
+    Column("purpose", String(32), nullable=True),  # NULL until the upload commits
+    Column("filename", String(512), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # uploading | processed
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),  # NULL: kept until deleted
+    Index("ix_files_team_seq", "team", "seq"),
+    Index("ix_files_expires_at", "expires_at"),
+    Index("ix_files_status_created_at", "status", "created_at"),
+)
+
+file_chunks = Table(
+    "file_chunks",
+    metadata,
+    Column("file_id", String(64), ForeignKey("files.id", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),  # 0, 1, 2, ... in file order
+    Column("data", LargeBinary, nullable=False),
 )
