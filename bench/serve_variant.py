@@ -58,14 +58,14 @@ def _starlette_chat(app: Any) -> None:
         req = parse_chat_request(body)
         request_id = request.scope["state"]["request_id"]
         ctx = RequestContext(request_id=request_id, request=req, caller=caller)
-        result = await gateway.pipeline(ctx)
+        result = await gateway.handle(ctx)
         response_id = "chatcmpl-" + request_id.removeprefix("req_")
         model = ctx.public_model or req.model
         created = int(time.time())
         headers = {**ctx.response_headers, "x-corral-model": ctx.served_model or model}
         if isinstance(result, ChatStream):
             events: AsyncIterator[bytes] = chat._sse(result, ChunkEncoder(response_id, model, created),
-                                                    req.include_usage, chat._Outcome(capture=False))
+                                                    req.include_usage, request_id)
             return StreamingResponse(events, media_type="text/event-stream",
                                      headers={**chat.SSE_HEADERS, **headers})
         return json_response(completion_wire(result, response_id, model, created), headers=headers)
@@ -92,7 +92,7 @@ def _direct_pipeline(gateway: Any) -> None:
         ctx.served_model = deployment.model
         return await deployment.provider.complete(dataclasses.replace(ctx.request, model=deployment.model))
 
-    gateway.pipeline = Pipeline([UsageStage()], direct)
+    gateway.pipeline = gateway.lifecycle.pipeline = Pipeline([UsageStage()], direct)
 
 
 def build(settings: Settings, handler: str, pipeline: str = "full", record: bool = True) -> Any:

@@ -18,10 +18,12 @@ from corral.cache.stage import CacheStage
 from corral.config import Settings
 from corral.context.stage import ContextStage
 from corral.context.usage import UsageStage
-from corral.core.pipeline import Pipeline, Stage
+from corral.core.context import RequestContext
+from corral.core.pipeline import Pipeline, Result, Stage
 from corral.cost.pricing import Pricer
 from corral.governance.policy_events import PolicyEventRecorder
 from corral.governance.stage import ContentPolicyStage
+from corral.lifecycle import Lifecycle
 from corral.observe.alerts import AlertEngine
 from corral.observe.metrics import Metrics
 from corral.observe.recorder import Recorder
@@ -52,6 +54,7 @@ class Gateway:
     cache: CacheStage
     recorder: Recorder
     alerts: AlertEngine
+    lifecycle: Lifecycle
     bootstrap: BootstrapKeys | None = None
     pii_detector: Detector | None = None  # loaded when a privacy policy is on, or on first scan
     privacy: PrivacyStage | None = None  # None: no policy anywhere, nothing to detect
@@ -96,11 +99,12 @@ class Gateway:
         recorder.metrics.register_gauge_source("exact_cache", cache.cache.stats, counters=CACHE_COUNTERS)
         alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(recorder))
         alerts.start()
+        pipeline = Pipeline(stages, router, order)
         gw = cls(
             settings=settings, db=db, kv=kv, keys=keys, routes=routes,
-            pipeline=Pipeline(stages, router, order), router=router, policy_events=policy_events,
-            cache=cache, recorder=recorder, alerts=alerts, bootstrap=bootstrap, pii_detector=detector,
-            privacy=privacy_stage,
+            pipeline=pipeline, router=router, policy_events=policy_events,
+            cache=cache, recorder=recorder, alerts=alerts, lifecycle=Lifecycle(routes, pipeline, recorder),
+            bootstrap=bootstrap, pii_detector=detector, privacy=privacy_stage,
         )
         if detector is not None:
             warm = getattr(detector, "warmup", None)  # PIIDetector loads its models here
@@ -110,6 +114,10 @@ class Gateway:
             for provider in routes.providers.values():
                 gw._spawn(_warm(provider))
         return gw
+
+    async def handle(self, ctx: RequestContext) -> Result:
+        """Serve one request of any operation through the lifecycle (resolve, stages, record)."""
+        return await self.lifecycle.handle(ctx)
 
     @property
     def metrics(self) -> Metrics:

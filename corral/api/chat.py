@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -25,7 +24,6 @@ from corral.api.middleware import is_safe_request_id, new_request_id
 from corral.api.render import DONE, ChunkEncoder, completion_wire, error_body, error_event
 from corral.api.unexpected import log_unexpected
 from corral.api.wire import parse_chat_request
-from corral.context.usage import estimate_usage
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
 from corral.core.stream import ChatStream
@@ -38,7 +36,6 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _SSE_RAW = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"),
             (b"content-type", b"text/event-stream; charset=utf-8")]
 _JSON_TYPE = (b"content-type", b"application/json")
-CLIENT_CLOSED = 499  # nginx's "client closed request": the record's status, never sent
 
 
 class _ClientGone(Exception):
@@ -99,8 +96,8 @@ async def handle_chat(
         chat = parse_chat_request(body)
         ctx = RequestContext(request_id=request_id, request=chat, caller=caller, started=arrived,
                              client_request_id=client_id)
-        watch = _DisconnectWatch(receive)  # from here on, a vanished client cancels the work
-        result = await gateway.pipeline(ctx)
+        watch = _DisconnectWatch(receive, ctx)  # from here on, a vanished client cancels the work
+        result = await gateway.handle(ctx)  # the lifecycle records it (a stream: when it is over)
         response_id = "chatcmpl-" + request_id.removeprefix("req_")
         model = ctx.public_model or chat.model
         created = int(time.time())
@@ -119,10 +116,9 @@ async def handle_chat(
             if watch is not None:
                 watch.stop()
             raise
-        watch.absorb()
+        watch.absorb()  # the lifecycle recorded it as abandoned (499)
         if isinstance(result, ChatStream):
             await result.aclose()
-        _record_abandoned(gateway, ctx)
         return
     except Exception as exc:  # noqa: BLE001 - logged by log_unexpected, answered as a 500
         if watch is not None:
@@ -134,60 +130,18 @@ async def handle_chat(
             exc = CorralError(
                 "Corral hit an internal error; the request id in x-request-id locates it in the logs."
             )
-        first_byte_at = time.perf_counter()
         await _send_error(send, exc, extra)
-        if ctx is not None:
-            gateway.recorder.finish(ctx, http_status=exc.status_code, error=exc,
-                                    client_first_byte_at=first_byte_at)
         return
     if stream is None:
         watch.stop()
         headers += ((b"content-length", str(len(payload)).encode()), _JSON_TYPE, *extra)
-        first_byte_at = time.perf_counter()
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
-        gateway.recorder.finish(ctx, http_status=200, error=None, client_first_byte_at=first_byte_at,
-                                response_text=result.content)
         return
     headers[:0] = _SSE_RAW[:2]
     headers += (_SSE_RAW[2], *extra)
-    outcome = _Outcome(capture=gateway.recorder.capture_for(ctx))
-    try:
-        events = _sse(stream, encoder, chat.include_usage, outcome, request_id)
-        await _stream(send, watch, stream, events, headers, outcome)
-    finally:
-        if outcome.gone:
-            ctx.extras["client_disconnected"] = True
-        gateway.recorder.finish(ctx, http_status=200, error=outcome.error,
-                                client_first_byte_at=outcome.first_byte_at,
-                                response_text="".join(outcome.text) if outcome.capture else None)
-
-
-@dataclass(slots=True)
-class _Outcome:
-    """What a stream did, for its record: first byte time, error, and text if captured."""
-
-    capture: bool
-    first_byte_at: float | None = None
-    error: BaseException | None = None
-    gone: bool = False
-    text: list[str] = field(default_factory=list)
-
-
-def _record_abandoned(gateway: Any, ctx: RequestContext | None) -> None:
-    """The client left before any answer went out: record it (499), with the prompt's tokens
-    estimated when no usage came back, since the provider may still bill for them."""
-    if ctx is None:
-        return
-    ctx.extras["client_disconnected"] = True
-    if ctx.usage is None and ctx.attempts:
-        ctx.usage = estimate_usage(ctx.request, "")
-    gateway.recorder.finish(ctx, http_status=CLIENT_CLOSED, error=ClientDisconnected(),
-                            client_first_byte_at=None)
-
-
-class ClientDisconnected(Exception):
-    """The client closed the connection before the answer was complete."""
+    events = _sse(stream, encoder, chat.include_usage, request_id)
+    await _stream(send, watch, stream, events, headers, ctx)
 
 
 class _DisconnectWatch:
@@ -202,13 +156,14 @@ class _DisconnectWatch:
     """
 
     DELAY_S = 0.05
-    __slots__ = ("_receive", "_task", "_timer", "_watcher", "finished", "gone")
+    __slots__ = ("_ctx", "_receive", "_task", "_timer", "_watcher", "finished", "gone")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, ctx: RequestContext) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
         self._receive = receive
+        self._ctx = ctx  # told before the work is cancelled, so the record says why
         self.finished = False
         self.gone = False
         self._watcher: asyncio.Task[None] | None = None
@@ -228,7 +183,7 @@ class _DisconnectWatch:
             message = await self._receive()
             if message["type"] == "http.disconnect":
                 if not self.finished:
-                    self.gone = True
+                    self.gone = self._ctx.client_disconnected = True
                     self._task.cancel()
                 return
 
@@ -283,19 +238,17 @@ async def _send_error(send: Send, exc: CorralError, extra: list[tuple[bytes, byt
 
 async def _stream(
     send: Send, watch: _DisconnectWatch, stream: ChatStream, events: AsyncGenerator[bytes],
-    headers: list[tuple[bytes, bytes]], outcome: _Outcome,
+    headers: list[tuple[bytes, bytes]], ctx: RequestContext,
 ) -> None:
     """Write each event as it is produced; a client disconnect cancels and closes upstream.
 
     The request's disconnect watch cancels this task, so a stalled upstream is abandoned
-    at once rather than at the next chunk.
+    at once rather than at the next chunk. Closing the stream is what records it.
     """
     watch.now()  # a stream may stall at any point: watch it from the first byte
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         async for event in events:
-            if outcome.first_byte_at is None:
-                outcome.first_byte_at = time.perf_counter()
             await send({"type": "http.response.body", "body": event, "more_body": True})
         watch.finished = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -303,18 +256,18 @@ async def _stream(
         if not watch.gone:
             raise
         watch.absorb()
-        outcome.gone = True
     except OSError:
-        pass  # servers on ASGI spec 2.4 report a vanished client this way
+        ctx.client_disconnected = True  # servers on ASGI spec 2.4 report a vanished client this way
     finally:
         watch.stop()
         await events.aclose()
         await stream.aclose()  # no-op once consumed; closes upstream if never started
 
 
-async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool, outcome: _Outcome,
+async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool,
                request_id: str) -> AsyncGenerator[bytes]:
-    """Encode chunks as they arrive. A failure after the first byte becomes an error event."""
+    """Encode chunks as they arrive. A failure after the first byte becomes an error event
+    (the lifecycle has recorded it as the stream's error by then)."""
     usage: Usage | None = None
     chunks = aiter(stream)
     try:
@@ -323,18 +276,14 @@ async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool, o
                 usage = chunk.usage
                 if chunk.content is None and not chunk.tool_calls and chunk.finish_reason is None:
                     continue
-            if outcome.capture and chunk.content:
-                outcome.text.append(chunk.content)
             yield encoder.chunk(chunk)
         if include_usage and usage is not None:
             yield encoder.usage(usage)
         yield DONE
     except CorralError as exc:
-        outcome.error = exc
         log.warning("stream failed after it started: %s", exc.message)
         yield error_event(exc)
     except Exception as exc:  # noqa: BLE001 - logged by log_unexpected, sent as an error event
-        outcome.error = exc
         log_unexpected(exc, f"POST {PATH} (stream)", request_id)
         yield error_event(CorralError("Corral hit an internal error while streaming."))
     finally:

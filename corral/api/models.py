@@ -14,7 +14,7 @@ from corral.api.auth import authenticate, read_body
 from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
 from corral.core.context import RequestContext
-from corral.core.errors import CorralError, InvalidRequest, ModelNotFound
+from corral.core.errors import InvalidRequest, ModelNotFound
 from corral.core.types import EmbeddingRequest, EmbeddingResponse
 
 
@@ -95,13 +95,9 @@ async def embeddings(request: Request) -> Response:
     state = request.scope["state"]
     ctx = RequestContext(request_id=state["request_id"], request=emb, caller=caller, started=arrived,
                          client_request_id=state.get("client_request_id"), operation="embeddings")
-    try:
-        result = await gateway.pipeline(ctx)
-    except CorralError as exc:
-        gateway.recorder.finish(ctx, http_status=exc.status_code, error=exc, client_first_byte_at=None)
-        raise
+    result = await gateway.handle(ctx)  # recorded there, errors included
     assert isinstance(result, EmbeddingResponse)
-    response = json_response({
+    return json_response({
         "object": "list",
         "data": [
             {"object": "embedding", "index": i, "embedding": _encode(v, fmt)}
@@ -110,5 +106,3 @@ async def embeddings(request: Request) -> Response:
         "model": ctx.public_model or emb.model,
         "usage": {"prompt_tokens": result.usage.input_tokens, "total_tokens": result.usage.input_tokens},
     }, headers=ctx.response_headers)
-    gateway.recorder.finish(ctx, http_status=200, error=None, client_first_byte_at=time.perf_counter())
-    return response

@@ -1,6 +1,6 @@
 """The cache stage: remember complete answers so the router can fall back on them.
 
-It computes the request's exact-cache key (``ctx.extras["cache_key"]``) before the
+It computes the request's exact-cache key (``ctx.cache_key``) before the
 inner stages run, then stores successful answers in the background: a non-stream
 response right away, a stream once its last chunk went out cleanly (a stream that
 failed or that the client abandoned is never stored). It does not serve hits on the
@@ -28,9 +28,6 @@ from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream, Tally
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse, expect
 
-CACHE_KEY = "cache_key"
-
-
 class RouteLike(Protocol):
     public_name: str
     settings: ModelSettings | None
@@ -39,7 +36,7 @@ class RouteLike(Protocol):
 class RouteLookup(Protocol):
     """What the stage needs of the route table (``RouteTable`` satisfies it)."""
 
-    def lookup(self, model: str) -> RouteLike: ...
+    def resolve(self, ctx: RequestContext) -> RouteLike: ...
 
 
 def _fallback_enabled(route: RouteLike) -> bool:
@@ -63,7 +60,7 @@ class CacheStage:
         answer. Scoped by team and end user: an entry answers only its own team (and user).
         """
         try:
-            route = self.routes.lookup(ctx.request.model)
+            route = self.routes.resolve(ctx)
         except CorralError:
             return None  # the router will report the unknown model
         return cache_key(expect(ctx.original, ChatRequest), route.public_name, scope=_scope(ctx)), route
@@ -73,7 +70,7 @@ class CacheStage:
         if found is None:
             return await call_next(ctx)
         key, route = found
-        ctx.extras[CACHE_KEY] = key
+        ctx.cache_key = key
         result = await call_next(ctx)
         if not _fallback_enabled(route):
             return result
@@ -93,14 +90,14 @@ class CacheStage:
 
     async def lookup(self, ctx: RequestContext) -> ChatResponse | None:
         """A cached answer to this exact request, if the route allows cache fallback."""
-        key = ctx.extras.get(CACHE_KEY)
+        key = ctx.cache_key
         try:
-            route = self.routes.lookup(ctx.public_model or ctx.request.model)
+            route = self.routes.resolve(ctx)
         except CorralError:
             return None
         if not _fallback_enabled(route):
             return None
-        if not isinstance(key, str):
+        if key is None:
             key = cache_key(expect(ctx.original, ChatRequest), route.public_name, scope=_scope(ctx))
         return await self.cache.get(key)
 

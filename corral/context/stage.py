@@ -4,7 +4,7 @@ Before the request goes on, its prompt is counted against the route's window min
 tokens reserved for the answer. The window is the *smallest* among the route's
 top-priority deployments (the tier the router tries first), so the prompt fits whichever
 of them is picked; lower tiers and fallback routes are handled by the router through
-`ctx.extras["min_context_window"]`. The reserve is `context.reserve_output_tokens`, or the
+`ctx.routing.min_context_window`. The reserve is `context.reserve_output_tokens`, or the
 request's `max_tokens` when that is larger (providers reject prompt + max_tokens > window).
 
 When the prompt does not fit, the route's `context.policy` decides:
@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from corral.config import ContextSettings
 from corral.context.fit import Counter, summarize, truncate
 from corral.context.windows import effective_window, prompt_limit
-from corral.core.context import RequestContext
+from corral.core.context import ContextFit, RequestContext
 from corral.core.errors import (
     AllProvidersFailed,
     ContextLengthExceeded,
@@ -128,7 +128,7 @@ class ContextStage:
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
         request = expect(ctx.request, ChatRequest)  # a chat-only stage
-        plan = self._plan(request)
+        plan = self._plan(ctx)
         if plan is None:  # unknown model: the router answers with the 404
             return await call_next(ctx)
         if not await self._fits(request, plan):
@@ -150,9 +150,10 @@ class ContextStage:
 
     # -- measuring --------------------------------------------------------------------------
 
-    def _plan(self, request: ChatRequest) -> _Plan | None:
+    def _plan(self, ctx: RequestContext) -> _Plan | None:
+        request = expect(ctx.request, ChatRequest)
         try:
-            route = self.routes.lookup(request.model)
+            route = self.routes.resolve(ctx)
         except ModelNotFound:
             return None
         if not route.deployments:
@@ -221,31 +222,31 @@ class ContextStage:
             need = tokens + plan.reserve
             if failing_window is not None:
                 need = max(need, failing_window + 1)
-            ctx.extras["min_context_window"] = max(ctx.extras.get("min_context_window", 0), need)
-            ctx.extras["context_action"] = "fallback"
-            ctx.extras["context_tokens"] = {**info, "min_context_window": ctx.extras["min_context_window"]}
+            routing = ctx.routing
+            routing.min_context_window = max(routing.min_context_window, need)
+            ctx.fit = ContextFit("fallback", {**info, "min_context_window": routing.min_context_window})
             return
         window = limit + plan.reserve
-        action = "truncated"
+        fit = ContextFit("truncated", info)
         if policy == "summarize":
             try:
-                new = await self._summarize(ctx, call_next, plan, window)
-                action = "summarized"
+                new = await self._summarize(ctx, call_next, plan, window, fit)
+                fit.action = "summarized"
             except CorralError as exc:  # the summarizer failed: answer from the newest turns
                 logger.warning("request %s: summarizing failed (%s); truncating instead",
                                ctx.request_id, exc.message)
-                ctx.extras["context_summarize_error"] = exc.message
+                fit.summarize_error = exc.message
                 new = await self._off_loop(request, lambda: truncate(request, window, plan.reserve,
                                                                      plan.count))
         else:
             new = await self._off_loop(request, lambda: truncate(request, window, plan.reserve, plan.count))
         after = await self._count(new, plan)
         logger.info("request %s: prompt %s -> %s tokens (%s; limit %s)", ctx.request_id, tokens, after,
-                    action, limit)
+                    fit.action, limit)
         ctx.request = new
-        ctx.extras["context_action"] = action
-        ctx.extras["context_tokens"] = {**info, "after": after}
-        ctx.response_headers[CONTEXT_HEADER] = action
+        fit.tokens = {**info, "after": after}
+        ctx.fit = fit
+        ctx.response_headers[CONTEXT_HEADER] = fit.action
 
     async def _off_loop(self, request: ChatRequest, work: Callable[[], ChatRequest]) -> ChatRequest:
         if sum(_bytes(m.text()) for m in request.messages) > LARGE_PROMPT_BYTES:
@@ -264,8 +265,10 @@ class ContextStage:
             "oldest turns), 'summarize' (condense them) or 'fallback' (use a model with a larger window)."
         )
 
-    async def _summarize(self, ctx: RequestContext, call_next: Next, plan: _Plan, window: int) -> ChatRequest:
-        """Rewrite ctx.request with fit.summarize, each summarizer call going through call_next."""
+    async def _summarize(self, ctx: RequestContext, call_next: Next, plan: _Plan, window: int,
+                         fit: ContextFit) -> ChatRequest:
+        """Rewrite ctx.request with fit.summarize, each summarizer call going through call_next
+        as a child request (its own route; its attempts and cost land in this request's record)."""
         model = plan.settings.summarize_model or plan.route.public_name
         try:
             summarizer = self.routes.lookup(model)
@@ -278,7 +281,7 @@ class ContextStage:
 
         async def call(sub: ChatRequest) -> ChatResponse:
             sub_ctx = ctx.child(f"sum{next(numbers)}", replace(sub, model=model, stream=False,
-                                                               include_usage=False))
+                                                               include_usage=False), route=summarizer)
             result = await call_next(sub_ctx)
             response = (await _collect(result, model) if isinstance(result, ChatStream)
                         else expect(result, ChatResponse))
@@ -293,5 +296,5 @@ class ContextStage:
                                    chunk_tokens, summary_tokens=self.summary_tokens,
                                    concurrency=self.concurrency)
         finally:
-            ctx.extras["context_summary_calls"] = next(numbers) - 1
-            ctx.extras["context_summary_usage"] = usage
+            fit.summary_calls = next(numbers) - 1
+            fit.summary_usage = usage

@@ -52,6 +52,28 @@ class PrivacyOutcome:
 
 
 @dataclass(slots=True)
+class RoutingState:
+    """What the router was asked to respect and what it decided, for headers and the record."""
+
+    min_context_window: int = 0  # the context stage's `fallback` policy: skip smaller deployments
+    fallback: str | None = None  # the route (or deployment) that served instead of the first choice
+    breaker_open: list[str] | None = None  # deployments skipped or tried last: breaker open
+    retry_stopped: str | None = None  # deadline | budget: why the router stopped retrying
+    provider_type: str | None = None  # the serving provider's type (openai, anthropic, ...)
+
+
+@dataclass(slots=True)
+class ContextFit:
+    """What the context stage did to make the prompt fit its model's window."""
+
+    action: str  # truncated | summarized | fallback
+    tokens: dict[str, int]  # before/after/window/reserve/limit, as measured
+    summary_calls: int = 0
+    summary_usage: Usage | None = None  # the summarizer calls' tokens (they also get child records)
+    summarize_error: str | None = None  # summarizing failed, so the prompt was truncated instead
+
+
+@dataclass(slots=True)
 class RequestContext:
     """One request's state. `request` is what the next stage sends (stages may replace it);
     `original` is what the client sent, never replaced, so scoping (the cache's key) and
@@ -69,7 +91,7 @@ class RequestContext:
     upstream_first_byte_at: float | None = None
     served_model: str | None = None
     deployment: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # a namespace for plugins' stages only
     client_request_id: str | None = None
     privacy: PrivacyOutcome | None = None  # set by the privacy stage when one runs
     usage: Usage | None = None  # tokens of the answer (provider's, or estimated): set by the usage stage
@@ -77,16 +99,28 @@ class RequestContext:
     operation: str = "chat"  # chat | embeddings: which chain of stages runs (core.pipeline)
     parent: RequestContext | None = None  # set on a child call (a summarizer call, a grader)
     children: list[RequestContext] = field(default_factory=list)
+    # The resolved route, set once by the lifecycle (corral.lifecycle) and replaced only when a
+    # stage sends the request to another route (a content-policy fallback). Typed `object`
+    # because core cannot name routing's `Route`; `corral.routing.table.route_of` reads it typed.
+    route: object | None = None
+    routing: RoutingState = field(default_factory=RoutingState)
+    fit: ContextFit | None = None  # set by the context stage when it changed or constrained the prompt
+    cache_key: str | None = None  # the exact-cache key, set by the cache stage
+    content_policy_fallback: str | None = None  # the route that answered after a refusal
+    client_disconnected: bool = False  # the client left before the answer was complete
+    first_byte_out_at: float | None = None  # when the first chunk was handed to the client
     original: Work = field(init=False)
 
     def __post_init__(self) -> None:
         self.original = self.request
 
-    def child(self, suffix: str, request: Work) -> RequestContext:
+    def child(self, suffix: str, request: Work, route: object | None = None) -> RequestContext:
         """A call Corral makes on this request's behalf: same caller, attributed to this one.
 
-        Its attempts, tokens and cost end up in this request's record (observe.recorder)."""
+        Its attempts, tokens and cost end up in this request's record (observe.recorder).
+        `route` is the child's resolved route (a summarizer may use another model)."""
         sub = RequestContext(request_id=f"{self.request_id}:{suffix}", request=request, caller=self.caller,
-                             client_request_id=self.client_request_id, parent=self)
+                             client_request_id=self.client_request_id, parent=self, route=route,
+                             operation="embeddings" if isinstance(request, EmbeddingRequest) else "chat")
         self.children.append(sub)
         return sub

@@ -38,6 +38,8 @@ class RouteLike(Protocol):
 class RouteLookup(Protocol):
     """What the stage needs of the route table (``RouteTable`` satisfies it)."""
 
+    def resolve(self, ctx: RequestContext) -> RouteLike: ...
+
     def lookup(self, model: str) -> RouteLike: ...
 
 
@@ -57,14 +59,16 @@ class ContentPolicyStage:
             result = await call_next(ctx)
         except ContentPolicyViolation as exc:
             self._violation(ctx, exc)
-            fallback = self._fallback_for(ctx)
-            if fallback is None:
+            found = self._fallback_for(ctx)
+            if found is None:
                 raise
+            fallback, route = found
             self.counters["fallbacks"] += 1
             ctx.request = dataclasses.replace(ctx.request, model=fallback)
+            ctx.route, ctx.public_model = route, route.public_name
             ctx.response_headers[FALLBACK_HEADER] = "content_policy"
             ctx.degraded = "content_policy_fallback"
-            ctx.extras["content_policy_fallback"] = fallback
+            ctx.content_policy_fallback = fallback
             try:
                 result = await call_next(ctx)  # once: a second refusal goes to the client
             except ContentPolicyViolation as again:
@@ -76,16 +80,16 @@ class ContentPolicyStage:
             return result
         return expect(result, ChatStream).map(lambda chunks: self._watch(ctx, chunks))  # chat only
 
-    def _fallback_for(self, ctx: RequestContext) -> str | None:
-        """The route's configured fallback model, unless it is the route itself."""
+    def _fallback_for(self, ctx: RequestContext) -> tuple[str, RouteLike] | None:
+        """The route's configured fallback model and its route, unless it is the route itself."""
         try:
-            route = self.routes.lookup(ctx.public_model or ctx.request.model)
+            route = self.routes.resolve(ctx)
+            fallback = route.settings.content_policy_fallback if route.settings else None
+            if not fallback or fallback in (route.public_name, ctx.request.model):
+                return None
+            return fallback, self.routes.lookup(fallback)
         except CorralError:
             return None
-        fallback = route.settings.content_policy_fallback if route.settings else None
-        if not fallback or fallback in (route.public_name, ctx.request.model):
-            return None
-        return fallback
 
     async def _watch(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
         """Record mid-stream refusals and content-filter finishes; chunks pass unchanged."""

@@ -18,15 +18,26 @@ from corral.core.types import ChatRequest, EmbeddingRequest, Usage
 from corral.observe.record import AttemptRecord, RequestRecord
 
 _NO_USAGE = Usage()
-#: ctx.extras entries worth keeping on the record (small, JSON-safe values only).
-EXTRA_KEYS = (
-    "retry_stopped",
-    "breaker_open",
-    "content_policy_fallback",
-    "context_action",
-    "cache_key",
-    "client_disconnected",  # set by the chat handler when the client left mid-stream
-)
+
+
+def _notes(ctx: RequestContext) -> dict[str, Any]:
+    """The record's `extras`: what the stages decided, from the context's typed fields
+    (small, JSON-safe values only; a field left at its default is not written)."""
+    routing = ctx.routing
+    notes: dict[str, Any] = {}
+    if routing.retry_stopped is not None:
+        notes["retry_stopped"] = routing.retry_stopped
+    if routing.breaker_open:
+        notes["breaker_open"] = routing.breaker_open
+    if ctx.content_policy_fallback is not None:
+        notes["content_policy_fallback"] = ctx.content_policy_fallback
+    if ctx.fit is not None:
+        notes["context_action"] = ctx.fit.action
+    if ctx.cache_key is not None:
+        notes["cache_key"] = ctx.cache_key
+    if ctx.client_disconnected:
+        notes["client_disconnected"] = True
+    return notes
 
 
 def build_record(
@@ -46,7 +57,6 @@ def build_record(
     the client (used only with ``capture_content``; it is scrubbed here).
     """
     started = ctx.started
-    extras = ctx.extras
     request = ctx.request
     caller = ctx.caller
     usage = ctx.usage or _NO_USAGE
@@ -57,13 +67,13 @@ def build_record(
         status = "degraded"
     else:
         status = "ok"
-    provider = extras.get("provider_type")
+    provider = ctx.routing.provider_type
     if provider is None and ctx.deployment is not None:
         for a in reversed(ctx.attempts):
             if a.deployment == ctx.deployment:
                 provider = a.provider
                 break
-    kept: dict[str, Any] = {k: extras[k] for k in EXTRA_KEYS if k in extras}
+    kept = _notes(ctx)
     privacy = ctx.privacy
     end_user = request.user
     if privacy is not None:
@@ -103,9 +113,9 @@ def build_record(
         (finished_at - started) * 1000,
         cost_usd,
         bool(priced) and cost_usd is not None,
-        bool(extras.get("cache_hit")) or degraded == "cache",
+        degraded == "cache",
         degraded,
-        extras.get("fallback"),
+        ctx.routing.fallback,
         [AttemptRecord(a.deployment, a.provider, a.model, a.status, a.error_type, a.duration_ms)
          for a in ctx.attempts],
         prompt,
@@ -125,8 +135,6 @@ def _content(
     if privacy is not None:
         request = privacy.redacted
         scrub = privacy.scrub
-    if response_text is None:
-        response_text = ctx.extras.get("response_text")
     if response_text is not None and scrub is not None:
         response_text = scrub(response_text)
     # Message dataclasses are kept as they are: the writer's orjson encodes them natively.

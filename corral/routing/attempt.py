@@ -65,7 +65,7 @@ async def run_attempt(
         attempt.status = "ok"
         ctx.deployment = deployment.name
         ctx.served_model = deployment.model
-        ctx.extras["provider_type"] = provider.config.type
+        ctx.routing.provider_type = provider.config.type
         return result
     except TimeoutError:
         attempt.status = "error"

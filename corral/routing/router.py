@@ -75,8 +75,7 @@ class Router:
         return self._budgets[route.public_name]
 
     async def __call__(self, ctx: RequestContext) -> Result:
-        route = self.table.lookup(ctx.request.model)
-        ctx.public_model = route.public_name
+        route = self.table.resolve(ctx)
         settings = _settings(route)
         deadline = time.monotonic() + settings.timeouts.total_s
         budget = self.budget(route)
@@ -92,7 +91,7 @@ class Router:
                     break
                 delay = retry_delay(last, number, settings.retry, self.rng)
                 if time.monotonic() + delay >= deadline:
-                    ctx.extras["retry_stopped"] = "deadline"
+                    ctx.routing.retry_stopped = "deadline"
                     break
                 await asyncio.sleep(delay)
             breaker = self.breaker(hop)
@@ -121,7 +120,7 @@ class Router:
     async def _may_retry(self, budget: RetryBudget, ctx: RequestContext) -> bool:
         if await _fail_open(budget.try_spend(), True):
             return True
-        ctx.extras["retry_stopped"] = "budget"
+        ctx.routing.retry_stopped = "budget"
         return False
 
     async def _candidates(
@@ -132,7 +131,7 @@ class Router:
         Deployments whose breaker is open go last: tried only when nothing else is left.
         """
         chain = [route, *(self.table.lookup(name) for name in _settings(route).fallbacks)]
-        min_window = ctx.extras.get("min_context_window")
+        min_window = ctx.routing.min_context_window
         healthy: list[tuple[Route, Deployment]] = []
         tripped: list[tuple[Route, Deployment]] = []
         suspect: set[str] = set()  # not closed when read: ask the breaker before each attempt
@@ -152,7 +151,7 @@ class Router:
                 param="messages",
             )
         if tripped:
-            ctx.extras["breaker_open"] = [d.name for _, d in tripped]
+            ctx.routing.breaker_open = [d.name for _, d in tripped]
         return healthy + tripped, suspect
 
     def _mark_served(self, ctx: RequestContext, route: Route, hop: Route, dep: Deployment,
@@ -161,10 +160,10 @@ class Router:
         headers["x-corral-attempts"] = str(len(ctx.attempts))
         if hop is not route:
             headers["x-corral-fallback"] = "model"
-            ctx.extras["fallback"] = hop.public_name
+            ctx.routing.fallback = hop.public_name
         elif dep is not candidates[0][1]:
             headers["x-corral-fallback"] = "deployment"
-            ctx.extras["fallback"] = dep.name
+            ctx.routing.fallback = dep.name
 
     async def _degrade(self, ctx: RequestContext, route: Route, errors: dict[str, UpstreamError]) -> Result:
         settings = _settings(route)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from corral.config import ModelSettings, Settings
+from corral.core.context import RequestContext
 from corral.core.errors import ModelNotFound
 from corral.providers.base import Provider, ProviderConfig
 from corral.providers.registry import create_provider
@@ -76,6 +77,17 @@ class RouteTable:
                 f"Available models: {available}.",
                 param="model",
             )
+        return route
+
+    def resolve(self, ctx: RequestContext) -> Route:
+        """The request's route, looked up once: the lifecycle resolves it before the stages run
+        (`ctx.route`) and every stage and the router reuse it. A context that has none yet (a
+        stage driven alone in a test) is resolved here, the same way."""
+        route = ctx.route
+        if isinstance(route, Route):
+            return route
+        route = ctx.route = self.lookup(ctx.request.model)
+        ctx.public_model = route.public_name
         return route
 
     def serving_routes(self, model: str) -> tuple[str, ...]:

@@ -76,11 +76,11 @@ async def test_non_stream_answer_is_stored_and_found_by_lookup(kv: KV) -> None:
     ctx = _ctx("g")  # alias: stored under the public name's key
     result = await _run(stage, ChatResponse("r1", "gpt-4o", "Paris."), ctx)
     assert isinstance(result, ChatResponse)
-    assert ctx.extras["cache_key"] == cache_key(ctx.request, "gpt", scope=("", ""))
+    assert ctx.cache_key == cache_key(ctx.request, "gpt", scope=("", ""))
     result.content = "changed by an outer stage"  # serialised before this: no effect
     await stage.drain()
     later = _ctx("gpt")
-    later.extras["cache_key"] = ctx.extras["cache_key"]
+    later.cache_key = ctx.cache_key
     cached = await stage.lookup(later)
     assert cached is not None and cached.content == "Paris."
     assert await stage.lookup(_ctx("gpt")) is not None  # no key in extras: computed again
@@ -176,7 +176,7 @@ async def test_routes_without_cache_fallback_store_and_serve_nothing() -> None:
     await _run(stage, ChatResponse("r1", "m", "secret"), ctx)
     await stage.drain()
     assert stage.cache.counters["stores"] == 0
-    assert await stage.cache.put(ctx.extras["cache_key"], ChatResponse("r1", "m", "secret"))
+    assert await stage.cache.put(ctx.cache_key, ChatResponse("r1", "m", "secret"))
     assert await stage.lookup(ctx) is None  # even if an entry exists
 
 

@@ -84,7 +84,7 @@ async def test_noop_when_it_fits() -> None:
     result = await stage(ctx, rec)
     assert isinstance(result, ChatResponse) and rec.seen == [ctx]
     assert ctx.request is request and CONTEXT_HEADER not in ctx.response_headers
-    assert "context_action" not in ctx.extras and "min_context_window" not in ctx.extras
+    assert ctx.fit is None and ctx.routing.min_context_window == 0
 
 
 async def test_unknown_model_passes_through() -> None:
@@ -99,8 +99,8 @@ async def test_fallback_asks_the_router_for_a_larger_window() -> None:
     ctx, rec = context(request), Recorder()
     await stage(ctx, rec)
     tokens = count_request(request)
-    assert ctx.extras["min_context_window"] == tokens + 50
-    assert ctx.extras["context_action"] == "fallback" and ctx.request is request
+    assert ctx.routing.min_context_window == tokens + 50
+    assert ctx.fit is not None and ctx.fit.action == "fallback" and ctx.request is request
     assert CONTEXT_HEADER not in ctx.response_headers and len(rec.seen) == 1
 
 
@@ -113,8 +113,9 @@ async def test_truncate_rewrites_the_request() -> None:
     assert sent is ctx.request and count_request(sent) <= 250 < count_request(request)
     assert sent.messages[0].role == "system" and sent.messages[-1].text() == "What does fact 3 say?"
     assert ctx.response_headers[CONTEXT_HEADER] == "truncated"
-    info = ctx.extras["context_tokens"]
-    assert ctx.extras["context_action"] == "truncated"
+    assert ctx.fit is not None
+    info = ctx.fit.tokens
+    assert ctx.fit.action == "truncated"
     assert info["before"] == count_request(request) and info["after"] == count_request(sent)
     assert (info["window"], info["reserve"], info["limit"]) == (300, 50, 250)
 
@@ -124,7 +125,7 @@ async def test_window_is_the_smallest_of_the_top_tier_and_max_tokens_widens_the_
     stage = ContextStage(table(route("m", [(400, 0), (300, 0), (100, 1)], reserve_output_tokens=10)))
     ctx = context(chat(max_tokens=80))
     await stage(ctx, Recorder())
-    assert (ctx.extras["context_tokens"]["window"], ctx.extras["context_tokens"]["reserve"]) == (300, 80)
+    assert ctx.fit is not None and (ctx.fit.tokens["window"], ctx.fit.tokens["reserve"]) == (300, 80)
     assert count_request(ctx.request) <= 220
 
 
@@ -148,9 +149,9 @@ async def test_summarize_calls_the_summarizer_through_call_next() -> None:
     assert "forty kilograms" in summary and "Summary of earlier content" in summary
     assert final.messages[-1].text() == "What does fact 3 say?"
     assert ctx.response_headers[CONTEXT_HEADER] == "summarized"
-    assert ctx.extras["context_action"] == "summarized"
-    assert ctx.extras["context_summary_calls"] == len(subs)
-    assert ctx.extras["context_summary_usage"].input_tokens == 100 * len(subs)
+    assert ctx.fit is not None and ctx.fit.action == "summarized"
+    assert ctx.fit.summary_calls == len(subs)
+    assert ctx.fit.summary_usage is not None and ctx.fit.summary_usage.input_tokens == 100 * len(subs)
     assert ctx.children == subs and all(sub.parent is ctx for sub in subs), "attributed to the parent"
 
 
@@ -172,7 +173,7 @@ async def test_summarizer_failure_falls_back_to_truncation() -> None:
     ctx, rec = context(chat()), Down()
     await stage(ctx, rec)
     assert ctx.response_headers[CONTEXT_HEADER] == "truncated"
-    assert ctx.extras["context_summarize_error"] == "slow down"
+    assert ctx.fit is not None and ctx.fit.summarize_error == "slow down"
     assert count_request(rec.main[0].request) <= 250
 
 
@@ -216,7 +217,7 @@ async def test_provider_context_error_with_fallback_needs_a_larger_window() -> N
     ctx, rec = context(chat()), Recorder(failed)
     ctx.deployment = "fake/echo0"  # as the router leaves it
     await stage(ctx, rec)
-    assert len(rec.seen) == 2 and ctx.extras["min_context_window"] == 8193
+    assert len(rec.seen) == 2 and ctx.routing.min_context_window == 8193
 
 
 async def test_a_second_refusal_is_final() -> None:

@@ -39,7 +39,8 @@ def test_non_stream_ok_record_has_every_field() -> None:
         AttemptRecord("openai/gpt-4o", "openai", "gpt-4o", "error", "UpstreamRateLimited", 12.0),
         AttemptRecord("azure/gpt-4o", "azure", "gpt-4o-2024", "ok", None, 80.0),
     ]
-    assert record.extras == {"retry_stopped": None, "cache_key": "abc123", "breaker_open": ["openai/gpt-4o"]}
+    assert record.extras == {"retry_stopped": "deadline", "cache_key": "abc123",
+                             "breaker_open": ["openai/gpt-4o"]}
     assert record.prompt is None and record.response is None  # capture off
 
 
@@ -95,11 +96,11 @@ def test_captured_content_is_the_privacy_stage_copy_and_scrubbed() -> None:
 
 
 def test_capture_without_privacy_stage_keeps_the_request_as_sent() -> None:
-    ctx = make_ctx(response_text="from extras")
+    ctx = make_ctx(response_text="a plugin's note")
     record = build_record(ctx, http_status=200, error=None, client_first_byte_at=None,
-                          finished_at=ctx.started + 0.2, capture_content=True)
+                          finished_at=ctx.started + 0.2, capture_content=True, response_text="the answer")
     assert record.prompt == ctx.request.messages and record.prompt is not ctx.request.messages
-    assert record.response == "from extras"
+    assert record.response == "the answer" and "response_text" not in record.extras
 
 
 def test_capture_off_never_keeps_content() -> None:

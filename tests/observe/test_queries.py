@@ -46,7 +46,7 @@ async def test_recent_is_newest_first_and_filters(migrated_db: Database, tmp_pat
     assert first["created_at"].startswith(datetime.fromtimestamp(NOW, UTC).isoformat()[:16])
     assert first["attempts"][1] == {"deployment": "azure/gpt-4o", "provider": "azure", "model": "gpt-4o-2024",
                                     "status": "ok", "error_type": None, "duration_ms": 80.0}
-    assert first["stream"] is False and first["extras"] == {"retry_stopped": None}
+    assert first["stream"] is False and first["extras"] == {"retry_stopped": "deadline"}
     assert (first["priced"], first["cost_usd"]) == (False, None)
     assert (rows[1]["priced"], rows[1]["cost_usd"]) == (True, 0.01)
     errors = await queries.recent(migrated_db, 100, status="error", key_id="key_b")

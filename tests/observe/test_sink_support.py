@@ -40,8 +40,11 @@ def make_ctx(n: int = 0, *, stream: bool = False, model: str = "fast", **extras:
     ctx.deployment = "azure/gpt-4o"
     ctx.usage = Usage(120, 30, cached_tokens=64, reasoning_tokens=8)
     ctx.degraded = extras.pop("degraded", None)
-    ctx.extras.update({"fallback": "azure/gpt-4o", "retry_stopped": None})
-    ctx.extras.update(extras)
+    ctx.routing.fallback = "azure/gpt-4o"
+    ctx.routing.retry_stopped = "deadline"
+    ctx.cache_key = extras.pop("cache_key", None)
+    ctx.routing.breaker_open = extras.pop("breaker_open", None)
+    ctx.extras.update(extras)  # a plugin's notes: never copied onto the record
     return ctx
 
 

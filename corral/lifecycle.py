@@ -1,0 +1,91 @@
+"""One request's life, the same for every operation: resolve the route, run the stages, record.
+
+Every caller that asks a model for something goes through `Lifecycle.handle`: the chat
+and embeddings endpoints today, background responses and batch items next. That is what
+makes each of them private (the privacy stage), routed with failover, recorded, priced
+and counted in the metrics without the caller doing any of it itself.
+
+The record is the outermost step. An answer is recorded when it is returned; a stream
+when it ends, fails or is closed (its text is kept, when capture is on, by a tap here
+rather than by the endpoint); an error when it is raised; a request whose client left
+before any answer (`ctx.client_disconnected`, set by the endpoint) with status 499.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from corral.context.usage import estimate_usage
+from corral.core.context import RequestContext
+from corral.core.errors import CorralError
+from corral.core.pipeline import Pipeline, Result
+from corral.core.stream import ChatStream, Tally
+from corral.core.types import ChatChunk, ChatResponse
+from corral.observe.recorder import Recorder
+from corral.routing.table import RouteTable
+
+CLIENT_CLOSED = 499  # nginx's "client closed request": the record's status, never sent
+
+
+class ClientDisconnected(Exception):
+    """The client closed the connection before the answer was complete."""
+
+
+class Lifecycle:
+    def __init__(self, routes: RouteTable, pipeline: Pipeline, recorder: Recorder) -> None:
+        self.routes = routes
+        self.pipeline = pipeline
+        self.recorder = recorder
+
+    async def handle(self, ctx: RequestContext) -> Result:
+        """Serve `ctx` and record it (a stream: once it is over). Errors are recorded, then raised."""
+        try:
+            self.routes.resolve(ctx)  # once: the stages and the router reuse ctx.route
+            result = await self.pipeline(ctx)
+        except asyncio.CancelledError:
+            if ctx.client_disconnected:
+                self._abandoned(ctx)
+            raise
+        except Exception as exc:
+            status = exc.status_code if isinstance(exc, CorralError) else 500
+            self.recorder.finish(ctx, http_status=status, error=exc, client_first_byte_at=time.perf_counter())
+            raise
+        if isinstance(result, ChatStream):
+            return self._recorded(ctx, result)
+        text = result.content if isinstance(result, ChatResponse) else None
+        self.recorder.finish(ctx, http_status=200, error=None, client_first_byte_at=time.perf_counter(),
+                             response_text=text)
+        return result
+
+    def _recorded(self, ctx: RequestContext, stream: ChatStream) -> ChatStream:
+        """The stream, tapped: the first chunk's time, the text when it may be kept, and the
+        record once the stream is over (ended, failed, or closed because the client left)."""
+        tally = Tally() if self.recorder.capture_for(ctx) else None
+
+        async def tap(chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
+            async for chunk in chunks:
+                if ctx.first_byte_out_at is None:
+                    ctx.first_byte_out_at = time.perf_counter()
+                if tally is not None:
+                    tally.add(chunk)
+                yield chunk
+
+        def done(_: ChatStream, error: BaseException | None) -> None:
+            if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+                error = None  # closed early: the client left (ctx.client_disconnected) or the server stopped
+            self.recorder.finish(ctx, http_status=200, error=error,
+                                 client_first_byte_at=ctx.first_byte_out_at,
+                                 response_text=tally.text if tally is not None else None)
+
+        stream.on_done(done)
+        return stream.map(tap)
+
+    def _abandoned(self, ctx: RequestContext) -> None:
+        """The client left before any answer went out: recorded as 499, with the prompt's
+        tokens estimated when no usage came back, since the provider may still bill for them."""
+        if ctx.usage is None and ctx.attempts:
+            ctx.usage = estimate_usage(ctx.request, "")
+        self.recorder.finish(ctx, http_status=CLIENT_CLOSED, error=ClientDisconnected(),
+                             client_first_byte_at=None)
