@@ -209,12 +209,20 @@ def _redis_outages() -> tuple[type[BaseException], ...]:
     return (RedisError, OSError)  # OSError: refused/reset sockets the client lets through
 
 
+def _is_bad_value(reply: Exception) -> bool:
+    """Whether an error reply to the incr script is about the stored value (not a number),
+    rather than the server refusing to serve (full, read-only replica, loading, busy)."""
+    text = str(reply)
+    return "not an integer" in text or "not a valid float" in text or "WRONGTYPE" in text
+
+
 class RedisKV(KV):
     """KV on Redis (``redis.asyncio``) — counters shared by all replicas.
 
     Every client error becomes :class:`KVUnavailable` (connection refused or lost,
-    timeouts, a full pool, a server refusing a command) except an error reply to the
-    ``incr`` script, which is the caller's ``ValueError`` (a value that is not a number).
+    timeouts, a full pool, a server refusing a command: out of memory, a read-only replica,
+    loading) except an error reply about the value itself (not a number, wrong type), which
+    is the caller's ``ValueError``.
     """
 
     def __init__(self, client: Any, prefix: str = DEFAULT_PREFIX) -> None:
@@ -275,7 +283,9 @@ class RedisKV(KV):
         with self._outage(op):
             try:
                 return await self._incr(keys=[self.prefix + key], args=[op, amount, ttl])
-            except ResponseError as e:  # the server ran the script and refused the value
+            except ResponseError as e:
+                if not _is_bad_value(e):
+                    raise  # OOM, READONLY, LOADING, BUSY...: the server cannot serve (_outage)
                 raise ValueError(f"{op} on {key!r} failed: {e}") from e
 
     async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:

@@ -61,3 +61,44 @@ def test_local_is_declared_by_every_backend() -> None:
     assert KV.local is False
     assert MemoryKV.local is True
     assert RedisKV.local is False
+
+
+class _RefusingScript:
+    """A Redis script object whose server answers with an error reply."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    async def __call__(self, **_: object) -> object:
+        from redis.exceptions import ResponseError
+
+        raise ResponseError(self.reply)
+
+
+class _Client:
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def register_script(self, _: str) -> _RefusingScript:
+        return _RefusingScript(self.reply)
+
+
+@pytest.mark.parametrize("reply", [
+    "OOM command not allowed when used memory > 'maxmemory'.",
+    "READONLY You can't write against a read only replica.",
+    "LOADING Redis is loading the dataset in memory",
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+    "BUSY Redis is busy running a script.",
+])
+async def test_a_server_refusing_to_serve_is_unavailability_not_a_bad_value(reply: str) -> None:
+    """A full, read-only or loading Redis answers with an error reply: the router must fail
+    open on it like on a lost connection, not turn it into a 500."""
+    kv = RedisKV(_Client(reply))
+    with pytest.raises(KVUnavailable, match=reply.split()[0]):
+        await kv.incr("k", ttl_s=5)
+
+
+async def test_a_non_numeric_value_reply_is_still_a_value_error() -> None:
+    kv = RedisKV(_Client("ERR value is not an integer or out of range script: ..."))
+    with pytest.raises(ValueError, match="not an integer"):
+        await kv.incr("k")
