@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corral.config_secrets import literal_secrets
 from corral.cost.settings import PricingSettings
+from corral.files.settings import FileSettings
 from corral.observe.settings import AlertSettings, ObservabilitySettings
 from corral.privacy.settings import PrivacyRule, PrivacySettings
 
@@ -140,6 +141,7 @@ class Settings(_Strict):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    files: FileSettings = Field(default_factory=FileSettings)
     source: str = "(defaults)"
 
     @field_validator("models")
