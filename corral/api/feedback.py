@@ -3,7 +3,8 @@
 Body: ``response_id`` (the chat completion's ``id``) or ``request_id`` (the echoed
 ``x-request-id``), plus at least one of ``rating`` (``"up"``/``"down"``), ``score`` (0..1),
 ``comment``, ``correction``. Stored with the caller's key id and team; answers 201 with
-the stored feedback. Unknown ids are accepted (request records are written behind).
+the stored feedback. Unknown ids are accepted (request records are written behind); an
+id whose record belongs to another team is a 404, so no team can score another's answers.
 
 A comment or correction is free text from the same user who wrote the prompt, so it is
 stored under the same privacy policy as the request it names: redacted whenever that
@@ -23,6 +24,7 @@ from corral.api.auth import authenticate, read_body
 from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
 from corral.core.context import Caller
+from corral.core.errors import NotFound
 from corral.observe import queries
 from corral.observe.quality.feedback import (
     Feedback,
@@ -38,19 +40,24 @@ async def create_feedback(request: Request) -> Response:
     caller = await authenticate(request, "inference")
     data = parse_json_object(await read_body(request, MAX_BODY_BYTES))
     item = feedback_from_payload(data, key_id=caller.key_id, team=caller.team)
-    item = await _private(request.app.state.gateway, caller, item)
+    gateway = request.app.state.gateway
+    request_id = item.request_id or request_id_from_response_id(item.response_id or "")
+    record = await queries.get(gateway.db, request_id)
+    if record is not None and record["team"] != caller.team:
+        param = "request_id" if item.request_id else "response_id"
+        raise NotFound(f"No request '{request_id}' was made by your team; feedback names one of "
+                       "your own answers (its 'id', or the 'x-request-id' header).", param=param)
+    item = await _private(gateway, caller, item, record)
     stored = await FeedbackStore(request.app.state.gateway.db).add(item)
     return json_response({"object": "feedback", **stored.to_dict()}, status_code=201)
 
 
-async def _private(gateway: Any, caller: Caller, item: Feedback) -> Feedback:
+async def _private(gateway: Any, caller: Caller, item: Feedback, record: dict[str, Any] | None) -> Feedback:
     """The feedback with its free text as the named request's privacy policy allows storing."""
     privacy = gateway.privacy
     texts = [t for t in (item.comment, item.correction) if t]
     if privacy is None or not texts:
         return item
-    request_id = item.request_id or request_id_from_response_id(item.response_id or "")
-    record = await queries.get(gateway.db, request_id)
     if record is not None:
         policy = privacy.policy_for(record["route"], caller)
     else:

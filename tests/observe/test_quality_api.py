@@ -113,3 +113,23 @@ async def test_golden_api_validates_and_needs_admin(api: SimpleNamespace) -> Non
     r = await api.client.delete("/admin/golden/abc", headers=api.admin)
     assert r.status_code == 400 and r.json()["error"]["param"] == "golden_id"
     assert (await api.client.get("/admin/golden", headers=api.inference)).status_code == 403
+
+
+async def test_feedback_on_another_teams_request_is_refused(api: SimpleNamespace) -> None:
+    """A team cannot score (or comment on) another team's answers: its quality signals are its own."""
+    from corral.observe.queries import BatchInserter, record_row
+    from tests.observe.test_sink_support import make_record
+
+    theirs = make_record(7, team="growth")
+    ours = make_record(8, team="search")
+    writer = BatchInserter(api.db)
+    await writer.insert([record_row(theirs), record_row(ours)])
+    await writer.close()
+    for ids in ({"request_id": theirs.request_id}, {"response_id": "chatcmpl-" + theirs.request_id[4:]}):
+        r = await api.client.post("/v1/feedback", headers=api.inference, json={**ids, "rating": "down"})
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["param"] == next(iter(ids))
+    assert await FeedbackStore(api.db).list(request_id=theirs.request_id) == []
+    r = await api.client.post("/v1/feedback", headers=api.inference,
+                              json={"request_id": ours.request_id, "rating": "up"})
+    assert r.status_code == 201, r.text
