@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import socket
+import time
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import RunningServer
-from tests.files.server import MAX_FILE, new_key, serve_files, stored
+from tests.files.server import MAX_FILE, MIB, new_key, serve_files, stored
 
 LINE = b'{"custom_id": "a", "method": "POST", "url": "/v1/embeddings", "body": {"input": "x"}}\n'
 
@@ -127,3 +129,25 @@ def test_the_inference_scope_is_needed(server: RunningServer) -> None:
         r = httpx.request(method, server.url + path, headers={"authorization": f"Bearer {admin_only}"})
         assert_error(r, 403, None, "lacks the 'inference' scope")
         assert httpx.request(method, server.url + path).status_code == 401
+
+
+def test_a_client_that_leaves_mid_upload_leaves_nothing(server: RunningServer) -> None:
+    """Rows written while the bytes arrive are removed when the client goes away."""
+    leaver = new_key(server, "leaver")
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="half.bin"\r\n\r\n'
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"POST /v1/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                     b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n"
+                     % (leaver.encode(), MAX_FILE) + head + b"h" * (MIB + MIB // 2))
+        assert wait_for(lambda: stored(server, "leaver") == (1, 1)), "the first chunk was not written"
+    assert wait_for(lambda: stored(server, "leaver") == (0, 0)), "the partial upload was left behind"
+
+
+def wait_for(condition: Callable[[], bool], within_s: float = 10) -> bool:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
