@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from corral.files.rows import PROCESSED, UPLOADING, delete_files
 from corral.files.settings import FileSettings
@@ -38,12 +38,12 @@ async def purge_expired(db: Database, now: datetime, *,
     while True:
         async with db.transaction() as tx:
             rows = await tx.fetch_all(
-                select(files.c.id, files.c.status, func.coalesce(files.c.bytes, 0).label("size"))
+                select(files.c.id, files.c.status, files.c.bytes)
                 .where(or_(expired, abandoned)).order_by(files.c.seq).limit(BATCH))
             await delete_files(tx, [r["id"] for r in rows])
         for row in rows:
             if row["status"] == PROCESSED:
-                removed, size = removed + 1, size + int(row["size"])
+                removed, size = removed + 1, size + int(row["bytes"])
             else:
                 stale += 1
         if len(rows) < BATCH:
