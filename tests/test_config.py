@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from corral.config import LOCAL_MODEL_NAME, ConfigError, load_settings
+from corral.config import LOCAL_MODEL_NAME, ConfigError, Settings, load_settings
 
 
 def test_defaults_serve_the_local_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,3 +71,10 @@ def test_invalid_configuration_names_path(tmp_path: Path, text: str, expected: s
 def test_missing_explicit_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_a_removed_setting_is_an_error_that_says_what_to_do(tmp_path: Path) -> None:
+    """privacy.offload_chars did nothing once detection always ran on its threads: accepting it
+    silently would let an operator believe it bounded something."""
+    with pytest.raises(ValidationError, match="offload_chars was removed"):
+        Settings.model_validate({"home": str(tmp_path), "privacy": {"offload_chars": 100}})

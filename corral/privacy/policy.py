@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from corral.privacy.settings import (
     DEFAULT_MAX_DETECT_CHARS,
     DEFAULT_MIN_SCORE,
-    DEFAULT_OFFLOAD_CHARS,
     STRICTNESS,
     EffectivePolicy,
     KeyPrivacyRule,
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_DETECT_CHARS",
     "DEFAULT_MIN_SCORE",
-    "DEFAULT_OFFLOAD_CHARS",
     "STRICTNESS",
     "EffectivePolicy",
     "KeyPrivacyRule",

@@ -26,9 +26,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
     from corral.core.context import Caller
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 Policy = Literal["off", "log-only", "redact", "block"]
 STRICTNESS: dict[str, int] = {"off": 0, "log-only": 1, "redact": 2, "block": 3}
 DEFAULT_MIN_SCORE = 0.5
-DEFAULT_OFFLOAD_CHARS = 2000
 # Characters one request may hand the detector (its texts joined; about 4,000 tokens, which most
 # chat turns fit). With the models on 2 cores, detection takes 1.3 s for 8,192 characters, 2.3 s
 # for 16,384 and 4.9 s for 32,768 (bench/pii_budget.py): each 8,000 more cost about a second of
@@ -87,8 +86,17 @@ class PrivacySettings(_Strict):
     default: PrivacyRule = Field(default_factory=PrivacyRule)
     routes: dict[str, PrivacyRule] = Field(default_factory=dict)  # public model name or alias
     keys: dict[str, KeyPrivacyRule] = Field(default_factory=dict)  # key id, key name or team:<team>
-    offload_chars: int = Field(DEFAULT_OFFLOAD_CHARS, ge=0)  # unused: detection is always on a thread
     max_detect_chars: int = Field(DEFAULT_MAX_DETECT_CHARS, ge=1)  # larger requests: 413, undetected
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_settings(cls, data: Any) -> Any:
+        """A setting that no longer does anything is an error, not silently ignored."""
+        if isinstance(data, dict) and "offload_chars" in data:
+            raise ValueError("privacy.offload_chars was removed: detection always runs on the "
+                             "detection threads, whatever the size; delete the setting "
+                             "(privacy.max_detect_chars bounds the work per request)")
+        return data
 
     def lowest_score(self) -> float:
         """The lowest threshold any rule uses: build the detector to report down to it."""

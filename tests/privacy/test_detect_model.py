@@ -155,7 +155,7 @@ def test_models_load_offline_from_installed_wheels() -> None:
     )
     assert out.returncode == 0, out.stderr
     _total, load = map(float, out.stdout.split())
-    assert load < 3.0
+    assert load < 8.0  # about 1-3 s from the wheels; a download would not finish offline at all
 
 
 def test_long_inputs_reach_spacy_in_pieces_cut_at_whitespace() -> None:

@@ -27,6 +27,10 @@ from corral.privacy.policy import DEFAULT_MAX_DETECT_CHARS
 from tests.conftest import RunningServer, serve_in_thread, settings_for
 
 MB = 1_000_000
+# The stall this guards against lasted seconds (4.6 s for 1,500 short messages). A 2-core
+# machine running other work schedules the event loop up to ~150 ms late on its own, so the
+# bound sits well above that noise and far below the defect.
+STALL_LIMIT_S = 0.25
 SAMPLE = (
     "Hi, I'm Maria Gonzalez (maria.gonzalez@example.org, +1 415 555 2671). Please ship order 88213 "
     "to 221 Baker Street, Springfield, IL 62704 and bill card 4111 1111 1111 1111. Thanks! "
@@ -89,7 +93,7 @@ def test_a_request_over_the_budget_is_refused_before_detection(tmp_path: Path) -
     error = result["body"]["error"]
     assert error["code"] == "request_too_large" and "privacy.max_detect_chars" in error["message"]
     assert f"{DEFAULT_MAX_DETECT_CHARS:,}" in error["message"]  # says what the limit is
-    assert max(latencies) < 0.05, f"/healthz took {max(latencies) * 1000:.0f} ms"
+    assert max(latencies) < STALL_LIMIT_S, f"/healthz took {max(latencies) * 1000:.0f} ms"
 
 
 @pytest.mark.skipif(not available(), reason="the model wheels are not installed")
@@ -98,7 +102,7 @@ def test_healthz_stays_fast_while_the_models_scan_a_request_at_the_budget(tmp_pa
         limit = _stage(server).settings.max_detect_chars
         latencies, result = _healthz_while(server, (SAMPLE * (limit // len(SAMPLE) + 1))[:limit], 0.02)
     assert result["status"] == 200, result["body"]
-    assert max(latencies) < 0.05, f"/healthz took {max(latencies) * 1000:.0f} ms ({len(latencies)} polls)"
+    assert max(latencies) < STALL_LIMIT_S, f"/healthz took {max(latencies):.3f} s ({len(latencies)} polls)"
 
 
 def test_healthz_stays_fast_while_1_mb_is_detected_with_a_raised_budget(tmp_path: Path) -> None:
@@ -110,4 +114,4 @@ def test_healthz_stays_fast_while_1_mb_is_detected_with_a_raised_budget(tmp_path
     assert result["status"] == 200, result["body"]
     answer = result["body"]["choices"][0]["message"]["content"]
     assert "4111 1111 1111 1111" in answer  # detected, redacted upstream, restored for the client
-    assert max(latencies) < 0.05, f"/healthz took {max(latencies) * 1000:.0f} ms ({len(latencies)} polls)"
+    assert max(latencies) < STALL_LIMIT_S, f"/healthz took {max(latencies):.3f} s ({len(latencies)} polls)"
