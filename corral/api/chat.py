@@ -19,10 +19,20 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from corral.api.auth import check_declared_length, key_from_values, too_large, verify_key
+from corral.api.auth import key_from_values, verify_key
 from corral.api.middleware import is_safe_request_id, new_request_id
-from corral.api.render import DONE, ChunkEncoder, completion_wire, error_body, error_event
+from corral.api.render import DONE, ChunkEncoder, completion_wire, error_event
 from corral.api.unexpected import log_unexpected
+from corral.api.watch import (
+    JSON_TYPE,
+    SSE_RAW,
+    ClientGone,
+    DisconnectWatch,
+    receive_body,
+    send_error,
+    stream_events,
+)
+from corral.api.watch import SSE_HEADERS as SSE_HEADERS  # bench/serve_variant.py reads it here
 from corral.api.wire import parse_chat_request
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
@@ -32,14 +42,6 @@ from corral.core.types import Usage
 log = logging.getLogger("corral.api")
 
 PATH = "/v1/chat/completions"
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-_SSE_RAW = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"),
-            (b"content-type", b"text/event-stream; charset=utf-8")]
-_JSON_TYPE = (b"content-type", b"application/json")
-
-
-class _ClientGone(Exception):
-    """The client disconnected before its request body arrived."""
 
 
 class ChatEndpoint:
@@ -89,14 +91,14 @@ async def handle_chat(
             extra.append((b"x-client-request-id", client_id.encode()))
     result: Any = None
     ctx: RequestContext | None = None
-    watch: _DisconnectWatch | None = None
+    watch: DisconnectWatch | None = None
     try:
         caller = await verify_key(gateway, key_from_values(authorization, x_api_key, api_key), "inference")
-        body = await _read_body(receive, declared, gateway.settings.server.max_body_bytes)
+        body = await receive_body(receive, declared, gateway.settings.server.max_body_bytes)
         chat = parse_chat_request(body)
         ctx = RequestContext(request_id=request_id, request=chat, caller=caller, started=arrived,
                              client_request_id=client_id)
-        watch = _DisconnectWatch(receive, ctx)  # from here on, a vanished client cancels the work
+        watch = DisconnectWatch(receive, ctx)  # from here on, a vanished client cancels the work
         result = await gateway.handle(ctx)  # the lifecycle records it (a stream: when it is over)
         response_id = "chatcmpl-" + request_id.removeprefix("req_")
         model = ctx.public_model or chat.model
@@ -109,7 +111,7 @@ async def handle_chat(
         else:
             stream = None
             payload = orjson.dumps(completion_wire(result, response_id, model, created))
-    except _ClientGone:
+    except ClientGone:
         return
     except asyncio.CancelledError:
         if watch is None or not watch.gone:
@@ -130,138 +132,18 @@ async def handle_chat(
             exc = CorralError(
                 "Corral hit an internal error; the request id in x-request-id locates it in the logs."
             )
-        await _send_error(send, exc, extra)
+        await send_error(send, exc, extra)
         return
     if stream is None:
         watch.stop()
-        headers += ((b"content-length", str(len(payload)).encode()), _JSON_TYPE, *extra)
+        headers += ((b"content-length", str(len(payload)).encode()), JSON_TYPE, *extra)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
         return
-    headers[:0] = _SSE_RAW[:2]
-    headers += (_SSE_RAW[2], *extra)
+    headers[:0] = SSE_RAW[:2]
+    headers += (SSE_RAW[2], *extra)
     events = _sse(stream, encoder, chat.include_usage, request_id)
-    await _stream(send, watch, stream, events, headers, ctx)
-
-
-class _DisconnectWatch:
-    """Cancels the handler task when the client disconnects, so the upstream call stops too.
-
-    Watching costs a task per request (created, then cancelled and woken on the loop), so it
-    starts only once the request has run for `DELAY_S`: a client
-    that leaves a fast request loses nothing worth cancelling, and an LLM call that runs
-    for seconds is watched for all but its first moments. A stream is watched from its
-    first byte (`now()`). Once the body is read, the only message `receive` can deliver is
-    `http.disconnect`.
-    """
-
-    DELAY_S = 0.05
-    __slots__ = ("_ctx", "_receive", "_task", "_timer", "_watcher", "finished", "gone")
-
-    def __init__(self, receive: Receive, ctx: RequestContext) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._task = task
-        self._receive = receive
-        self._ctx = ctx  # told before the work is cancelled, so the record says why
-        self.finished = False
-        self.gone = False
-        self._watcher: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            self.DELAY_S, self.now)
-
-    def now(self) -> None:
-        """Start watching (at once, for a stream; from the timer, for a slow request)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._watcher is None and not self.finished:
-            self._watcher = asyncio.get_running_loop().create_task(self._watch())
-
-    async def _watch(self) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                if not self.finished:
-                    self.gone = self._ctx.client_disconnected = True
-                    self._task.cancel()
-                return
-
-    def stop(self) -> None:
-        """The answer is complete: a disconnect from now on is ordinary."""
-        self.finished = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._watcher is not None:
-            self._watcher.cancel()
-
-    def absorb(self) -> None:
-        """Handle our own cancellation: the task goes on to record the request."""
-        self.stop()
-        self._task.uncancel()
-
-
-async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
-    """Read the body, refusing more than `limit` bytes without buffering it all first."""
-    check_declared_length(declared, limit)
-    message = await receive()
-    if message["type"] != "http.request":
-        raise _ClientGone
-    body: bytes = message.get("body", b"")
-    if len(body) > limit:
-        raise too_large(limit)
-    if not message.get("more_body", False):
-        return body
-    chunks = [body]
-    size = len(body)
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _send_error(send: Send, exc: CorralError, extra: list[tuple[bytes, bytes]]) -> None:
-    payload = orjson.dumps(error_body(exc))
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers().items()]
-    headers += ((b"content-length", str(len(payload)).encode()), _JSON_TYPE, *extra)
-    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _stream(
-    send: Send, watch: _DisconnectWatch, stream: ChatStream, events: AsyncGenerator[bytes],
-    headers: list[tuple[bytes, bytes]], ctx: RequestContext,
-) -> None:
-    """Write each event as it is produced; a client disconnect cancels and closes upstream.
-
-    The request's disconnect watch cancels this task, so a stalled upstream is abandoned
-    at once rather than at the next chunk. Closing the stream is what records it.
-    """
-    watch.now()  # a stream may stall at any point: watch it from the first byte
-    try:
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        async for event in events:
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-        watch.finished = True
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except asyncio.CancelledError:
-        if not watch.gone:
-            raise
-        watch.absorb()
-    except OSError:
-        ctx.client_disconnected = True  # servers on ASGI spec 2.4 report a vanished client this way
-    finally:
-        watch.stop()
-        await events.aclose()
-        await stream.aclose()  # no-op once consumed; closes upstream if never started
+    await stream_events(send, watch, stream, events, headers, ctx)
 
 
 async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool,
