@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from corral.config_secrets import literal_secrets
 from corral.cost.settings import PricingSettings
 from corral.files.settings import FileSettings
+from corral.jobs.settings import JobSettings
 from corral.observe.settings import AlertSettings, ObservabilitySettings
 from corral.privacy.settings import PrivacyRule, PrivacySettings
 
@@ -142,6 +143,7 @@ class Settings(_Strict):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     files: FileSettings = Field(default_factory=FileSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
     source: str = "(defaults)"
 
     @field_validator("models")

@@ -262,6 +262,45 @@ async def _v7_files(tx: Transaction) -> None:
         await tx.execute(stmt)
 
 
+async def _v8_jobs(tx: Transaction) -> None:
+    """The durable job queue (corral.jobs): background responses, batches, batch items."""
+    md = new_metadata()
+    jobs = Table(
+        "jobs",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("kind", String(32), nullable=False),
+        Column("team", String(200), nullable=False),
+        Column("key_id", String(64), nullable=True),
+        Column("payload", Text, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("priority", Integer, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("max_attempts", Integer, nullable=False),
+        Column("not_before", UTCDateTime(), nullable=False),
+        Column("lease_owner", String(128), nullable=True),
+        Column("lease_token", String(64), nullable=True),
+        Column("lease_expires_at", UTCDateTime(), nullable=True),
+        Column("dedupe_key", String(200), nullable=True),
+        Column("result", Text, nullable=True),
+        Column("error", Text, nullable=True),
+        Column("parent_id", String(64), nullable=True),
+        Column("cancel_requested", Boolean, nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("started_at", UTCDateTime(), nullable=True),
+        Column("finished_at", UTCDateTime(), nullable=True),
+        Column("expires_at", UTCDateTime(), nullable=True),
+        Index("ix_jobs_claim", "status", "kind", "priority", "not_before"),
+        Index("ix_jobs_lease", "status", "lease_expires_at"),
+        Index("ix_jobs_parent", "parent_id", "status"),
+        Index("ix_jobs_team", "team", "status"),
+        Index("ix_jobs_finished_at", "finished_at"),
+        Index("uq_jobs_dedupe", "team", "kind", "dedupe_key", unique=True),
+    )
+    for stmt in create_table_ddl(jobs):
+        await tx.execute(stmt)
+
+
 # Append only. Versions must strictly increase.
 MIGRATIONS: list[Migration] = [
     Migration(1, "create api_keys", _v1_api_keys),
@@ -271,6 +310,7 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "requests.client_request_id", _v5_client_request_id),
     Migration(6, "requests.operation", _v6_operation),
     Migration(7, "create files, file_chunks", _v7_files),
+    Migration(8, "create jobs", _v8_jobs),
 ]
 
 

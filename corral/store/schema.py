@@ -255,3 +255,40 @@ file_chunks = Table(
     Column("idx", Integer, primary_key=True, autoincrement=False),  # 0, 1, 2, ... in file order
     Column("data", LargeBinary, nullable=False),
 )
+
+# The durable job queue (corral.jobs): background responses, batches and their items. A
+# worker claims a row by setting lease_owner/lease_token/lease_expires_at; only the holder of
+# the current lease_token may write the outcome (fencing), so a result is written once.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),  # job_<hex>, or the API's own id (resp_..., batch_...)
+    Column("kind", String(32), nullable=False),  # response | batch | batch_item | ...
+    Column("team", String(200), nullable=False),
+    Column("key_id", String(64), nullable=True),  # the key that submitted it
+    Column("payload", Text, nullable=False),  # JSON; PRIVACY: may hold request content
+    # queued | in_progress | completed | failed | cancelling | cancelled | expired
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),  # higher is claimed first
+    Column("attempts", Integer, nullable=False),  # claims so far (a released lease gives one back)
+    Column("max_attempts", Integer, nullable=False),
+    Column("not_before", UTCDateTime(), nullable=False),  # claimable from (retry backoff)
+    Column("lease_owner", String(128), nullable=True),  # worker id
+    Column("lease_token", String(64), nullable=True),  # new at every claim: the fencing token
+    Column("lease_expires_at", UTCDateTime(), nullable=True),
+    Column("dedupe_key", String(200), nullable=True),  # unique per (team, kind)
+    Column("result", Text, nullable=True),  # JSON; PRIVACY: may hold model output
+    Column("error", Text, nullable=True),  # JSON: the last attempt's error
+    Column("parent_id", String(64), nullable=True),  # a batch item's batch
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),  # first claim
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),  # still queued then: expired
+    Index("ix_jobs_claim", "status", "kind", "priority", "not_before"),
+    Index("ix_jobs_lease", "status", "lease_expires_at"),
+    Index("ix_jobs_parent", "parent_id", "status"),
+    Index("ix_jobs_team", "team", "status"),
+    Index("ix_jobs_finished_at", "finished_at"),
+    Index("uq_jobs_dedupe", "team", "kind", "dedupe_key", unique=True),
+)
