@@ -301,6 +301,29 @@ async def _v8_jobs(tx: Transaction) -> None:
         await tx.execute(stmt)
 
 
+async def _v9_responses(tx: Transaction) -> None:
+    """Stored responses (the Responses API's `store: true`), owned by a team."""
+    md = new_metadata()
+    responses = Table(
+        "responses",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("team", String(200), nullable=False),
+        Column("key_id", String(64), nullable=True),
+        Column("status", String(16), nullable=False),
+        Column("previous_response_id", String(64), nullable=True),
+        Column("depth", Integer, nullable=False),
+        Column("conversation_bytes", BigInteger, nullable=False),
+        Column("body", Text, nullable=False),
+        Column("input_items", Text, nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
+        Index("ix_responses_team_created_at", "team", "created_at"),
+        Index("ix_responses_created_at", "created_at"),
+    )
+    for stmt in create_table_ddl(responses):
+        await tx.execute(stmt)
+
 # Append only. Versions must strictly increase.
 MIGRATIONS: list[Migration] = [
     Migration(1, "create api_keys", _v1_api_keys),
@@ -311,6 +334,7 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "requests.operation", _v6_operation),
     Migration(7, "create files, file_chunks", _v7_files),
     Migration(8, "create jobs", _v8_jobs),
+    Migration(9, "create responses", _v9_responses),
 ]
 
 

@@ -292,3 +292,26 @@ jobs = Table(
     Index("ix_jobs_finished_at", "finished_at"),
     Index("uq_jobs_dedupe", "team", "kind", "dedupe_key", unique=True),
 )
+
+# Stored responses (corral.responses, migration 9): the Responses API's `store: true`, owned by
+# the creating key's team. PRIVACY: a data class holding conversation content at the client's
+# request (input items and output as sent and answered); retention and erasure come with
+# governance (`corral.responses.store.purge_older_than` until then).
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(64), primary_key=True),  # resp_<hex>
+    Column("team", String(200), nullable=False),
+    Column("key_id", String(64), nullable=True),
+    # queued | in_progress | completed | incomplete | failed | cancelled
+    Column("status", String(16), nullable=False),
+    Column("previous_response_id", String(64), nullable=True),
+    Column("depth", Integer, nullable=False),  # responses in its conversation, itself included
+    Column("conversation_bytes", BigInteger, nullable=False),  # stored item bytes of the chain through it
+    Column("body", Text, nullable=False),  # the Response object, JSON
+    Column("input_items", Text, nullable=False),  # this request's input items, JSON list
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_responses_team_created_at", "team", "created_at"),
+    Index("ix_responses_created_at", "created_at"),
+)
