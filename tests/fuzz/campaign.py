@@ -112,6 +112,8 @@ def _harvest(pool: Pool, case: Case, out: Outcome, request_id: str) -> None:
         pool.key_refs += [str(data.get(k)) for k in ("id", "prefix", "key") if data.get(k)]
     elif case.route == "POST /admin/golden" and out.status == 201:
         pool.golden_ids.append(str(data.get("id")))
+    elif case.route == "POST /v1/files" and str(data.get("id", "")).startswith("file-"):
+        pool.file_ids.append(str(data["id"]))
     elif str(data.get("id", "")).startswith("chatcmpl-"):
         pool.response_ids.append(str(data["id"]))
 

@@ -45,6 +45,7 @@ class Pool:
     response_ids: list[str] = field(default_factory=list)
     key_refs: list[str] = field(default_factory=list)  # ids, prefixes, raw keys of fuzz-made keys
     golden_ids: list[str] = field(default_factory=list)
+    file_ids: list[str] = field(default_factory=list)
 
     def pick(self, rng: random.Random, items: list[str], fallback: str) -> str:
         return rng.choice(items) if items and rng.random() < 0.6 else fallback
@@ -202,6 +203,52 @@ def get_request(rng: random.Random, pool: Pool) -> Case:
                 json=None, content_type=None, auth="admin")
 
 
+_BATCH_LINE = (b'{"custom_id": "%d", "method": "POST", "url": "/v1/chat/completions", '
+               b'"body": {"model": "sim", "messages": [{"role": "user", "content": "hi"}]}}\n')
+
+
+def _file_bytes(rng: random.Random) -> bytes:
+    lines = b"".join(_BATCH_LINE % i for i in range(rng.randrange(1, 4)))
+    return rng.choice([lines, lines + b"{oops\n", lines + _BATCH_LINE % 0, b"", b"\xff\xfe\x00" * 10,
+                       odd_string(rng).encode("utf-8", "surrogatepass"), b"\r\n--fz\r\n--fz--" + lines])
+
+
+def upload_file(rng: random.Random, pool: Pool) -> Case:
+    """A multipart upload, sometimes with the purpose after the file, odd fields, or cut short."""
+    fields = [("purpose", rng.choice(["batch", "batch", "user_data", "assistants", "fine-tune",
+                                      "batch_output", "", odd_string(rng)]))]
+    if rng.random() < 0.3:
+        fields += [("expires_after[anchor]", rng.choice(["created_at", "x"])),
+                   ("expires_after[seconds]", rng.choice(["3600", "59", "2592001", "-1", "1e4", "٣٦٠٠"]))]
+    if rng.random() < 0.1:
+        fields.append((odd_string(rng), "x"))
+    parts = [b'--fz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+             % (name.encode("utf-8", "surrogatepass"), value.encode("utf-8", "surrogatepass"))
+             for name, value in fields]
+    filename = rng.choice(["in.jsonl", "données.jsonl", "", 'a"b.txt', "x" * 600])
+    file_part = (b'--fz\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+                 b"Content-Type: application/jsonl\r\n\r\n%s\r\n" % (filename.encode(), _file_bytes(rng)))
+    parts.insert(rng.choice([0, len(parts)]), file_part)
+    body = b"".join(parts) + b"--fz--\r\n"
+    if rng.random() < 0.15:
+        body = body[: rng.randrange(len(body))]
+    ctype = rng.choice(["multipart/form-data; boundary=fz"] * 8 + ["multipart/form-data", "text/plain"])
+    return Case("POST /v1/files", "POST", "/v1/files", json=None, body=body, content_type=ctype)
+
+
+def _file_ref(rng: random.Random, pool: Pool) -> str:
+    odd = ["file-" + "0" * 24, "file-", "x" * 300, "%00",
+           quote(odd_string(rng).encode("utf-8", "surrogatepass"), safe="")]
+    return pool.pick(rng, pool.file_ids, rng.choice(odd))  # ids the gateway made need no quoting
+
+
+def _file_route(method: str, suffix: str = "") -> Builder:
+    def build(rng: random.Random, pool: Pool) -> Case:
+        route = f"{method} /v1/files/{{file_id}}{suffix}"
+        return Case(route, method, "/v1/files/" + _file_ref(rng, pool) + suffix, json=None, content_type=None)
+    return build
+
+
 SHAPES: dict[str, Builder] = {
     "POST /v1/chat/completions": chat,
     "POST /v1/embeddings": embeddings,
@@ -231,11 +278,19 @@ SHAPES: dict[str, Builder] = {
     "GET /metrics": _get("/metrics", "/metrics", [""]),
     "GET /healthz": _get("/healthz", "/healthz", [""], auth=None),
     "GET /readyz": _get("/readyz", "/readyz", [""], auth=None),
+    "POST /v1/files": upload_file,
+    "GET /v1/files": _get("/v1/files", "/v1/files", ["", "limit=2", "order=asc&limit=1", "purpose=batch",
+                                                     "after=file-x", "limit=0", "order=up"],
+                          auth="inference"),
+    "GET /v1/files/{file_id}": _file_route("GET"),
+    "DELETE /v1/files/{file_id}": _file_route("DELETE"),
+    "GET /v1/files/{file_id}/content": _file_route("GET", "/content"),
 }
 #: Fuzzing effort per route (default 1): the inference routes carry the most parsing.
 WEIGHTS = {"POST /v1/chat/completions": 8, "POST /v1/embeddings": 3, "POST /v1/feedback": 2,
            "POST /admin/keys": 2, "POST /admin/golden": 2, "POST /admin/pii/scan": 2,
-           "GET /admin/policy-events": 2, "GET /admin/requests": 2, "GET /admin/dashboard/timeseries": 2}
+           "GET /admin/policy-events": 2, "GET /admin/requests": 2, "GET /admin/dashboard/timeseries": 2,
+           "POST /v1/files": 3}
 
 
 #: Fields with one JSON type in the OpenAI API (or Corral's docs): a 2xx answer to a body where
@@ -280,3 +335,9 @@ def type_violation(case: Case) -> str | None:
 def free_form(rng: random.Random) -> Any:
     """A value for a hotspot: schemas and arguments are where arbitrary JSON is allowed."""
     return odd_schema(rng)
+
+
+# Shapes kept in modules of their own build on this one, so they join SHAPES last.
+from tests.fuzz.batch_shapes import BATCH_SHAPES  # noqa: E402
+
+SHAPES.update(BATCH_SHAPES)
