@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from corral.batches.settings import BatchSettings
 from corral.config_secrets import literal_secrets
 from corral.cost.settings import PricingSettings
 from corral.files.settings import FileSettings
@@ -144,6 +145,7 @@ class Settings(_Strict):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     files: FileSettings = Field(default_factory=FileSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    batches: BatchSettings = Field(default_factory=BatchSettings)
     source: str = "(defaults)"
 
     @field_validator("models")

@@ -12,7 +12,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.api.batch_lines import line_server
 from corral.auth.service import BootstrapKeys, KeyService
+from corral.batches.runner import BatchRunner
+from corral.batches.store import BatchStore
 from corral.cache.exact import ExactCache, cache_store
 from corral.cache.stage import CacheStage
 from corral.config import Settings
@@ -21,8 +24,11 @@ from corral.context.usage import UsageStage
 from corral.core.context import RequestContext
 from corral.core.pipeline import Pipeline, Result, Stage
 from corral.cost.pricing import Pricer
+from corral.files.store import FileStore
 from corral.governance.policy_events import PolicyEventRecorder
 from corral.governance.stage import ContentPolicyStage
+from corral.jobs.queue import JobQueue
+from corral.jobs.worker import JobWorker
 from corral.lifecycle import Lifecycle
 from corral.observe.alerts import AlertEngine
 from corral.observe.metrics import Metrics
@@ -37,6 +43,8 @@ from corral.routing.table import RouteTable
 from corral.store import KV, Database, default_database_url, kv_from_url, migrate
 
 log = logging.getLogger("corral")
+JOB_COUNTERS = {"claimed", "completed", "failed", "retried", "cancelled", "released", "lease_recoveries",
+                "lease_lost", "fenced", "expired", "db_errors"}
 CACHE_COUNTERS = {"hits", "misses", "stores", "evictions", "errors", "corrupt", "skipped_uncacheable",
                   "skipped_oversize", "skipped_degraded", "skipped_private", "skipped_busy"}
 
@@ -55,9 +63,12 @@ class Gateway:
     recorder: Recorder
     alerts: AlertEngine
     lifecycle: Lifecycle
+    jobs: JobQueue
+    worker: JobWorker  # runs this process's share of the queue (batches, background responses)
     bootstrap: BootstrapKeys | None = None
     pii_detector: Detector | None = None  # loaded when a privacy policy is on, or on first scan
     privacy: PrivacyStage | None = None  # None: no policy anywhere, nothing to detect
+    batches: BatchRunner | None = None  # set once the gateway exists: its items run through handle()
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
@@ -100,12 +111,20 @@ class Gateway:
         alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(recorder))
         alerts.start()
         pipeline = Pipeline(stages, router, order)
+        jobs = JobQueue(db, settings.jobs)
         gw = cls(
             settings=settings, db=db, kv=kv, keys=keys, routes=routes,
             pipeline=pipeline, router=router, policy_events=policy_events,
             cache=cache, recorder=recorder, alerts=alerts, lifecycle=Lifecycle(routes, pipeline, recorder),
-            bootstrap=bootstrap, pii_detector=detector, privacy=privacy_stage,
+            jobs=jobs, worker=JobWorker(jobs), bootstrap=bootstrap, pii_detector=detector,
+            privacy=privacy_stage,
         )
+        gw.batches = BatchRunner(BatchStore(db), jobs, FileStore(db, settings.files), line_server(gw),
+                                 settings.batches)
+        for kind, handler in gw.batches.handlers().items():
+            gw.worker.register(kind, handler)
+        await gw.worker.start()
+        recorder.metrics.register_gauge_source("jobs", gw.worker.stats, counters=JOB_COUNTERS)
         if detector is not None:
             warm = getattr(detector, "warmup", None)  # PIIDetector loads its models here
             if warm is not None:
@@ -131,6 +150,7 @@ class Gateway:
     async def stop(self) -> None:
         for task in list(self._background):
             task.cancel()
+        await self.worker.stop()  # first: running items still record, price and write results
         await self.routes.aclose()
         await self.cache.drain()
         await self.policy_events.aclose()

@@ -18,7 +18,8 @@ from pathlib import Path
 import corral
 
 ROOT = Path(corral.__file__).parent
-STAGES = frozenset({"privacy", "cache", "context", "routing", "governance", "observe", "cost", "jobs"})
+STAGES = frozenset({"privacy", "cache", "context", "routing", "governance", "observe", "cost", "jobs",
+                    "batches"})
 TOP = frozenset({"api", "gateway", "lifecycle", "cli", "banner"})  # the composition root and the edges
 # Plain value types a settings module may name (they import nothing but `core`).
 VALUE_MODULES = frozenset({"corral.cost.rates", "corral.privacy.types"})

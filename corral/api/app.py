@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from corral.api import (
     admin,
+    batches,
     chat,
     dashboard,
     feedback,
@@ -50,6 +51,7 @@ ROUTES = [
     Route("/admin/golden", golden.create_golden, methods=["POST"]),
     Route("/admin/golden/{golden_id}", golden.delete_golden, methods=["DELETE"]),
     *files.ROUTES,
+    *batches.ROUTES,
     *dashboard.ROUTES,
     Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),

@@ -44,7 +44,7 @@ MAX_DIMENSIONS = 8192
 MAX_USER_CHARS = 256  # the record's end_user column
 
 
-def _parse_embedding_request(data: dict[str, Any]) -> tuple[EmbeddingRequest, str]:
+def parse_embedding_request(data: dict[str, Any]) -> tuple[EmbeddingRequest, str]:
     model = data.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a string.", param="model")
@@ -91,18 +91,24 @@ async def embeddings(request: Request) -> Response:
     gateway = request.app.state.gateway
     caller = await authenticate(request, "inference")
     body = await read_body(request, gateway.settings.server.max_body_bytes)
-    emb, fmt = _parse_embedding_request(parse_json_object(body))
+    emb, fmt = parse_embedding_request(parse_json_object(body))
     state = request.scope["state"]
     ctx = RequestContext(request_id=state["request_id"], request=emb, caller=caller, started=arrived,
                          client_request_id=state.get("client_request_id"), operation="embeddings")
     result = await gateway.handle(ctx)  # recorded there, errors included
     assert isinstance(result, EmbeddingResponse)
-    return json_response({
+    wire = embedding_wire(result, ctx.public_model or emb.model, fmt)
+    return json_response(wire, headers=ctx.response_headers)
+
+
+def embedding_wire(result: EmbeddingResponse, model: str, fmt: str) -> dict[str, Any]:
+    """OpenAI's embeddings list (the endpoint's body, and a batch line's)."""
+    return {
         "object": "list",
         "data": [
             {"object": "embedding", "index": i, "embedding": _encode(v, fmt)}
             for i, v in enumerate(result.vectors)
         ],
-        "model": ctx.public_model or emb.model,
+        "model": model,
         "usage": {"prompt_tokens": result.usage.input_tokens, "total_tokens": result.usage.input_tokens},
-    }, headers=ctx.response_headers)
+    }

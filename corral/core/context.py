@@ -109,6 +109,7 @@ class RequestContext:
     content_policy_fallback: str | None = None  # the route that answered after a refusal
     client_disconnected: bool = False  # the client left before the answer was complete
     first_byte_out_at: float | None = None  # when the first chunk was handed to the client
+    job_id: str | None = None  # the batch (or background job) this request runs for
     original: Work = field(init=False)
 
     def __post_init__(self) -> None:

@@ -37,6 +37,8 @@ def _notes(ctx: RequestContext) -> dict[str, Any]:
         notes["cache_key"] = ctx.cache_key
     if ctx.client_disconnected:
         notes["client_disconnected"] = True
+    if ctx.job_id is not None:
+        notes["job_id"] = ctx.job_id
     return notes
 
 

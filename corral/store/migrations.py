@@ -301,6 +301,7 @@ async def _v8_jobs(tx: Transaction) -> None:
         await tx.execute(stmt)
 
 
+
 async def _v9_responses(tx: Transaction) -> None:
     """Stored responses (the Responses API's `store: true`), owned by a team."""
     md = new_metadata()
@@ -324,6 +325,43 @@ async def _v9_responses(tx: Transaction) -> None:
     for stmt in create_table_ddl(responses):
         await tx.execute(stmt)
 
+
+async def _v10_batches(tx: Transaction) -> None:
+    """The Batch API's batches (corral.batches); their requests are jobs of the queue."""
+    md = new_metadata()
+    batches = Table(
+        "batches",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("team", String(200), nullable=False),
+        Column("key_id", String(64), nullable=False),
+        Column("key_name", String(200), nullable=False),
+        Column("scopes", Text, nullable=False),
+        Column("endpoint", String(64), nullable=False),
+        Column("input_file_id", String(64), nullable=False),
+        Column("completion_window", String(16), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("expires_at", UTCDateTime(), nullable=False),
+        Column("in_progress_at", UTCDateTime(), nullable=True),
+        Column("finalizing_at", UTCDateTime(), nullable=True),
+        Column("completed_at", UTCDateTime(), nullable=True),
+        Column("failed_at", UTCDateTime(), nullable=True),
+        Column("expired_at", UTCDateTime(), nullable=True),
+        Column("cancelling_at", UTCDateTime(), nullable=True),
+        Column("cancelled_at", UTCDateTime(), nullable=True),
+        Column("metadata", Text, nullable=True),
+        Column("total", Integer, nullable=False),
+        Column("model", String(200), nullable=True),
+        Column("output_file_id", String(64), nullable=True),
+        Column("error_file_id", String(64), nullable=True),
+        Column("errors", Text, nullable=True),
+        Column("usage", Text, nullable=True),
+        Index("ix_batches_team_created_at", "team", "created_at"),
+    )
+    for stmt in create_table_ddl(batches):
+        await tx.execute(stmt)
+
 # Append only. Versions must strictly increase.
 MIGRATIONS: list[Migration] = [
     Migration(1, "create api_keys", _v1_api_keys),
@@ -335,6 +373,7 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "create files, file_chunks", _v7_files),
     Migration(8, "create jobs", _v8_jobs),
     Migration(9, "create responses", _v9_responses),
+    Migration(10, "create batches", _v10_batches),
 ]
 
 

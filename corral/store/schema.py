@@ -315,3 +315,37 @@ responses = Table(
     Index("ix_responses_team_created_at", "team", "created_at"),
     Index("ix_responses_created_at", "created_at"),
 )
+
+# Batches (corral.batches, migration 10): OpenAI's Batch object. The requests are jobs of
+# the queue (kind batch_item, parent_id = the batch id); their results become the batch's
+# output and error files (purpose batch_output) when it is finalized.
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(64), primary_key=True),  # batch_<hex>; its plan job and items' parent_id
+    Column("team", String(200), nullable=False),
+    Column("key_id", String(64), nullable=False),  # the items run as this key
+    Column("key_name", String(200), nullable=False),
+    Column("scopes", Text, nullable=False),  # JSON list
+    Column("endpoint", String(64), nullable=False),
+    Column("input_file_id", String(64), nullable=False),
+    Column("completion_window", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("in_progress_at", UTCDateTime(), nullable=True),
+    Column("finalizing_at", UTCDateTime(), nullable=True),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    Column("failed_at", UTCDateTime(), nullable=True),
+    Column("expired_at", UTCDateTime(), nullable=True),
+    Column("cancelling_at", UTCDateTime(), nullable=True),
+    Column("cancelled_at", UTCDateTime(), nullable=True),
+    Column("metadata", Text, nullable=True),  # JSON
+    Column("total", Integer, nullable=False),
+    Column("model", String(200), nullable=True),
+    Column("output_file_id", String(64), nullable=True),
+    Column("error_file_id", String(64), nullable=True),
+    Column("errors", Text, nullable=True),  # JSON: why validation failed
+    Column("usage", Text, nullable=True),  # JSON: token totals
+    Index("ix_batches_team_created_at", "team", "created_at"),
+)

@@ -1,0 +1,9 @@
+"""OpenAI's Batch API, run by Corral itself against any route (docs/batches.md).
+
+- `corral.batches.runner.BatchRunner`: plans a batch into one queue job per line, serves
+  each through the lifecycle, and writes the output and error files when all are done.
+- `corral.batches.store.BatchStore`: the `batches` table.
+
+Nothing is re-exported: the configuration imports `corral.batches.settings`, and reading a
+configuration must not load the store.
+"""

@@ -1,0 +1,241 @@
+"""The batch runner: three job kinds on the durable queue (`corral.jobs`).
+
+- `batch_plan` reads the input file twice: once to check every line against the batch
+  (endpoint, count), then to enqueue one `batch_item` per line. Item ids and dedupe keys
+  come from the batch id and the line number, so a plan that runs again after a crash adds
+  nothing twice.
+- `batch_item` serves one line through `LineServer` (the API layer's function that runs it
+  through `Gateway.handle`: privacy, routing, records, cost) and stores the answer as the
+  job's result. An error answer fails the item for good (it goes to the error file); an
+  overloaded or failing upstream (429, 5xx) is retried with the queue's backoff first.
+- `batch_check` waits, without holding a worker slot, for the items to finish: it looks,
+  then enqueues the next look after `check_interval_s`. When no item is left to run it
+  writes the output and error files (`corral.batches.output`) and closes the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.batches.output import write_results
+from corral.batches.settings import BatchSettings
+from corral.batches.store import BatchStore
+from corral.batches.types import Batch, BatchStatus, Submitter
+from corral.files.batch_lines import BatchLine, iter_batch_lines
+from corral.files.errors import FileNotFound, InvalidFile
+from corral.files.store import FileStore
+from corral.jobs.control import Handler, JobControl
+from corral.jobs.errors import JobFailed
+from corral.jobs.queue import JobQueue
+from corral.jobs.types import Job, JSONValue, NewJob
+from corral.store.schema import utcnow
+
+log = logging.getLogger("corral.batches")
+ENQUEUE_CHUNK = 500
+ACTIVE = ("queued", "in_progress", "cancelling")
+MAX_REPORTED_ERRORS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class LineOutcome:
+    """One line's answer: what the endpoint would have sent (status and JSON body)."""
+
+    status_code: int
+    request_id: str
+    body: dict[str, Any]
+    retryable: bool = False  # the upstream was overloaded or failing: worth another attempt
+    retry_after_s: float | None = None
+
+    def as_response(self) -> dict[str, Any]:
+        return {"status_code": self.status_code, "request_id": self.request_id, "body": self.body}
+
+
+@dataclass(frozen=True, slots=True)
+class LineRequest:
+    """One batch line to serve, as the caller that created the batch."""
+
+    who: Submitter
+    batch_id: str
+    endpoint: str
+    custom_id: str
+    body: dict[str, Any]
+    request_id: str  # Corral's id for the request (and its record), stable across attempts
+
+
+# The API layer provides it: parse the line as its endpoint would, run it, answer.
+LineServer = Callable[[LineRequest], Awaitable[LineOutcome]]
+
+
+@dataclass
+class BatchRunner:
+    store: BatchStore
+    queue: JobQueue
+    files: FileStore
+    serve: LineServer
+    settings: BatchSettings = field(default_factory=BatchSettings)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"batch_plan": self.plan, "batch_item": self.item, "batch_check": self.check}
+
+    async def submit(self, batch: Batch) -> None:
+        """Store a new batch (status validating) and queue its planning and first check."""
+        await self.store.create(batch)
+        who = batch.submitter
+        # The plan's job id is the batch id, so the items (parent_id) are its children.
+        await self.queue.enqueue(NewJob(kind="batch_plan", payload={"batch_id": batch.id}, team=who.team,
+                                        key_id=who.key_id, id=batch.id, dedupe_key=batch.id,
+                                        priority=self.settings.priority))
+        await self._check_later(batch, 0)
+
+    # -- planning ---------------------------------------------------------------------------
+
+    async def plan(self, job: Job, control: JobControl) -> JSONValue:
+        batch = await self.store.load(job.payload["batch_id"])
+        if batch is None or batch.status != "validating":
+            return {"skipped": None if batch is None else batch.status}
+        try:
+            total, models = await self._validate(batch)
+        except (InvalidFile, FileNotFound) as exc:
+            line = getattr(exc, "line", None)
+            await self._fail(batch, [{"code": exc.code or "invalid_file", "message": exc.message,
+                                      "param": None, "line": line}])
+            return {"failed": exc.message}
+        except _LineErrors as errors:
+            await self._fail(batch, errors.found)
+            return {"failed": len(errors.found)}
+        queued = 0
+        async for chunk in self._chunks(batch):
+            if (await self.store.load(batch.id) or batch).status != "validating":
+                break  # cancelled while planning: queue no more
+            await self.queue.enqueue_many([self._item(batch, line) for line in chunk])
+            queued += len(chunk)
+        model = models.pop() if len(models) == 1 else None
+        await self.store.move(batch.id, ["validating"], "in_progress", total=total, model=model)
+        await self.store.move(batch.id, ["cancelling"], "cancelling", total=total, model=model)
+        return {"queued": queued, "total": total}
+
+    async def _validate(self, batch: Batch) -> tuple[int, set[str]]:
+        errors: list[dict[str, Any]] = []
+        models: set[str] = set()
+        total = 0
+        async for line in self._lines(batch):
+            total += 1
+            if line.url != batch.endpoint and len(errors) < MAX_REPORTED_ERRORS:
+                errors.append({"code": "invalid_url", "line": line.number, "param": "url",
+                               "message": f"Line {line.number} asks for {line.url}, but this batch's "
+                                          f"endpoint is {batch.endpoint}: a batch runs one endpoint."})
+            model = line.body.get("model")
+            if isinstance(model, str):
+                models.add(model)
+        if total == 0:
+            errors.append({"code": "empty_file", "line": None, "param": "input_file_id",
+                           "message": "The input file has no requests."})
+        most = self.files.settings.max_batch_lines  # checked at upload; the setting may have shrunk since
+        if total > most:
+            errors.append({"code": "too_many_requests", "line": None, "param": "input_file_id",
+                           "message": f"The input file has {total} requests; a batch takes at most "
+                                      f"{most} (files.max_batch_lines). Split it."})
+        if errors:
+            raise _LineErrors(errors)
+        return total, models
+
+    async def _lines(self, batch: Batch) -> AsyncIterator[BatchLine]:
+        _, chunks = await self.files.open(batch.input_file_id, batch.submitter.team)
+        async for line in iter_batch_lines(chunks, self.files.settings.max_batch_line_bytes):
+            yield line
+
+    async def _chunks(self, batch: Batch) -> AsyncIterator[list[BatchLine]]:
+        chunk: list[BatchLine] = []
+        async for line in self._lines(batch):
+            chunk.append(line)
+            if len(chunk) >= ENQUEUE_CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _item(self, batch: Batch, line: BatchLine) -> NewJob:
+        who = batch.submitter
+        return NewJob(
+            kind="batch_item", team=who.team, key_id=who.key_id, parent_id=batch.id,
+            id=f"{batch.id}-{line.number:07d}", dedupe_key=f"{batch.id}:{line.number}",
+            expires_at=batch.expires_at, priority=self.settings.priority,
+            max_attempts=self.settings.item_attempts,
+            payload={"batch_id": batch.id, "endpoint": batch.endpoint, "line": line.number,
+                     "custom_id": line.custom_id, "body": line.body,
+                     "who": [who.key_id, who.key_name, who.team, list(who.scopes)]},
+        )
+
+    async def _fail(self, batch: Batch, errors: list[dict[str, Any]]) -> None:
+        await self.store.move(batch.id, ["validating", "cancelling"], "failed", errors=errors)
+
+    # -- items ------------------------------------------------------------------------------
+
+    async def item(self, job: Job, control: JobControl) -> JSONValue:
+        p = job.payload
+        key_id, key_name, team, scopes = p["who"]
+        who = Submitter(key_id, key_name, team, tuple(scopes))
+        outcome = await self.serve(LineRequest(who, p["batch_id"], p["endpoint"], p["custom_id"], p["body"],
+                                               f"req_{job.id.removeprefix('batch_')}"))
+        if outcome.status_code < 400:
+            return {"response": outcome.as_response()}
+        error = outcome.body.get("error") or {}
+        raise JobFailed(str(error.get("message") or f"HTTP {outcome.status_code}"), code=error.get("code"),
+                        retryable=outcome.retryable and control.attempt < job.max_attempts,
+                        retry_after_s=outcome.retry_after_s, details={"response": outcome.as_response()})
+
+    # -- waiting and finishing --------------------------------------------------------------
+
+    async def check(self, job: Job, control: JobControl) -> JSONValue:
+        batch = await self.store.load(job.payload["batch_id"])
+        if batch is None or batch.final:
+            return {"done": True}
+        round_ = int(job.payload.get("round", 0))
+        if batch.status == "validating":
+            plan = await self.queue.get(batch.id)
+            if plan is not None and plan.finished and plan.status != "completed":
+                await self._fail(batch, [{"code": "planning_failed", "line": None, "param": None,
+                                          "message": "Corral could not read the batch's input file: "
+                                                     f"{(plan.error or {}).get('message', plan.status)}"}])
+                return {"done": True}
+            await self._check_later(batch, round_ + 1)
+            return {"waiting": "validating"}
+        counts: dict[str, int] = {str(k): n for k, n in (await self.queue.counts(batch.id)).items()}
+        active = sum(counts.get(s, 0) for s in ACTIVE)
+        if active:
+            await self._check_later(batch, round_ + 1)
+            return {"waiting": active}
+        final: BatchStatus = "cancelled" if batch.status == "cancelling" else (
+            "expired" if counts.get("expired", 0) else "completed")
+        if batch.status != "finalizing" and not await self.store.move(
+                batch.id, ["in_progress", "cancelling"], "finalizing"):
+            return {"done": False}  # another worker moved it first
+        output, errors, usage = await write_results(self.queue.db, self.files, batch, counts)
+        await self.store.move(batch.id, ["finalizing"], final, output_file_id=output, error_file_id=errors,
+                              usage=usage)
+        log.info("batch %s %s: %s", batch.id, final, counts)
+        return {"status": final}
+
+    async def _check_later(self, batch: Batch, round_: int) -> None:
+        who = batch.submitter
+        await self.queue.enqueue(NewJob(
+            kind="batch_check", payload={"batch_id": batch.id, "round": round_}, team=who.team,
+            key_id=who.key_id, dedupe_key=f"{batch.id}:check:{round_}", priority=self.settings.priority,
+            delay_s=0.0 if round_ == 0 else self.settings.check_interval_s))
+
+    async def cancel(self, batch: Batch) -> bool:
+        """Cancel a running batch: queued items end at once, running ones when their worker stops."""
+        if not await self.store.move(batch.id, ["validating", "in_progress"], "cancelling"):
+            return False
+        await self.queue.cancel_children(batch.id)
+        await self._check_later(batch, 1_000_000 + int(utcnow().timestamp()))  # look again soon
+        return True
+
+
+class _LineErrors(Exception):
+    def __init__(self, found: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(found)} invalid lines")
+        self.found = found

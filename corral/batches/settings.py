@@ -1,0 +1,22 @@
+"""`batches:` configuration: how Corral runs OpenAI-style batches (docs/batches.md).
+
+Imports nothing but pydantic: `Settings` composes it, and reading a configuration must not
+load the runner.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BatchSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # How often a running batch is looked at to see whether its last request finished: the
+    # most a finished batch waits before its files are written.
+    check_interval_s: float = Field(2.0, gt=0, le=300)
+    # Queue priority of batch work; background responses (interactive) run above it.
+    priority: int = Field(0, ge=-100, le=100)
+    # Attempts per request when the upstream is overloaded or failing (429, 5xx), each after
+    # the queue's backoff; the router has already retried and failed over inside each attempt.
+    item_attempts: int = Field(3, ge=1, le=20)
