@@ -114,7 +114,7 @@ class Leases:
         written: set[str] = set()
         async with self.db.transaction() as tx:
             now = self.clock()
-            for job, result in done:
+            for job, result in sorted(done, key=lambda d: d[0].id):  # one lock order for all writers
                 changed = await tx.execute(update(jobs).where(self._held(job)).values(
                     status="completed", result=dumps(result), error=None, finished_at=now, **_CLEAR_LEASE))
                 if changed.rowcount:

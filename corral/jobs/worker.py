@@ -33,6 +33,7 @@ log = logging.getLogger("corral.jobs")
 T = TypeVar("T")
 PURGE_INTERVAL_S = 3600.0  # finished jobs are deleted hourly (retention is days)
 DEPTH_INTERVAL_S = 5.0  # queue depth for /metrics: a GROUP BY, not on every beat
+STOP_GRACE_S = 2.0  # after stop() cancels a job: time for its handler to clean up and release
 _ERROR_MESSAGE_CHARS = 2000
 
 
@@ -117,10 +118,13 @@ class JobWorker:
         for run in list(self._running.values()):
             self._stop_job(run, "shutdown")
         if pending:  # each cancelled job releases its own lease; a handler deaf to cancel does not
-            _, pending = await asyncio.wait(pending, timeout=max(1.0, self.settings.heartbeat_s))
-        leftover = [r.job for r in self._running.values()]
-        if leftover:
-            self.counts.released += await self._guarded(self.leases.release(leftover), 0)
+            _, pending = await asyncio.wait(pending, timeout=STOP_GRACE_S)
+        leftover = list(self._running.values())
+        if leftover:  # deaf handlers, outcomes still retrying a failing database: give them up
+            self.counts.released += await self._guarded(self.leases.release([r.job for r in leftover]), 0)
+            for run in leftover:
+                run.task.cancel()
+            await asyncio.wait([r.task for r in leftover], timeout=STOP_GRACE_S)
         if beat is not None:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

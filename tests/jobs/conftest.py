@@ -1,12 +1,13 @@
 """Job-queue fixtures on SQLite and PostgreSQL, with short leases so the suite stays fast.
 
 PostgreSQL tests share one migrated schema for the session and start from an empty
-``jobs`` table (a schema and eight migrations per test cost ~0.5 s each here); SQLite
-tests get a fresh file each. An unreachable PostgreSQL skips locally and fails under CI.
+``jobs`` table (a schema and its migrations per test cost ~0.5 s each here); SQLite tests
+get a fresh copy of a file migrated once. An unreachable PostgreSQL skips locally and fails under CI.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -57,12 +58,21 @@ def pg_jobs_url() -> Iterator[str]:
         run_sync(drop_pg_schema(schema))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
+    path = tmp_path_factory.mktemp("jobs") / "template.db"
+    run_sync(_migrated(f"sqlite:///{path}"))
+    return path
+
+
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
 async def jobs_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated database with an empty jobs table, on each backend."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'corral.db'}"
-        await _migrated(url)
+        path = tmp_path / "corral.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("pg_jobs_url")
     db = await Database.connect(url)

@@ -7,12 +7,14 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any
 
 import pytest
 
 from corral.jobs.control import JobControl
 from corral.jobs.errors import JobFailed
+from corral.jobs.leases import Leases
 from corral.jobs.queue import JobQueue
 from corral.jobs.settings import JobSettings
 from corral.jobs.stats import JOB_COUNTERS
@@ -174,10 +176,10 @@ async def test_cancel_while_queued_never_runs(queue: JobQueue) -> None:
         ran.append(job.id)
         return None
 
-    job = await queue.enqueue(new(delay_s=0.2))  # queued, not yet claimable
+    job = await queue.enqueue(new(delay_s=0.1))  # queued, not yet claimable
     await queue.request_cancel(job.id)
     async with JobWorker(queue, {KIND: record}):
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.25)
     assert ran == [] and await status_is(queue, job.id, "cancelled")
 
 
@@ -241,3 +243,56 @@ async def test_stats_report_queue_depth_by_kind(queue: JobQueue) -> None:
     await worker.refresh_depth()
     stats = worker.stats()
     assert (stats["queued_batch_item"], stats["queued_response"], stats["queued"]) == (3, 0, 3)
+
+
+async def test_shutdown_gives_up_a_handler_deaf_to_cancel(
+        queue: JobQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("corral.jobs.worker.STOP_GRACE_S", 0.1)
+    started = asyncio.Event()
+
+    async def deaf(job: Job, control: JobControl) -> JSONValue:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.Event().wait()  # ignores the first cancel; the second one ends it
+        return None
+
+    job = await queue.enqueue(new())
+    worker = JobWorker(queue, {KIND: deaf})
+    await worker.start()
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(worker.stop(wait_s=0), 2)
+    stored = await queue.get(job.id)
+    assert stored is not None and (stored.status, stored.attempts) == ("queued", 0)
+    assert worker.running == []
+
+
+class FlakyLeases(Leases):
+    """A database that fails the first claims and the first result write."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.claim_failures, self.write_failures = 2, 1
+
+    async def claim(self, worker_id: str, kinds: Collection[str], limit: int) -> list[Job]:
+        if self.claim_failures:
+            self.claim_failures -= 1
+            raise ConnectionError("database unreachable")
+        return await super().claim(worker_id, kinds, limit)
+
+    async def complete_many(self, done: Sequence[tuple[Job, JSONValue]]) -> set[str]:
+        if self.write_failures:
+            self.write_failures -= 1
+            raise ConnectionError("database unreachable")
+        return await super().complete_many(done)
+
+
+async def test_a_failing_database_delays_work_but_loses_none(queue: JobQueue) -> None:
+    job = await queue.enqueue(new(3))
+    leases = FlakyLeases(queue.db, queue.settings)
+    async with JobWorker(queue, {KIND: echo}, leases=leases, worker_id="w") as worker:
+        await until(lambda: status_is(queue, job.id, "completed"))
+    stored = await queue.get(job.id)
+    assert stored is not None and (stored.result, stored.attempts) == ({"i": 3, "by": "w"}, 1)
+    assert worker.stats()["db_errors"] == 3
