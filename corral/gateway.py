@@ -120,7 +120,7 @@ class Gateway:
             privacy=privacy_stage,
         )
         gw.batches = BatchRunner(BatchStore(db), jobs, FileStore(db, settings.files), line_server(gw),
-                                 settings.batches)
+                                 routes.public_name, settings.batches)
         for kind, handler in gw.batches.handlers().items():
             gw.worker.register(kind, handler)
         await gw.worker.start()

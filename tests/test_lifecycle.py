@@ -90,7 +90,8 @@ async def test_a_stream_closed_early_is_recorded_once_as_abandoned(gateway: Gate
     assert row["extras"]["client_disconnected"] is True and row["error_type"] is None
 
 
-async def test_the_route_is_looked_up_once_per_request(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_route_is_looked_up_once_per_request(gateway: Gateway,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     real = RouteTable.lookup
 

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -67,6 +69,8 @@ class LineRequest:
 
 # The API layer provides it: parse the line as its endpoint would, run it, answer.
 LineServer = Callable[[LineRequest], Awaitable[LineOutcome]]
+# The public route a model name (or alias) resolves to, None when the gateway has none.
+RouteNamer = Callable[[str], str | None]
 
 
 @dataclass
@@ -75,7 +79,9 @@ class BatchRunner:
     queue: JobQueue
     files: FileStore
     serve: LineServer
+    route_of: RouteNamer
     settings: BatchSettings = field(default_factory=BatchSettings)
+    _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False)
 
     def handlers(self) -> dict[str, Handler]:
         return {"batch_plan": self.plan, "batch_item": self.item, "batch_check": self.check}
@@ -130,6 +136,10 @@ class BatchRunner:
             model = line.body.get("model")
             if isinstance(model, str):
                 models.add(model)
+                if self.route_of(model) is None and len(errors) < MAX_REPORTED_ERRORS:
+                    errors.append({"code": "model_not_found", "line": line.number, "param": "body.model",
+                                   "message": f"Line {line.number} asks for model {model[:200]!r}, which "
+                                              "this gateway does not serve (GET /v1/models lists them)."})
         if total == 0:
             errors.append({"code": "empty_file", "line": None, "param": "input_file_id",
                            "message": "The input file has no requests."})
@@ -178,14 +188,28 @@ class BatchRunner:
         p = job.payload
         key_id, key_name, team, scopes = p["who"]
         who = Submitter(key_id, key_name, team, tuple(scopes))
-        outcome = await self.serve(LineRequest(who, p["batch_id"], p["endpoint"], p["custom_id"], p["body"],
-                                               f"req_{job.id.removeprefix('batch_')}"))
+        line = LineRequest(who, p["batch_id"], p["endpoint"], p["custom_id"], p["body"],
+                           f"req_{job.id.removeprefix('batch_')}")
+        async with self._slot(p["body"].get("model")):
+            outcome = await self.serve(line)
         if outcome.status_code < 400:
             return {"response": outcome.as_response()}
         error = outcome.body.get("error") or {}
         raise JobFailed(str(error.get("message") or f"HTTP {outcome.status_code}"), code=error.get("code"),
                         retryable=outcome.retryable and control.attempt < job.max_attempts,
                         retry_after_s=outcome.retry_after_s, details={"response": outcome.as_response()})
+
+    def _slot(self, model: object) -> asyncio.Semaphore | contextlib.nullcontext[None]:
+        """The route's share of this process's batch work (`batches.route_concurrency`), so a
+        batch paces itself to what the route's upstream takes and leaves room for live traffic."""
+        route = self.route_of(model) if isinstance(model, str) else None
+        limit = self.settings.route_concurrency.get(route or "", self.settings.default_route_concurrency)
+        if route is None or limit is None:
+            return contextlib.nullcontext()
+        slot = self._slots.get(route)
+        if slot is None:
+            slot = self._slots[route] = asyncio.Semaphore(limit)
+        return slot
 
     # -- waiting and finishing --------------------------------------------------------------
 

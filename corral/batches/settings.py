@@ -20,3 +20,8 @@ class BatchSettings(BaseModel):
     # Attempts per request when the upstream is overloaded or failing (429, 5xx), each after
     # the queue's backoff; the router has already retried and failed over inside each attempt.
     item_attempts: int = Field(3, ge=1, le=20)
+    # Batch requests in flight per route in each process (a route's own entry, else the
+    # default; null: only jobs.concurrency bounds them). Live requests are never limited by it:
+    # set it below what the upstream takes so batches leave room for them.
+    default_route_concurrency: int | None = Field(None, ge=1)
+    route_concurrency: dict[str, int] = Field(default_factory=dict)

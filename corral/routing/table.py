@@ -79,6 +79,11 @@ class RouteTable:
             )
         return route
 
+    def public_name(self, model: str) -> str | None:
+        """The route `model` (a public name or an alias) names, or None."""
+        route = self.routes.get(model) or self.routes.get(self.aliases.get(model, ""))
+        return None if route is None else route.public_name
+
     def resolve(self, ctx: RequestContext) -> Route:
         """The request's route, looked up once: the lifecycle resolves it before the stages run
         (`ctx.route`) and every stage and the router reuse it. A context that has none yet (a

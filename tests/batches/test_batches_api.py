@@ -96,7 +96,9 @@ def _lines(client: openai.OpenAI, file_id: str) -> list[dict[str, Any]]:
 def test_a_chat_batch_runs_every_line_through_the_gateway(server: RunningServer) -> None:
     client = _client(server)
     lines = [_chat_line(f"line-{i}", text=f"question {i}") for i in range(12)]
-    lines.insert(5, _chat_line("unknown-model", model="nope"))
+    bad = _chat_line("bad-temperature")
+    bad["body"]["temperature"] = 5  # the chat endpoint's own parser refuses it: a 400 for this line only
+    lines.insert(5, bad)
     uploaded = client.files.create(file=("in.jsonl", _jsonl(lines)), purpose="batch")
     batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
                                   completion_window="24h", metadata={"job": "nightly"})
@@ -112,8 +114,8 @@ def test_a_chat_batch_runs_every_line_through_the_gateway(server: RunningServer)
     first = output[0]["response"]
     assert first["status_code"] == 200 and "question 0" in first["body"]["choices"][0]["message"]["content"]
     [error] = _lines(client, done.error_file_id)
-    assert error["custom_id"] == "unknown-model" and error["response"]["status_code"] == 404
-    assert error["response"]["body"]["error"]["param"] == "model"
+    assert error["custom_id"] == "bad-temperature" and error["response"]["status_code"] == 400
+    assert error["response"]["body"]["error"]["param"] == "temperature"
     request_ids = {o["response"]["request_id"] for o in output}
     rows = run_sync(_records(server, request_ids))
     assert len(rows) == 12, "one request record per line"
@@ -136,17 +138,17 @@ def test_an_embeddings_batch(server: RunningServer) -> None:
     assert [len(o["response"]["body"]["data"]) for o in output] == [2, 2, 2]
 
 
-def test_a_line_for_another_endpoint_fails_the_batch_with_its_line_number(server: RunningServer) -> None:
+def test_a_line_for_another_endpoint_or_model_fails_the_batch_naming_it(server: RunningServer) -> None:
     client = _client(server)
     lines = [_chat_line("a"), {"custom_id": "b", "method": "POST", "url": "/v1/embeddings",
-                               "body": {"model": "embed", "input": "x"}}]
+                               "body": {"model": "embed", "input": "x"}}, _chat_line("c", model="nope")]
     uploaded = client.files.create(file=("mixed.jsonl", _jsonl(lines)), purpose="batch")
     batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
                                   completion_window="24h")
     done = _wait(client, batch.id, ("failed", "completed"))
     assert done.status == "failed" and done.errors is not None
-    [error] = done.errors.data
-    assert (error.code, error.line) == ("invalid_url", 2)
+    assert [(e.code, e.line) for e in done.errors.data] == [("invalid_url", 2), ("model_not_found", 3)]
+    assert "'nope'" in done.errors.data[1].message
     assert done.request_counts.completed == 0, "nothing ran"
 
 
