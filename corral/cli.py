@@ -63,7 +63,11 @@ def _tune_gc() -> None:
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log one line per HTTP request.")
-def serve(config: str | None, host: str | None, port: int | None, log_level: str, access_log: bool) -> None:
+@click.option("--worker/--no-worker", default=True, show_default=True,
+              help="Also run queue work (batches, background responses) in this process; with "
+                   "--no-worker, `corral worker` processes do it.")
+def serve(config: str | None, host: str | None, port: int | None, log_level: str, access_log: bool,
+          worker: bool) -> None:
     """Run the gateway (OpenAI-compatible API on /v1)."""
     import uvicorn
 
@@ -82,7 +86,7 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
         print_banner(gateway, settings)
         _tune_gc()
 
-    app = create_app(settings, on_start=on_start)
+    app = create_app(settings, on_start=on_start, run_jobs=worker)
     redact_access_log()
     uvicorn.run(app, **uvicorn_options(settings.server), log_level=log_level, access_log=access_log,
                 timeout_graceful_shutdown=10)
@@ -110,6 +114,27 @@ def routes(config: str | None) -> None:
     from corral.routing.describe import describe_routes
 
     click.echo(describe_routes(_settings(config)))
+
+
+@main.command("worker")
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="corral.yaml to load "
+              "(the same file as the gateway's: the queue is its database).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def worker_command(config: str | None, log_level: str) -> None:
+    """Run queue work only (batches, background responses), no HTTP.
+
+    Start as many as the work needs, on any machine that reaches the gateway's database
+    (PostgreSQL for more than one machine). SIGTERM or Ctrl-C stops claiming, lets running
+    work finish for jobs.shutdown_timeout_s, and gives the rest back to other workers.
+    """
+    import asyncio
+
+    from corral.worker import run_worker
+
+    settings = _settings(config)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker(settings, click.echo))
 
 
 main.add_command(keys)

@@ -72,7 +72,9 @@ class Gateway:
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
-    async def start(cls, settings: Settings, *, warmup: bool = True) -> Gateway:
+    async def start(cls, settings: Settings, *, warmup: bool = True, run_jobs: bool = True) -> Gateway:
+        """Build and start everything. `run_jobs`: whether this process also runs queue work
+        (batches, background responses); `corral serve --no-worker` leaves it to `corral worker`."""
         plugins = stage_plugins()
         order = plugin_order(plugins)  # a plugin placed against the declared order fails here, first
         url = settings.database_url or default_database_url(settings.home)
@@ -123,7 +125,8 @@ class Gateway:
                                  routes.public_name, settings.batches)
         for kind, handler in gw.batches.handlers().items():
             gw.worker.register(kind, handler)
-        await gw.worker.start()
+        if run_jobs:
+            await gw.worker.start()
         recorder.metrics.register_gauge_source("jobs", gw.worker.stats, counters=JOB_COUNTERS)
         if detector is not None:
             warm = getattr(detector, "warmup", None)  # PIIDetector loads its models here

@@ -103,13 +103,14 @@ def create_app(
     gateway: Gateway | None = None,
     warmup: bool = True,
     on_start: Callable[[Gateway], None] | None = None,
+    run_jobs: bool = True,
 ) -> CorralApp:
     """Build the app. Pass a started `gateway` to share one (tests); else it starts in lifespan."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = gateway is None
-        app.state.gateway = gateway or await Gateway.start(settings, warmup=warmup)
+        app.state.gateway = gateway or await Gateway.start(settings, warmup=warmup, run_jobs=run_jobs)
         if on_start is not None:
             on_start(app.state.gateway)
         try:
