@@ -30,6 +30,7 @@ from corral.governance.stage import ContentPolicyStage
 from corral.jobs.queue import JobQueue
 from corral.jobs.worker import JobWorker
 from corral.lifecycle import Lifecycle
+from corral.maintenance import Maintenance
 from corral.observe.alerts import AlertEngine
 from corral.observe.metrics import Metrics
 from corral.observe.recorder import Recorder
@@ -69,6 +70,7 @@ class Gateway:
     pii_detector: Detector | None = None  # loaded when a privacy policy is on, or on first scan
     privacy: PrivacyStage | None = None  # None: no policy anywhere, nothing to detect
     batches: BatchRunner | None = None  # set once the gateway exists: its items run through handle()
+    maintenance: Maintenance | None = None  # scheduled purges, once across replicas (a queue job)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
@@ -123,10 +125,12 @@ class Gateway:
         )
         gw.batches = BatchRunner(BatchStore(db), jobs, FileStore(db, settings.files), line_server(gw),
                                  routes.public_name, settings.batches)
-        for kind, handler in gw.batches.handlers().items():
+        gw.maintenance = Maintenance(db, jobs, settings.files)
+        for kind, handler in {**gw.batches.handlers(), **gw.maintenance.handlers()}.items():
             gw.worker.register(kind, handler)
         if run_jobs:
             await gw.worker.start()
+            gw.maintenance.start()
         recorder.metrics.register_gauge_source("jobs", gw.worker.stats, counters=JOB_COUNTERS)
         if detector is not None:
             warm = getattr(detector, "warmup", None)  # PIIDetector loads its models here
@@ -153,6 +157,8 @@ class Gateway:
     async def stop(self) -> None:
         for task in list(self._background):
             task.cancel()
+        if self.maintenance is not None:
+            await self.maintenance.aclose()
         await self.worker.stop()  # first: running items still record, price and write results
         await self.routes.aclose()
         await self.cache.drain()

@@ -20,7 +20,8 @@ import corral
 ROOT = Path(corral.__file__).parent
 STAGES = frozenset({"privacy", "cache", "context", "routing", "governance", "observe", "cost", "jobs",
                     "batches"})
-TOP = frozenset({"api", "gateway", "lifecycle", "worker", "cli", "banner"})  # the composition root and the edges
+# The composition root and the edges.
+TOP = frozenset({"api", "gateway", "lifecycle", "maintenance", "worker", "cli", "banner"})
 # Plain value types a settings module may name (they import nothing but `core`).
 VALUE_MODULES = frozenset({"corral.cost.rates", "corral.privacy.types"})
 # (importer, imported) -> why it is tolerated for now. Remove an entry with its import.
