@@ -28,6 +28,7 @@ from corral.files.store import FileStore
 from corral.governance.policy_events import PolicyEventRecorder
 from corral.governance.stage import ContentPolicyStage
 from corral.jobs.queue import JobQueue
+from corral.jobs.stats import JOB_COUNTERS
 from corral.jobs.worker import JobWorker
 from corral.lifecycle import Lifecycle
 from corral.maintenance import Maintenance
@@ -44,8 +45,6 @@ from corral.routing.table import RouteTable
 from corral.store import KV, Database, default_database_url, kv_from_url, migrate
 
 log = logging.getLogger("corral")
-JOB_COUNTERS = {"claimed", "completed", "failed", "retried", "cancelled", "released", "lease_recoveries",
-                "lease_lost", "fenced", "expired", "db_errors"}
 CACHE_COUNTERS = {"hits", "misses", "stores", "evictions", "errors", "corrupt", "skipped_uncacheable",
                   "skipped_oversize", "skipped_degraded", "skipped_private", "skipped_busy"}
 

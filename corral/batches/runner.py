@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ log = logging.getLogger("corral.batches")
 ENQUEUE_CHUNK = 500
 ACTIVE = ("queued", "in_progress", "cancelling")
 MAX_REPORTED_ERRORS = 100
+MAX_PAUSE_S = 300.0  # the longest Retry-After a route's batch lines wait out in one go
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class BatchRunner:
     route_of: RouteNamer
     settings: BatchSettings = field(default_factory=BatchSettings)
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False)
+    _paused: dict[str, float] = field(default_factory=dict, init=False)  # route -> monotonic time
 
     def handlers(self) -> dict[str, Handler]:
         return {"batch_plan": self.plan, "batch_item": self.item, "batch_check": self.check}
@@ -190,8 +193,15 @@ class BatchRunner:
         who = Submitter(key_id, key_name, team, tuple(scopes))
         line = LineRequest(who, p["batch_id"], p["endpoint"], p["custom_id"], p["body"],
                            f"req_{job.id.removeprefix('batch_')}")
-        async with self._slot(p["body"].get("model")):
+        model = p["body"].get("model")
+        route = self.route_of(model) if isinstance(model, str) else None
+        async with self._slot(route):
+            await self._wait_out_pause(route)
             outcome = await self.serve(line)
+        if route is not None and outcome.status_code == 429 and outcome.retry_after_s:
+            # The upstream said when to come back: every line of this route waits, not just this one.
+            until = time.monotonic() + min(outcome.retry_after_s, MAX_PAUSE_S)
+            self._paused[route] = max(self._paused.get(route, 0.0), until)
         if outcome.status_code < 400:
             return {"response": outcome.as_response()}
         error = outcome.body.get("error") or {}
@@ -199,10 +209,15 @@ class BatchRunner:
                         retryable=outcome.retryable and control.attempt < job.max_attempts,
                         retry_after_s=outcome.retry_after_s, details={"response": outcome.as_response()})
 
-    def _slot(self, model: object) -> asyncio.Semaphore | contextlib.nullcontext[None]:
+    async def _wait_out_pause(self, route: str | None) -> None:
+        """Hold a line while its route's upstream asked for a pause (a 429 with Retry-After)."""
+        # A loop, not one sleep: another 429 may extend the pause meanwhile.
+        while route is not None and (left := self._paused.get(route, 0.0) - time.monotonic()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(left)
+
+    def _slot(self, route: str | None) -> asyncio.Semaphore | contextlib.nullcontext[None]:
         """The route's share of this process's batch work (`batches.route_concurrency`), so a
         batch paces itself to what the route's upstream takes and leaves room for live traffic."""
-        route = self.route_of(model) if isinstance(model, str) else None
         limit = self.settings.route_concurrency.get(route or "", self.settings.default_route_concurrency)
         if route is None or limit is None:
             return contextlib.nullcontext()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -42,7 +43,7 @@ class Upstream:
         return LineOutcome(self.status, line.request_id, body, retryable=self.status >= 500)
 
 
-def _runner(serve: Upstream, **settings: Any) -> BatchRunner:
+def _runner(serve: Any, **settings: Any) -> BatchRunner:
     return BatchRunner(store=None, queue=None, files=None, serve=serve,  # type: ignore[arg-type]
                        route_of=lambda m: {"m": "route-m", "alias": "route-m"}.get(m),
                        settings=BatchSettings(**settings))
@@ -81,3 +82,20 @@ async def test_lines_without_a_known_route_are_not_paced(model: Any) -> None:
     serve = Upstream()
     await _run(_runner(serve, default_route_concurrency=1), [_job(i, model=model) for i in range(3)])
     assert serve.most == 3
+
+
+async def test_a_429_with_retry_after_pauses_the_whole_routes_lines() -> None:
+    """The upstream's rate-limit answer paces the batch: the next lines wait it out too."""
+    starts: list[float] = []
+
+    async def serve(line: LineRequest) -> LineOutcome:
+        starts.append(time.monotonic())
+        if len(starts) == 1:
+            return LineOutcome(429, line.request_id, {"error": {"message": "slow down"}}, retryable=True,
+                               retry_after_s=0.3)
+        return LineOutcome(200, line.request_id, {"ok": True})
+
+    runner = _runner(serve, route_concurrency={"route-m": 1})
+    results = await _run(runner, [_job(i) for i in range(3)])
+    assert isinstance(results[0], JobFailed) and results[0].retryable
+    assert starts[1] - starts[0] >= 0.29, "the second line waited for the Retry-After"
