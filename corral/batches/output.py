@@ -7,6 +7,11 @@ response, as the endpoint would have sent it), a request that could not run (`er
 with a code), and requests never run because the batch expired (`batch_expired`) or was
 cancelled (`batch_cancelled`). Items are read from the queue page by page and the files
 are written as streams, so a 50,000-line batch never sits in memory.
+
+Writing the files and closing the batch with their ids are two steps: a process killed
+between them leaves files that nothing names, and the check that runs again writes new
+ones. `remove_strays` deletes such leftovers once the batch is closed, so the team is not
+left a second copy counting against its quota for the files' 30 days.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from corral.batches.types import Batch
+from corral.batches.types import FINAL, Batch
+from corral.files.rows import delete_files
 from corral.files.store import FileStore
 from corral.store import Database
-from corral.store.schema import jobs
+from corral.store.schema import batches, files, jobs
 
 PAGE = 500
 NOT_RUN = {
@@ -96,18 +102,40 @@ async def _error_lines(db: Database, batch_id: str) -> AsyncIterator[bytes]:
                             "response": response, "error": problem}) + b"\n"
 
 
+def _filenames(batch_id: str) -> tuple[str, str]:
+    return f"{batch_id}_output.jsonl", f"{batch_id}_error.jsonl"
+
+
 async def write_results(db: Database, files: FileStore, batch: Batch,
                         counts: dict[str, int]) -> tuple[str | None, str | None, dict[str, Any]]:
     """(output file id, error file id, usage); a file with no lines is not written (null)."""
     team = batch.submitter.team
     usage = _Usage()
     output = errors = None
+    output_name, error_name = _filenames(batch.id)
     if counts.get("completed", 0):
-        found = await files.create(team, "batch_output", f"{batch.id}_output.jsonl",
+        found = await files.create(team, "batch_output", output_name,
                                    _output_lines(db, batch.id, usage), limited=False)
         output = found.id
     if sum(counts.get(s, 0) for s in ("failed", "expired", "cancelled")):
-        found = await files.create(team, "batch_output", f"{batch.id}_error.jsonl",
+        found = await files.create(team, "batch_output", error_name,
                                    _error_lines(db, batch.id), limited=False)
         errors = found.id
     return output, errors, usage.wire()
+
+
+async def remove_strays(db: Database, batch_id: str) -> int:
+    """Delete result files written for a closed batch that it does not name (left by a
+    finalize killed before it closed the batch, or one that lost the race to close it,
+    including a killed run's unfinished upload); how many. Files Corral writes have no key."""
+    async with db.transaction() as tx:
+        row = await tx.fetch_one(select(batches.c.team, batches.c.status, batches.c.output_file_id,
+                                        batches.c.error_file_id).where(batches.c.id == batch_id))
+        if row is None or row["status"] not in FINAL:
+            return 0
+        named = {row["output_file_id"], row["error_file_id"]}
+        ours = (files.c.team == row["team"]) & files.c.key_id.is_(None)
+        found = await tx.fetch_all(select(files.c.id).where(ours, files.c.filename.in_(_filenames(batch_id))))
+        strays = [r["id"] for r in found if r["id"] not in named]
+        await delete_files(tx, strays)
+    return len(strays)

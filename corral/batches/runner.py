@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.batches.output import write_results
+from corral.batches.output import remove_strays, write_results
 from corral.batches.settings import BatchSettings
 from corral.batches.store import BatchStore
 from corral.batches.types import Batch, BatchStatus, Submitter
@@ -255,6 +255,7 @@ class BatchRunner:
         output, errors, usage = await write_results(self.queue.db, self.files, batch, counts)
         await self.store.move(batch.id, ["finalizing"], final, output_file_id=output, error_file_id=errors,
                               usage=usage)
+        await remove_strays(self.queue.db, batch.id)  # a killed earlier run's files, or a loser's
         log.info("batch %s %s: %s", batch.id, final, counts)
         return {"status": final}
 
