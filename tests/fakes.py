@@ -10,6 +10,8 @@
   flaky           like echo, but unavailable (503) while FakeProvider.down is set
   slow            like echo after FakeProvider.delay_s; notes cancellations in FakeProvider.cancelled;
                   streamed: 200 words, 20 ms apart, no usage reported
+  tool-call       with tools: calls the first one (arguments {"city": "Paris"}, streamed in two
+                  pieces); once the last message is a tool result: "tool said: <result>"
   (embeddings)    every model embeds (fail-embed: 503); inputs are kept in FakeProvider.embedded
 """
 
@@ -31,6 +33,8 @@ from corral.core.types import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 from corral.providers.base import Capabilities, Provider
@@ -39,6 +43,21 @@ from corral.providers.base import Capabilities, Provider
 def _last_user(request: ChatRequest) -> str:
     users = [m for m in request.messages if m.role == "user"]
     return users[-1].text() if users else ""
+
+
+TOOL_ARGUMENTS = ('{"city": ', '"Paris"}')
+
+
+def _calls_tool(request: ChatRequest) -> bool:
+    """tool-call: call a tool unless the model has just been given a tool's result."""
+    return bool(request.tools) and not (request.messages and request.messages[-1].role == "tool")
+
+
+def _answer(request: ChatRequest) -> str:
+    """The text of an answer that is not a tool call."""
+    if request.model == "tool-call" and request.messages and request.messages[-1].role == "tool":
+        return f"tool said: {request.messages[-1].text()}"
+    return f"echo: {_last_user(request)}"
 
 
 class FakeProvider(Provider):
@@ -75,8 +94,13 @@ class FakeProvider(Provider):
             except asyncio.CancelledError:
                 FakeProvider.cancelled.append(request)
                 raise
-        text = "a brief summary" if request.model == "brief" else f"echo: {_last_user(request)}"
         usage = None if request.model == "no-usage" else Usage(7, 3, cached_tokens=2)
+        if request.model == "tool-call" and _calls_tool(request):
+            assert request.tools is not None
+            call = ToolCall("call_fake_1", request.tools[0].name, "".join(TOOL_ARGUMENTS))
+            return ChatResponse(id="fake-1", model=request.model, content=None, tool_calls=[call],
+                                finish_reason="tool_calls", usage=usage)
+        text = "a brief summary" if request.model == "brief" else _answer(request)
         return ChatResponse(id="fake-1", model=request.model, content=text, usage=usage)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
@@ -87,7 +111,15 @@ class FakeProvider(Provider):
                 yield ChatChunk(content=f" word{i}")
             yield ChatChunk(finish_reason="stop")
             return
-        words = f"echo: {_last_user(request)}".split(" ")
+        if request.model == "tool-call" and _calls_tool(request):
+            assert request.tools is not None
+            name = request.tools[0].name
+            yield ChatChunk(tool_calls=[ToolCallDelta(0, "call_fake_1", name, TOOL_ARGUMENTS[0])])
+            yield ChatChunk(tool_calls=[ToolCallDelta(0, arguments=TOOL_ARGUMENTS[1])])
+            yield ChatChunk(finish_reason="tool_calls")
+            yield ChatChunk(usage=Usage(7, 5))
+            return
+        words = _answer(request).split(" ")
         for i, word in enumerate(words):
             if request.model == "break-after-2" and i == 2:
                 raise UpstreamConnectionError("connection reset", provider=self.name)

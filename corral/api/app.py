@@ -24,6 +24,7 @@ from corral.api import (
     models,
     policy_events,
     privacy,
+    responses_api,
 )
 from corral.api.errors import (
     UnexpectedErrors,
@@ -52,6 +53,7 @@ ROUTES = [
     Route("/admin/golden/{golden_id}", golden.delete_golden, methods=["DELETE"]),
     *files.ROUTES,
     *batches.ROUTES,
+    *responses_api.ROUTES,
     *dashboard.ROUTES,
     Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),

@@ -1,0 +1,122 @@
+"""`background: true`: the response is stored `queued`, a job of kind `response` runs it.
+
+The create request stores the response (status `queued`) and queues a job whose id is the
+response's own and whose payload holds only ids and the caller's identity (the content is
+in the stored response). A worker's handler loads the response, runs it through the same
+`gateway.handle` as a foreground request (privacy, routing, records, cost, attributed to
+the job) and writes the result; GET polls the stored response. Cancel marks the response
+`cancelled` and cancels the job: a queued one never runs, a running one's upstream call is
+closed and recorded as abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from corral.core.context import Caller
+from corral.core.errors import CorralError
+from corral.core.stream import ChatStream
+from corral.core.types import ChatResponse
+from corral.jobs.control import Handler, JobControl
+from corral.jobs.queue import JobQueue
+from corral.jobs.types import Job, JSONValue, NewJob
+from corral.responses import service
+from corral.responses.errors import ResponseNotFound
+from corral.responses.output import fail
+from corral.responses.store import ResponseStore, StoredResponse
+
+log = logging.getLogger("corral.responses")
+KIND = "response"
+PRIORITY = 10  # above batch items (0): a batch never delays an interactive client's background response
+LIVE = ("queued", "in_progress")
+
+
+async def submit(store: ResponseStore, jobs: JobQueue, prepared: service.Prepared,
+                 caller: Caller) -> dict[str, Any]:
+    """Store the response `queued` and queue its job; the Response object to answer with."""
+    stored = prepared.stored
+    stored.body["status"] = "queued"
+    await store.insert(stored)
+    payload = {"response_id": stored.id, "key_id": caller.key_id, "key_name": caller.key_name,
+               "team": caller.team, "scopes": sorted(caller.scopes)}
+    try:
+        await jobs.enqueue(NewJob(KIND, payload, caller.team, key_id=caller.key_id, id=stored.id,
+                                  priority=PRIORITY))
+    except BaseException:
+        await store.delete(stored.id, caller.team)  # refused (queue full): nothing is left behind
+        raise
+    return stored.body
+
+
+async def cancel(store: ResponseStore, jobs: JobQueue, stored: StoredResponse) -> dict[str, Any]:
+    """Cancel a background response that is still queued or running; a finished one is
+    returned as it is."""
+    if stored.status in LIVE:
+        stored.body["status"] = "cancelled"
+        if await store.update(stored, only_from=LIVE):
+            await jobs.request_cancel(stored.id)
+    return (await store.get(stored.id, stored.team)).body
+
+
+def response_handler(gateway: Any) -> Handler:
+    """The job handler for kind `response`; `gateway` runs the request (`handle`) and holds
+    the database (`db`)."""
+    store = ResponseStore(gateway.db)
+
+    async def run(job: Job, control: JobControl) -> JSONValue:
+        try:
+            stored = await store.get(str(job.payload["response_id"]), job.team)
+        except ResponseNotFound:
+            return {"status": "deleted"}  # deleted while queued: nothing to do
+        if stored.status not in LIVE:
+            return {"status": stored.status}
+        stored.body["status"] = "in_progress"
+        if not await store.update(stored, only_from=LIVE):
+            return {"status": "cancelled"}
+        body = await _run(gateway, store, stored, job)
+        return {"status": body["status"]}
+
+    return run
+
+
+async def _run(gateway: Any, store: ResponseStore, stored: StoredResponse, job: Job) -> dict[str, Any]:
+    p = job.payload
+    caller = Caller(str(p["key_id"]), str(p["key_name"]), str(p["team"]), frozenset(p["scopes"]))
+    try:
+        prepared = await service.resume(store, stored, limit_bytes=gateway.settings.server.max_body_bytes)
+    except CorralError as exc:  # the conversation it continues was deleted meanwhile
+        final = fail(stored.body, exc)  # stored.body, now failed
+        await store.update(stored, only_from=LIVE)
+        return final
+    ctx = service.context(prepared, caller)
+    if job.attempts > 1:  # a run again after a worker died: a record of its own
+        ctx.request_id = f"{ctx.request_id}:{job.attempts}"
+    ctx.job_id = job.id
+    work = asyncio.ensure_future(gateway.handle(ctx))
+    try:
+        await asyncio.wait({work})
+    except asyncio.CancelledError:  # cancelled by the client, or the worker is stopping
+        ctx.client_disconnected = True  # recorded as abandoned: the upstream call is cut short
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        raise
+    try:
+        result = work.result()
+    except Exception as exc:  # every failure is the response's failure
+        if not isinstance(exc, CorralError):
+            log.exception("background response %s failed", stored.id)
+        final = fail(prepared.body, exc)
+        await service.keep(store, prepared, final)
+        return final
+    if isinstance(result, ChatStream):  # never asked for, but close it rather than leak it
+        await result.aclose()
+        raise TypeError("a background response was answered with a stream")
+    assert isinstance(result, ChatResponse)
+    return await service.answer(store, prepared, ctx, result)
+
+
+def start_response_worker(gateway: Any) -> None:
+    """Let the gateway's job worker run background responses (call once at start-up)."""
+    gateway.worker.register(KIND, response_handler(gateway))
