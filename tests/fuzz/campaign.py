@@ -114,7 +114,7 @@ def _harvest(pool: Pool, case: Case, out: Outcome, request_id: str) -> None:
         pool.golden_ids.append(str(data.get("id")))
     elif case.route == "POST /v1/files" and str(data.get("id", "")).startswith("file-"):
         pool.file_ids.append(str(data["id"]))
-    elif str(data.get("id", "")).startswith("chatcmpl-"):
+    elif str(data.get("id", "")).startswith(("chatcmpl-", "resp_")):
         pool.response_ids.append(str(data["id"]))
 
 

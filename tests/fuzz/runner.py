@@ -151,10 +151,17 @@ def _error_shape(body: bytes) -> str | None:
     return None
 
 
+#: The Responses API's last events (it sends no [DONE]).
+RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
 def _sse_problem(body: bytes) -> str | None:
-    """None if every event is JSON with well-formed errors and the stream is terminated."""
+    """None if every event is JSON with well-formed errors and the stream is terminated
+    (chat: [DONE] or an error event; responses: response.completed/incomplete/failed)."""
     ended = False
     for event in body.split(b"\n\n"):
+        if event.startswith(b"event: "):  # the Responses API names each event on its own line
+            event = event.partition(b"\n")[2]
         if not event.startswith(b"data: "):
             continue
         data = event[6:]
@@ -165,7 +172,12 @@ def _sse_problem(body: bytes) -> str | None:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:
             return f"event is not JSON: {data[:120]!r}"
-        if isinstance(parsed, dict) and "error" in parsed:
+        if isinstance(parsed, dict) and parsed.get("type") in RESPONSE_ENDS:
+            ended = True
+        elif isinstance(parsed, dict) and parsed.get("type") == "error":
+            if not isinstance(parsed.get("message"), str) or "code" not in parsed or "param" not in parsed:
+                return f"in-stream error event lacks message, code or param: {data[:120]!r}"
+        elif isinstance(parsed, dict) and "error" in parsed:
             ended = True
             if (problem := _error_shape(data)) is not None:
                 return "in-stream " + problem
