@@ -11,6 +11,7 @@ import click
 
 from corral import __version__
 from corral.auth.cli import keys
+from corral.batches.cli import batch
 from corral.config import ConfigError, Settings, load_settings
 from corral.cost.cli import costs
 from corral.governance.cli import policy_events
@@ -145,6 +146,7 @@ main.add_command(stats)
 main.add_command(golden)
 main.add_command(costs)
 main.add_command(simulate)
+main.add_command(batch)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,6 +25,8 @@ from starlette.routing import Route
 from corral.api.auth import authenticate
 from corral.api.params import int_param, path_text, since_param, text_param
 from corral.api.responses import json_response
+from corral.batches.overview import MAX_LIMIT as MAX_BATCHES
+from corral.batches.overview import BatchFilter, overview
 from corral.core.errors import NotFound
 from corral.cost.totals import totals
 from corral.dashboard import page_response
@@ -120,6 +122,15 @@ async def alerts(request: Request) -> Response:
     return json_response({**engine.snapshot(), "configured": True})
 
 
+async def list_batches(request: Request) -> Response:
+    """Every team's batches with progress, errors and cost (the page's Batches view)."""
+    await authenticate(request, "admin")
+    limit = _int(request, "limit", 50, 1, MAX_BATCHES)
+    where = BatchFilter(status=text_param(request, "status"), team=text_param(request, "team"))
+    data = await overview(request.app.state.gateway.db, where, limit)
+    return json_response({"object": "list", "data": data})
+
+
 #: For corral.api.app.ROUTES (``*dashboard.ROUTES``). The page routes need no key; the
 #: data routes check the admin scope themselves.
 ROUTES = [
@@ -131,4 +142,5 @@ ROUTES = [
     Route("/admin/requests", list_requests, methods=["GET"]),
     Route("/admin/requests/{request_id}", get_request, methods=["GET"]),
     Route("/admin/alerts", alerts, methods=["GET"]),
+    Route("/admin/dashboard/batches", list_batches, methods=["GET"]),
 ]

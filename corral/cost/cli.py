@@ -1,25 +1,36 @@
-"""`corral costs`: spend totals by key, team, route, model or day, from the request records."""
+"""`corral costs`: spend totals by key, team, route, model, day or batch, from the request records."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any, get_args
 
 import click
 
+from corral.core.text_table import text_table
 from corral.core.timespan import parse_since
 from corral.cost.totals import GroupBy, totals
 from corral.store import open_database_from_env
 
+_HEADERS = ("REQUESTS", "ERRORS", "COST USD", "UNPRICED", "INPUT TOK", "OUTPUT TOK")
+
+
+def _cells(row: dict[str, Any], group_by: str) -> list[str]:
+    cost = "unpriced" if row["cost_usd"] is None else f"{row['cost_usd']:.6f}"
+    values = (row["requests"], row["errors"], cost, row["unpriced_requests"], row["input_tokens"],
+              row["output_tokens"])
+    return [str(row[group_by]), *(str(v) for v in values)]
+
 
 @click.command("costs")
-@click.option("--by", "group_by", type=click.Choice(["key", "team", "route", "model", "day"]),
-              default="day", show_default=True, help="What to total by.")
+@click.option("--by", "group_by", type=click.Choice(get_args(GroupBy)), default="day", show_default=True,
+              help="What to total by (batch: the batch id each batch line's record carries).")
 @click.option("--since", default="7d", show_default=True, help="Window start: 24h, 7d, or an ISO time.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 def costs(group_by: GroupBy, since: str, as_json: bool) -> None:  # click.Choice: a GroupBy
-    """Cost, tokens and requests per key, team, route, model or day. Unpriced requests are
-    counted separately and never shown as $0."""
+    """Cost, tokens and requests per key, team, route, model, day or batch. Unpriced requests
+    are counted separately and never shown as $0."""
     try:
         start = parse_since(since)
     except ValueError as exc:
@@ -38,11 +49,6 @@ def costs(group_by: GroupBy, since: str, as_json: bool) -> None:  # click.Choice
             click.echo(json.dumps(row, default=str))
         return
     if not rows:
-        click.echo(f"No requests since {since}.")
+        click.echo(f"No {'batch ' if group_by == 'batch' else ''}requests since {since}.")
         return
-    click.echo(f"{group_by:<28} {'requests':>9} {'errors':>7} {'cost USD':>12} {'unpriced':>9} "
-               f"{'input tok':>11} {'output tok':>11}")
-    for row in rows:
-        cost = "unpriced" if row["cost_usd"] is None else f"{row['cost_usd']:.6f}"
-        click.echo(f"{str(row[group_by])[:28]:<28} {row['requests']:>9} {row['errors']:>7} {cost:>12} "
-                   f"{row['unpriced_requests']:>9} {row['input_tokens']:>11} {row['output_tokens']:>11}")
+    click.echo(text_table([group_by.upper(), *_HEADERS], [_cells(row, group_by) for row in rows]))

@@ -1,4 +1,4 @@
-"""Spend totals by key, team, route, model or day, from the `requests` table.
+"""Spend totals by key, team, route, model, day or batch, from the `requests` table.
 
 Why in SQL: the table grows by one row per request; grouping in the database keeps a
 month of traffic from being pulled into the gateway. Why a lower bound is explicit: a
@@ -9,22 +9,27 @@ Portable between SQLite and PostgreSQL. The only dialect-specific piece is the U
 bucket. It is derived from `created_at` whichever way that column is stored: as a UTC
 timestamp (`corral.store.schema.requests`: timestamptz on PostgreSQL, naive UTC text on
 SQLite) or as unix seconds (whole days since the epoch); either way the day comes back as
-an ISO date string, the same on both backends.
+an ISO date string, the same on both backends. The batch a request ran for is the
+`job_id` in its `extras` JSON text (`corral.observe.builder`), read with each backend's
+own JSON function.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal, get_args, overload
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Date,
     DateTime,
     Float,
     Integer,
     String,
+    Text,
     case,
     cast,
     column,
@@ -36,7 +41,7 @@ from sqlalchemy.sql import ColumnElement
 
 from corral.store.db import Database
 
-GroupBy = Literal["key", "team", "route", "model", "day"]
+GroupBy = Literal["key", "team", "route", "model", "day", "batch"]
 TimeBound = float | int | datetime | None
 
 SECONDS_PER_DAY = 86400
@@ -57,6 +62,7 @@ def requests_table(name: str = "requests") -> Any:
         column("deployment", String),
         column("status", String),
         column("cost_usd", Float),
+        column("extras", Text),
         *(column(c, Integer) for c in _TOKEN_COLUMNS),
     )
 
@@ -125,6 +131,54 @@ def _usd(value: Any) -> float | None:
     return float(Decimal(str(value)).quantize(Decimal("0.00000001"), ROUND_HALF_EVEN))
 
 
+def batch_of(t: Any, dialect: str) -> ColumnElement[Any]:
+    """The batch id a record ran for (its `extras.job_id`); NULL for live requests.
+
+    Background responses carry a job id too (`resp_...`); `_BATCH_ONLY` keeps them out.
+    """
+    if dialect == "postgresql":  # json, not jsonb: one field read, no full decomposition
+        return func.json_extract_path_text(cast(t.c.extras, JSON), "job_id")
+    return func.json_extract(t.c.extras, "$.job_id")
+
+
+def _batch_only(t: Any, batch: ColumnElement[Any]) -> list[ColumnElement[bool]]:
+    """Records of batch lines. The LIKE on the raw text first spares the JSON parse on every
+    live request's record, which is most of them."""
+    return [t.c.extras.like('%"job_id"%'), batch.like("batch\\_%", escape="\\")]
+
+
+def _sums(t: Any) -> list[ColumnElement[Any]]:
+    """The columns every total reports: requests, errors, priced cost, unpriced, tokens."""
+    return [
+        func.count().label("requests"),
+        func.sum(case((t.c.status == "error", 1), else_=0)).label("errors"),
+        func.sum(t.c.cost_usd).label("cost_usd"),
+        func.sum(case((t.c.cost_usd.is_(None), 1), else_=0)).label("unpriced_requests"),
+        *(func.coalesce(func.sum(t.c[c]), 0).label(c) for c in _TOKEN_COLUMNS),
+    ]
+
+
+def _summed(row: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "requests": int(row["requests"]),
+        "errors": int(row["errors"] or 0),
+        "cost_usd": _usd(row["cost_usd"]),
+        "unpriced_requests": int(row["unpriced_requests"] or 0),
+    }
+    item.update({c: int(row[c] or 0) for c in _TOKEN_COLUMNS})
+    return item
+
+
+def _group(t: Any, group_by: GroupBy, dialect: str) -> tuple[ColumnElement[Any], list[ColumnElement[bool]]]:
+    """The group expression and the filter it needs (batch: only batch lines' records)."""
+    if group_by == "day":
+        return _day_bucket(t, dialect), []
+    if group_by == "batch":
+        batch = batch_of(t, dialect)
+        return batch, _batch_only(t, batch)
+    return t.c[_GROUP_COLUMNS[group_by]], []
+
+
 async def totals(
     db: Database,
     group_by: GroupBy,
@@ -135,40 +189,39 @@ async def totals(
 ) -> list[dict[str, Any]]:
     """One dict per group, ordered by group value (None last), requests in [since, until).
 
-    Keys: the `group_by` name (key id, team, route, served model, or ISO day), `requests`,
-    `errors`, `cost_usd` (sum of priced costs; None if none was priced),
+    Keys: the `group_by` name (key id, team, route, served model, ISO day or batch id),
+    `requests`, `errors`, `cost_usd` (sum of priced costs; None if none was priced),
     `unpriced_requests` (cost_usd NULL), and the four token sums. `table` defaults to the
-    migrated `requests` table.
+    migrated `requests` table. By batch, only batch lines' records count.
     """
     if group_by not in get_args(GroupBy):
         raise ValueError(f"group_by must be one of {', '.join(get_args(GroupBy))}, not {group_by!r}")
     t = default_table() if table is None else table
-    group = (_day_bucket(t, db.dialect) if group_by == "day" else t.c[_GROUP_COLUMNS[group_by]]).label("grp")
-    stmt = (
-        select(
-            group,
-            func.count().label("requests"),
-            func.sum(case((t.c.status == "error", 1), else_=0)).label("errors"),
-            func.sum(t.c.cost_usd).label("cost_usd"),
-            func.sum(case((t.c.cost_usd.is_(None), 1), else_=0)).label("unpriced_requests"),
-            *(func.coalesce(func.sum(t.c[c]), 0).label(c) for c in _TOKEN_COLUMNS),
-        )
-        .where(*_where(t, since, until))
-        .group_by(group)
-    )
+    expr, only = _group(t, group_by, db.dialect)
+    group = expr.label("grp")
+    stmt = select(group, *_sums(t)).where(*_where(t, since, until), *only).group_by(group)
     out: list[dict[str, Any]] = []
     for row in await db.fetch_all(stmt):
-        item: dict[str, Any] = {
-            group_by: _day_label(row["grp"]) if group_by == "day" else row["grp"],
-            "requests": int(row["requests"]),
-            "errors": int(row["errors"] or 0),
-            "cost_usd": _usd(row["cost_usd"]),
-            "unpriced_requests": int(row["unpriced_requests"] or 0),
-        }
-        item.update({c: int(row[c] or 0) for c in _TOKEN_COLUMNS})
-        out.append(item)
+        label = _day_label(row["grp"]) if group_by == "day" else row["grp"]
+        out.append({group_by: label, **_summed(row)})
     out.sort(key=lambda r: (r[group_by] is None, r[group_by] or ""))
     return out
+
+
+async def batch_totals(
+    db: Database, batch_ids: Collection[str], since: TimeBound = None, *, table: Any = None,
+) -> dict[str, dict[str, Any]]:
+    """`totals` by batch for these batches only, keyed by batch id (a batch with no record
+    yet is absent). `since`: no record of a batch is older than the batch, so the oldest
+    batch's creation bounds the scan."""
+    if not batch_ids:
+        return {}
+    t = default_table() if table is None else table
+    batch = batch_of(t, db.dialect)
+    stmt = (select(batch.label("grp"), *_sums(t))
+            .where(*_where(t, since, None), *_batch_only(t, batch), batch.in_(list(batch_ids)))
+            .group_by(batch))
+    return {row["grp"]: _summed(row) for row in await db.fetch_all(stmt)}
 
 
 async def throughput(

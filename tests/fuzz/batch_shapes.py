@@ -40,4 +40,7 @@ BATCH_SHAPES: dict[str, Builder] = {
                                                            "limit=1000"], auth="inference"),
     "GET /v1/batches/{batch_id}": _batch_route("GET"),
     "POST /v1/batches/{batch_id}/cancel": _batch_route("POST", "/cancel"),
+    "GET /admin/dashboard/batches": _get("/admin/dashboard/batches", "/admin/dashboard/batches",
+                                         ["", "limit=5", "limit=0", "limit=501", "status=completed",
+                                          "team=blue&status=in_progress", "team=%00"]),
 }

@@ -132,6 +132,35 @@ async function loadRequests() {
   }
 }
 
+// Every team's batches (newest 50): lines answered and failed of the total, why lines or
+// the whole batch failed, and the cost of the records the batch's lines left.
+function batchErrors(b) {
+  const bits = [];
+  if (b.progress.failed) bits.push(b.progress.failed + " lines failed");
+  for (const e of b.validation_errors) bits.push(`line ${e.line}: ${e.code}`);
+  if (b.validation_error_count > b.validation_errors.length) bits.push(`+${b.validation_error_count - b.validation_errors.length} more`);
+  const td = el("td", bits.length ? { class: "error" } : {}, bits.join("; ") || "–");
+  if (b.validation_errors.length) td.title = b.validation_errors.map((e) => `line ${e.line}: ${e.message}`).join("\n");
+  return td;
+}
+
+function batchCells(b) {
+  const p = b.progress, c = b.cost;
+  const progress = el("td", { class: "progress" });
+  progress.append(el("progress", { max: Math.max(p.total, 1), value: p.completed + p.failed + p.cancelled }),
+    document.createTextNode(` ${p.completed} ok, ${p.failed} failed / ${p.total}`));
+  const unpriced = c && c.unpriced_requests && c.cost_usd !== null ? ` + ${c.unpriced_requests} unpriced` : "";
+  return [b.created_at.slice(0, 19).replace("T", " "), b.id, b.team,
+    el("td", ["failed", "expired"].includes(b.status) ? { class: "error" } : {}, b.status), progress, batchErrors(b),
+    c ? `${c.input_tokens}/${c.output_tokens}` : "–", c ? usd(c.cost_usd) + unpriced : "–"];
+}
+
+async function loadBatches() {
+  const list = await api("/admin/dashboard/batches?limit=50");
+  rows($("batches"), list.data.map(batchCells));
+  list.data.forEach((b, i) => { $("batches").tBodies[0].rows[i].dataset.batchId = b.id; });
+}
+
 async function showDetail(id) {
   const r = await api("/admin/requests/" + encodeURIComponent(id));
   $("detail-id").textContent = id;
@@ -143,7 +172,7 @@ async function showDetail(id) {
 async function refresh() {
   $("status").textContent = "loading…";
   try {
-    await Promise.all([loadOverview(), loadRequests()]);
+    await Promise.all([loadOverview(), loadRequests(), loadBatches()]);
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.loaded = "true";
   } catch (e) {
