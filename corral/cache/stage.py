@@ -14,13 +14,13 @@ model's answer, a cached or canned reply), and anything for routes with
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Protocol
 
 from corral.cache.exact import ExactCache
 from corral.cache.keys import cache_key
+from corral.cache.writer import CacheWriter
 from corral.config import ModelSettings
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
@@ -49,8 +49,7 @@ class CacheStage:
     def __init__(self, cache: ExactCache, routes: RouteLookup, *, max_pending: int = 1000) -> None:
         self.cache = cache
         self.routes = routes
-        self.max_pending = max_pending
-        self._pending: set[asyncio.Task[bool]] = set()
+        self.writer = CacheWriter(cache, max_pending=max_pending)  # writes to a remote KV
 
     def key_for(self, ctx: RequestContext) -> tuple[str, RouteLike] | None:
         """The request's key (aliases resolved to the public name), or None for unknown models.
@@ -102,9 +101,9 @@ class CacheStage:
         return await self.cache.get(key)
 
     async def drain(self) -> None:
-        """Wait for background writes (shutdown and tests)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Finish the background writes, then stop the writer (shutdown and tests); the next
+        write starts it again."""
+        await self.writer.aclose()
 
     def _store(
         self, ctx: RequestContext, key: str, response: ChatResponse
@@ -122,12 +121,7 @@ class CacheStage:
             return None
         if self.cache.kv.local:  # KV.local / BoundedMemoryStore.local: no I/O to wait on
             return self.cache.put_encoded(key, payload)
-        if len(self._pending) >= self.max_pending:
-            self.cache.counters["skipped_busy"] += 1  # the KV is slower than traffic: shed
-            return None
-        task = asyncio.create_task(self.cache.put_encoded(key, payload))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self.writer.put(key, payload)  # shed as skipped_busy when the KV is slower than traffic
         return None
 
     async def _collect(

@@ -20,7 +20,7 @@ async def test_batches_are_written_with_one_insert_each(migrated_db: Database, t
     for i in range(250):
         assert sink.submit(make_record(i))
     sink.start()
-    await wait_for(lambda: sink.written == 250, 2)  # a full batch wakes the writer before the interval
+    await wait_for(lambda: sink.counters["written"] == 250, 2)  # full batches: no waiting for the interval
     await sink.aclose()
     stats = sink.stats()
     assert (stats["queued"], stats["written"], stats["batches"], stats["dropped"]) == (250, 250, 3, 0)
@@ -56,14 +56,14 @@ async def test_outage_spools_then_replays_without_duplicates(migrated_db: Databa
     sink.start()
     for i in range(300):
         sink.submit(make_record(i))
-    await wait_for(lambda: sink.spooled == 300)
+    await wait_for(lambda: sink.counters["spooled"] == 300)
     stats = sink.stats()
     assert stats["db_up"] == 0 and stats["spool_records"] == 300 and stats["spool_bytes"] > 0
     assert stats["flush_lag_s"] > 0
     assert list(spool.glob("*.jsonl")) and await count_rows(migrated_db) == (0, 0)
     for i in range(300, 350):  # traffic during the outage joins the spool behind the older records
         sink.submit(make_record(i))
-    await wait_for(lambda: sink.spooled == 350)
+    await wait_for(lambda: sink.counters["spooled"] == 350)
     # a batch whose write committed although the client saw an error: replay must skip it
     direct = RecordSink(migrated_db, tmp_path / "other")
     for i in range(0, 350, 7):
@@ -114,7 +114,7 @@ async def test_records_spooled_at_shutdown_are_replayed_by_the_next_start(
     assert first.stats()["spooled"] == 40 and first.stats()["dropped"] == 0
     second = RecordSink(migrated_db, spool, **FAST)
     second.start()
-    await wait_for(lambda: second.replayed == 40)
+    await wait_for(lambda: second.counters["replayed"] == 40)
     await second.aclose()
     assert await count_rows(migrated_db) == (40, 40)
     assert not list(spool.glob("*.jsonl")) and not list(spool.glob(".lock-*"))
@@ -128,7 +128,7 @@ async def test_crashed_process_spool_is_adopted_but_a_live_one_is_not(
     live.start()
     for i in range(20):
         live.submit(make_record(i))
-    await wait_for(lambda: live.spooled == 20)
+    await wait_for(lambda: live.counters["spooled"] == 20)
     other = RecordSink(migrated_db, spool, **FAST)
     other.start()
     await asyncio.sleep(0.1)
@@ -139,7 +139,7 @@ async def test_crashed_process_spool_is_adopted_but_a_live_one_is_not(
     live.spool._lock_fd = None
     heir = RecordSink(migrated_db, spool, **FAST)
     heir.start()
-    await wait_for(lambda: heir.replayed == 20)
+    await wait_for(lambda: heir.counters["replayed"] == 20)
     await heir.aclose()
     assert await count_rows(migrated_db) == (20, 20)
 
@@ -176,7 +176,7 @@ async def test_spool_size_cap_drops_and_counts(migrated_db: Database, tmp_path: 
     sink.start()
     for i in range(100):
         sink.submit(make_record(i))
-    await wait_for(lambda: sink.spooled + sink.dropped_spool == 100)
+    await wait_for(lambda: sink.counters["spooled"] + sink.counters["dropped_spool"] == 100)
     stats = sink.stats()
     assert 0 < stats["spooled"] < 100 and stats["dropped_spool"] == 100 - stats["spooled"]
     assert stats["spool_bytes"] <= 20_000
@@ -190,7 +190,7 @@ async def test_unusable_spool_dir_counts_drops(migrated_db: Database, tmp_path: 
     sink.start()
     for i in range(5):
         sink.submit(make_record(i))
-    await wait_for(lambda: sink.dropped_spool == 5)
+    await wait_for(lambda: sink.counters["dropped_spool"] == 5)
     await sink.aclose(timeout_s=1)
 
 
@@ -207,3 +207,40 @@ async def test_sqlite_files_are_written_from_a_thread_of_their_own(
     await sink.aclose()
     assert await count_rows(migrated_db) == (3, 3)
     assert sink.stats()["batches"] == 1
+
+
+async def test_records_within_the_flush_interval_share_one_insert(
+    migrated_db: Database, tmp_path: Path
+) -> None:
+    flaky = FlakyDB(migrated_db)
+    sink = RecordSink(flaky, tmp_path / "spool", batch_size=100, flush_interval_s=0.3)  # type: ignore[arg-type]
+    sink.start()
+    began = time.monotonic()
+    for i in range(5):  # a trickle of traffic: one request every 20 ms
+        sink.submit(make_record(i))
+        await asyncio.sleep(0.02)
+    assert sink.counters["written"] == 0  # still collecting
+    await wait_for(lambda: sink.counters["written"] == 5, 2)
+    assert flaky.transactions == 1 and time.monotonic() - began < 1  # written within the interval
+    await sink.aclose()
+
+
+async def test_close_that_gives_up_spools_the_batch_it_was_writing(
+    migrated_db: Database, tmp_path: Path
+) -> None:
+    hung = FlakyDB(migrated_db, delay_s=30)
+    spool = tmp_path / "spool"
+    sink = RecordSink(hung, spool, batch_size=10, **FAST)  # type: ignore[arg-type]
+    sink.start()
+    for i in range(25):
+        sink.submit(make_record(i))
+    await wait_for(lambda: len(sink._items) == 15, 2)  # the writer took the first batch
+    await sink.aclose(timeout_s=0.1)  # the first batch is stuck inside its insert
+    stats = sink.stats()
+    assert (stats["spooled"], stats["dropped"], stats["pending"]) == (25, 0, 0)
+    assert not sink.submit(make_record(99)) and sink.stats()["dropped_closed"] == 1
+    heir = RecordSink(migrated_db, spool, **FAST)
+    heir.start()
+    assert await heir.flush(5)
+    await heir.aclose()
+    assert await count_rows(migrated_db) == (25, 25)

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from corral.api.app import create_app
 from corral.observe.queries import record_row
-from corral.observe.sink import Spool
+from corral.observe.spool import Spool
 from corral.store.db import Database, default_database_url
 from tests.conftest import fake_settings
 from tests.observe.test_sink_support import make_record

@@ -211,7 +211,7 @@ class QualityScorer(BatchWorker[RequestRecord]):
         return sorted(found, key=lambda t: t[2])
 
     def stats(self) -> dict[str, int]:
-        return {**self.counters, "pending": self._queue.qsize()}
+        return {**self.counters, "pending": self.pending}
 
     task_name = "corral-quality-scorer"
 

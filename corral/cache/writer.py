@@ -1,0 +1,35 @@
+"""Background writes of cached answers to a remote KV (Redis), on the shared batching worker.
+
+The response never waits on the network: the cache stage hands the serialised answer over
+and returns. Writes are bounded: with ``max_pending`` writes queued or in flight (the KV is
+slower than the traffic), more are shed and counted as ``skipped_busy`` in the cache's
+counters. A batch's writes go out concurrently, as the one-task-per-write design did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from corral.cache.exact import ExactCache
+from corral.core.batching import BatchWorker
+
+
+class CacheWriter(BatchWorker[tuple[str, bytes]]):
+    task_name = "corral-cache-writer"
+
+    def __init__(self, cache: ExactCache, *, max_pending: int = 1000, batch_size: int = 100) -> None:
+        super().__init__(max_queue=max_pending, batch_size=batch_size)
+        self.cache = cache
+        self.max_pending = max_pending
+
+    def put(self, key: str, payload: bytes) -> bool:
+        """Queue one write without waiting; False (counted as ``skipped_busy``) when shed."""
+        if self.pending >= self.max_pending or not self._offer((key, payload)):
+            self.cache.counters["skipped_busy"] += 1
+            return False
+        self.start()  # at the first write, and again after a drain stopped the task
+        return True
+
+    async def _handle(self, batch: list[tuple[str, bytes]]) -> bool:
+        await asyncio.gather(*(self.cache.put_encoded(key, payload) for key, payload in batch))
+        return True  # put_encoded counts and logs its own failures
