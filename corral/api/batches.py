@@ -59,10 +59,10 @@ def _parse(data: dict[str, Any]) -> tuple[str, str, str, dict[str, str] | None]:
         raise InvalidRequest("'input_file_id' is required: the id of a file uploaded with purpose 'batch'.",
                              param="input_file_id")
     endpoint = data.get("endpoint")
-    if endpoint not in ENDPOINTS:
+    if not isinstance(endpoint, str) or endpoint not in ENDPOINTS:
         raise InvalidRequest(f"'endpoint' must be one of {', '.join(ENDPOINTS)}.", param="endpoint")
     window = data.get("completion_window")
-    if window not in COMPLETION_WINDOWS:
+    if not isinstance(window, str) or window not in COMPLETION_WINDOWS:
         raise InvalidRequest(f"'completion_window' must be one of {', '.join(COMPLETION_WINDOWS)}.",
                              param="completion_window")
     if data.get("output_expires_after") is not None:

@@ -193,6 +193,8 @@ def test_other_teams_see_nothing(server: RunningServer) -> None:
 @pytest.mark.parametrize(("change", "param"), [
     ({"endpoint": "/v1/completions"}, "endpoint"),
     ({"completion_window": "1h"}, "completion_window"),
+    ({"completion_window": {}}, "completion_window"),  # unhashable: was a 500 (fuzz seed 3)
+    ({"endpoint": ["/v1/embeddings"]}, "endpoint"),
     ({"input_file_id": ""}, "input_file_id"),
     ({"metadata": {"k": 5}}, "metadata"),
 ])
