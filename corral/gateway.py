@@ -40,6 +40,7 @@ from corral.privacy.policy import PrivacySettings, privacy_settings_from
 from corral.privacy.stage import PrivacyStage, load_default_detector
 from corral.privacy.types import Detector
 from corral.providers.base import Provider
+from corral.responses.background import start_response_worker
 from corral.routing.router import Router
 from corral.routing.table import RouteTable
 from corral.store import KV, Database, default_database_url, kv_from_url, migrate
@@ -127,6 +128,7 @@ class Gateway:
         gw.maintenance = Maintenance(db, jobs, settings.files)
         for kind, handler in {**gw.batches.handlers(), **gw.maintenance.handlers()}.items():
             gw.worker.register(kind, handler)
+        start_response_worker(gw)  # background responses: the "response" job handler
         if run_jobs:
             await gw.worker.start()
             gw.maintenance.start()

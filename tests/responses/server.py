@@ -10,7 +10,6 @@ import openai
 import pytest
 
 from corral.api.app import create_app
-from corral.responses.background import start_response_worker
 from corral.store.testing import create_pg_schema, drop_pg_schema, pg_url_with_schema, run_sync
 from tests.conftest import RunningServer, serve_in_thread, settings_for
 
@@ -36,7 +35,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory, backend: str = "sqlite") -> 
     schema = run_sync(create_pg_schema()) if backend == "postgresql" else None
     url = pg_url_with_schema(schema) if schema else None
     try:
-        app = create_app(settings(home, url), warmup=False, on_start=start_response_worker)
+        app = create_app(settings(home, url), warmup=False)  # the gateway registers background work itself
         yield from serve_in_thread(app)
     finally:
         if schema is not None:
