@@ -8,6 +8,7 @@ would have sent, or with the endpoint's error body and status.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -17,17 +18,26 @@ from corral.api.models import embedding_wire, parse_embedding_request
 from corral.api.render import completion_wire, error_body
 from corral.api.wire import parse_chat_request
 from corral.batches.runner import LineOutcome, LineRequest
+from corral.batches.types import Submitter
 from corral.core.context import Caller, RequestContext
 from corral.core.errors import CorralError, InvalidRequest
 from corral.core.types import ChatResponse, EmbeddingResponse
+from corral.responses import service
+from corral.responses.errors import ResponseNotFound
+from corral.responses.ids import response_id_for
+from corral.responses.store import ResponseStore
 
-CHAT, EMBEDDINGS = "/v1/chat/completions", "/v1/embeddings"
+CHAT, EMBEDDINGS, RESPONSES = "/v1/chat/completions", "/v1/embeddings", "/v1/responses"
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
+def _caller(who: Submitter) -> Caller:
+    return Caller(who.key_id, who.key_name, who.team, frozenset(who.scopes))
+
+
 def _context(line: LineRequest) -> tuple[RequestContext, str]:
-    who, endpoint, request_id = line.who, line.endpoint, line.request_id
-    caller = Caller(who.key_id, who.key_name, who.team, frozenset(who.scopes))
+    endpoint, request_id = line.endpoint, line.request_id
+    caller = _caller(line.who)
     fmt = "float"
     if endpoint == CHAT:
         request = parse_chat_request(orjson.dumps(line.body))
@@ -39,8 +49,8 @@ def _context(line: LineRequest) -> tuple[RequestContext, str]:
         embed, fmt = parse_embedding_request(line.body)
         ctx = RequestContext(request_id=request_id, request=embed, caller=caller, operation="embeddings")
     else:
-        raise InvalidRequest(f"Corral does not run {endpoint} lines in batches yet; batch "
-                             f"{CHAT} or {EMBEDDINGS} requests.", param="url")
+        raise InvalidRequest(f"Corral does not run {endpoint} lines in batches; batch "
+                             f"{CHAT}, {EMBEDDINGS} or {RESPONSES} requests.", param="url")
     ctx.client_request_id = line.custom_id
     ctx.job_id = line.batch_id  # the record says which batch it ran for
     return ctx, fmt
@@ -52,6 +62,8 @@ def line_server(gateway: Any) -> Any:
     async def serve(line: LineRequest) -> LineOutcome:
         request_id = line.request_id
         try:
+            if line.endpoint == RESPONSES:
+                return LineOutcome(200, request_id, await _response(gateway, line))
             ctx, fmt = _context(line)
             result = await gateway.handle(ctx)
         except CorralError as exc:
@@ -67,3 +79,26 @@ def line_server(gateway: Any) -> Any:
         return LineOutcome(200, request_id, completion_wire(result, response_id, model, int(time.time())))
 
     return serve
+
+
+async def _response(gateway: Any, line: LineRequest) -> dict[str, Any]:
+    """A `/v1/responses` line: the Response object, stored as `store` asks (its id is the
+    line's, so a line run again after a crash finds its stored answer instead of a second call)."""
+    store = ResponseStore(gateway.db)
+    caller = _caller(line.who)
+    response_id = response_id_for(line.request_id)
+    with contextlib.suppress(ResponseNotFound):
+        done = await store.get(response_id, caller.team)
+        if done.status not in ("queued", "in_progress"):
+            return done.body
+    prepared = await service.prepare(store, line.body, caller, response_id,
+                                     limit_bytes=gateway.settings.server.max_body_bytes)
+    if prepared.stream or prepared.body["background"]:
+        param = "stream" if prepared.stream else "background"
+        raise InvalidRequest(f"'{param}' is not supported in a batch: each answer is written to the "
+                             f"batch's output file. Remove '{param}' from the line.", param=param)
+    ctx = service.context(prepared, caller, client_request_id=line.custom_id)
+    ctx.job_id = line.batch_id
+    result = await gateway.handle(ctx)
+    assert isinstance(result, ChatResponse)  # not streamed: checked above
+    return await service.answer(store, prepared, ctx, result)

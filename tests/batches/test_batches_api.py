@@ -138,6 +138,29 @@ def test_an_embeddings_batch(server: RunningServer) -> None:
     assert [len(o["response"]["body"]["data"]) for o in output] == [2, 2, 2]
 
 
+def test_a_responses_batch_stores_each_answer_as_a_response(server: RunningServer) -> None:
+    client = _client(server)
+    ask = [{"model": "echo", "input": f"tell me {i}", "instructions": "Be brief."} for i in range(3)]
+    lines = [{"custom_id": f"r{i}", "method": "POST", "url": "/v1/responses", "body": body}
+             for i, body in enumerate(ask)]
+    lines.append({"custom_id": "streamed", "method": "POST", "url": "/v1/responses",
+                  "body": {"model": "echo", "input": "x", "stream": True}})
+    uploaded = client.files.create(file=("resp.jsonl", _jsonl(lines)), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/responses",
+                                  completion_window="24h")
+    done = _wait(client, batch.id, ("completed", "failed"))
+    counts = done.request_counts
+    assert done.status == "completed" and (counts.completed, counts.failed) == (3, 1)
+    output = _lines(client, done.output_file_id)
+    bodies = [o["response"]["body"] for o in output]
+    assert [(b["object"], b["status"]) for b in bodies] == [("response", "completed")] * 3
+    assert "tell me 1" in bodies[1]["output"][0]["content"][0]["text"]
+    again = client.responses.retrieve(bodies[0]["id"])  # stored, like a live response
+    assert again.id == bodies[0]["id"] and again.status == "completed"
+    [error] = _lines(client, done.error_file_id)
+    assert error["custom_id"] == "streamed" and error["response"]["body"]["error"]["param"] == "stream"
+
+
 def test_a_line_for_another_endpoint_or_model_fails_the_batch_naming_it(server: RunningServer) -> None:
     client = _client(server)
     lines = [_chat_line("a"), {"custom_id": "b", "method": "POST", "url": "/v1/embeddings",
