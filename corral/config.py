@@ -27,6 +27,7 @@ from corral.files.settings import FileSettings
 from corral.jobs.settings import JobSettings
 from corral.observe.settings import AlertSettings, ObservabilitySettings
 from corral.privacy.settings import PrivacyRule, PrivacySettings
+from corral.responses.settings import ResponseSettings
 
 DEFAULT_KEY_ENV = {
     "openai": "OPENAI_API_KEY",
@@ -146,6 +147,7 @@ class Settings(_Strict):
     files: FileSettings = Field(default_factory=FileSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
+    responses: ResponseSettings = Field(default_factory=ResponseSettings)
     source: str = "(defaults)"
 
     @field_validator("models")

@@ -125,7 +125,7 @@ class Gateway:
         )
         gw.batches = BatchRunner(BatchStore(db), jobs, FileStore(db, settings.files), line_server(gw),
                                  routes.public_name, settings.batches)
-        gw.maintenance = Maintenance(db, jobs, settings.files)
+        gw.maintenance = Maintenance(db, jobs, settings.files, settings.responses)
         for kind, handler in {**gw.batches.handlers(), **gw.maintenance.handlers()}.items():
             gw.worker.register(kind, handler)
         start_response_worker(gw)  # background responses: the "response" job handler

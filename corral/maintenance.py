@@ -4,7 +4,8 @@ Every process that runs queue work offers one `maintenance_purge` job per interv
 queue's dedupe key (one per interval slot) makes all replicas' offers the same job, so the
 purge runs once per slot, on whichever worker claims it, and survives a crash like any job.
 It removes what has expired: files (batch inputs and outputs included) and abandoned
-uploads; finished jobs are purged by the workers themselves (`jobs.retention_s`).
+uploads, and stored responses past `responses.retention_s`; finished jobs are purged by the
+workers themselves (`jobs.retention_s`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import timedelta
 
 from corral.files.purge import purge_expired
 from corral.files.settings import FileSettings
@@ -22,6 +24,8 @@ from corral.jobs.control import Handler, JobControl
 from corral.jobs.errors import QueueFull
 from corral.jobs.queue import JobQueue
 from corral.jobs.types import Job, JSONValue, NewJob
+from corral.responses.settings import ResponseSettings
+from corral.responses.store import purge_older_than
 from corral.store import Database
 from corral.store.schema import utcnow
 
@@ -34,13 +38,14 @@ Purge = Callable[[], Awaitable[dict[str, int]]]
 
 
 class Maintenance:
-    def __init__(self, db: Database, queue: JobQueue, files: FileSettings, *,
-                 interval_s: float = PURGE_INTERVAL_S) -> None:
+    def __init__(self, db: Database, queue: JobQueue, files: FileSettings,
+                 responses: ResponseSettings | None = None, *, interval_s: float = PURGE_INTERVAL_S) -> None:
         self.db = db
         self.queue = queue
         self.files = files
+        self.responses = responses or ResponseSettings()
         self.interval_s = interval_s
-        self.purges: dict[str, Purge] = {"files": self._files}  # more stores register theirs
+        self.purges: dict[str, Purge] = {"files": self._files, "responses": self._responses}
         self._task: asyncio.Task[None] | None = None
 
     def handlers(self) -> dict[str, Handler]:
@@ -61,6 +66,10 @@ class Maintenance:
     async def _files(self) -> dict[str, int]:
         counts = await purge_expired(self.db, utcnow(), abandoned_upload_s=self.files.abandoned_upload_s)
         return asdict(counts)
+
+    async def _responses(self) -> dict[str, int]:
+        cutoff = utcnow() - timedelta(seconds=self.responses.retention_s)
+        return {"responses": await purge_older_than(self.db, cutoff)}
 
     async def offer(self, now: float | None = None) -> Job:
         """This slot's purge job: the one already queued by any replica, or a new one."""

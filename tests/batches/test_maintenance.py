@@ -42,3 +42,22 @@ async def test_the_purge_removes_expired_files_and_keeps_live_ones(
     assert isinstance(report, dict) and report["files"]["files"] == 1
     assert [f.id for f in (await files.list("team-a")).files] == [live.id]
     assert old.id != live.id
+
+
+async def test_the_purge_removes_stored_responses_past_their_retention(
+        parts: tuple[Maintenance, Maintenance, FileStore]) -> None:
+    from corral.responses.settings import ResponseSettings
+    from corral.store.schema import responses
+
+    maintenance, _, files = parts
+    maintenance.responses = ResponseSettings(retention_s=3600)
+    for rid, age in (("resp_old", timedelta(hours=2)), ("resp_new", timedelta(minutes=5))):
+        at = utcnow() - age
+        await files.db.execute(responses.insert().values(
+            id=rid, team="t", key_id=None, status="completed", previous_response_id=None, depth=1,
+            conversation_bytes=2, body="{}", input_items="[]", created_at=at, updated_at=at))
+    job = await maintenance.offer()
+    report = await maintenance.purge(job, JobControl(job, "w"))
+    assert isinstance(report, dict) and report["responses"] == {"responses": 1}
+    left = await files.db.fetch_all(responses.select())
+    assert [r["id"] for r in left] == ["resp_new"]
