@@ -88,5 +88,10 @@ async def overview(db: Database, where: BatchFilter, limit: int = 50) -> list[di
     ids = [r["id"] for r in rows]
     counts = await line_counts(db, ids)
     costs = await batch_totals(db, ids, since=min(r["created_at"] for r in rows))
-    return [_entry(r, counts.get(r["id"], {}), costs.get(r["id"])) for r in rows]
+    return [_entry(r, counts.get(r["id"]) or _kept(r), costs.get(r["id"])) for r in rows]
+
+
+def _kept(row: RowMapping) -> dict[str, int]:
+    """A finalized batch's counts as it kept them, once its items' jobs have been purged."""
+    return dict(orjson.loads(row["counts"])) if row["counts"] else {}
 

@@ -253,8 +253,10 @@ class BatchRunner:
                 batch.id, ["in_progress", "cancelling"], "finalizing"):
             return {"done": False}  # another worker moved it first
         output, errors, usage = await write_results(self.queue.db, self.files, batch, counts)
+        kept = {"completed": counts.get("completed", 0),
+                "failed": counts.get("failed", 0) + counts.get("expired", 0)}
         await self.store.move(batch.id, ["finalizing"], final, output_file_id=output, error_file_id=errors,
-                              usage=usage)
+                              usage=usage, counts=kept)
         await remove_strays(self.queue.db, batch.id)  # a killed earlier run's files, or a loser's
         log.info("batch %s %s: %s", batch.id, final, counts)
         return {"status": final}

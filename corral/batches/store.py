@@ -40,6 +40,7 @@ def _from_row(row: RowMapping) -> Batch:
         errors=_loads(row["errors"]),
         usage=_loads(row["usage"]),
         model=row["model"],
+        counts=_loads(row["counts"]),
         stamps={column: row[column] for column in STAMPS.values() if row[column] is not None},
     )
 
@@ -87,7 +88,7 @@ class BatchStore:
         stamp = STAMPS.get(to)
         if stamp is not None:
             values[stamp] = now or utcnow()
-        for name in ("errors", "usage"):
+        for name in ("errors", "usage", "counts"):
             if name in values:
                 values[name] = _json(values[name])
         result = await self.db.execute(update(batches).where(

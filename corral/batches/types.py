@@ -54,6 +54,7 @@ class Batch:
     errors: list[dict[str, Any]] | None = None  # why validation failed, line by line
     usage: dict[str, Any] | None = None  # token totals, set when finalized
     model: str | None = None  # the model the requests asked for, when they all asked for one
+    counts: dict[str, int] | None = None  # request counts kept when finalized (jobs are purged later)
     stamps: dict[str, datetime] = field(default_factory=dict)  # in_progress_at, completed_at, ...
 
     @property
@@ -66,7 +67,10 @@ def _unix(value: datetime | None) -> int | None:
 
 
 def batch_wire(batch: Batch, counts: dict[str, int]) -> dict[str, Any]:
-    """OpenAI's Batch object. `counts`: completed and failed requests so far."""
+    """OpenAI's Batch object. `counts`: completed and failed requests so far (a finalized
+    batch reports the counts it kept instead: its items' jobs are purged in time)."""
+    if batch.counts is not None:
+        counts = batch.counts
     errors = None if not batch.errors else {"object": "list", "data": batch.errors}
     wire: dict[str, Any] = {
         "id": batch.id,

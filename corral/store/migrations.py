@@ -357,6 +357,7 @@ async def _v10_batches(tx: Transaction) -> None:
         Column("error_file_id", String(64), nullable=True),
         Column("errors", Text, nullable=True),
         Column("usage", Text, nullable=True),
+        Column("counts", Text, nullable=True),
         Index("ix_batches_team_created_at", "team", "created_at"),
     )
     for stmt in create_table_ddl(batches):

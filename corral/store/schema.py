@@ -347,5 +347,7 @@ batches = Table(
     Column("error_file_id", String(64), nullable=True),
     Column("errors", Text, nullable=True),  # JSON: why validation failed
     Column("usage", Text, nullable=True),  # JSON: token totals
+    # JSON: request_counts when finalized (the items' jobs are purged after jobs.retention_s)
+    Column("counts", Text, nullable=True),
     Index("ix_batches_team_created_at", "team", "created_at"),
 )

@@ -20,6 +20,7 @@ import pytest
 from corral.api.app import create_app
 from corral.observe.queries import recent
 from corral.store import Database
+from corral.store.schema import jobs
 from corral.store.testing import create_pg_schema, drop_pg_schema, pg_url_with_schema, run_sync
 from tests.conftest import RunningServer, serve_in_thread, settings_for
 from tests.fakes import FakeProvider
@@ -89,6 +90,14 @@ async def _records(server: RunningServer, request_ids: set[str]) -> list[dict[st
         await db.close()
 
 
+async def _purge_items(server: RunningServer, batch_id: str) -> None:
+    db = await Database.connect(server.gateway.db.url)
+    try:
+        await db.execute(jobs.delete().where(jobs.c.parent_id == batch_id))
+    finally:
+        await db.close()
+
+
 def _lines(client: openai.OpenAI, file_id: str) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in client.files.content(file_id).read().splitlines()]
 
@@ -123,6 +132,9 @@ def test_a_chat_batch_runs_every_line_through_the_gateway(server: RunningServer)
                for r in rows)
     with pytest.raises(openai.BadRequestError, match="only a validating or in-progress"):
         client.batches.cancel(batch.id)
+    run_sync(_purge_items(server, batch.id))  # what jobs.retention_s does, 30 days on
+    kept = client.batches.retrieve(batch.id).request_counts
+    assert (kept.total, kept.completed, kept.failed) == (13, 12, 1), "counts outlive the items' jobs"
 
 
 def test_an_embeddings_batch(server: RunningServer) -> None:

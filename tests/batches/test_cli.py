@@ -111,7 +111,8 @@ def test_submit_wait_then_status_list_results_and_costs(gateway: Gateway) -> Non
 def test_cancel_and_a_wait_that_ends_cancelled(gateway: Gateway) -> None:
     FakeProvider.delay_s = 0.3
     try:
-        slow = gateway.jsonl("slow.jsonl", [chat_line(f"s{i}", "slow") for i in range(30)])
+        # Enough lines that the batch cannot finish before the cancel, however loaded the machine.
+        slow = gateway.jsonl("slow.jsonl", [chat_line(f"s{i}", "slow") for i in range(200)])
         submitted = gateway.run("submit", slow)
         assert submitted.exit_code == 0, submitted.output
         batch_id = submitted.stdout.strip()
