@@ -28,6 +28,7 @@ from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream, Tally
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse, expect
 
+
 class RouteLike(Protocol):
     public_name: str
     settings: ModelSettings | None
