@@ -25,6 +25,7 @@ from corral.config_secrets import literal_secrets
 from corral.cost.settings import PricingSettings
 from corral.files.settings import FileSettings
 from corral.jobs.settings import JobSettings
+from corral.knowledge.settings import KnowledgeSettings
 from corral.observe.settings import AlertSettings, ObservabilitySettings
 from corral.privacy.settings import PrivacyRule, PrivacySettings
 from corral.responses.settings import ResponseSettings
@@ -148,6 +149,7 @@ class Settings(_Strict):
     jobs: JobSettings = Field(default_factory=JobSettings)
     batches: BatchSettings = Field(default_factory=BatchSettings)
     responses: ResponseSettings = Field(default_factory=ResponseSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     source: str = "(defaults)"
 
     @field_validator("models")

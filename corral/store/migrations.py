@@ -363,6 +363,75 @@ async def _v10_batches(tx: Transaction) -> None:
     for stmt in create_table_ddl(batches):
         await tx.execute(stmt)
 
+
+async def _v12_vector_stores(tx: Transaction) -> None:
+    """OpenAI's vector stores (corral.knowledge): stores, their files, parsed text, file batches."""
+    md = new_metadata()
+    stores = Table(
+        "vector_stores",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("team", String(200), nullable=False),
+        Column("key_id", String(64), nullable=True),
+        Column("name", String(256), nullable=False),
+        Column("description", Text, nullable=True),
+        Column("metadata", Text, nullable=True),
+        Column("status", String(16), nullable=False),
+        Column("expires_after_days", Integer, nullable=True),
+        Column("expires_at", UTCDateTime(), nullable=True),
+        Column("last_active_at", UTCDateTime(), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("embed_model", String(200), nullable=False),
+        Column("embed_name", String(200), nullable=True),
+        Column("embed_dimensions", Integer, nullable=True),
+        Column("chunk_tokens", Integer, nullable=False),
+        Column("chunk_overlap", Integer, nullable=False),
+        Index("ix_vector_stores_team_created_at", "team", "created_at"),
+    )
+    store_files = Table(
+        "vector_store_files",
+        md,
+        Column("store_id", String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), primary_key=True),
+        Column("file_id", String(64), primary_key=True),
+        Column("team", String(200), nullable=False),
+        Column("filename", String(512), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("last_error", Text, nullable=True),
+        Column("attributes", Text, nullable=True),
+        Column("chunk_tokens", Integer, nullable=False),
+        Column("chunk_overlap", Integer, nullable=False),
+        Column("usage_bytes", BigInteger, nullable=False),
+        Column("chunks", Integer, nullable=False),
+        Column("batch_id", String(64), nullable=True),
+        Column("token", String(32), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
+        Index("ix_vector_store_files_store_id_status", "store_id", "status"),
+        Index("ix_vector_store_files_store_id_created_at", "store_id", "created_at"),
+        Index("ix_vector_store_files_batch_id", "batch_id"),
+    )
+    texts = Table(
+        "vector_store_file_texts",
+        md,
+        Column("store_id", String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), primary_key=True),
+        Column("file_id", String(64), primary_key=True),
+        Column("idx", Integer, primary_key=True, autoincrement=False),
+        Column("text", Text, nullable=False),
+    )
+    file_batches = Table(
+        "vector_store_file_batches",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("store_id", String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), nullable=False),
+        Column("team", String(200), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("total", Integer, nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Index("ix_vector_store_file_batches_store_id_created_at", "store_id", "created_at"),
+    )
+    for stmt in create_table_ddl(stores, store_files, texts, file_batches):
+        await tx.execute(stmt)
+
 # Append only. Versions must strictly increase.
 MIGRATIONS: list[Migration] = [
     Migration(1, "create api_keys", _v1_api_keys),
@@ -375,6 +444,7 @@ MIGRATIONS: list[Migration] = [
     Migration(8, "create jobs", _v8_jobs),
     Migration(9, "create responses", _v9_responses),
     Migration(10, "create batches", _v10_batches),
+    Migration(12, "create vector_stores and their files, texts, file batches", _v12_vector_stores),
 ]
 
 

@@ -351,3 +351,75 @@ batches = Table(
     Column("counts", Text, nullable=True),
     Index("ix_batches_team_created_at", "team", "created_at"),
 )
+
+# Vector stores (corral.knowledge, migration 12): OpenAI's vector-store API over Corral's
+# knowledge bases. A store belongs to a team; its files' chunks and vectors live in the index
+# (migration 11's tables), its files' parsed text here (the `.../content` endpoint). File
+# counts and bytes are counted from vector_store_files when read, never kept as counters that
+# two workers could both update.
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    Column("id", String(64), primary_key=True),  # vs_<hex>
+    Column("team", String(200), nullable=False),
+    Column("key_id", String(64), nullable=True),  # the key that created it
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("metadata", Text, nullable=True),  # JSON: up to 16 string pairs
+    Column("status", String(16), nullable=False),  # active | deleting (expired: from expires_at)
+    Column("expires_after_days", Integer, nullable=True),  # anchor: last_active_at
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("last_active_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("embed_model", String(200), nullable=False),  # the route that embeds its chunks and queries
+    Column("embed_name", String(200), nullable=True),  # the embedder's model name, once it embedded
+    Column("embed_dimensions", Integer, nullable=True),
+    Column("chunk_tokens", Integer, nullable=False),  # chunking of files attached at creation
+    Column("chunk_overlap", Integer, nullable=False),
+    Index("ix_vector_stores_team_created_at", "team", "created_at"),
+)
+
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    Column("store_id", String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), primary_key=True),
+    Column("file_id", String(64), primary_key=True),  # the Files API's id
+    Column("team", String(200), nullable=False),
+    Column("filename", String(512), nullable=False),  # kept: search answers name it after a file is gone
+    Column("status", String(16), nullable=False),  # in_progress | completed | cancelled | failed
+    Column("last_error", Text, nullable=True),  # JSON {code, message}
+    Column("attributes", Text, nullable=True),  # JSON: up to 16 pairs, for search filters
+    Column("chunk_tokens", Integer, nullable=False),
+    Column("chunk_overlap", Integer, nullable=False),
+    Column("usage_bytes", BigInteger, nullable=False),  # the chunks' text, once ingested
+    Column("chunks", Integer, nullable=False),
+    Column("batch_id", String(64), nullable=True),  # vsfb_<hex>, when a file batch added it
+    Column("token", String(32), nullable=False),  # new at every (re-)add: a stale ingest writes nothing
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_vector_store_files_store_id_status", "store_id", "status"),
+    Index("ix_vector_store_files_store_id_created_at", "store_id", "created_at"),
+    Index("ix_vector_store_files_batch_id", "batch_id"),
+)
+
+# A file's parsed text, block by block (headings, paragraphs, tables), as the parser read it.
+vector_store_file_texts = Table(
+    "vector_store_file_texts",
+    metadata,
+    Column("store_id", String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), primary_key=True),
+    Column("file_id", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+)
+
+vector_store_file_batches = Table(
+    "vector_store_file_batches",
+    metadata,
+    Column("id", String(64), primary_key=True),  # vsfb_<hex>
+    Column("store_id", String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), nullable=False),
+    Column("team", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # in_progress | cancelled (the rest: from its files)
+    Column("total", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_vector_store_file_batches_store_id_created_at", "store_id", "created_at"),
+)
