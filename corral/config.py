@@ -36,6 +36,7 @@ DEFAULT_KEY_ENV = {
     "gemini": "GEMINI_API_KEY",
 }
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
+LOCAL_EMBED_MODEL_NAME = "all-minilm-l6-v2"  # the built-in embedding model (providers/local_embed.py)
 
 
 class ConfigError(Exception):
@@ -196,16 +197,23 @@ class Settings(_Strict):
 
 
 def default_settings_data() -> dict[str, Any]:
-    """What Corral serves with no file: the built-in local model, offline."""
+    """What Corral serves with no file: the built-in local chat and embedding models, offline."""
     return {
-        "providers": {"local": {"type": "local"}},
+        "providers": {"local": {"type": "local"}, "local-embed": {"type": "local-embed"}},
         "models": {
             LOCAL_MODEL_NAME: {
                 "deployments": [{"provider": "local", "model": LOCAL_MODEL_NAME}],
                 "aliases": ["local"],
                 "description": "Built-in SmolLM2-135M-Instruct, runs offline on the CPU",
-            }
+            },
+            LOCAL_EMBED_MODEL_NAME: {
+                "deployments": [{"provider": "local-embed", "model": LOCAL_EMBED_MODEL_NAME}],
+                "aliases": ["local-embed"],
+                "description": "Built-in all-MiniLM-L6-v2 embeddings (384-d), run offline on the CPU",
+            },
         },
+        # In-process: nothing is billed, so its records are priced at 0 rather than unpriced.
+        "pricing": {"deployments": {"local-embed": {"input_per_mtok": 0, "output_per_mtok": 0}}},
     }
 
 

@@ -20,6 +20,7 @@ BUILTIN_PROVIDER_MODULES = (
     "corral.providers.anthropic",
     "corral.providers.gemini",
     "corral.providers.local",
+    "corral.providers.local_embed",
 )
 
 _registry: dict[str, ProviderFactory] | None = None
