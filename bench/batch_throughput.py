@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -62,8 +63,8 @@ async def batch_run(rig: Rig, sim_url: str, db_url: str, args: argparse.Namespac
     batch = await wait_batch(client, batch_id, finished, every_s=0.25)
     end_to_end = time.perf_counter() - started
     out = await items(db_url, batch_id)
-    out.update(status=batch.status, end_to_end_s=round(end_to_end, 2),
-               end_to_end_lines_per_s=round(args.lines / end_to_end, 2),
+    out.update(status=batch.status, loadavg_1m=round(os.getloadavg()[0], 2),
+               end_to_end_s=round(end_to_end, 2), end_to_end_lines_per_s=round(args.lines / end_to_end, 2),
                simulator_requests=await sim_requests(sim_url),
                every_line_once_in_output=await answered_once(client, batch, args.lines))
     await client.close()
@@ -81,7 +82,9 @@ async def one_round(args: argparse.Namespace) -> dict[str, Any]:
             (Path(tmp) / "sqlite").mkdir()
             one = await batch_run(Rig(Path(tmp) / "sqlite"), sim_url, f"sqlite:///{tmp}/sqlite/corral.db",
                                   args, 0)
+            nominal = args.limit / (args.latency_ms / 1000)
             one["of_bound"] = round(one["lines_per_s"] / direct["bound_lines_per_s"], 3)
+            one["of_nominal_c_over_l"] = round(one["lines_per_s"] / nominal, 3)
             out["one_process_sqlite"] = one
             async with pg_schema() as pg:
                 if pg is None:
@@ -90,6 +93,7 @@ async def one_round(args: argparse.Namespace) -> dict[str, Any]:
                 (Path(tmp) / "pg").mkdir()
                 two = await batch_run(Rig(Path(tmp) / "pg"), sim_url, pg, args, 2)
                 two["of_bound"] = round(two["lines_per_s"] / (2 * direct["bound_lines_per_s"]), 3)
+                two["of_nominal_c_over_l"] = round(two["lines_per_s"] / (2 * nominal), 3)
                 two["done_twice"] = max(0, two["simulator_requests"] - args.lines) + two["retried"]
                 out["two_workers_postgresql"] = two
         finally:
