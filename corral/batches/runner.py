@@ -40,6 +40,11 @@ log = logging.getLogger("corral.batches")
 ENQUEUE_CHUNK = 500
 ACTIVE = ("queued", "in_progress", "cancelling")
 MAX_REPORTED_ERRORS = 100
+# Attempts of one batch check. Each round is a job of its own and the only thing that closes
+# the batch: given up after the queue's usual 3 (a process killed three times while it
+# finalized, a database down past the backoff), nothing would ever look at the batch again.
+# A look costs little, so it keeps trying: with `jobs.retry_max_s` 300, for hours.
+CHECK_ATTEMPTS = 100
 MAX_PAUSE_S = 300.0  # the longest Retry-After a route's batch lines wait out in one go
 
 
@@ -266,7 +271,7 @@ class BatchRunner:
         await self.queue.enqueue(NewJob(
             kind="batch_check", payload={"batch_id": batch.id, "round": round_}, team=who.team,
             key_id=who.key_id, dedupe_key=f"{batch.id}:check:{round_}", priority=self.settings.priority,
-            delay_s=0.0 if round_ == 0 else self.settings.check_interval_s))
+            max_attempts=CHECK_ATTEMPTS, delay_s=0.0 if round_ == 0 else self.settings.check_interval_s))
 
     async def cancel(self, batch: Batch) -> bool:
         """Cancel a running batch: queued items end at once, running ones when their worker stops."""

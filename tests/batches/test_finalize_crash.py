@@ -1,9 +1,11 @@
-"""A crash while a batch is finalized: the re-run must leave the team one output file.
+"""A crash while a batch is finalized: the batch must still close, with one output file.
 
 The process dies after the output file was committed but before the batch was closed with
 it; the `batch_check` job's lease lapses and the check runs again, writing the files anew.
 The first run's file is then named by nothing: before the fix it stayed in the team's
-file list (and quota) for `files.default_expiry_s`, 30 days.
+file list (and quota) for `files.default_expiry_s`, 30 days. And a check that dies on each
+of the queue's `jobs.max_attempts` (3) used to end `failed` with no check after it: the
+batch stayed `finalizing` (or `in_progress`) for good.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from corral.files.store import FileStore
 from corral.jobs.control import JobControl
 from corral.jobs.leases import Leases
 from corral.jobs.queue import JobQueue
+from corral.jobs.settings import JobSettings
 from corral.jobs.types import Job, NewJob
 from corral.store import Database
 from corral.store.schema import utcnow
+from tests.jobs.conftest import FakeClock
 
 TEAM = "team-a"
 
@@ -58,11 +62,8 @@ def _check_job(batch: Batch) -> Job:
                attempts=1, max_attempts=3, not_before=utcnow(), created_at=utcnow())
 
 
-async def test_a_finalize_killed_after_writing_its_files_leaves_no_second_output_file(
-        migrated_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    runner = BatchRunner(BatchStore(migrated_db), JobQueue(migrated_db), FileStore(migrated_db), _unused,
-                         route_of=lambda model: model)
-    batch = await _batch_with_answers(migrated_db, runner, 3)
+def _killed_when_closing(runner: BatchRunner, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make every close of the batch die as SIGKILL would; returns the real `move`."""
     move = runner.store.move
 
     async def killed_before_closing(batch_id: str, from_statuses: Any, to: Any, **values: Any) -> bool:
@@ -71,6 +72,15 @@ async def test_a_finalize_killed_after_writing_its_files_leaves_no_second_output
         return await move(batch_id, from_statuses, to, **values)
 
     monkeypatch.setattr(runner.store, "move", killed_before_closing)
+    return move
+
+
+async def test_a_finalize_killed_after_writing_its_files_leaves_no_second_output_file(
+        migrated_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = BatchRunner(BatchStore(migrated_db), JobQueue(migrated_db), FileStore(migrated_db), _unused,
+                         route_of=lambda model: model)
+    batch = await _batch_with_answers(migrated_db, runner, 3)
+    move = _killed_when_closing(runner, monkeypatch)
     job = _check_job(batch)
     with pytest.raises(Killed):
         await runner.check(job, JobControl(job, "w1"))
@@ -85,3 +95,30 @@ async def test_a_finalize_killed_after_writing_its_files_leaves_no_second_output
     assert [f.id for f in page.files] == [closed.output_file_id], "the killed run's file is gone"
     lines = (await runner.files.read(closed.output_file_id, TEAM)).splitlines()
     assert len(lines) == 3
+
+
+async def test_a_check_killed_on_every_attempt_the_queue_allows_still_closes_the_batch(
+        migrated_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    settings = JobSettings(lease_s=1.0)  # max_attempts: the default 3
+    queue = JobQueue(migrated_db, settings, clock=clock)
+    runner = BatchRunner(BatchStore(migrated_db), queue, FileStore(migrated_db), _unused,
+                         route_of=lambda model: model)
+    batch = await _batch_with_answers(migrated_db, runner, 2)
+    await runner._check_later(batch, 0)
+    leases = Leases(migrated_db, settings, clock=clock)
+    move = _killed_when_closing(runner, monkeypatch)
+    for _ in range(settings.max_attempts):
+        [check] = await leases.claim("w", {"batch_check"}, 1)
+        with pytest.raises(Killed):
+            await runner.check(check, JobControl(check, "w"))
+        clock.advance(settings.lease_s + 0.1)  # the killed worker never renews its lease
+        await leases.recover()
+    monkeypatch.setattr(runner.store, "move", move)
+    claimed = await leases.claim("w", {"batch_check"}, 1)
+    assert claimed, "the check was given up: nothing would ever close the batch"
+    assert await runner.check(claimed[0], JobControl(claimed[0], "w")) == {"status": "completed"}
+    closed = await runner.store.load(batch.id)
+    assert closed is not None and closed.status == "completed"
+    page = await runner.files.list(TEAM, purpose="batch_output")
+    assert [f.id for f in page.files] == [closed.output_file_id]
