@@ -1,6 +1,6 @@
 """Retrieval quality of the default knowledge-base pipeline on the SQuAD development set.
 
-    .venv/bin/python bench/rag_quality.py [--data DIR] [--grid]
+    .venv/bin/python bench/rag_quality.py [--data DIR] [--grid] [--index memory|gateway]
 
 Prints one JSON object. Definitions (also in docs/benchmarks.md, "Retrieval quality"):
 - Data: `../shared/data/rag/` (CC BY-SA 4.0): 173 paragraphs of 5 Wikipedia articles, each a
@@ -15,6 +15,9 @@ Prints one JSON object. Definitions (also in docs/benchmarks.md, "Retrieval qual
   on `tune`; `test` is the honest figure. `--grid` prints the grid the choice came from.
 - Anchors measured in the same run: BM25 alone, dense alone, reciprocal rank fusion of both,
   weighted fusion without the rerank step.
+- `--index gateway`: the same on the index the gateway's database gets (SQLite: FTS5 + vector
+  graph; PostgreSQL with CORRAL_DATABASE_URL: full-text search + pgvector) instead of the
+  in-memory reference, to see what a backend's lexical scoring does to the fused ranking.
 - Speed: the model's passages/s and queries/s through the gateway (one request per 64 texts),
   and the time of one whole search (query embedding included), after warm-up.
 """
@@ -42,7 +45,7 @@ from corral.gateway import Gateway
 from corral.knowledge.embedders import GatewayEmbedder
 from corral.knowledge.index_memory import MemoryIndex
 from corral.knowledge.retriever import RetrievalOptions, Retriever
-from corral.knowledge.types import Chunk, Hit
+from corral.knowledge.types import Chunk, Hit, Index
 
 DEFAULT_DATA = Path(os.environ.get("CORRAL_RAG_DATA",
                                    Path(__file__).resolve().parents[2] / "shared" / "data" / "rag"))
@@ -108,7 +111,7 @@ async def timed_embed(embedder: GatewayEmbedder, texts: Sequence[str]) -> tuple[
     return vectors, len(texts) / (time.perf_counter() - start)
 
 
-def variants(index: MemoryIndex, cached: Cached) -> dict[str, Search]:
+def variants(index: Index, cached: Cached) -> dict[str, Search]:
     def retriever(**options: Any) -> Search:
         r = Retriever(index, cached, RetrievalOptions(**options))
         return lambda q: r.search(STORE, q["question"], k=10)
@@ -129,16 +132,20 @@ def variants(index: MemoryIndex, cached: Cached) -> dict[str, Search]:
     }
 
 
-async def grid(index: MemoryIndex, cached: Cached, questions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+async def grid(index: Index, cached: Cached, questions: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The tune-half figures behind the defaults: lexical weight x rerank weight x candidates."""
     out: dict[str, Any] = {}
     for candidates in (10, 20, 50):
-        for lexical in (0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
-            for rerank in (0.0, 0.1, 0.2, 0.3, 0.5):
-                r = Retriever(index, cached, RetrievalOptions(lexical_weight=lexical, rerank_weight=rerank,
-                                                              candidates=candidates))
-                found = await evaluate(lambda q, r=r: r.search(STORE, q["question"], k=10), questions)  # type: ignore[misc]
-                out[f"candidates={candidates} lexical={lexical} rerank={rerank}"] = found["tune"]
+        for lexical in (0.2, 0.3, 0.4, 0.5):
+            for rerank in (0.0, 0.2, 0.5, 0.7, 1.0):
+                for depth in (10, 20, 100):
+                    options = RetrievalOptions(lexical_weight=lexical, rerank_weight=rerank,
+                                               candidates=candidates, rerank_depth=depth)
+                    r = Retriever(index, cached, options)
+                    found = await evaluate(lambda q, r=r: r.search(STORE, q["question"], k=10),  # type: ignore[misc]
+                                           questions)
+                    name = f"candidates={candidates} lexical={lexical} rerank={rerank} depth={depth}"
+                    out[name] = found["tune"]
     return out
 
 
@@ -152,22 +159,34 @@ async def search_latency(retriever: Retriever, questions: Sequence[dict[str, Any
     return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(times[int(len(times) * 0.95)], 1)}
 
 
-async def run(data: Path, with_grid: bool) -> dict[str, Any]:
+async def open_index(kind: str, gateway: Gateway, home: str) -> Index:
+    if kind == "memory":
+        return MemoryIndex()
+    from corral.knowledge.indexes import open_index as gateway_index  # the SQLite / PostgreSQL indexes
+
+    index = gateway_index(gateway.db, Path(home))
+    await index.delete_store(STORE)  # a PostgreSQL database may keep a previous run's store
+    return index
+
+
+async def run(data: Path, with_grid: bool, index_kind: str = "memory") -> dict[str, Any]:
     corpus, questions = load(data)
     with tempfile.TemporaryDirectory() as home:
-        settings = Settings.model_validate({**default_settings_data(), "home": home})
+        url = os.environ.get("CORRAL_DATABASE_URL") if index_kind == "gateway" else None
+        settings = Settings.model_validate({**default_settings_data(), "home": home, "database_url": url})
         gateway = await Gateway.start(settings, warmup=False, run_jobs=False)
         try:
             embedder = GatewayEmbedder(gateway, LOCAL_EMBED_MODEL_NAME, CALLER, dimensions=384)
             await embedder.embed(["warm-up"])
             chunks = chunks_of(corpus)
             vectors, passages_per_s = await timed_embed(embedder, [c.text for c in chunks])
-            index = MemoryIndex()
+            index = await open_index(index_kind, gateway, home)
             await index.add(chunks, vectors)
             query_vectors, queries_per_s = await timed_embed(embedder, [q["question"] for q in questions])
             asked = [q["question"] for q in questions]
             cached = Cached(embedder, dict(zip(asked, query_vectors, strict=True)))
             report: dict[str, Any] = {
+                "index": type(index).__name__,
                 "data": {"chunks": len(chunks), "questions": len(questions),
                          "tune": sum(map(in_tune_half, questions)),
                          "test": sum(not in_tune_half(q) for q in questions)},
@@ -190,8 +209,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--grid", action="store_true", help="also print the tuning grid (tune half)")
+    parser.add_argument("--index", choices=("memory", "gateway"), default="memory")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.data, args.grid)), indent=2))
+    print(json.dumps(asyncio.run(run(args.data, args.grid, args.index)), indent=2))
 
 
 if __name__ == "__main__":

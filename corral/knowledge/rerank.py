@@ -9,12 +9,13 @@ passage whose best sentence holds the question's rare words beats one that sprea
 over several sentences, which BM25 and a whole-passage embedding cannot tell apart. Word
 rarity is taken from the candidates themselves (a term in every candidate tells nothing
 about which is right), so the step needs no corpus statistics from the index. On the
-SQuAD development set it lifts recall@1 by ~0.01 (bench/rag_quality.py), at ~0.1 ms per
-candidate.
+SQuAD development set it lifts recall@1 from 0.852 to 0.871 (bench/rag_quality.py), at
+~0.13 ms per reranked hit the first time its chunk is seen.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,13 +24,20 @@ from corral.knowledge.lexical import sentences, terms
 from corral.knowledge.types import Hit
 
 
+@functools.lru_cache(maxsize=4096)
+def _sentence_terms(text: str) -> tuple[frozenset[str], ...]:
+    """Each sentence's terms, memoised: a store's popular chunks come back query after query
+    (splitting and stemming is ~0.13 ms a chunk; a cached one costs the set intersections)."""
+    return tuple(frozenset(terms(s)) for s in sentences(text))
+
+
 def best_sentence_coverage(query: str, texts: Sequence[str]) -> list[float]:
     """For each text, the share (0..1) of the query's term weight found in its best sentence;
     a term's weight is its BM25 idf among `texts`."""
     wanted = set(terms(query))
     if not wanted or not texts:
         return [0.0] * len(texts)
-    per_text = [[set(terms(s)) & wanted for s in sentences(text)] or [set()] for text in texts]
+    per_text = [[s & wanted for s in _sentence_terms(text)] or [frozenset()] for text in texts]
     n = len(texts)
     idf = {}
     for term in wanted:
@@ -39,13 +47,16 @@ def best_sentence_coverage(query: str, texts: Sequence[str]) -> list[float]:
     return [max(sum(idf[t] for t in s) for s in found) / total for found in per_text]
 
 
-def rerank(query: str, hits: Sequence[Hit], weight: float = 0.2) -> list[Hit]:
-    """Hits rescored as (score + weight * coverage) / (1 + weight), best first; scores stay
-    in 0..1 and each hit keeps its ranks in the lexical and dense lists."""
+def rerank(query: str, hits: Sequence[Hit], weight: float = 0.5, depth: int | None = None) -> list[Hit]:
+    """The first `depth` hits (all when None) rescored as (score + weight * coverage) /
+    (1 + weight), the rest as score / (1 + weight), so they stay below; best first, scores in
+    0..1, each hit keeping its ranks in the lexical and dense lists. The cost is ~0.13 ms per
+    reranked hit (its words are split and stemmed), hence `depth`."""
     if weight < 0:
         raise ValueError(f"the rerank weight must be >= 0, got {weight}")
-    coverage = best_sentence_coverage(query, [h.chunk.text for h in hits])
-    rescored = [replace(h, score=(h.score + weight * c) / (1 + weight)) for h, c in zip(hits, coverage,
-                                                                                         strict=True)]
+    head = list(hits if depth is None else hits[:depth])
+    coverage = best_sentence_coverage(query, [h.chunk.text for h in head]) + [0.0] * (len(hits) - len(head))
+    rescored = [replace(h, score=(h.score + weight * c) / (1 + weight))
+                for h, c in zip(hits, coverage, strict=True)]
     rescored.sort(key=lambda h: -h.score)
     return rescored

@@ -6,8 +6,10 @@
 The retriever depends only on the `Index` and `Embedder` protocols, so the in-memory,
 SQLite and PostgreSQL indexes and every embedding route behave alike. The defaults are the
 settings measured best on the SQuAD development set (bench/rag_quality.py, docs/benchmarks.md
-"Retrieval quality"): 20 candidates from each list, weighted score fusion 0.3 lexical /
-0.7 dense, the best-sentence rerank at weight 0.2.
+"Retrieval quality"): 50 candidates from each list, weighted score fusion 0.3 lexical /
+0.7 dense, the best-sentence rerank at weight 0.5 over the best 20 fused hits. Recall@1 0.871,
+recall@5 0.987, MRR@10 0.921 on the 473 questions (0.878 / 0.992 / 0.927 on the half not
+used to choose the settings).
 """
 
 from __future__ import annotations
@@ -28,14 +30,15 @@ class RetrievalOptions:
     fusion: Literal["weighted", "rrf"] = "weighted"  # rrf: for lexical scores that are not BM25-like
     lexical_weight: float = 0.3  # weighted fusion: the lexical share, the dense one is 1 - this
     rrf_k: int = 60
-    candidates: int = 20  # asked of each list (at least k)
-    rerank_weight: float = 0.2  # 0: no rerank step
+    candidates: int = 50  # asked of each list (at least k)
+    rerank_weight: float = 0.5  # 0: no rerank step
+    rerank_depth: int = 20  # the best fused hits the rerank step rescores (~0.13 ms each)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.lexical_weight <= 1.0:
             raise ValueError(f"lexical_weight must lie in 0..1, got {self.lexical_weight}")
-        if self.candidates < 1 or self.rrf_k < 0 or self.rerank_weight < 0:
-            raise ValueError("candidates must be >= 1, rrf_k and rerank_weight >= 0")
+        if self.candidates < 1 or self.rerank_depth < 1 or self.rrf_k < 0 or self.rerank_weight < 0:
+            raise ValueError("candidates and rerank_depth must be >= 1, rrf_k and rerank_weight >= 0")
 
 
 class Retriever:
@@ -63,5 +66,5 @@ class Retriever:
         else:
             hits = fusion.weighted(lexical, dense, opts.lexical_weight)
         if opts.rerank_weight > 0:
-            hits = rerank(query, hits, opts.rerank_weight)
+            hits = rerank(query, hits, opts.rerank_weight, depth=max(opts.rerank_depth, k))
         return [h for h in hits if h.score >= score_threshold][:k]

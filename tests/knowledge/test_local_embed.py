@@ -76,6 +76,21 @@ def test_a_model_file_that_is_not_the_pinned_export_is_refused(tmp_path: Path) -
         MiniLM(bogus, TOKENIZER_FILE, threads=1, batch_size=4, verify=True)
 
 
+def test_the_model_still_loads_when_usearch_was_imported_first() -> None:
+    """usearch's import breaks onnxruntime's graph optimisations for sessions built after it
+    (providers/local_embed.py::_session); the model then runs without them."""
+    pytest.importorskip("usearch")
+    script = textwrap.dedent("""
+        import usearch.index
+        from corral.providers.local_embed import TOKENIZER_FILE, MiniLM, default_model_path
+        vectors, tokens = MiniLM(default_model_path(), TOKENIZER_FILE, 1, 4, verify=True).embed(["x"])
+        print(vectors.shape[1], tokens)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(DIMENSIONS), "3"]
+
+
 def test_loads_and_embeds_with_every_socket_refused() -> None:
     """In a fresh interpreter with no network: load the model from the wheel and embed."""
     script = textwrap.dedent("""
