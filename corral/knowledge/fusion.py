@@ -10,7 +10,8 @@ weights were chosen on half of them and hold on the other half):
   It needs the lexical scores to be BM25-like (a chunk matching twice the rare terms
   scores about twice as high); the dense scores to be cosine similarities.
 - `reciprocal_rank` (RRF, Cormack et al. 2009): sum of weight / (k + rank) over the lists.
-  Uses ranks only, so it works with any lexical scoring (PostgreSQL's ts_rank included).
+  Uses ranks only. It does not rescue a weak lexical ranking: over PostgreSQL's ts_rank_cd it
+  measured 0.655 against weighted fusion's 0.696 (BM25 in the index is the cure, 0.852).
 
 A chunk missing from a list gets nothing from it. Hits keep their rank in each list.
 """

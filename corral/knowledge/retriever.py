@@ -27,7 +27,7 @@ from corral.knowledge.types import Embedder, Filter, Hit, Index
 class RetrievalOptions:
     """How a search ranks; a store may keep its own (per-store settings)."""
 
-    fusion: Literal["weighted", "rrf"] = "weighted"  # rrf: for lexical scores that are not BM25-like
+    fusion: Literal["weighted", "rrf"] = "weighted"  # rrf: rank-only, measured lower on every index
     lexical_weight: float = 0.3  # weighted fusion: the lexical share, the dense one is 1 - this
     rrf_k: int = 60
     candidates: int = 50  # asked of each list (at least k)
