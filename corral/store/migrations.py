@@ -38,6 +38,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql import Executable
 
 from corral.store.db import Database, Transaction
+from corral.store.migrate_knowledge import v11_knowledge_index
 from corral.store.schema import UTCDateTime, new_metadata, schema_migrations, utcnow
 
 log = logging.getLogger(__name__)
@@ -444,6 +445,7 @@ MIGRATIONS: list[Migration] = [
     Migration(8, "create jobs", _v8_jobs),
     Migration(9, "create responses", _v9_responses),
     Migration(10, "create batches", _v10_batches),
+    Migration(11, "create kb_chunks, kb_chunk_refs, kb_index_stores (FTS5 / pgvector)", v11_knowledge_index),
     Migration(12, "create vector_stores and their files, texts, file batches", _v12_vector_stores),
 ]
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -27,7 +28,11 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql.base import ischema_names
+from sqlalchemy.types import UserDefinedType
 
 # Deterministic constraint names keep later ALTER migrations portable.
 NAMING_CONVENTION = {
@@ -423,3 +428,80 @@ vector_store_file_batches = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_vector_store_file_batches_store_id_created_at", "store_id", "created_at"),
 )
+
+
+class Vector(UserDefinedType[list[float]]):
+    """pgvector's `vector`, unsized: one column holds every store's embeddings, each row's `dims`
+    sizes it and each dimension gets its own HNSW index. `schema` names where the extension
+    lives (a deployment's search_path need not include it)."""
+
+    cache_ok = True
+
+    def __init__(self, schema: str | None = None) -> None:
+        self.schema = schema
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return f'"{self.schema}".vector' if self.schema else "vector"
+
+
+# So reflecting kb_chunks knows the type: PostgreSQL names it `public.vector` where the
+# search_path (a test's schema) does not hold the extension's schema.
+for _name in ("vector", "public.vector"):
+    ischema_names.setdefault(_name, Vector)
+
+# The knowledge index (corral.knowledge.index_sqlite / index_pg, migration 11): a text once per
+# store (content_hash) with its embedding; files point at it from kb_chunk_refs, so a text two
+# files share outlives either's deletion. The migration adds what one dialect alone has:
+# SQLite's analysed `terms` and its FTS5 table kb_chunks_fts (kept in step by triggers),
+# PostgreSQL's generated tsvector `tsv` (DIALECT_COLUMNS); HNSW indexes are made per dimension
+# when a store first uses it.
+kb_chunks = Table(
+    "kb_chunks",
+    metadata,
+    # Never reused (AUTOINCREMENT on SQLite): the side vector index keys on it.
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("store_id", String(64), nullable=False),
+    Column("content_hash", String(64), nullable=False),  # sha256 hex of the text
+    Column("text", Text, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("dims", Integer, nullable=False),
+    # float32 bytes on SQLite (the side index is rebuilt from them), vector on PostgreSQL
+    Column("embedding", LargeBinary().with_variant(Vector(), "postgresql"), nullable=False),
+    UniqueConstraint("store_id", "content_hash"),
+    sqlite_autoincrement=True,
+)
+
+kb_chunk_refs = Table(
+    "kb_chunk_refs",
+    metadata,
+    Column("store_id", String(64), primary_key=True),
+    Column("chunk_id", String(200), primary_key=True),
+    Column("file_id", String(64), nullable=False),
+    Column("seq", BigInteger, ForeignKey("kb_chunks.seq", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("heading_path", Text, nullable=False),  # JSON list
+    Column("attributes", JSON().with_variant(JSONB(), "postgresql"), nullable=False),  # the file's
+    Index("ix_kb_chunk_refs_store_id_file_id", "store_id", "file_id"),
+    Index("ix_kb_chunk_refs_seq", "seq"),
+)
+
+# Per store: its embedding dimension and number of texts; on SQLite the side index's file
+# name (uid), a counter bumped by every change, so a process sees another's writes
+# (index_vectors.py), and the number that prefixes the store's FTS5 terms (index_sqlite.py).
+kb_index_stores = Table(
+    "kb_index_stores",
+    metadata,
+    Column("store_id", String(64), primary_key=True),
+    Column("uid", String(32), nullable=False),
+    Column("dims", Integer, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("lex_key", Integer, nullable=True),
+    Index("ix_kb_index_stores_lex_key", "lex_key", unique=True),
+)
+
+# Columns a migration adds on one dialect only (tests/store compares the rest).
+DIALECT_COLUMNS: dict[str, dict[str, frozenset[str]]] = {
+    "postgresql": {"kb_chunks": frozenset({"tsv"})},
+    "sqlite": {"kb_chunks": frozenset({"terms"})},
+}
