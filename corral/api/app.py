@@ -25,6 +25,7 @@ from corral.api import (
     policy_events,
     privacy,
     responses_api,
+    vector_stores,
 )
 from corral.api.errors import (
     UnexpectedErrors,
@@ -54,6 +55,7 @@ ROUTES = [
     *files.ROUTES,
     *batches.ROUTES,
     *responses_api.ROUTES,
+    *vector_stores.ROUTES,
     *dashboard.ROUTES,
     Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),

@@ -340,8 +340,10 @@ def free_form(rng: random.Random) -> Any:
 # Shapes kept in modules of their own build on this one, so they join SHAPES last.
 from tests.fuzz.batch_shapes import BATCH_SHAPES  # noqa: E402
 from tests.fuzz.response_shapes import RESPONSE_SHAPES, RESPONSE_TYPED, RESPONSE_WEIGHTS  # noqa: E402
+from tests.fuzz.vector_store_shapes import VECTOR_STORE_SHAPES  # noqa: E402
 
 SHAPES.update(BATCH_SHAPES)
 SHAPES.update(RESPONSE_SHAPES)
+SHAPES.update(VECTOR_STORE_SHAPES)
 WEIGHTS.update(RESPONSE_WEIGHTS)
 TYPED.update(RESPONSE_TYPED)
