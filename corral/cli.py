@@ -15,6 +15,7 @@ from corral.batches.cli import batch
 from corral.config import ConfigError, Settings, load_settings
 from corral.cost.cli import costs
 from corral.governance.cli import policy_events
+from corral.knowledge.cli import kb
 from corral.observe.cli import logs, stats
 from corral.observe.quality.cli import golden
 from corral.privacy.cli import pii
@@ -147,6 +148,7 @@ main.add_command(golden)
 main.add_command(costs)
 main.add_command(simulate)
 main.add_command(batch)
+main.add_command(kb)
 
 
 if __name__ == "__main__":  # pragma: no cover
