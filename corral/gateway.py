@@ -30,6 +30,7 @@ from corral.governance.stage import ContentPolicyStage
 from corral.jobs.queue import JobQueue
 from corral.jobs.stats import JOB_COUNTERS
 from corral.jobs.worker import JobWorker
+from corral.knowledge.wiring import close_knowledge, knowledge_handlers
 from corral.lifecycle import Lifecycle
 from corral.maintenance import Maintenance
 from corral.observe.alerts import AlertEngine
@@ -129,6 +130,8 @@ class Gateway:
         for kind, handler in {**gw.batches.handlers(), **gw.maintenance.handlers()}.items():
             gw.worker.register(kind, handler)
         start_response_worker(gw)  # background responses: the "response" job handler
+        for kind, handler in knowledge_handlers(gw).items():  # kb_ingest: knowledge-base ingestion
+            gw.worker.register(kind, handler)
         if run_jobs:
             await gw.worker.start()
             gw.maintenance.start()
@@ -161,6 +164,7 @@ class Gateway:
         if self.maintenance is not None:
             await self.maintenance.aclose()
         await self.worker.stop()  # first: running items still record, price and write results
+        await close_knowledge(self)  # after the worker: the embedded vector graphs save their files
         await self.routes.aclose()
         await self.cache.drain()
         await self.policy_events.aclose()

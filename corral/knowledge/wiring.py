@@ -48,7 +48,9 @@ class GatewayParts(Protocol):
     settings: Settings
     db: Database
     jobs: JobQueue
-    routes: RouteNames
+
+    @property
+    def routes(self) -> RouteNames: ...  # read-only, so the gateway's RouteTable satisfies it
 
     async def handle(self, ctx: RequestContext) -> Any: ...
 
