@@ -17,20 +17,12 @@ from sqlalchemy import func, select
 import corral.knowledge.wiring as wiring
 from corral.api.app import create_app
 from corral.config import LOCAL_EMBED_MODEL_NAME
-from corral.gateway import Gateway
 from corral.knowledge.types import Document
-from corral.knowledge.wiring import Parts, knowledge_handlers
+from corral.knowledge.wiring import Parts
 from corral.store import Database
 from corral.store.schema import jobs
 from corral.store.testing import create_pg_schema, drop_pg_schema, pg_url_with_schema, run_sync
 from tests.conftest import RunningServer, serve_in_thread, settings_for
-
-
-def register_knowledge(gateway: Gateway) -> None:
-    """What corral/gateway.py will do: the ingestion handler on the gateway's worker."""
-    for kind, handler in knowledge_handlers(gateway).items():
-        gateway.worker.register(kind, handler)
-
 
 #: The built-in embedding model, as the default configuration serves it.
 EMBED_PROVIDERS = {"local-embed": {"type": "local-embed"}}
@@ -71,7 +63,7 @@ def kb_server(backend: str, tmp: Path, gates: dict[str, threading.Event] | None 
     patch.setattr(wiring, "default_parts",
                   lambda gateway: held(real(gateway), gates or {}))
     try:
-        yield from serve_in_thread(create_app(settings, warmup=False, on_start=register_knowledge))
+        yield from serve_in_thread(create_app(settings, warmup=False))
     finally:
         patch.undo()
         if schema is not None:
