@@ -42,13 +42,18 @@ HNSW_MAX_HALFVEC = 4000
 EF_SEARCH = 40  # pgvector's default; raised to k for larger k
 _WORD = re.compile(r"\w+")
 
+# The words' tsqueries are parsed once, in the one-row `w` (to_tsquery is only STABLE: in the
+# select list it would be parsed again for every matching chunk).
 _LEXICAL = """
 SELECT c.seq, {score} AS score
-FROM kb_chunks c
+FROM kb_chunks c, (SELECT {queries}) w
 WHERE c.store_id = :s AND c.tsv @@ to_tsquery('english', :q){exists}
 ORDER BY score DESC, c.seq LIMIT :k
 """
-_COUNT = text("SELECT count(*) FROM kb_chunks WHERE store_id = :s AND tsv @@ to_tsquery('english', :w)")
+_COUNTS = text("""
+SELECT word, (SELECT count(*) FROM kb_chunks WHERE store_id = :s AND tsv @@ to_tsquery('english', word)) AS n
+FROM unnest(CAST(:words AS text[])) AS word
+""")
 _STORE_SIZE = text("SELECT chunks FROM kb_index_stores WHERE store_id = :s")
 _DENSE = """
 SELECT seq, 1 - distance AS score FROM (
@@ -65,16 +70,19 @@ def words(query: str) -> list[str]:
     return list(dict.fromkeys(_WORD.findall(query.lower())))
 
 
-def bm25_score(kept: Sequence[str], counts: dict[str, int], size: int) -> tuple[str, dict[str, Any]]:
-    """The score expression: each kept word's idf (Lucene's, from the store's counts) times
-    its ts_rank alone (flag 1: saturating in its frequency, over 1 + log(length))."""
+def bm25_score(kept: Sequence[str], counts: dict[str, int], size: int) -> tuple[str, str, dict[str, Any]]:
+    """The score expression and the words' tsqueries it reads: each kept word's idf (Lucene's,
+    from the store's counts) times its ts_rank alone (flag 1: saturating in its frequency,
+    over 1 + log(length))."""
     parts: list[str] = []
+    queries: list[str] = []
     params: dict[str, Any] = {}
     for i, word in enumerate(kept):
         params[f"w{i}"] = word
         params[f"i{i}"] = math.log(1 + (size - counts[word] + 0.5) / (counts[word] + 0.5))
-        parts.append(f"CAST(:i{i} AS float8) * ts_rank(c.tsv, to_tsquery('english', :w{i}), 1)")
-    return " + ".join(parts), params
+        queries.append(f"to_tsquery('english', :w{i}) AS q{i}")
+        parts.append(f"CAST(:i{i} AS float8) * ts_rank(c.tsv, w.q{i}, 1)")
+    return " + ".join(parts), ", ".join(queries), params
 
 
 def vector_type(dims: int) -> str | None:
@@ -145,20 +153,21 @@ class PgIndex(SqlIndex):
                 return []
 
             async def count(keys: Sequence[str]) -> dict[str, int]:
-                return {key: int(await tx.fetch_val(_COUNT, {"s": store_id, "w": key.partition(" ")[2]}))
-                        for key in keys}
+                asked = [key.partition(" ")[2] for key in keys]
+                rows = await tx.fetch_all(_COUNTS, {"s": store_id, "words": asked})
+                return {f"{store_id} {r['word']}": int(r["n"]) for r in rows}
 
             # cached per store: "<store id> <word>" (a store id holds no space; words are \w+)
-            keyed = await self.term_counts.get([f"{store_id} {w}" for w in wanted], count)
+            keyed = await self.term_counts.get([f"{store_id} {w}" for w in wanted], count, size)
             counts = {key.partition(" ")[2]: n for key, n in keyed.items()}
             kept = within_budget(counts, self.posting_budget) if size > self.posting_budget else [
                 w for w in wanted if counts[w] > 0]
             if not kept:
                 return []
-            score, weights = bm25_score(kept, counts, size)
+            score, queries, weights = bm25_score(kept, counts, size)
             args = {"q": " | ".join(kept), "s": store_id, "k": k, **params, **weights}
-            return await self._ranked_hits(tx, store_id, _LEXICAL.format(score=score, exists=exists), args,
-                                           filters, lexical=True)
+            ranking = _LEXICAL.format(score=score, queries=queries, exists=exists)
+            return await self._ranked_hits(tx, store_id, ranking, args, filters, lexical=True)
 
     async def dense(self, store_id: str, vector: Sequence[float], k: int,
                     filters: Filter | None = None) -> list[Hit]:

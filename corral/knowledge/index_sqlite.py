@@ -141,7 +141,8 @@ class SqliteIndex(SqlIndex):
                 async def count(missing: Sequence[str]) -> dict[str, int]:
                     rows = await tx.fetch_all(_COUNTS, {"seqs": list(missing)})
                     return {r["term"]: int(r["doc"]) for r in rows}
-                kept = within_budget(await self.term_counts.get(wanted, count), self.posting_budget)
+                counts = await self.term_counts.get(wanted, count, chunks)
+                kept = within_budget(counts, self.posting_budget)
             if not kept:
                 return []
             match = " OR ".join(f'"{t}"' for t in kept)

@@ -23,23 +23,31 @@ Count = Callable[[Sequence[str]], Awaitable[dict[str, int]]]
 
 
 class TermCounts:
-    """How many chunks hold each term, cached `ttl_s`: counting walks the term's postings
-    (a term in all of 100k chunks: ~5 ms), and counts a little stale steer as well."""
+    """How many chunks hold each term, cached: counting walks the term's postings (a term in
+    all of 100k chunks: ~5 ms). A count is asked again after `ttl_s`, or sooner when the
+    store has grown or shrunk by a quarter since (an ingest takes a store from 1k to 100k
+    chunks in minutes, and counts from its start would let every common word through)."""
 
     def __init__(self, ttl_s: float = 300.0, size: int = 100_000) -> None:
         self.ttl_s, self.size = ttl_s, size
-        self._counts: dict[str, tuple[float, int]] = {}
+        self._counts: dict[str, tuple[float, int, int]] = {}  # term -> (when, store size, count)
 
-    async def get(self, terms: Sequence[str], count: Count) -> dict[str, int]:
-        """Counts of `terms` (keys must name the store), asking `count` for those not cached."""
+    def _fresh(self, term: str, now: float, store_size: int) -> bool:
+        found = self._counts.get(term)
+        return (found is not None and now - found[0] <= self.ttl_s
+                and 0.8 * found[1] <= store_size <= 1.25 * found[1])
+
+    async def get(self, terms: Sequence[str], count: Count, store_size: int) -> dict[str, int]:
+        """Counts of `terms` (keys must name the store, of `store_size` chunks now), asking
+        `count` for those not cached or stale."""
         now = time.monotonic()
-        missing = [t for t in terms if t not in self._counts or now - self._counts[t][0] > self.ttl_s]
+        missing = [t for t in terms if not self._fresh(t, now, store_size)]
         if missing:
             if len(self._counts) + len(missing) > self.size:
                 self._counts.clear()
             found = await count(missing)
-            self._counts.update((t, (now, found.get(t, 0))) for t in missing)
-        return {term: self._counts[term][1] for term in terms}
+            self._counts.update((t, (now, store_size, found.get(t, 0))) for t in missing)
+        return {term: self._counts[term][2] for term in terms}
 
 
 def within_budget(counts: dict[str, int], budget: int) -> list[str]:

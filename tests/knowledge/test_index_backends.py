@@ -143,6 +143,18 @@ async def test_bad_filters_are_refused_before_searching(index: SqlIndex) -> None
             await index.dense("vs_a", vectors(1)[0], 3, bad)
 
 
+async def test_common_words_leave_a_query_only_past_the_posting_budget(index: SqlIndex) -> None:
+    texts = [f"harbour report number {i}" for i in range(10)] + ["lighthouse keeper", "lighthouse harbour"]
+    await index.add([chunk("vs_a", "f", i, t) for i, t in enumerate(texts)], vectors(len(texts)))
+    index.posting_budget = 11
+    # 12 chunks, more than the budget: "lighthouse" (2 chunks) and "harbour" (11) exceed 11
+    # together, so only the rarer word is searched for
+    assert {h.chunk.text for h in await index.lexical("vs_a", "lighthouse harbour", 20)} == {
+        "lighthouse keeper", "lighthouse harbour"}
+    index.posting_budget = 1000  # within it: every chunk holding either word
+    assert len(await index.lexical("vs_a", "lighthouse harbour", 20)) == 12
+
+
 async def test_thousands_of_chunks_quickly(index: SqlIndex, backend: str) -> None:
     # PostgreSQL: 2,000, as pgvector's HNSW takes ~570 inserts/s at 32 dimensions here (5,000: 17 s)
     n = 5000 if backend == "sqlite" else 2000

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from corral.knowledge import index_vectors
 from corral.knowledge.index_sqlite import SqliteIndex
-from corral.knowledge.index_terms import within_budget
+from corral.knowledge.index_terms import TermCounts, within_budget
 from corral.store import Database, migrate
 from tests.knowledge.index_fixtures import chunk, ids, vectors
 
@@ -189,15 +189,16 @@ def test_the_posting_budget_keeps_the_rarest_terms() -> None:
     assert within_budget({"1_absent": 0}, 10) == []
 
 
-async def test_common_terms_leave_a_query_only_past_the_budget(sqlite_db: Database, tmp_path: Path) -> None:
-    index = SqliteIndex(sqlite_db, tmp_path / "knowledge", posting_budget=11)
-    texts = [f"harbour report number {i}" for i in range(10)] + ["lighthouse keeper", "lighthouse harbour"]
-    await index.add([chunk(STORE, "f", i, t) for i, t in enumerate(texts)], vectors(len(texts)))
-    # 12 chunks, more than the budget: "lighthouse" (2 chunks) and "harbour" (11) exceed 11
-    # together, so only the rarer is kept
-    assert {h.chunk.text for h in await index.lexical(STORE, "lighthouse harbour", 20)} == {
-        "lighthouse keeper", "lighthouse harbour"}
-    roomy = SqliteIndex(sqlite_db, tmp_path / "knowledge", posting_budget=1000)
-    assert len(await roomy.lexical(STORE, "lighthouse harbour", 20)) == 12  # within it: every match
-    await index.aclose()
-    await roomy.aclose()
+async def test_term_counts_are_asked_again_once_the_store_grew() -> None:
+    asked: list[list[str]] = []
+
+    async def count(terms: Sequence[str]) -> dict[str, int]:
+        asked.append(list(terms))
+        return {t: 7 for t in terms}
+
+    counts = TermCounts()
+    assert await counts.get(["1_a"], count, 100) == {"1_a": 7}
+    await counts.get(["1_a"], count, 120)  # within a quarter: cached
+    await counts.get(["1_a", "1_b"], count, 120)
+    await counts.get(["1_a"], count, 200)  # the store doubled: the count is stale
+    assert asked == [["1_a"], ["1_b"], ["1_a"]]
