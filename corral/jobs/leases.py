@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, update
 
 from corral.jobs.rows import Clock, dumps, job_from_row, new_token
 from corral.jobs.settings import JobSettings
@@ -43,6 +43,17 @@ async def lock_in_order(tx: Transaction, where: ColumnElement[bool]) -> None:
         await tx.execute(select(jobs.c.id).where(where).order_by(jobs.c.id).with_for_update())
 
 
+def claim_pick(kinds: Collection[str], limit: int, now: datetime, dialect: str) -> Select[tuple[str]]:
+    """The ids a claim takes: queued, due, of `kinds`, in the claim order, which the index
+    ix_jobs_claim_order (migration 13) returns without sorting."""
+    pick = (select(jobs.c.id)
+            .where(jobs.c.status == "queued", jobs.c.kind.in_(sorted(kinds)), jobs.c.not_before <= now)
+            .order_by(jobs.c.priority.desc(), jobs.c.not_before, jobs.c.id).limit(limit))
+    if dialect == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    return pick
+
+
 class Leases:
     """Claims and outcomes for workers; every method is one short transaction."""
 
@@ -64,17 +75,16 @@ class Leases:
         token = new_token()
         async with self.db.transaction() as tx:
             now = self.clock()  # after BEGIN: a claim that waited for SQLite's lock gets a full lease
-            pick = (select(jobs.c.id)
-                    .where(jobs.c.status == "queued", jobs.c.kind.in_(sorted(kinds)),
-                           jobs.c.not_before <= now)
-                    .order_by(jobs.c.priority.desc(), jobs.c.not_before, jobs.c.id).limit(limit))
-            if tx.dialect == "postgresql":
-                pick = pick.with_for_update(skip_locked=True)
+            pick = claim_pick(kinds, limit, now, tx.dialect)
             # MATERIALIZED: picked once. As a plain IN (subquery), PostgreSQL may run the pick
             # again per row, and SKIP LOCKED then finds further rows: more than `limit` claimed.
             picked = pick.cte("picked").prefix_with("MATERIALIZED")
+            # No second `status = 'queued'` here: the picked rows are locked (PostgreSQL) or the
+            # database is (SQLite's BEGIN IMMEDIATE), so they are still queued; and with it,
+            # SQLite ran the UPDATE through the status index, over every queued row (9 ms at
+            # 50,000), instead of by primary key.
             rows = await tx.fetch_all(
-                update(jobs).where(jobs.c.id.in_(select(picked.c.id)), jobs.c.status == "queued")
+                update(jobs).where(jobs.c.id.in_(select(picked.c.id)))
                 .values(status="in_progress", lease_owner=worker_id, lease_token=token,
                         lease_expires_at=now + timedelta(seconds=self.settings.lease_s),
                         attempts=jobs.c.attempts + 1, started_at=func.coalesce(jobs.c.started_at, now))
@@ -110,15 +120,29 @@ class Leases:
     async def complete_many(self, done: Sequence[tuple[Job, JSONValue]]) -> set[str]:
         """:meth:`complete` for many jobs in one transaction (one commit, one fsync on
         PostgreSQL: ~8 ms here, the cost that bounds a worker completing one job per commit).
-        Returns the ids written; the others had lost their lease."""
-        written: set[str] = set()
+        Returns the ids written; the others had lost their lease.
+
+        Two statements whatever the count: a read of which leases still hold (locked on
+        PostgreSQL, in id order like every multi-row writer), then one UPDATE run for all of
+        them (executemany). One fenced UPDATE per job cost 2.1 ms per job on PostgreSQL."""
+        if not done:
+            return set()
+        tokens = {job.id: job.lease_token for job, _ in done}
         async with self.db.transaction() as tx:
             now = self.clock()
-            for job, result in sorted(done, key=lambda d: d[0].id):  # one lock order for all writers
-                changed = await tx.execute(update(jobs).where(self._held(job)).values(
-                    status="completed", result=dumps(result), error=None, finished_at=now, **_CLEAR_LEASE))
-                if changed.rowcount:
-                    written.add(job.id)
+            held_now = select(jobs.c.id, jobs.c.lease_token).where(
+                jobs.c.id.in_(sorted(tokens)), jobs.c.status.in_(LEASED)).order_by(jobs.c.id)
+            if tx.dialect == "postgresql":
+                held_now = held_now.with_for_update()
+            rows = await tx.fetch_all(held_now)
+            written = {r["id"] for r in rows if r["lease_token"] is not None
+                       and r["lease_token"] == tokens[r["id"]]}
+            params = [{"job_id": job.id, "job_result": dumps(result)}
+                      for job, result in done if job.id in written]
+            if params:
+                await tx.execute(update(jobs).where(jobs.c.id == bindparam("job_id")).values(
+                    status="completed", result=bindparam("job_result"), error=None, finished_at=now,
+                    **_CLEAR_LEASE), params)
         return written
 
     async def fail(self, job: Job, error: dict[str, Any], *, retryable: bool = True,

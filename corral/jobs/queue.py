@@ -24,6 +24,11 @@ from corral.store.db import Database, Transaction
 from corral.store.schema import jobs, utcnow
 
 _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and asyncpg's parameter limits
+# PostgreSQL: rows this process inserted before it refreshes the table's planner statistics.
+# A batch's items arrive faster than autovacuum analyzes; with statistics from an empty table
+# the claim sorted all 50,000 queued rows (100 ms) instead of reading the claim-order index
+# (0.15 ms). ANALYZE samples a fixed number of rows: about 60 ms whatever the table's size.
+ANALYZE_AFTER_ROWS = 5000
 
 
 class QueueListener(Protocol):
@@ -46,6 +51,7 @@ class JobQueue:
         self.settings = settings or JobSettings()
         self.clock = clock
         self._listeners: list[QueueListener] = []
+        self._inserted_since_analyze = 0
 
     def subscribe(self, listener: QueueListener) -> None:
         self._listeners.append(listener)
@@ -81,7 +87,17 @@ class JobQueue:
         if inserted:
             for listener in self._listeners:
                 listener.wake()
+            await self._refresh_statistics(len(inserted))
         return out
+
+    async def _refresh_statistics(self, inserted: int) -> None:
+        """PostgreSQL: ANALYZE the table once enough rows arrived (see ANALYZE_AFTER_ROWS).
+        SQLite's planner picks the claim-order index without statistics."""
+        self._inserted_since_analyze += inserted
+        if self.db.dialect != "postgresql" or self._inserted_since_analyze < ANALYZE_AFTER_ROWS:
+            return
+        self._inserted_since_analyze = 0
+        await self.db.execute("ANALYZE jobs")
 
     def _row(self, new: NewJob, now: datetime) -> dict[str, Any]:
         payload = dumps(new.payload)

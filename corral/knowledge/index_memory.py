@@ -13,14 +13,14 @@ the key matches only `ne` and `nin`.
 from __future__ import annotations
 
 import math
-import operator
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from corral.knowledge.filters import matches as filter_matches
+from corral.knowledge.filters import validate
 from corral.knowledge.lexical import terms
 from corral.knowledge.types import AttributeValue, Chunk, Filter, Hit
 
@@ -132,36 +132,9 @@ def _unit(vector: Sequence[float]) -> np.ndarray:
 
 
 def matches(filters: Filter | None, attributes: Mapping[str, AttributeValue]) -> bool:
-    """Whether a chunk with `attributes` passes an OpenAI vector-store filter (None: all do)."""
+    """Whether a chunk with `attributes` passes an OpenAI vector-store filter (None: all do):
+    corral.knowledge.filters' reference meaning, the one the SQL indexes compile."""
     if filters is None:
         return True
-    kind = filters.get("type")
-    if kind in ("and", "or"):
-        parts = [matches(f, attributes) for f in filters.get("filters") or ()]
-        return all(parts) if kind == "and" else any(parts)
-    key, value = filters.get("key"), filters.get("value")
-    if not isinstance(key, str) or kind not in _COMPARE:
-        raise ValueError(f"unsupported filter: {dict(filters)!r}")
-    if key not in attributes:
-        return kind in ("ne", "nin")
-    return _COMPARE[kind](attributes[key], value)
-
-
-def _comparable(have: Any, want: Any) -> bool:
-    """Numbers with numbers, strings with strings: 'abc' > 3 is no match rather than an error."""
-    def number(x: Any) -> bool:
-        return isinstance(x, int | float) and not isinstance(x, bool)
-    return (number(have) and number(want)) or (isinstance(have, str) and isinstance(want, str))
-
-
-def _ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
-    return lambda have, want: _comparable(have, want) and compare(have, want)
-
-
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": operator.eq, "ne": operator.ne,
-    "gt": _ordered(operator.gt), "gte": _ordered(operator.ge),
-    "lt": _ordered(operator.lt), "lte": _ordered(operator.le),
-    "in": lambda have, want: have in (want or ()),
-    "nin": lambda have, want: have not in (want or ()),
-}
+    validate(filters)
+    return filter_matches(filters, attributes)

@@ -1,6 +1,6 @@
-"""Migration 11: the knowledge index's tables (kept out of migrations.py, which is long enough).
+"""Migrations 11 and 12: the knowledge index's tables, and the vector stores over them.
 
-Both dialects get kb_chunks, kb_chunk_refs and kb_index_stores (a snapshot, as every migration
+Migration 11: both dialects get kb_chunks, kb_chunk_refs and kb_index_stores (a snapshot, as every migration
 keeps). What only one dialect can have is made here too:
 
 - SQLite: a `terms` column (the text's words as corral.knowledge.lexical analyses them, each
@@ -33,7 +33,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from corral.store.db import Transaction
-from corral.store.schema import Vector, new_metadata
+from corral.store.ddl import create_table_ddl
+from corral.store.schema import UTCDateTime, Vector, new_metadata
 
 _EXTENSION_SCHEMA = """
 SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
@@ -132,4 +133,73 @@ async def v11_knowledge_index(tx: Transaction) -> None:
         for ix in sorted(table.indexes, key=lambda i: str(i.name)):
             await tx.execute(CreateIndex(ix))
     for stmt in _PG_FTS if pg else _SQLITE_FTS:
+        await tx.execute(stmt)
+
+
+async def v12_vector_stores(tx: Transaction) -> None:
+    """OpenAI's vector stores (corral.knowledge): stores, their files, parsed text, file batches."""
+    md = new_metadata()
+    stores = Table(
+        "vector_stores",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("team", String(200), nullable=False),
+        Column("key_id", String(64), nullable=True),
+        Column("name", String(256), nullable=False),
+        Column("description", Text, nullable=True),
+        Column("metadata", Text, nullable=True),
+        Column("status", String(16), nullable=False),
+        Column("expires_after_days", Integer, nullable=True),
+        Column("expires_at", UTCDateTime(), nullable=True),
+        Column("last_active_at", UTCDateTime(), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("embed_model", String(200), nullable=False),
+        Column("embed_name", String(200), nullable=True),
+        Column("embed_dimensions", Integer, nullable=True),
+        Column("chunk_tokens", Integer, nullable=False),
+        Column("chunk_overlap", Integer, nullable=False),
+        Index("ix_vector_stores_team_created_at", "team", "created_at"),
+    )
+    store_files = Table(
+        "vector_store_files",
+        md,
+        Column("store_id", String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), primary_key=True),
+        Column("file_id", String(64), primary_key=True),
+        Column("team", String(200), nullable=False),
+        Column("filename", String(512), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("last_error", Text, nullable=True),
+        Column("attributes", Text, nullable=True),
+        Column("chunk_tokens", Integer, nullable=False),
+        Column("chunk_overlap", Integer, nullable=False),
+        Column("usage_bytes", BigInteger, nullable=False),
+        Column("chunks", Integer, nullable=False),
+        Column("batch_id", String(64), nullable=True),
+        Column("token", String(32), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
+        Index("ix_vector_store_files_store_id_status", "store_id", "status"),
+        Index("ix_vector_store_files_store_id_created_at", "store_id", "created_at"),
+        Index("ix_vector_store_files_batch_id", "batch_id"),
+    )
+    texts = Table(
+        "vector_store_file_texts",
+        md,
+        Column("store_id", String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), primary_key=True),
+        Column("file_id", String(64), primary_key=True),
+        Column("idx", Integer, primary_key=True, autoincrement=False),
+        Column("text", Text, nullable=False),
+    )
+    file_batches = Table(
+        "vector_store_file_batches",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("store_id", String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), nullable=False),
+        Column("team", String(200), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("total", Integer, nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Index("ix_vector_store_file_batches_store_id_created_at", "store_id", "created_at"),
+    )
+    for stmt in create_table_ddl(stores, store_files, texts, file_batches):
         await tx.execute(stmt)

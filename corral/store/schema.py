@@ -290,13 +290,14 @@ jobs = Table(
     Column("started_at", UTCDateTime(), nullable=True),  # first claim
     Column("finished_at", UTCDateTime(), nullable=True),
     Column("expires_at", UTCDateTime(), nullable=True),  # still queued then: expired
-    Index("ix_jobs_claim", "status", "kind", "priority", "not_before"),
     Index("ix_jobs_lease", "status", "lease_expires_at"),
     Index("ix_jobs_parent", "parent_id", "status"),
     Index("ix_jobs_team", "team", "status"),
     Index("ix_jobs_finished_at", "finished_at"),
     Index("uq_jobs_dedupe", "team", "kind", "dedupe_key", unique=True),
 )
+# The claim's ORDER BY as an index (migration 13 says why).
+Index("ix_jobs_claim_order", jobs.c.status, jobs.c.priority.desc(), jobs.c.not_before, jobs.c.id)
 
 # Stored responses (corral.responses, migration 9): the Responses API's `store: true`, owned by
 # the creating key's team. PRIVACY: a data class holding conversation content at the client's

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from corral.knowledge.filters import InvalidFilter
 from corral.knowledge.index_memory import MemoryIndex, matches
 from corral.knowledge.types import Chunk
 
@@ -82,6 +83,8 @@ async def test_add_refuses_mismatched_lengths() -> None:
     ({"type": "eq", "key": "draft", "value": True}, {"c3"}),
     ({"type": "ne", "key": "draft", "value": True}, {"c1", "c2", "c4"}),  # no key: matches ne
     ({"type": "gt", "key": "lang", "value": 3}, set()),  # a string against a number: no match
+    ({"type": "eq", "key": "draft", "value": 1}, set()),  # a boolean is not a number (True == 1)
+    ({"type": "in", "key": "draft", "value": [1, "x"]}, set()),
     ({"type": "and", "filters": [{"type": "eq", "key": "lang", "value": "en"},
                                  {"type": "lte", "key": "year", "value": 1066}]}, {"c1", "c2"}),
     ({"type": "or", "filters": [{"type": "eq", "key": "lang", "value": "fr"},
@@ -96,6 +99,8 @@ async def test_filters_apply_to_both_searches(index: MemoryIndex, filters: dict[
 
 
 def test_an_unknown_filter_is_an_error() -> None:
-    with pytest.raises(ValueError, match="unsupported filter"):
+    with pytest.raises(InvalidFilter, match=r"filters\.type"):
         matches({"type": "regex", "key": "a", "value": "x"}, {"a": "x"})
-    assert matches(None, {}) and matches({"type": "and", "filters": []}, {})
+    with pytest.raises(InvalidFilter, match="non-empty list"):
+        matches({"type": "and", "filters": []}, {})
+    assert matches(None, {})
