@@ -97,7 +97,7 @@ async def _response(gateway: Any, line: LineRequest) -> dict[str, Any]:
         param = "stream" if prepared.stream else "background"
         raise InvalidRequest(f"'{param}' is not supported in a batch: each answer is written to the "
                              f"batch's output file. Remove '{param}' from the line.", param=param)
-    ctx = service.context(prepared, caller, client_request_id=line.custom_id)
+    ctx = await service.context(prepared, caller, gateway, client_request_id=line.custom_id)
     ctx.job_id = line.batch_id
     result = await gateway.handle(ctx)
     assert isinstance(result, ChatResponse)  # not streamed: checked above

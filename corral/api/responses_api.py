@@ -67,6 +67,7 @@ class CreateEndpoint:
         store = _store(gateway)
         prepared = await service.prepare(store, parse_json_object(body), caller,
                                          response_id_for(state["request_id"]), limit_bytes=limit)
+        await service.check_stores(gateway, prepared, caller)  # not the team's store: 404 before it runs
         if prepared.body["background"]:
             answer = await background.submit(store, _jobs(gateway), prepared, caller)
             await json_response(answer)(scope, receive, send)
@@ -76,7 +77,7 @@ class CreateEndpoint:
 
 async def _run(gateway: Any, store: ResponseStore, prepared: service.Prepared, caller: Caller, arrived: float,
                client_id: str | None, receive: Receive, send: Send) -> None:
-    ctx = service.context(prepared, caller, started=arrived, client_request_id=client_id)
+    ctx = await service.context(prepared, caller, gateway, started=arrived, client_request_id=client_id)
     watch = DisconnectWatch(receive, ctx)  # from here on, a vanished client cancels the work
     try:
         result = await gateway.handle(ctx)  # the lifecycle records it (a stream: when it is over)

@@ -73,6 +73,17 @@ class ContextFit:
     summarize_error: str | None = None  # summarizing failed, so the prompt was truncated instead
 
 
+@dataclass(frozen=True, slots=True)
+class GroundingNote:
+    """Retrieved context the request carries (the Responses API's file_search), for the record:
+    the prompt tokens it adds, so what grounding costs (or saves) can be measured, and the
+    recorded requests that searched for it."""
+
+    context_tokens: int
+    sources: int
+    search_request_ids: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class RequestContext:
     """One request's state. `request` is what the next stage sends (stages may replace it);
@@ -110,6 +121,7 @@ class RequestContext:
     client_disconnected: bool = False  # the client left before the answer was complete
     first_byte_out_at: float | None = None  # when the first chunk was handed to the client
     job_id: str | None = None  # the batch (or background job) this request runs for
+    grounding: GroundingNote | None = None  # set when retrieved sources were added to the prompt
     original: Work = field(init=False)
 
     def __post_init__(self) -> None:

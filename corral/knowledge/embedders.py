@@ -4,13 +4,14 @@ Why through the gateway: a store's ingestion and every search's query embedding 
 ordinary `embeddings` requests. The lifecycle resolves the route (the built-in
 `all-minilm-l6-v2`, or OpenAI, Gemini, any OpenAI-compatible deployment), applies the
 route's privacy policy, fails over, records and prices each call, attributed to the caller
-(and to the ingestion job, `job_id`). Pointing a store at another route is all it takes to
+(and to the ingestion job, `job_id`; a search made for a response also names its requests
+after the response's, `request_ids`). Pointing a store at another route is all it takes to
 change models; the store records `name` and `dimensions` so a change re-embeds it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from random import getrandbits
 from typing import Any, Protocol
 
@@ -30,7 +31,8 @@ class GatewayEmbedder:
     """An `Embedder` whose vectors come from `route` through `gateway.handle`."""
 
     def __init__(self, gateway: Gateway, route: str, caller: Caller | None, *, dimensions: int,
-                 job_id: str | None = None, batch_size: int = BATCH) -> None:
+                 job_id: str | None = None, batch_size: int = BATCH,
+                 request_ids: Callable[[], str] | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.gateway = gateway
@@ -38,7 +40,14 @@ class GatewayEmbedder:
         self.caller = caller
         self.job_id = job_id
         self.batch_size = batch_size
+        self.request_ids = request_ids  # each request's id; None: a random `req_...`
         self._dimensions = dimensions
+
+    def attributed(self, request_ids: Callable[[], str]) -> GatewayEmbedder:
+        """The same embedder, its requests named by `request_ids` (a response's `req_X:fs1`, ...),
+        so the records of a search made for a request are found from that request's id."""
+        return GatewayEmbedder(self.gateway, self.route, self.caller, dimensions=self._dimensions,
+                               job_id=self.job_id, batch_size=self.batch_size, request_ids=request_ids)
 
     @property
     def name(self) -> str:
@@ -56,7 +65,8 @@ class GatewayEmbedder:
         return vectors
 
     async def _request(self, texts: list[str]) -> list[list[float]]:
-        ctx = RequestContext(request_id=f"req_{getrandbits(96):024x}", caller=self.caller,
+        request_id = self.request_ids() if self.request_ids is not None else f"req_{getrandbits(96):024x}"
+        ctx = RequestContext(request_id=request_id, caller=self.caller,
                              request=EmbeddingRequest(self.route, texts), operation="embeddings")
         ctx.job_id = self.job_id
         result = await self.gateway.handle(ctx)

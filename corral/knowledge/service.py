@@ -19,6 +19,7 @@ from corral.core.context import Caller
 from corral.core.errors import InvalidRequest
 from corral.files.store import FileStore
 from corral.jobs.queue import JobQueue
+from corral.knowledge.embedders import GatewayEmbedder
 from corral.knowledge.ingest import Ingestor, ingest_job
 from corral.knowledge.objects import FileBatch, StoreFile, VectorStore
 from corral.knowledge.settings import KnowledgeSettings
@@ -102,13 +103,18 @@ class Knowledge:
         await self.stores.remove(store.id)
 
     async def search(self, store: VectorStore, caller: Caller, queries: Sequence[str], k: int,
-                     filters: Filter | None, score_threshold: float) -> list[Hit]:
+                     filters: Filter | None, score_threshold: float, *,
+                     request_ids: Callable[[], str] | None = None) -> list[Hit]:
         """The best `k` chunks for any of `queries` (a chunk found by several keeps its best
-        score), above `score_threshold`. A store still ingesting answers with what is indexed."""
+        score), above `score_threshold`. A store still ingesting answers with what is indexed.
+        `request_ids` names the query embeddings' requests (a search made for a response)."""
         await self.stores.touch(store)
         if store.embed_dimensions is None:
             return []  # nothing was ever embedded into it: no query to embed either
-        search = self.retriever(self.index, await self.query_embedder(store, caller))
+        embedder = await self.query_embedder(store, caller)
+        if request_ids is not None and isinstance(embedder, GatewayEmbedder):
+            embedder = embedder.attributed(request_ids)
+        search = self.retriever(self.index, embedder)
         best: dict[str, Hit] = {}
         for query in queries:
             for hit in await search.search(store.id, query, k, filters, score_threshold):

@@ -39,6 +39,10 @@ def _notes(ctx: RequestContext) -> dict[str, Any]:
         notes["client_disconnected"] = True
     if ctx.job_id is not None:
         notes["job_id"] = ctx.job_id
+    if ctx.grounding is not None:  # file_search: what the retrieved context added to the prompt
+        g = ctx.grounding
+        notes["grounding"] = {"context_tokens": g.context_tokens, "sources": g.sources,
+                              "search_request_ids": list(g.search_request_ids)}
     return notes
 
 

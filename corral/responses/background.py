@@ -40,7 +40,8 @@ async def submit(store: ResponseStore, jobs: JobQueue, prepared: service.Prepare
     stored.body["status"] = "queued"
     await store.insert(stored)
     payload = {"response_id": stored.id, "key_id": caller.key_id, "key_name": caller.key_name,
-               "team": caller.team, "scopes": sorted(caller.scopes)}
+               "team": caller.team, "scopes": sorted(caller.scopes),
+               "include_results": prepared.include_results}
     try:
         await jobs.enqueue(NewJob(KIND, payload, caller.team, key_id=caller.key_id, id=stored.id,
                                   priority=PRIORITY))
@@ -85,14 +86,14 @@ async def _run(gateway: Any, store: ResponseStore, stored: StoredResponse, job: 
     p = job.payload
     caller = Caller(str(p["key_id"]), str(p["key_name"]), str(p["team"]), frozenset(p["scopes"]))
     try:
-        prepared = await service.resume(store, stored, limit_bytes=gateway.settings.server.max_body_bytes)
-    except CorralError as exc:  # the conversation it continues was deleted meanwhile
+        prepared = await service.resume(store, stored, limit_bytes=gateway.settings.server.max_body_bytes,
+                                        include_results=bool(p.get("include_results")))
+        # A run again after a worker died gets a record of its own (req_X:2).
+        ctx = await service.context(prepared, caller, gateway, attempt=job.attempts)
+    except CorralError as exc:  # the conversation it continues, or a store it searches, was deleted meanwhile
         final = fail(stored.body, exc)  # stored.body, now failed
         await store.update(stored, only_from=LIVE)
         return final
-    ctx = service.context(prepared, caller)
-    if job.attempts > 1:  # a run again after a worker died: a record of its own
-        ctx.request_id = f"{ctx.request_id}:{job.attempts}"
     ctx.job_id = job.id
     work = asyncio.ensure_future(gateway.handle(ctx))
     try:

@@ -5,6 +5,10 @@ its stored row runs exactly what the foreground request would have. Parameters w
 canonical field go in `ChatRequest.extra` under their chat-completions names
 (`reasoning_effort`, `verbosity`): OpenAI-compatible deployments receive them, and other
 adapters refuse them with a 400 naming them rather than dropping them.
+
+A `file_search` tool is not sent to the model (Corral ran the search): its sources come
+as `grounding` messages, the rules after the instructions and the sources just before the
+latest user message (corral.responses.grounding).
 """
 
 from __future__ import annotations
@@ -15,14 +19,21 @@ from corral.core.types import ChatRequest, Message, Tool
 from corral.responses.items import to_messages
 
 
-def chat_request(body: dict[str, Any], conversation: list[dict[str, Any]], *, stream: bool) -> ChatRequest:
-    """`conversation`: the earlier responses' items, oldest first, then this request's input."""
+def chat_request(body: dict[str, Any], conversation: list[dict[str, Any]], *, stream: bool,
+                 grounding: list[Message] | None = None) -> ChatRequest:
+    """`conversation`: the earlier responses' items, oldest first, then this request's input;
+    `grounding`: the file_search rules, then the sources (if any were found)."""
     messages: list[Message] = []
     if body.get("instructions"):
         messages.append(Message("system", body["instructions"]))
-    messages += to_messages(conversation)
+    turns = to_messages(conversation)
+    if grounding:
+        messages.append(grounding[0])
+        at = max((i for i, m in enumerate(turns) if m.role == "user"), default=len(turns))
+        turns[at:at] = grounding[1:]
+    messages += turns
     tools = [Tool(t["name"], t.get("description"), t.get("parameters"), t.get("strict"))
-             for t in body.get("tools") or []]
+             for t in body.get("tools") or [] if t["type"] == "function"]
     extra: dict[str, Any] = {}
     effort = (body.get("reasoning") or {}).get("effort")
     if effort is not None:
@@ -41,7 +52,7 @@ def chat_request(body: dict[str, Any], conversation: list[dict[str, Any]], *, st
         user=body.get("safety_identifier") or body.get("user"),
         response_format=_response_format(text.get("format")),
         tools=tools or None,
-        tool_choice=_tool_choice(body.get("tool_choice")) if tools else None,
+        tool_choice=_tool_choice(body.get("tool_choice"), bool(grounding)) if tools else None,
         parallel_tool_calls=body.get("parallel_tool_calls") if tools else None,
         extra=extra,
     )
@@ -56,8 +67,12 @@ def _response_format(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": schema}
 
 
-def _tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
-    """The Responses shape ({"type": "function", "name": ...}) in the chat shape Corral carries."""
+def _tool_choice(choice: str | dict[str, Any] | None, searched: bool) -> str | dict[str, Any] | None:
+    """The Responses shape ({"type": "function", "name": ...}) in the chat shape Corral carries.
+    A search already done satisfies `required` and `{"type": "file_search"}`: the model may
+    answer or call a function."""
     if isinstance(choice, dict):
+        if choice["type"] != "function":
+            return "auto"
         return {"type": "function", "function": {"name": choice["name"]}}
-    return choice
+    return "auto" if choice == "required" and searched else choice

@@ -4,7 +4,8 @@ Stored shapes are the API's item resources (what `input_items` lists and what a 
 `previous_response_id` loads): every item has an `id`; a message's content is always a
 list of parts (`input_text` / `input_image` for user, system and developer; `output_text`
 / `refusal` for the assistant). Supported items: messages, `function_call` and
-`function_call_output`. Anything else is refused with a 400 naming it.
+`function_call_output`, and `file_search_call` (earlier output passed back: kept, never sent
+to the model, as its sources were for that turn). Anything else is refused with a 400 naming it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from corral.core.types import ContentPart, ImagePart, Message, TextPart, ToolCal
 from corral.responses.ids import item_id
 
 ROLES = ("user", "system", "developer", "assistant")
-SUPPORTED_ITEMS = "message, function_call, function_call_output"
+SUPPORTED_ITEMS = "message, function_call, function_call_output, file_search_call"
 DETAILS = ("auto", "low", "high")
 
 
@@ -40,6 +41,8 @@ def _item(raw: Any, where: str) -> dict[str, Any]:
         return _function_call(raw, where)
     if kind == "function_call_output":
         return _function_output(raw, where)
+    if kind == "file_search_call":
+        return _search_call(raw, where)
     shown = str(kind)[:40] if kind is not None else "(none)"
     raise InvalidRequest(f"Input items of type {shown!r} are not supported by Corral's /v1/responses "
                          f"(supported: {SUPPORTED_ITEMS}).", param=f"{where}.type")
@@ -141,6 +144,17 @@ def _function_output(raw: dict[str, Any], where: str) -> dict[str, Any]:
                              param=f"{where}.output")
     return {"id": item_id("fco_"), "type": "function_call_output", "status": "completed", "call_id": call_id,
             "output": output}
+
+
+def _search_call(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    queries = raw.get("queries", [])
+    if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
+        raise InvalidRequest(f"'{where}.queries' must be a list of strings.", param=f"{where}.queries")
+    results = raw.get("results")
+    if results is not None and not isinstance(results, list):
+        raise InvalidRequest(f"'{where}.results' must be a list or null.", param=f"{where}.results")
+    return {"id": item_id("fs_"), "type": "file_search_call", "status": "completed", "queries": queries,
+            "results": results}
 
 
 def to_messages(items: list[dict[str, Any]]) -> list[Message]:

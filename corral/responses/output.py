@@ -2,7 +2,9 @@
 
 One shape for the JSON answer, the stream's final event and the stored row: a message
 item (`msg_...`, `output_text` content with empty annotations and logprobs) for the text,
-then one `function_call` item (`fc_...`) per tool call, in the model's order.
+then one `function_call` item (`fc_...`) per tool call, in the model's order. A grounded
+answer (file_search) starts with its `file_search_call` item, and its text's citation
+markers become `file_citation` annotations (corral.responses.citations).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 from corral.core.errors import CorralError, InvalidRequest, RateLimited, UpstreamRateLimited, UpstreamRejected
 from corral.core.types import ChatResponse, FinishReason, ToolCall, Usage
+from corral.responses.citations import cite
+from corral.responses.grounding import Grounding
 from corral.responses.ids import item_id
 
 # Why the answer stopped -> (status, incomplete_details.reason)
@@ -24,13 +28,14 @@ _STATUS: dict[FinishReason | None, tuple[str, str | None]] = {
 }
 
 
-def text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def text_part(text: str, annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": annotations or [], "logprobs": []}
 
 
-def message_item(text: str, status: str, id: str | None = None) -> dict[str, Any]:
+def message_item(text: str, status: str, id: str | None = None,
+                 annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"id": id or item_id("msg_"), "type": "message", "role": "assistant", "status": status,
-            "content": [text_part(text)]}
+            "content": [text_part(text, annotations)]}
 
 
 def call_item(call: ToolCall, status: str, id: str | None = None) -> dict[str, Any]:
@@ -38,9 +43,14 @@ def call_item(call: ToolCall, status: str, id: str | None = None) -> dict[str, A
             "call_id": call.id or item_id("call_"), "name": call.name, "arguments": call.arguments}
 
 
-def output_items(answer: ChatResponse) -> list[dict[str, Any]]:
+def output_items(answer: ChatResponse, grounding: Grounding | None = None) -> list[dict[str, Any]]:
     status = "incomplete" if answer.finish_reason in ("length", "content_filter") else "completed"
-    items = [message_item(answer.content, status)] if answer.content else []
+    items = [grounding.call] if grounding is not None else []
+    if answer.content:
+        text, notes = answer.content, None
+        if grounding is not None:
+            text, notes = cite(text, grounding.sources)
+        items.append(message_item(text, status, annotations=notes))
     items += [call_item(c, status) for c in answer.tool_calls or ()]
     return items
 
@@ -67,8 +77,9 @@ def finish(body: dict[str, Any], output: list[dict[str, Any]], reason: FinishRea
     return body
 
 
-def finish_answer(body: dict[str, Any], answer: ChatResponse, model: str) -> dict[str, Any]:
-    return finish(body, output_items(answer), answer.finish_reason, answer.usage, model)
+def finish_answer(body: dict[str, Any], answer: ChatResponse, model: str,
+                  grounding: Grounding | None = None) -> dict[str, Any]:
+    return finish(body, output_items(answer, grounding), answer.finish_reason, answer.usage, model)
 
 
 def error_wire(exc: BaseException) -> dict[str, str]:

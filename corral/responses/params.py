@@ -3,7 +3,8 @@
 Every field is checked here and refused with a 400 that names it; nothing is dropped
 quietly. What Corral cannot honour gets a 400 that says so (built-in tools, reasoning
 summaries, logprobs, stored prompts, conversations); hints that do not change the answer
-(`prompt_cache_key`, `service_tier` auto/default, `stream_options`) are accepted.
+(`prompt_cache_key`, `service_tier` auto/default, `stream_options`) are accepted. Tools are
+`function` tools and one `file_search` tool (corral.responses.file_search).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.core.errors import InvalidRequest
+from corral.responses import file_search
 from corral.responses.items import normalize_input
 
 MAX_METADATA_KEYS = 16
@@ -49,6 +51,7 @@ class Draft:
     body: dict[str, Any]
     items: list[dict[str, Any]]
     stream: bool
+    include_results: bool = False  # include: ["file_search_call.results"]
 
 
 def parse_create(data: dict[str, Any], response_id: str, created_at: int) -> Draft:
@@ -88,8 +91,7 @@ def parse_create(data: dict[str, Any], response_id: str, created_at: int) -> Dra
         "user": _text(data, "user", MAX_USER_CHARS), "metadata": _metadata(data.get("metadata")),
     }
     _stream_options(data.get("stream_options"), stream)
-    _include(data.get("include"))
-    return Draft(body, items, stream)
+    return Draft(body, items, stream, file_search.parse_include(data.get("include")))
 
 
 def _refuse_unknown(data: dict[str, Any]) -> None:
@@ -170,18 +172,24 @@ def _tools(raw: Any) -> list[dict[str, Any]]:
         return []
     if not isinstance(raw, list) or len(raw) > MAX_TOOLS:
         raise InvalidRequest(f"'tools' must be a list of at most {MAX_TOOLS} tools.", param="tools")
-    return [_tool(t, f"tools[{i}]") for i, t in enumerate(raw)]
+    tools = [_tool(t, f"tools[{i}]") for i, t in enumerate(raw)]
+    searches = [i for i, t in enumerate(tools) if t["type"] == file_search.KIND]
+    if len(searches) > 1:
+        raise InvalidRequest("At most one 'file_search' tool may be given; list every vector store in its "
+                             "'vector_store_ids'.", param=f"tools[{searches[1]}]")
+    return tools
 
 
 def _tool(raw: Any, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise InvalidRequest(f"'{where}' must be an object.", param=where)
     kind = raw.get("type")
+    if kind == file_search.KIND:
+        return file_search.parse_tool(raw, where)
     if kind != "function":
         shown = kind if isinstance(kind, str) else type(kind).__name__
         raise InvalidRequest(f"Tools of type {str(shown)[:40]!r} are not supported by Corral's "
-                             "/v1/responses; only 'function' tools are (file_search comes with "
-                             "knowledge-base retrieval).",
+                             "/v1/responses; only 'function' and 'file_search' tools are.",
                              param=f"{where}.type")
     extra = sorted(set(raw) - {"type", "name", "description", "parameters", "strict"})
     if extra:
@@ -207,15 +215,20 @@ def _tool_choice(raw: Any, tools: list[dict[str, Any]]) -> str | dict[str, Any]:
         return "auto"
     if raw in ("none", "auto", "required"):
         choice: str | dict[str, Any] = raw
+    elif raw == {"type": file_search.KIND}:
+        if file_search.search_tool(tools) is None:
+            raise InvalidRequest("'tool_choice' is file_search but no 'file_search' tool is given.",
+                                 param="tool_choice")
+        choice = {"type": file_search.KIND}
     elif isinstance(raw, dict) and raw.get("type") == "function" and set(raw) == {"type", "name"} \
             and isinstance(raw["name"], str):
-        if raw["name"] not in {t["name"] for t in tools}:
+        if raw["name"] not in {t["name"] for t in tools if t["type"] == "function"}:
             raise InvalidRequest(f"'tool_choice' names the function {raw['name'][:64]!r}, which is not in "
                                  "'tools'.", param="tool_choice")
         choice = {"type": "function", "name": raw["name"]}
     else:
-        raise InvalidRequest("'tool_choice' must be 'none', 'auto', 'required' or "
-                             "{\"type\": \"function\", \"name\": ...}; other tool choices are not "
+        raise InvalidRequest("'tool_choice' must be 'none', 'auto', 'required', {\"type\": \"file_search\"} "
+                             "or {\"type\": \"function\", \"name\": ...}; other tool choices are not "
                              "supported by Corral.", param="tool_choice")
     if choice == "required" and not tools:
         raise InvalidRequest("'tool_choice' is 'required' but no 'tools' are given.", param="tool_choice")
@@ -308,12 +321,3 @@ def _stream_options(raw: Any, stream: bool) -> None:
             or not isinstance(raw.get("include_obfuscation"), bool | None):
         raise InvalidRequest("'stream_options' may only hold 'include_obfuscation' (a boolean).",
                              param="stream_options")
-
-
-def _include(raw: Any) -> None:
-    if raw is None or raw == []:
-        return
-    shown = ", ".join(str(v)[:60] for v in raw[:5]) if isinstance(raw, list) else str(type(raw).__name__)
-    raise InvalidRequest(f"'include' is not supported by Corral (asked for: {shown}): it adds data of "
-                         "built-in tools, logprobs and encrypted reasoning, which Corral does not produce.",
-                         param="include")

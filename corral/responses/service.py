@@ -1,7 +1,8 @@
 """The flow every response follows, at the HTTP edge and in the background worker alike.
 
     prepare   check the request, load the conversation it continues (team-scoped, bounded)
-    context   the `RequestContext` with the canonical `ChatRequest`; the caller runs it
+    context   run the file_search tool's search, if any (corral.responses.grounding), and
+              build the `RequestContext` with the canonical `ChatRequest`; the caller runs it
               through `gateway.handle` (privacy, routing, context, record, cost)
     answer    a canonical answer -> the finished Response object, stored when asked
     events    a canonical stream -> the Responses event stream, stored when it ends
@@ -24,8 +25,11 @@ from corral.core.context import Caller, RequestContext
 from corral.core.errors import CorralError, InvalidRequest
 from corral.core.stream import ChatStream
 from corral.core.types import ChatRequest, ChatResponse
+from corral.knowledge.wiring import GatewayParts, knowledge_for
 from corral.responses.canonical import chat_request
 from corral.responses.events import response_events
+from corral.responses.file_search import KIND as FILE_SEARCH
+from corral.responses.grounding import Grounding, latest_query, open_stores, retrieve
 from corral.responses.ids import request_id_for
 from corral.responses.output import fail, finish_answer
 from corral.responses.params import parse_create
@@ -40,13 +44,23 @@ class Prepared:
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier responses' items, oldest first
     stream: bool = False
     limit_bytes: int = 0  # what one response may store of input, of output, and a conversation in all
+    include_results: bool = False  # include: ["file_search_call.results"]
+    grounding: Grounding | None = None  # the file_search done for it, once `context` ran
 
     @property
     def body(self) -> dict[str, Any]:
         return self.stored.body
 
     def chat(self) -> ChatRequest:
-        return chat_request(self.body, self.history + self.stored.items, stream=self.stream)
+        extra = self.grounding.messages() if self.grounding is not None else None
+        return chat_request(self.body, self.history + self.stored.items, stream=self.stream, grounding=extra)
+
+    def search_tool(self) -> tuple[dict[str, Any], str] | None:
+        """The file_search tool and where it is (`tools[i]`), unless tool_choice is 'none'."""
+        if self.body["tool_choice"] == "none":
+            return None
+        found = [(t, f"tools[{i}]") for i, t in enumerate(self.body["tools"]) if t["type"] == FILE_SEARCH]
+        return found[0] if found else None
 
 
 def _size(value: Any) -> int:
@@ -62,7 +76,8 @@ async def prepare(store: ResponseStore, data: dict[str, Any], caller: Caller, re
     draft = parse_create(data, response_id, int(time.time()))
     stored = StoredResponse(draft.body, draft.items, caller.team, caller.key_id,
                             conversation_bytes=_size(draft.items))
-    prepared = Prepared(stored, stream=draft.stream, limit_bytes=limit_bytes)
+    prepared = Prepared(stored, stream=draft.stream, limit_bytes=limit_bytes,
+                        include_results=draft.include_results)
     previous = draft.body["previous_response_id"]
     if previous is not None:
         await _continue(store, prepared, previous)
@@ -81,21 +96,42 @@ async def _continue(store: ResponseStore, prepared: Prepared, previous: str) -> 
                              param="previous_response_id")
 
 
-async def resume(store: ResponseStore, stored: StoredResponse, *, limit_bytes: int) -> Prepared:
+async def resume(store: ResponseStore, stored: StoredResponse, *, limit_bytes: int,
+                 include_results: bool = False) -> Prepared:
     """A stored (background) response made ready to run, its conversation reloaded (its size
     was checked when it was created)."""
-    prepared = Prepared(stored, limit_bytes=limit_bytes)
+    prepared = Prepared(stored, limit_bytes=limit_bytes, include_results=include_results)
     previous = stored.body.get("previous_response_id")
     if previous is not None:
         _, prepared.history = await store.conversation(previous, stored.team)
     return prepared
 
 
-def context(prepared: Prepared, caller: Caller, *, started: float | None = None,
-            client_request_id: str | None = None) -> RequestContext:
-    """The request that produces the response; its id (and record) is `req_X` for `resp_X`."""
-    ctx = RequestContext(request_id=request_id_for(prepared.stored.id), request=prepared.chat(),
-                         caller=caller, client_request_id=client_request_id)
+async def check_stores(gateway: GatewayParts, prepared: Prepared, caller: Caller) -> None:
+    """Refuse at once a file_search tool naming a store the caller's team does not have (404,
+    as a missing one), before anything runs or is queued."""
+    found = prepared.search_tool()
+    if found is not None:
+        await open_stores(knowledge_for(gateway), found[0], found[1], caller.team)
+
+
+async def context(prepared: Prepared, caller: Caller, gateway: GatewayParts, *, attempt: int = 1,
+                  started: float | None = None, client_request_id: str | None = None) -> RequestContext:
+    """The request that produces the response; its id (and record) is `req_X` for `resp_X`
+    (`req_X:2` for a background run repeated after its worker died). A file_search tool's
+    search runs first, its sources put in the request before the lifecycle sees it."""
+    request_id = request_id_for(prepared.stored.id)
+    if attempt > 1:
+        request_id = f"{request_id}:{attempt}"
+    found = prepared.search_tool()
+    if found is not None:
+        query = latest_query(prepared.history + prepared.stored.items)
+        prepared.grounding = await retrieve(knowledge_for(gateway), found[0], found[1], caller, query,
+                                            request_id, include_results=prepared.include_results)
+    ctx = RequestContext(request_id=request_id, request=prepared.chat(), caller=caller,
+                         client_request_id=client_request_id)
+    if prepared.grounding is not None:
+        ctx.grounding = prepared.grounding.note()
     if started is not None:
         ctx.started = started
     return ctx
@@ -128,7 +164,7 @@ async def keep(store: ResponseStore, prepared: Prepared, final: dict[str, Any]) 
 async def answer(store: ResponseStore, prepared: Prepared, ctx: RequestContext,
                  result: ChatResponse) -> dict[str, Any]:
     """The finished Response object for a complete answer, stored when asked."""
-    final = finish_answer(prepared.body, result, served_model(prepared, ctx))
+    final = finish_answer(prepared.body, result, served_model(prepared, ctx), prepared.grounding)
     await keep(store, prepared, final)
     return final
 
@@ -141,4 +177,4 @@ def events(store: ResponseStore, prepared: Prepared, ctx: RequestContext,
     async def on_final(final: dict[str, Any]) -> None:
         await keep(store, prepared, final)
 
-    return response_events(stream, prepared.body, prepared.body["model"], on_final)
+    return response_events(stream, prepared.body, prepared.body["model"], on_final, prepared.grounding)

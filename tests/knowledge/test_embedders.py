@@ -87,3 +87,16 @@ async def test_a_route_with_other_dimensions_or_no_route_is_an_error(fake_gatewa
         await GatewayEmbedder(fake_gateway, "no-such-route", CALLER, dimensions=2).embed(["x"])
     with pytest.raises(ValueError, match="batch_size"):
         GatewayEmbedder(fake_gateway, "emb", CALLER, dimensions=2, batch_size=0)
+
+
+async def test_an_attributed_embedder_names_its_requests_after_the_request_it_serves(
+    fake_gateway: Gateway,
+) -> None:
+    ids = iter(["req_abc:fs1", "req_abc:fs2"])
+    base = GatewayEmbedder(fake_gateway, "emb", CALLER, dimensions=2, job_id="vs_1", batch_size=1)
+    attributed = base.attributed(lambda: next(ids))
+    assert len(await attributed.embed(["how long", "do refunds take"])) == 2
+    rows = await _records(fake_gateway)
+    assert [(r["request_id"], r["extras"]["job_id"]) for r in rows] == [("req_abc:fs1", "vs_1"),
+                                                                         ("req_abc:fs2", "vs_1")]
+    assert base.request_ids is None and attributed.dimensions == 2

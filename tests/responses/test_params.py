@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from corral.core.errors import InvalidRequest
+from corral.responses.canonical import chat_request
 from corral.responses.params import parse_create
 
 BASE: dict[str, Any] = {"model": "echo", "input": "hi"}
@@ -42,6 +43,21 @@ def test_supported_fields_are_echoed() -> None:
     assert body["service_tier"] == "default" and body["metadata"] == {"k": "v"}
 
 
+def test_a_file_search_tool_is_echoed_with_its_defaults_and_not_sent_to_the_model() -> None:
+    search = {"type": "file_search", "vector_store_ids": ["vs_1", "vs_1"]}
+    draft = parse_create({"model": "m", "input": "hi", "tools": [search, FN],
+                          "tool_choice": {"type": "file_search"}, "include": ["file_search_call.results"]},
+                         "resp_1", 0)
+    assert draft.include_results and draft.body["tool_choice"] == {"type": "file_search"}
+    assert draft.body["tools"][0] == {"type": "file_search", "vector_store_ids": ["vs_1"], "filters": None,
+                                      "max_num_results": 10,
+                                      "ranking_options": {"ranker": "auto", "score_threshold": 0.0}}
+    chat = chat_request(draft.body, draft.items, stream=False)
+    assert [t.name for t in chat.tools or []] == ["get_weather"] and chat.tool_choice == "auto"
+    alone = parse_create({"model": "m", "input": "hi", "tools": [search], "tool_choice": "required"}, "r", 0)
+    assert chat_request(alone.body, alone.items, stream=False).tools is None
+
+
 REFUSED: list[tuple[dict[str, Any], str, str]] = [
     ({"model": None}, "model", "required"),
     ({"input": None}, "input", "string or a non-empty list"),
@@ -49,8 +65,13 @@ REFUSED: list[tuple[dict[str, Any], str, str]] = [
     ({"bogus": 1, "other": 2}, "bogus", "Unrecognized request argument(s): 'bogus', 'other'"),
     ({"conversation": "conv_1"}, "conversation", "previous_response_id"),
     ({"prompt": {"id": "p"}}, "prompt", "not supported"),
-    ({"tools": [{"type": "web_search"}]}, "tools[0].type", "only 'function' tools"),
-    ({"tools": [{"type": "file_search", "vector_store_ids": []}]}, "tools[0].type", "file_search comes"),
+    ({"tools": [{"type": "web_search"}]}, "tools[0].type", "only 'function' and 'file_search' tools"),
+    ({"tools": [{"type": "file_search", "vector_store_ids": []}]}, "tools[0].vector_store_ids", "non-empty"),
+    ({"tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}] * 2}, "tools[1]", "At most one"),
+    ({"tools": [{"type": "file_search", "vector_store_ids": ["vs_1"],
+                 "ranking_options": {"hybrid_search": {"embedding_weight": 1, "text_weight": 1}}}]},
+     "tools[0].ranking_options.hybrid_search", "not supported"),
+    ({"tool_choice": {"type": "file_search"}, "tools": [FN]}, "tool_choice", "no 'file_search' tool"),
     ({"tools": [{"type": "function", "name": "has space"}]}, "tools[0].name", "1-64 letters"),
     ({"tools": [{**FN, "defer": True}]}, "tools[0].defer", "Unrecognized field"),
     ({"tool_choice": "required"}, "tool_choice", "no 'tools'"),
@@ -74,7 +95,7 @@ REFUSED: list[tuple[dict[str, Any], str, str]] = [
     ({"text": {"verbosity": "loud"}}, "text.verbosity", "'low'"),
     ({"reasoning": {"effort": "max"}}, "reasoning.effort", "one of"),
     ({"reasoning": {"effort": "low", "summary": "auto"}}, "reasoning.summary", "summaries"),
-    ({"include": ["message.output_text.logprobs"]}, "include", "not supported"),
+    ({"include": ["message.output_text.logprobs"]}, "include", "may only hold 'file_search_call.results'"),
     ({"top_logprobs": 3}, "top_logprobs", "Log probabilities"),
     ({"service_tier": "priority"}, "service_tier", "'auto' or 'default'"),
     ({"truncation": "middle"}, "truncation", "'auto' or 'disabled'"),
