@@ -44,10 +44,11 @@ def held(parts: Parts, gates: dict[str, threading.Event]) -> Parts:
 
 @contextmanager
 def kb_server(backend: str, tmp: Path, gates: dict[str, threading.Event] | None = None,
-              **extra: Any) -> Iterator[RunningServer]:
+              chat: bool = False, **extra: Any) -> Iterator[RunningServer]:
     """A gateway on `backend` ("sqlite" or "postgresql": skipped when unreachable) whose
     queue is polled every 50 ms; `extra` settings (knowledge: {...}) on top. `gates`: see
-    `held`."""
+    `held`. `chat`: also the route `echo`, the in-process fake provider that answers with the
+    last user message (tests.fakes)."""
     schema = None
     url = f"sqlite:///{tmp / 'corral.db'}"
     if backend == "postgresql":
@@ -56,7 +57,10 @@ def kb_server(backend: str, tmp: Path, gates: dict[str, threading.Event] | None 
         except OSError:
             pytest.skip("PostgreSQL is not reachable")
         url = pg_url_with_schema(schema)
-    settings = settings_for(tmp, EMBED_PROVIDERS, EMBED_ROUTES, database_url=url,
+    providers: dict[str, Any] = {**EMBED_PROVIDERS, **({"fake": {"type": "fake"}} if chat else {})}
+    routes: dict[str, Any] = {**EMBED_ROUTES, **(
+        {"echo": {"deployments": [{"provider": "fake", "model": "echo"}]}} if chat else {})}
+    settings = settings_for(tmp, providers, routes, database_url=url,
                             jobs={"poll_interval_s": 0.05, "concurrency": 4}, **extra)
     patch = pytest.MonkeyPatch()
     real = wiring.default_parts

@@ -1,6 +1,7 @@
 """OpenAI's vector-store API through the official openai SDK, on a real server (SQLite and
 PostgreSQL): create, upload, poll, search with filters and a threshold, read the parsed
-text, remove a file and see its chunks go, delete the store; other teams see nothing."""
+text, remove a file and see its chunks go, delete the store; other teams see nothing; and a
+Responses API answer grounded by the file_search tool, with citations."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ PRICING = b"The premium plan costs forty euros per month and includes priority s
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def server(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with kb_server(request.param, tmp_path_factory.mktemp(f"kb-{request.param}")) as running:
+    with kb_server(request.param, tmp_path_factory.mktemp(f"kb-{request.param}"), chat=True) as running:
         yield running
 
 
@@ -136,3 +137,24 @@ def test_other_teams_get_404_like_missing(server: RunningServer) -> None:
     with pytest.raises(openai.NotFoundError):  # another team's file id, named like a missing one
         other.vector_stores.files.create(vector_store_id=mine.id, file_id=ids["guide.md"])
     assert oa.vector_stores.retrieve(store_id).file_counts.completed == 3  # nothing of theirs changed
+
+
+def test_a_file_search_answer_cites_the_files_it_used(server: RunningServer) -> None:
+    """The whole path a RAG client takes, on each backend: store, upload, poll, then a response
+    grounded by file_search. The `echo` model repeats the question, so the question carries
+    the citation markers a model would write; the retrieved files decide what they map to."""
+    oa = client(server)
+    store_id, ids = _store_with_files(oa)
+    question = "Refunds reach the original card within five business days [1]."
+    made = oa.responses.create(model="echo", input=question, include=["file_search_call.results"],
+                               tools=[{"type": "file_search", "vector_store_ids": [store_id],
+                                       "max_num_results": 2}])
+    call, message = made.output
+    assert call.type == "file_search_call" and call.status == "completed" and call.results
+    best = call.results[0]
+    assert best.file_id == ids["guide.md"] and best.filename == "guide.md" and "card" in (best.text or "")
+    assert made.output_text == "echo: Refunds reach the original card within five business days."
+    [note] = message.content[0].annotations  # type: ignore[union-attr]
+    assert (note.type, note.file_id, note.filename) == ("file_citation", ids["guide.md"], "guide.md")
+    assert note.index == len(made.output_text) - 1  # type: ignore[union-attr]  # where [1] stood
+    oa.vector_stores.delete(store_id)
