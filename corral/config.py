@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corral.batches.settings import BatchSettings
 from corral.config_secrets import literal_secrets
+from corral.core.ownership import Ownership
 from corral.cost.settings import PricingSettings
 from corral.files.settings import FileSettings
 from corral.jobs.settings import JobSettings
@@ -151,6 +152,8 @@ class Settings(_Strict):
     batches: BatchSettings = Field(default_factory=BatchSettings)
     responses: ResponseSettings = Field(default_factory=ResponseSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    # Who sees stored files, batches, responses and vector stores: the team (default) or the key.
+    ownership: Ownership = "team"
     source: str = "(defaults)"
 
     @field_validator("models")

@@ -83,7 +83,8 @@ async def verify_key(gateway: Any, raw: str | None, scope: str) -> Caller:
             f"This key lacks the '{scope}' scope needed here (it has: "
             f"{', '.join(sorted(info.scopes))})."
         )
-    return Caller(info.id, info.name, info.team, info.scopes)
+    return Caller(info.id, info.name, info.team, info.scopes,
+                  own_key_only=gateway.settings.ownership == "key")
 
 
 async def authenticate(request: Request, scope: str) -> Caller:

@@ -9,6 +9,7 @@ would have sent, or with the endpoint's error body and status.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from typing import Any
 
@@ -85,7 +86,8 @@ async def _response(gateway: Any, line: LineRequest) -> dict[str, Any]:
     """A `/v1/responses` line: the Response object, stored as `store` asks (its id is the
     line's, so a line run again after a crash finds its stored answer instead of a second call)."""
     store = ResponseStore(gateway.db)
-    caller = _caller(line.who)
+    # As the batch's key would see them: a line's previous_response_id follows `ownership`.
+    caller = dataclasses.replace(_caller(line.who), own_key_only=gateway.settings.ownership == "key")
     response_id = response_id_for(line.request_id)
     with contextlib.suppress(ResponseNotFound):
         done = await store.get(response_id, caller.team)

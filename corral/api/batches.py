@@ -76,7 +76,7 @@ async def create_batch(request: Request) -> Response:
     runner = _runner(request)
     file_id, endpoint, window, metadata = _parse(parse_json_object(await read_body(request, MAX_BODY_BYTES)))
     try:
-        found = await runner.files.get(file_id, caller.team)
+        found = await runner.files.get(file_id, caller.scope)
     except FileNotFound:
         raise NotFound(f"No file '{file_id}' in your team's files; upload it to /v1/files first.",
                        param="input_file_id") from None
@@ -97,7 +97,7 @@ def _submitter(caller: Caller) -> Submitter:
 
 async def _found(request: Request, caller: Caller) -> Batch:
     batch_id = request.path_params["batch_id"]
-    batch = await _runner(request).store.get(batch_id, caller.team)
+    batch = await _runner(request).store.get(batch_id, caller.scope)
     if batch is None:
         raise NotFound(f"No batch '{batch_id}' in your team's batches.", param="batch_id")
     return batch
@@ -131,7 +131,7 @@ async def list_batches(request: Request) -> Response:
     caller = await authenticate(request, "inference")
     runner = _runner(request)
     limit = int_param(request, "limit", default=20, low=1, high=100)
-    page, more = await runner.store.list(caller.team, after=text_param(request, "after"), limit=limit)
+    page, more = await runner.store.list(caller.scope, after=text_param(request, "after"), limit=limit)
     data = [await _wire(runner, b) for b in page]
     return json_response({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
                           "last_id": data[-1]["id"] if data else None, "has_more": more})

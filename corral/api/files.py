@@ -180,7 +180,7 @@ async def list_files(request: Request) -> Response:
     if purpose is not None and purpose not in (*PURPOSES, *OTHER_OPENAI_PURPOSES):
         raise InvalidRequest(f"Unknown purpose {purpose!r}; Corral stores files of purpose "
                              f"{', '.join(PURPOSES)}.", param="purpose")
-    page = await _store(request).list(caller.team, purpose=purpose, order=order, after=query.get("after"),
+    page = await _store(request).list(caller.scope, purpose=purpose, order=order, after=query.get("after"),
                                       limit=_query_int(request, "limit", MAX_LIST, MAX_LIST))
     data = [file_wire(f) for f in page.files]
     return json_response({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
@@ -189,19 +189,19 @@ async def list_files(request: Request) -> Response:
 
 async def get_file(request: Request) -> Response:
     caller = await authenticate(request, "inference")
-    return json_response(file_wire(await _store(request).get(request.path_params["file_id"], caller.team)))
+    return json_response(file_wire(await _store(request).get(request.path_params["file_id"], caller.scope)))
 
 
 async def delete_file(request: Request) -> Response:
     caller = await authenticate(request, "inference")
     file_id = request.path_params["file_id"]
-    await _store(request).delete(file_id, caller.team)
+    await _store(request).delete(file_id, caller.scope)
     return json_response({"id": file_id, "object": "file", "deleted": True})
 
 
 async def file_content(request: Request) -> Response:
     caller = await authenticate(request, "inference")
-    found, chunks = await _store(request).open(request.path_params["file_id"], caller.team)
+    found, chunks = await _store(request).open(request.path_params["file_id"], caller.scope)
     return StreamingResponse(chunks, media_type="application/octet-stream",
                              headers={"content-length": str(found.bytes)})
 

@@ -111,13 +111,13 @@ async def get_response(request: Request) -> Response:
     if request.query_params.get("stream") not in (None, "", "false"):
         raise InvalidRequest("Streaming a stored response again is not supported by Corral; GET it without "
                              "'stream' (poll until its status is final).", param="stream")
-    stored = await _store(request.app.state.gateway).get(response_id, caller.team)
+    stored = await _store(request.app.state.gateway).get(response_id, caller.scope)
     return json_response(stored.body)
 
 
 async def delete_response(request: Request) -> Response:
     caller, response_id = await _caller_and_id(request)
-    await _store(request.app.state.gateway).delete(response_id, caller.team)
+    await _store(request.app.state.gateway).delete(response_id, caller.scope)
     return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
 
@@ -125,7 +125,7 @@ async def cancel_response(request: Request) -> Response:
     caller, response_id = await _caller_and_id(request)
     gateway = request.app.state.gateway
     store = _store(gateway)
-    stored = await store.get(response_id, caller.team)
+    stored = await store.get(response_id, caller.scope)
     if not stored.body.get("background"):
         raise InvalidRequest("Only responses created with 'background': true can be cancelled.",
                              param="response_id")
@@ -139,7 +139,7 @@ async def list_input_items(request: Request) -> Response:
     if order not in ("asc", "desc"):
         raise InvalidRequest("'order' must be 'asc' or 'desc'.", param="order")
     after = request.query_params.get("after") or None
-    stored = await _store(request.app.state.gateway).get(response_id, caller.team)
+    stored = await _store(request.app.state.gateway).get(response_id, caller.scope)
     data, has_more = page_items(stored.items, limit=limit, order=order, after=after)
     return json_response({"object": "list", "data": data, "has_more": has_more,
                           "first_id": data[0]["id"] if data else None,

@@ -51,7 +51,7 @@ def knowledge(request: Request) -> Knowledge:
 
 async def found_store(request: Request, caller: Caller, *, deleting: bool = False) -> VectorStore:
     store_id = check_text(request.path_params["vector_store_id"], "vector_store_id") or ""
-    return await knowledge(request).stores.get(store_id, caller.team, deleting=deleting)
+    return await knowledge(request).stores.get(store_id, caller.scope, deleting=deleting)
 
 
 async def opened(request: Request) -> tuple[Caller, Knowledge, VectorStore]:
@@ -86,7 +86,7 @@ async def _attach(kb: Knowledge, caller: Caller, file_id: Any, attributes: Attri
         raise InvalidRequest(f"'{param}' must be a file id (file-...).", param=param)
     check_text(file_id, param)
     try:
-        found = await kb.uploads.get(file_id, caller.team)
+        found = await kb.uploads.get(file_id, caller.scope)
     except FileNotFound:
         raise NotFound(f"No such File object: {file_id}. Upload it to /v1/files first (purpose "
                        "'assistants').", param=param) from None

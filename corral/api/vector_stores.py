@@ -88,7 +88,7 @@ async def create_store(request: Request) -> Response:
 async def list_stores(request: Request) -> Response:
     caller = await authenticate(request, "inference")
     kb = knowledge(request)
-    page = await kb.stores.page(caller.team, cursor_params(request))
+    page = await kb.stores.page(caller.scope, cursor_params(request))
     ids = [s.id for s in page.items]
     counts, usage, now = await kb.stores.counts(ids), await kb.stores.usage(ids), utcnow()
     return json_response(page_wire([store_wire(s, counts[s.id], usage[s.id], now) for s in page.items],

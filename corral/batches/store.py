@@ -11,7 +11,9 @@ import orjson
 from sqlalchemy import RowMapping, and_, or_, select, update
 
 from corral.batches.types import STAMPS, Batch, BatchStatus, Submitter
+from corral.core.ownership import Owner
 from corral.store import Database
+from corral.store.ownership import owned_by
 from corral.store.schema import batches, utcnow
 
 
@@ -63,17 +65,19 @@ class BatchStore:
         row = await self.db.fetch_one(select(batches).where(batches.c.id == batch_id))
         return None if row is None else _from_row(row)
 
-    async def get(self, batch_id: str, team: str) -> Batch | None:
-        """The team's batch; another team's is None, like a missing one."""
-        row = await self.db.fetch_one(select(batches).where(batches.c.id == batch_id, batches.c.team == team))
+    async def get(self, batch_id: str, owner: Owner) -> Batch | None:
+        """The owner's batch (corral.core.ownership); another's is None, like a missing one."""
+        row = await self.db.fetch_one(select(batches).where(batches.c.id == batch_id,
+                                                            owned_by(batches, owner)))
         return None if row is None else _from_row(row)
 
-    async def list(self, team: str, *, after: str | None = None, limit: int = 20) -> tuple[list[Batch], bool]:
+    async def list(self, owner: Owner, *, after: str | None = None,
+                   limit: int = 20) -> tuple[list[Batch], bool]:
         """Newest first, OpenAI's cursor paging: the page and whether more follow."""
-        query = select(batches).where(batches.c.team == team)
+        query = select(batches).where(owned_by(batches, owner))
         if after is not None:
             mark = await self.db.fetch_one(select(batches.c.created_at).where(
-                batches.c.id == after, batches.c.team == team))
+                batches.c.id == after, owned_by(batches, owner)))
             if mark is not None:
                 at = mark["created_at"]
                 query = query.where(or_(batches.c.created_at < at,

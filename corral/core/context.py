@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.core.ownership import Scope
 from corral.core.types import ChatRequest, EmbeddingRequest, Usage
 
 # What one request asks of a model: a chat completion or embeddings (the operation says which).
@@ -33,6 +34,12 @@ class Caller:
     key_name: str
     team: str
     scopes: frozenset[str]
+    own_key_only: bool = False  # `ownership: key`: stored objects are this key's alone
+
+    @property
+    def scope(self) -> Scope:
+        """Whose files, batches, responses and vector stores this caller sees."""
+        return Scope(self.team, self.key_id if self.own_key_only else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """`FileStore`: the Files API's one entry point, for the HTTP edge and the batch runner alike.
 
-Every read is scoped to a team: a file of another team, an expired one and a missing id
-all raise the same `FileNotFound`, so no caller can learn that another team's file exists.
+Every read is scoped to an owner (a team, or with `ownership: key` a team's key:
+corral.core.ownership): a file out of scope, an expired one and a missing id all raise the
+same `FileNotFound`, so no caller can learn that another team's (or key's) file exists.
 The bytes live in the database (`files` + `file_chunks`), so any replica serves any file.
 """
 
@@ -15,12 +16,14 @@ from datetime import datetime
 from sqlalchemy import select
 
 from corral.core.errors import InvalidRequest
+from corral.core.ownership import Owner
 from corral.files.errors import FileNotFound
 from corral.files.rows import chunk_data, delete_files, file_from_row, team_usage, visible
 from corral.files.settings import FileSettings
 from corral.files.types import MAX_FILENAME_CHARS, FileObject, FilePage
 from corral.files.upload import Upload, too_many_files
 from corral.store import Database
+from corral.store.ownership import owned_by
 from corral.store.schema import files, utcnow
 
 
@@ -80,22 +83,22 @@ class FileStore:
 
         return await self.create(team, purpose, filename, once(), limited=False)
 
-    async def get(self, file_id: str, team: str) -> FileObject:
+    async def get(self, file_id: str, owner: Owner) -> FileObject:
         row = await self.db.fetch_one(select(files).where(
-            files.c.id == file_id, files.c.team == team, visible(self.now())))
+            files.c.id == file_id, owned_by(files, owner), visible(self.now())))
         if row is None:
             raise FileNotFound(file_id)
         return file_from_row(row)
 
-    async def open(self, file_id: str, team: str) -> tuple[FileObject, AsyncIterator[bytes]]:
+    async def open(self, file_id: str, owner: Owner) -> tuple[FileObject, AsyncIterator[bytes]]:
         """The file and its bytes, chunk by chunk. Raises FileNotFound before any byte is read;
         a file deleted while being read raises it from the iterator (the edge cuts the stream)."""
-        found = await self.get(file_id, team)
+        found = await self.get(file_id, owner)
         return found, self._chunks(found)
 
-    async def read(self, file_id: str, team: str) -> bytes:
+    async def read(self, file_id: str, owner: Owner) -> bytes:
         """The whole file in memory: for small files only (a batch's error file, tests)."""
-        _, chunks = await self.open(file_id, team)
+        _, chunks = await self.open(file_id, owner)
         return b"".join([chunk async for chunk in chunks])
 
     async def _chunks(self, found: FileObject) -> AsyncIterator[bytes]:
@@ -108,15 +111,15 @@ class FileStore:
             idx += 1
             yield data
 
-    async def list(self, team: str, *, purpose: str | None = None, limit: int = 10_000,
+    async def list(self, owner: Owner, *, purpose: str | None = None, limit: int = 10_000,
                    order: str = "desc", after: str | None = None) -> FilePage:
         """A page of the team's files by creation order; `after` is the previous page's last id."""
-        query = select(files).where(files.c.team == team, visible(self.now()))
+        query = select(files).where(owned_by(files, owner), visible(self.now()))
         if purpose is not None:
             query = query.where(files.c.purpose == purpose)
         if after is not None:
             seq = await self.db.fetch_val(
-                select(files.c.seq).where(files.c.id == after, files.c.team == team))
+                select(files.c.seq).where(files.c.id == after, owned_by(files, owner)))
             if seq is None:  # the same answer for another team's id: nothing leaks
                 raise InvalidRequest(f"'after' names no file of this list: {after!r}. Pass the id of the "
                                      "last file of the previous page.", param="after")
@@ -125,10 +128,10 @@ class FileStore:
         rows = await self.db.fetch_all(query.order_by(ordering).limit(limit + 1))
         return FilePage([file_from_row(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
-    async def delete(self, file_id: str, team: str) -> None:
+    async def delete(self, file_id: str, owner: Owner) -> None:
         async with self.db.transaction() as tx:
             found = await tx.fetch_val(select(files.c.id).where(
-                files.c.id == file_id, files.c.team == team, visible(self.now())))
+                files.c.id == file_id, owned_by(files, owner), visible(self.now())))
             if found is None:
                 raise FileNotFound(file_id)
             await delete_files(tx, [file_id])

@@ -16,10 +16,12 @@ import orjson
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import RowMapping
 
+from corral.core.ownership import Owner
 from corral.knowledge.errors import KnowledgeLimit, StoreNotFound
 from corral.knowledge.objects import Chunking, FileCounts, Page, VectorStore
 from corral.knowledge.paging import Cursor, page_rows
 from corral.store import Database, Transaction
+from corral.store.ownership import owned_by
 from corral.store.schema import (
     utcnow,
     vector_store_file_batches,
@@ -88,9 +90,10 @@ class StoreRows:
         row = await self.db.fetch_one(select(vector_stores).where(vector_stores.c.id == store_id))
         return None if row is None else store_from_row(row)
 
-    async def get(self, store_id: str, team: str, *, deleting: bool = False) -> VectorStore:
-        """The team's store; `deleting` also finds one whose deletion was interrupted."""
-        query = select(vector_stores).where(vector_stores.c.id == store_id, vector_stores.c.team == team)
+    async def get(self, store_id: str, owner: Owner, *, deleting: bool = False) -> VectorStore:
+        """The owner's store (corral.core.ownership); `deleting` also finds one whose deletion
+        was interrupted."""
+        query = select(vector_stores).where(vector_stores.c.id == store_id, owned_by(vector_stores, owner))
         if not deleting:
             query = query.where(vector_stores.c.status == "active")
         row = await self.db.fetch_one(query)
@@ -98,8 +101,9 @@ class StoreRows:
             raise StoreNotFound(store_id)
         return store_from_row(row)
 
-    async def page(self, team: str, cursor: Cursor) -> Page:
-        query = select(vector_stores).where(vector_stores.c.team == team, vector_stores.c.status == "active")
+    async def page(self, owner: Owner, cursor: Cursor) -> Page:
+        query = select(vector_stores).where(owned_by(vector_stores, owner),
+                                            vector_stores.c.status == "active")
         rows, more = await page_rows(self.db, query, vector_stores.c.created_at, vector_stores.c.id, cursor)
         return Page([store_from_row(r) for r in rows], more)
 

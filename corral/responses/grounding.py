@@ -25,6 +25,7 @@ from typing import Any
 
 from corral.core.context import Caller, GroundingNote
 from corral.core.errors import InvalidRequest
+from corral.core.ownership import Owner
 from corral.core.tokens import count_messages
 from corral.core.types import Message
 from corral.knowledge.errors import StoreNotFound
@@ -114,12 +115,12 @@ def latest_query(conversation: list[dict[str, Any]]) -> str:
     return ""
 
 
-async def open_stores(kb: Knowledge, tool: dict[str, Any], where: str, team: str) -> list[VectorStore]:
+async def open_stores(kb: Knowledge, tool: dict[str, Any], where: str, owner: Owner) -> list[VectorStore]:
     """The tool's stores, each the caller's team's (another team's is a 404 like a missing one)."""
     stores: list[VectorStore] = []
     for i, store_id in enumerate(tool["vector_store_ids"]):
         try:
-            store = await kb.stores.get(store_id, team)
+            store = await kb.stores.get(store_id, owner)
         except StoreNotFound as exc:
             exc.param = f"{where}.vector_store_ids[{i}]"
             raise
@@ -133,7 +134,7 @@ async def open_stores(kb: Knowledge, tool: dict[str, Any], where: str, team: str
 async def retrieve(kb: Knowledge, tool: dict[str, Any], where: str, caller: Caller, query: str,
                    request_id: str, *, include_results: bool) -> Grounding:
     """Search the tool's stores for `query`; the query embeddings are `request_id:fs1`, `:fs2`..."""
-    stores = await open_stores(kb, tool, where, caller.team)
+    stores = await open_stores(kb, tool, where, caller.scope)
     ids: list[str] = []
 
     def next_id() -> str:

@@ -23,6 +23,7 @@ import orjson
 
 from corral.core.context import Caller, RequestContext
 from corral.core.errors import CorralError, InvalidRequest
+from corral.core.ownership import Scope
 from corral.core.stream import ChatStream
 from corral.core.types import ChatRequest, ChatResponse
 from corral.knowledge.wiring import GatewayParts, knowledge_for
@@ -80,12 +81,12 @@ async def prepare(store: ResponseStore, data: dict[str, Any], caller: Caller, re
                         include_results=draft.include_results)
     previous = draft.body["previous_response_id"]
     if previous is not None:
-        await _continue(store, prepared, previous)
+        await _continue(store, prepared, previous, caller.scope)
     return prepared
 
 
-async def _continue(store: ResponseStore, prepared: Prepared, previous: str) -> None:
-    last, prepared.history = await store.conversation(previous, prepared.stored.team)
+async def _continue(store: ResponseStore, prepared: Prepared, previous: str, owner: Scope) -> None:
+    last, prepared.history = await store.conversation(previous, owner)
     stored = prepared.stored
     stored.depth = last.depth + 1
     stored.conversation_bytes += last.conversation_bytes
@@ -112,7 +113,7 @@ async def check_stores(gateway: GatewayParts, prepared: Prepared, caller: Caller
     as a missing one), before anything runs or is queued."""
     found = prepared.search_tool()
     if found is not None:
-        await open_stores(knowledge_for(gateway), found[0], found[1], caller.team)
+        await open_stores(knowledge_for(gateway), found[0], found[1], caller.scope)
 
 
 async def context(prepared: Prepared, caller: Caller, gateway: GatewayParts, *, attempt: int = 1,

@@ -21,8 +21,10 @@ from sqlalchemy import delete, literal, select, update
 from sqlalchemy.engine import RowMapping
 
 from corral.core.errors import InvalidRequest
+from corral.core.ownership import Owner
 from corral.responses.errors import ResponseNotFound
 from corral.store import Database
+from corral.store.ownership import owned_by
 from corral.store.schema import responses, utcnow
 
 MAX_CHAIN = 100  # responses one conversation may hold (previous_response_id links)
@@ -84,23 +86,24 @@ class ResponseStore:
                     conversation_bytes=stored.conversation_bytes, updated_at=self.now()))
         return bool(result.rowcount)
 
-    async def get(self, response_id: str, team: str, *, param: str | None = None) -> StoredResponse:
+    async def get(self, response_id: str, owner: Owner, *, param: str | None = None) -> StoredResponse:
         row = await self.db.fetch_one(select(responses).where(
-            responses.c.id == response_id, responses.c.team == team))
+            responses.c.id == response_id, owned_by(responses, owner)))
         if row is None:
             raise ResponseNotFound(response_id, param=param)
         return _from_row(row)
 
-    async def delete(self, response_id: str, team: str) -> None:
+    async def delete(self, response_id: str, owner: Owner) -> None:
         result = await self.db.execute(delete(responses).where(
-            responses.c.id == response_id, responses.c.team == team))
+            responses.c.id == response_id, owned_by(responses, owner)))
         if not result.rowcount:
             raise ResponseNotFound(response_id)
 
-    async def conversation(self, response_id: str, team: str) -> tuple[StoredResponse, list[dict[str, Any]]]:
+    async def conversation(self, response_id: str,
+                           owner: Owner) -> tuple[StoredResponse, list[dict[str, Any]]]:
         """The response `response_id` continues from, and its whole conversation's items
         (each response's input, then its output), oldest first."""
-        last = await self.get(response_id, team, param="previous_response_id")
+        last = await self.get(response_id, owner, param="previous_response_id")
         if last.status not in CONTINUABLE:
             raise InvalidRequest(f"Response '{response_id}' is {last.status}; only a completed or incomplete "
                                  "response can be continued.", param="previous_response_id")
@@ -108,7 +111,7 @@ class ResponseStore:
             raise InvalidRequest(f"The conversation of '{response_id}' already holds {last.depth} responses, "
                                  f"Corral's limit is {MAX_CHAIN}; start a new conversation (send the context "
                                  "you need as 'input').", param="previous_response_id")
-        rows = await self._chain(response_id, team)
+        rows = await self._chain(response_id, owner)
         if len(rows) != last.depth:
             raise InvalidRequest(f"An earlier response in the conversation of '{response_id}' was deleted, "
                                  "so it cannot be continued; start a new conversation.",
@@ -119,14 +122,15 @@ class ResponseStore:
             items += orjson.loads(row["body"])["output"]
         return last, items
 
-    async def _chain(self, response_id: str, team: str) -> list[RowMapping]:
+    async def _chain(self, response_id: str, owner: Owner) -> list[RowMapping]:
         """The rows linked by previous_response_id from `response_id` back, oldest first."""
         r = responses.c
         start = select(r.id, r.previous_response_id, literal(0).label("n")).where(
-            r.id == response_id, r.team == team)
+            r.id == response_id, owned_by(responses, owner))
         chain = start.cte("chain", recursive=True)
         step = select(r.id, r.previous_response_id, (chain.c.n + 1).label("n")).join(
-            chain, r.id == chain.c.previous_response_id).where(r.team == team, chain.c.n < MAX_CHAIN)
+            chain, r.id == chain.c.previous_response_id).where(owned_by(responses, owner),
+                                                                chain.c.n < MAX_CHAIN)
         chain = chain.union_all(step)
         query = select(r.body, r.input_items, chain.c.n).join(chain, r.id == chain.c.id)
         return await self.db.fetch_all(query.order_by(chain.c.n.desc()))

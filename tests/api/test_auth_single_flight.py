@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from corral.api.auth import verify_key
+from corral.config import Settings
 from corral.core.errors import AuthError
 
 
@@ -32,7 +33,7 @@ class Keys:
 
 async def test_concurrent_verifications_share_one_lookup() -> None:
     keys = Keys()
-    gateway = SimpleNamespace(keys=keys)
+    gateway = SimpleNamespace(keys=keys, settings=Settings())
     callers = await asyncio.gather(*(verify_key(gateway, "sk-good", "inference") for _ in range(16)))
     assert keys.calls == 1 and {c.key_id for c in callers} == {"key_1"}
     await verify_key(gateway, "sk-good", "inference")
@@ -41,7 +42,7 @@ async def test_concurrent_verifications_share_one_lookup() -> None:
 
 async def test_different_keys_are_not_coalesced_and_bad_keys_fail_for_all() -> None:
     keys = Keys()
-    gateway = SimpleNamespace(keys=keys)
+    gateway = SimpleNamespace(keys=keys, settings=Settings())
     results = await asyncio.gather(
         *(verify_key(gateway, raw, "inference") for raw in ["sk-good", "sk-bad"] * 4),
         return_exceptions=True,
@@ -52,7 +53,7 @@ async def test_different_keys_are_not_coalesced_and_bad_keys_fail_for_all() -> N
 
 async def test_a_failed_leader_lets_followers_look_up_themselves() -> None:
     keys = Keys(fail_first=True)
-    gateway = SimpleNamespace(keys=keys)
+    gateway = SimpleNamespace(keys=keys, settings=Settings())
     results = await asyncio.gather(*(verify_key(gateway, "sk-good", "inference") for _ in range(3)),
                                    return_exceptions=True)
     assert isinstance(results[0], RuntimeError)
@@ -61,7 +62,7 @@ async def test_a_failed_leader_lets_followers_look_up_themselves() -> None:
 
 async def test_a_cancelled_leader_does_not_strand_followers() -> None:
     keys = Keys()
-    gateway = SimpleNamespace(keys=keys)
+    gateway = SimpleNamespace(keys=keys, settings=Settings())
     leader = asyncio.create_task(verify_key(gateway, "sk-good", "inference"))
     await asyncio.sleep(0)
     follower = asyncio.create_task(verify_key(gateway, "sk-good", "inference"))

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from corral.api.policy_events import list_policy_events
 from corral.auth.service import KeyService
+from corral.config import Settings
 from corral.core.errors import AuthError, InvalidRequest, PermissionDenied
 from corral.governance.cli import policy_events
 from corral.governance.policy_events import PolicyEventStore
@@ -42,7 +43,8 @@ async def api(migrated_db: Database) -> AsyncIterator[Admin]:
     admin, _ = await keys.create("ops", scopes=["admin"])
     user, _ = await keys.create("web")
     try:
-        yield Admin(gateway=SimpleNamespace(db=migrated_db, keys=keys), admin=admin, user=user)
+        gateway = SimpleNamespace(db=migrated_db, keys=keys, settings=Settings())
+        yield Admin(gateway=gateway, admin=admin, user=user)
     finally:
         await keys.aclose()
 

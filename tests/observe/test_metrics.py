@@ -304,7 +304,8 @@ def _app(public: bool) -> Starlette:
     metrics.observe(rec())
     app.state.gateway = SimpleNamespace(
         keys=_Keys(), metrics=metrics,
-        settings=SimpleNamespace(observability=ObservabilitySettings(metrics_public=public)))
+        settings=SimpleNamespace(observability=ObservabilitySettings(metrics_public=public),
+                                 ownership="team"))
     return app
 
 

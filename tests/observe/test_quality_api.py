@@ -16,6 +16,7 @@ from corral.api import feedback as feedback_api
 from corral.api import golden as golden_api
 from corral.api.errors import handle_corral_error
 from corral.auth.service import KeyService
+from corral.config import Settings
 from corral.core.errors import CorralError
 from corral.observe.quality import FeedbackStore, GoldenStore
 from corral.store.db import Database
@@ -35,7 +36,8 @@ async def api(migrated_db: Database) -> AsyncIterator[SimpleNamespace]:
         ],
         exception_handlers={CorralError: handle_corral_error},
     )
-    app.state.gateway = SimpleNamespace(db=migrated_db, keys=keys, privacy=None)  # no policy on
+    # No privacy policy on.
+    app.state.gateway = SimpleNamespace(db=migrated_db, keys=keys, privacy=None, settings=Settings())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://corral") as client:
         yield SimpleNamespace(client=client, db=migrated_db,
                               inference={"authorization": f"Bearer {inference}"},

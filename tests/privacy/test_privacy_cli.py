@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 import corral.api.privacy as api
 import corral.privacy.cli as cli
+from corral.config import Settings
 from corral.core.errors import AuthError, InvalidRequest, PermissionDenied
 from corral.privacy.stage import DetectorUnavailable
 from corral.privacy.types import Span
@@ -88,7 +89,7 @@ async def post(body: Any, key: str | None = ADMIN, gateway: Any = None) -> Any:
     headers = [(b"content-type", b"application/json")]
     if key:
         headers.append((b"authorization", f"Bearer {key}".encode()))
-    gateway = gateway or SimpleNamespace(keys=Keys(), pii_detector=FakeDetector())
+    gateway = gateway or SimpleNamespace(settings=Settings(), keys=Keys(), pii_detector=FakeDetector())
     scope = {"type": "http", "method": "POST", "path": "/admin/pii/scan", "query_string": b"",
              "headers": headers, "app": SimpleNamespace(state=SimpleNamespace(gateway=gateway))}
     sent = False
@@ -144,7 +145,7 @@ async def test_api_loads_the_default_scanner_once(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(api, "_default", None)
     monkeypatch.setattr(api, "load_default_detector", load)
-    gateway = SimpleNamespace(keys=Keys())
+    gateway = SimpleNamespace(settings=Settings(), keys=Keys())
     await post({"text": TEXT}, gateway=gateway)
     await post({"text": TEXT}, gateway=gateway)
     assert loads == [1]
@@ -154,7 +155,7 @@ async def test_api_without_a_scanner_is_a_clear_503(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(api, "_default", None)
     monkeypatch.setitem(sys.modules, "corral.privacy.detect", None)
     with pytest.raises(DetectorUnavailable) as info:
-        await post({"text": TEXT}, gateway=SimpleNamespace(keys=Keys()))
+        await post({"text": TEXT}, gateway=SimpleNamespace(settings=Settings(), keys=Keys()))
     assert info.value.status_code == 503 and "PIIDetector" in info.value.message
 
 
@@ -169,7 +170,7 @@ async def test_api_never_detects_on_the_event_loop() -> None:
             threads.append(threading.current_thread().name)
             return super().detect(text)
 
-    gateway = SimpleNamespace(keys=Keys(), pii_detector=Recording())
+    gateway = SimpleNamespace(settings=Settings(), keys=Keys(), pii_detector=Recording())
     body = await post({"text": "Alice Smith"}, gateway=gateway)
     assert body["entities"] == {"PERSON": 1}
     assert threads and all(name.startswith("pii-detect") for name in threads), threads
