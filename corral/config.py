@@ -26,7 +26,7 @@ from corral.core.ownership import Ownership
 from corral.cost.settings import PricingSettings
 from corral.files.settings import FileSettings
 from corral.jobs.settings import JobSettings
-from corral.knowledge.settings import KnowledgeSettings
+from corral.knowledge.settings import KnowledgeSettings, RouteKnowledge
 from corral.observe.settings import AlertSettings, ObservabilitySettings
 from corral.privacy.settings import PrivacyRule, PrivacySettings
 from corral.responses.settings import ResponseSettings
@@ -122,6 +122,12 @@ class ModelSettings(_Strict):
     degraded_message: str | None = None  # last resort: answer with this text, marked degraded
     content_policy_fallback: str | None = None  # public model to try after a refusal
     privacy: PrivacyRule | None = None  # this route's personal-data policy (default: privacy.default)
+    knowledge: RouteKnowledge | None = None  # ground every chat request in these vector stores
+    # How /v1/batches lines for this route run: `corral` calls the route like a live request;
+    # `native` forwards them to the deployments' own batch API (about half the price, answers
+    # within 24 h; docs/batches.md). Every deployment must have one (checked when the file is
+    # read, from its providers' settings, and at start, against their adapters).
+    batch: Literal["corral", "native"] = "corral"
 
 
 class ServerSettings(_Strict):
@@ -192,11 +198,37 @@ class Settings(_Strict):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _native_batch_routes_name_batch_apis(self) -> Settings:
+        """`batch: native` needs a batch API behind every deployment: checked here from the
+        file (type openai, or options.native_batch), and again at start against the adapters."""
+        for name, model in self.models.items():
+            if model.batch != "native":
+                continue
+            for i, dep in enumerate(model.deployments):
+                provider = self.providers.get(dep.provider)  # None: _deployments_name_known_providers says
+                if provider is not None and not _declares_batch_api(provider):
+                    raise ValueError(no_batch_api(name, i, dep.provider, provider.type))
+        return self
+
     def provider_api_key(self, name: str) -> str | None:
         """The provider's key from its environment variable (never stored anywhere)."""
         provider = self.providers[name]
         env = provider.api_key_env or DEFAULT_KEY_ENV.get(provider.type)
         return os.environ.get(env) if env else None
+
+
+def _declares_batch_api(provider: ProviderSettings) -> bool:
+    return provider.type in ("openai", "anthropic") or bool(provider.options.get("native_batch"))
+
+
+def no_batch_api(model: str, index: int, provider: str, provider_type: str) -> str:
+    """Why `models.<model>.batch: native` cannot be (the file's check and the start's share it)."""
+    return (f"models.{model}.batch: 'native' needs every deployment's provider to have a batch API, but "
+            f"deployments.{index} (provider '{provider}', type {provider_type}) has none Corral can use. "
+            "Native batches work with type openai or anthropic, or an OpenAI-compatible server exposing "
+            "/v1/files and /v1/batches (set options.native_batch: true on its provider); otherwise remove "
+            "batch: native and Corral runs the route's batches itself.")
 
 
 def default_settings_data() -> dict[str, Any]:

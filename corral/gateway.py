@@ -14,6 +14,7 @@ from typing import Any
 
 from corral.api.batch_lines import line_server
 from corral.auth.service import BootstrapKeys, KeyService
+from corral.batches.native.service import NativeBatches
 from corral.batches.runner import BatchRunner
 from corral.batches.store import BatchStore
 from corral.cache.exact import ExactCache, cache_store
@@ -30,11 +31,13 @@ from corral.governance.stage import ContentPolicyStage
 from corral.jobs.queue import JobQueue
 from corral.jobs.stats import JOB_COUNTERS
 from corral.jobs.worker import JobWorker
-from corral.knowledge.wiring import close_knowledge, knowledge_handlers
+from corral.knowledge.stage import GroundingStage
+from corral.knowledge.wiring import close_knowledge, knowledge_for, knowledge_handlers, knowledge_purge
 from corral.lifecycle import Lifecycle
 from corral.maintenance import Maintenance
 from corral.observe.alerts import AlertEngine
 from corral.observe.metrics import Metrics
+from corral.observe.quality.consistency import GroundedConsistency
 from corral.observe.recorder import Recorder
 from corral.plugins import StageParts, build_stages, plugin_order, stage_plugins
 from corral.privacy.policy import PrivacySettings, privacy_settings_from
@@ -106,6 +109,8 @@ class Gateway:
             detector = load_default_detector(threshold=privacy.lowest_score())
             privacy_stage = PrivacyStage(detector, privacy, serving=routes.serving_routes)
             stages.append(privacy_stage)
+        if any(m.knowledge is not None for m in settings.models.values()):  # routes grounded in stores
+            stages.append(GroundingStage(routes, lambda: knowledge_for(gw)))
         stages += build_stages(plugins, StageParts(settings=settings, routes=routes, kv=kv, db=db))
         recorder = Recorder.create(
             db, settings.home, settings.observability, Pricer.from_settings(settings.pricing),
@@ -113,7 +118,10 @@ class Gateway:
         )
         recorder.start()
         recorder.metrics.register_gauge_source("exact_cache", cache.cache.stats, counters=CACHE_COUNTERS)
-        alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(recorder))
+        if recorder.quality is not None:  # grounded answers against their sources
+            recorder.quality.register_consistency_scorer(GroundedConsistency())
+        alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(recorder),
+                             consistency=_lowest_quality(recorder, "consistency"))
         alerts.start()
         pipeline = Pipeline(stages, router, order)
         jobs = JobQueue(db, settings.jobs)
@@ -126,12 +134,14 @@ class Gateway:
         )
         gw.batches = BatchRunner(BatchStore(db), jobs, FileStore(db, settings.files), line_server(gw),
                                  routes.public_name, settings.batches)
+        gw.batches.native = _native_batches(gw.batches, routes)
         gw.maintenance = Maintenance(db, jobs, settings.files, settings.responses)
         for kind, handler in {**gw.batches.handlers(), **gw.maintenance.handlers()}.items():
             gw.worker.register(kind, handler)
         start_response_worker(gw)  # background responses: the "response" job handler
         for kind, handler in knowledge_handlers(gw).items():  # kb_ingest: knowledge-base ingestion
             gw.worker.register(kind, handler)
+        gw.maintenance.purges["vector_stores"] = knowledge_purge(gw)
         if run_jobs:
             await gw.worker.start()
             gw.maintenance.start()
@@ -175,17 +185,31 @@ class Gateway:
         await self.db.close()
 
 
-def _lowest_quality(records: Recorder) -> Callable[[int], Awaitable[float | None]] | None:
-    """The alert engine's quality signal: the lowest rolling similarity of any route/model."""
+def _lowest_quality(records: Recorder,
+                    kind: str = "similarity") -> Callable[[int], Awaitable[float | None]] | None:
+    """The alert engine's quality signals: the lowest rolling `kind` score (similarity to golden
+    answers, consistency of grounded answers) of any route/model."""
     quality = records.quality
     if quality is None:
         return None
 
     async def lowest(window_s: int) -> float | None:
-        ranked = quality.drops(1.01, min_count=5)  # every (route, model), lowest first
+        ranked = quality.drops(1.01, kind=kind, min_count=5)  # every (route, model), lowest first
         return ranked[0][2] if ranked else None
 
     return lowest
+
+
+def _native_batches(runner: BatchRunner, routes: RouteTable) -> NativeBatches | None:
+    """Routes with `batch: native` and their deployments' batch APIs (checked when the table
+    was built: each has one); None when no route forwards its batches."""
+    native = [route for route in routes.routes.values() if route.native_batch]
+    apis = {d.name: api for route in native for d in route.deployments
+            if (api := d.provider.native_batch) is not None}
+    if not native:
+        return None
+    return NativeBatches(runner.store, runner.queue, runner.files, runner.serve, runner.route_of,
+                         frozenset(route.public_name for route in native), apis, runner.settings)
 
 
 def privacy_enabled(privacy: PrivacySettings) -> bool:

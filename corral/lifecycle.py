@@ -8,7 +8,10 @@ and counted in the metrics without the caller doing any of it itself.
 The record is the outermost step. An answer is recorded when it is returned; a stream
 when it ends, fails or is closed (its text is kept, when capture is on, by a tap here
 rather than by the endpoint); an error when it is raised; a request whose client left
-before any answer (`ctx.client_disconnected`, set by the endpoint) with status 499.
+before any answer (`ctx.client_disconnected`, set by the endpoint) with status 499. A batch
+line whose upstream call was handed to a provider's batch API (`RequestDeferred`, see
+`corral.core.deferred`) is not recorded then: it runs through here again with the
+provider's answer, and that run is recorded, once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import AsyncIterator
 
 from corral.context.usage import estimate_usage
 from corral.core.context import RequestContext
+from corral.core.deferred import RequestDeferred
 from corral.core.errors import CorralError
 from corral.core.pipeline import Pipeline, Result
 from corral.core.stream import ChatStream, Tally
@@ -48,6 +52,8 @@ class Lifecycle:
             if ctx.client_disconnected:
                 self._abandoned(ctx)
             raise
+        except RequestDeferred:
+            raise  # handed to a provider's batch: recorded when it runs again with the answer
         except Exception as exc:
             status = exc.status_code if isinstance(exc, CorralError) else 500
             self.recorder.finish(ctx, http_status=status, error=exc, client_first_byte_at=time.perf_counter())

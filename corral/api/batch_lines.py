@@ -54,6 +54,7 @@ def _context(line: LineRequest) -> tuple[RequestContext, str]:
                              f"{CHAT}, {EMBEDDINGS} or {RESPONSES} requests.", param="url")
     ctx.client_request_id = line.custom_id
     ctx.job_id = line.batch_id  # the record says which batch it ran for
+    ctx.deferred = line.deferred  # a native batch line: its upstream call goes to the provider's batch
     return ctx, fmt
 
 

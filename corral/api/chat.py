@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from corral.api.auth import key_from_values, verify_key
 from corral.api.middleware import is_safe_request_id, new_request_id
-from corral.api.render import DONE, ChunkEncoder, completion_wire, error_event
+from corral.api.render import DONE, ChunkEncoder, completion_wire, error_event, grounding_wire
 from corral.api.unexpected import log_unexpected
 from corral.api.watch import (
     JSON_TYPE,
@@ -110,7 +110,10 @@ async def handle_chat(
             encoder = ChunkEncoder(response_id, model, created)
         else:
             stream = None
-            payload = orjson.dumps(completion_wire(result, response_id, model, created))
+            answer = completion_wire(result, response_id, model, created)
+            if (extension := grounding_wire(ctx.grounding)) is not None:
+                answer["corral"] = extension  # a route's knowledge option: its sources and citations
+            payload = orjson.dumps(answer)
     except ClientGone:
         return
     except asyncio.CancelledError:
@@ -142,14 +145,16 @@ async def handle_chat(
         return
     headers[:0] = SSE_RAW[:2]
     headers += (SSE_RAW[2], *extra)
-    events = _sse(stream, encoder, chat.include_usage, request_id)
+    events = _sse(stream, encoder, chat.include_usage, request_id, ctx)
     await stream_events(send, watch, stream, events, headers, ctx)
 
 
 async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool,
-               request_id: str) -> AsyncGenerator[bytes]:
+               request_id: str, ctx: RequestContext) -> AsyncGenerator[bytes]:
     """Encode chunks as they arrive. A failure after the first byte becomes an error event
-    (the lifecycle has recorded it as the stream's error by then)."""
+    (the lifecycle has recorded it as the stream's error by then). A grounded answer's
+    sources and citations go on the chunk that finishes it (the grounding stage has read
+    the citations by then)."""
     usage: Usage | None = None
     chunks = aiter(stream)
     try:
@@ -158,6 +163,9 @@ async def _sse(stream: ChatStream, encoder: ChunkEncoder, include_usage: bool,
                 usage = chunk.usage
                 if chunk.content is None and not chunk.tool_calls and chunk.finish_reason is None:
                     continue
+            if chunk.finish_reason is not None and ctx.grounding is not None:
+                yield encoder.chunk(chunk, grounding_wire(ctx.grounding))
+                continue
             yield encoder.chunk(chunk)
         if include_usage and usage is not None:
             yield encoder.usage(usage)

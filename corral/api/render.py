@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from corral.core.context import GroundingNote
 from corral.core.errors import CorralError
 from corral.core.types import ChatChunk, ChatResponse, ToolCallDelta, Usage
 
@@ -46,6 +47,19 @@ def completion_wire(response: ChatResponse, response_id: str, model: str, create
     return body
 
 
+def grounding_wire(note: GroundingNote | None) -> dict[str, Any] | None:
+    """The `corral` extension of a grounded chat completion (a route's `knowledge` option): the
+    sources the prompt numbered and the ones the answer cites; None when it was not grounded."""
+    if note is None:
+        return None
+    sources = [{"index": s.index, "file_id": s.file_id, "filename": s.filename, "score": s.score}
+               for s in note.listed]
+    cited = [sources[n - 1] for n in note.cited or () if 0 < n <= len(sources)]
+    return {"sources": sources,
+            "citations": [{"index": c["index"], "file_id": c["file_id"], "filename": c["filename"]}
+                          for c in cited]}
+
+
 def _tool_delta(d: ToolCallDelta) -> dict[str, Any]:
     out: dict[str, Any] = {"index": d.index}
     if d.id is not None:
@@ -70,7 +84,9 @@ class ChunkEncoder:
         )[:-1]
         self._first = True
 
-    def chunk(self, chunk: ChatChunk) -> bytes:
+    def chunk(self, chunk: ChatChunk, corral: dict[str, Any] | None = None) -> bytes:
+        """One chunk; `corral`: the extension field (a grounded answer's sources, on the chunk
+        that finishes the answer)."""
         delta: dict[str, Any] = {}
         if self._first:
             delta["role"] = "assistant"
@@ -80,7 +96,8 @@ class ChunkEncoder:
         if chunk.tool_calls:
             delta["tool_calls"] = [_tool_delta(d) for d in chunk.tool_calls]
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": chunk.finish_reason}
-        return self._event(b',"choices":' + orjson.dumps([choice]) + b"}")
+        extension = b',"corral":' + orjson.dumps(corral) if corral is not None else b""
+        return self._event(b',"choices":' + orjson.dumps([choice]) + extension + b"}")
 
     def usage(self, usage: Usage) -> bytes:
         return self._event(b',"choices":[],"usage":' + orjson.dumps(usage_wire(usage)) + b"}")

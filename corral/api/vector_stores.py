@@ -1,7 +1,8 @@
 """`/v1/vector_stores`: OpenAI's vector stores (create, list, retrieve, modify, delete) and
 their search. Files and file batches are in `corral.api.vector_store_files`.
 
-HTTP only: validate, call `corral.knowledge` (tables, queue, index), format. Every endpoint
+`POST /v1/vector_stores/{id}/reembed` is Corral's own (docs/knowledge.md, "Re-embedding a
+store"). HTTP only: validate, call `corral.knowledge` (tables, queue, index), format. Every endpoint
 needs the `inference` scope and sees only the caller's team's stores; another team's store
 is answered exactly like a missing one (404).
 """
@@ -44,6 +45,7 @@ from corral.store.schema import utcnow
 MAX_BODY_BYTES = 256 * 1024
 MAX_CREATE_FILES = 500  # OpenAI's bound for file_ids at creation
 MAX_QUERIES, MAX_QUERY_CHARS = 10, 4096
+MAX_MODEL = 200  # vector_stores.embed_model's width
 CREATE_FIELDS = {"name", "description", "metadata", "expires_after", "chunking_strategy", "file_ids"}
 SEARCH_FIELDS = {"query", "max_num_results", "filters", "ranking_options", "rewrite_query"}
 
@@ -110,6 +112,19 @@ async def modify_store(request: Request) -> Response:
     if "expires_after" in data:
         changes["expires_after_days"] = expires_after_field(data)
     return json_response(await wire_of(kb, await kb.stores.update(store, **changes)))
+
+
+async def reembed_store(request: Request) -> Response:
+    """Corral's extension (OpenAI has no such operation): re-embed the store with another
+    embeddings route, its files re-ingested on the queue; answers the store, `in_progress`."""
+    caller, kb, store = await opened(request)
+    data = await _body(request)
+    only_fields(data, {"model"})
+    model = data.get("model")
+    if not isinstance(model, str) or not model.strip() or len(model) > MAX_MODEL:
+        raise InvalidRequest(f"'model' must be the name of one of the gateway's embeddings routes (at most "
+                             f"{MAX_MODEL} characters).", param="model")
+    return json_response(await wire_of(kb, await kb.reembed(store, model, caller)))
 
 
 async def delete_store(request: Request) -> Response:
@@ -181,5 +196,6 @@ ROUTES = [
     Route("/v1/vector_stores/{vector_store_id}", modify_store, methods=["POST"]),
     Route("/v1/vector_stores/{vector_store_id}", delete_store, methods=["DELETE"]),
     Route("/v1/vector_stores/{vector_store_id}/search", search_store, methods=["POST"]),
+    Route("/v1/vector_stores/{vector_store_id}/reembed", reembed_store, methods=["POST"]),
     *FILE_ROUTES,
 ]

@@ -11,6 +11,10 @@
 - `batch_check` waits, without holding a worker slot, for the items to finish: it looks,
   then enqueues the next look after `check_interval_s`. When no item is left to run it
   writes the output and error files (`corral.batches.output`) and closes the batch.
+
+Lines of routes with `batch: native` are planned into chunks instead (`corral.batches.native`):
+their jobs forward the lines to the provider's batch API, and each line's `batch_item` is
+queued once the provider answered, carrying the answer for the lifecycle to read.
 """
 
 from __future__ import annotations
@@ -19,14 +23,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.batches.items import item_job, request_id_of, who_of
+from corral.batches.lines import LineOutcome, LineRequest, LineServer, RouteNamer
+from corral.batches.native.service import NativeBatches
+from corral.batches.native.sinks import answer_from
 from corral.batches.output import remove_strays, write_results
 from corral.batches.settings import BatchSettings
 from corral.batches.store import BatchStore
-from corral.batches.types import Batch, BatchStatus, Submitter
+from corral.batches.types import Batch, BatchStatus
 from corral.files.batch_lines import BatchLine, iter_batch_lines
 from corral.files.errors import FileNotFound, InvalidFile
 from corral.files.store import FileStore
@@ -36,6 +44,7 @@ from corral.jobs.queue import JobQueue
 from corral.jobs.types import Job, JSONValue, NewJob
 from corral.store.schema import utcnow
 
+__all__ = ["BatchRunner", "LineOutcome", "LineRequest", "LineServer", "RouteNamer"]
 log = logging.getLogger("corral.batches")
 ENQUEUE_CHUNK = 500
 ACTIVE = ("queued", "in_progress", "cancelling")
@@ -48,38 +57,6 @@ CHECK_ATTEMPTS = 100
 MAX_PAUSE_S = 300.0  # the longest Retry-After a route's batch lines wait out in one go
 
 
-@dataclass(frozen=True, slots=True)
-class LineOutcome:
-    """One line's answer: what the endpoint would have sent (status and JSON body)."""
-
-    status_code: int
-    request_id: str
-    body: dict[str, Any]
-    retryable: bool = False  # the upstream was overloaded or failing: worth another attempt
-    retry_after_s: float | None = None
-
-    def as_response(self) -> dict[str, Any]:
-        return {"status_code": self.status_code, "request_id": self.request_id, "body": self.body}
-
-
-@dataclass(frozen=True, slots=True)
-class LineRequest:
-    """One batch line to serve, as the caller that created the batch."""
-
-    who: Submitter
-    batch_id: str
-    endpoint: str
-    custom_id: str
-    body: dict[str, Any]
-    request_id: str  # Corral's id for the request (and its record), stable across attempts
-
-
-# The API layer provides it: parse the line as its endpoint would, run it, answer.
-LineServer = Callable[[LineRequest], Awaitable[LineOutcome]]
-# The public route a model name (or alias) resolves to, None when the gateway has none.
-RouteNamer = Callable[[str], str | None]
-
-
 @dataclass
 class BatchRunner:
     store: BatchStore
@@ -88,11 +65,13 @@ class BatchRunner:
     serve: LineServer
     route_of: RouteNamer
     settings: BatchSettings = field(default_factory=BatchSettings)
+    native: NativeBatches | None = None  # routes with `batch: native` (corral.batches.native)
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False)
     _paused: dict[str, float] = field(default_factory=dict, init=False)  # route -> monotonic time
 
     def handlers(self) -> dict[str, Handler]:
-        return {"batch_plan": self.plan, "batch_item": self.item, "batch_check": self.check}
+        native = self.native.handlers() if self.native is not None else {}
+        return {"batch_plan": self.plan, "batch_item": self.item, "batch_check": self.check, **native}
 
     async def submit(self, batch: Batch) -> None:
         """Store a new batch (status validating) and queue its planning and first check."""
@@ -121,11 +100,17 @@ class BatchRunner:
             await self._fail(batch, errors.found)
             return {"failed": len(errors.found)}
         queued = 0
+        # Lines of `batch: native` routes are gathered into provider batches, not queued one by one.
+        native = self.native.planner(batch) if self.native is not None else None
         async for chunk in self._chunks(batch):
             if (await self.store.load(batch.id) or batch).status != "validating":
                 break  # cancelled while planning: queue no more
-            await self.queue.enqueue_many([self._item(batch, line) for line in chunk])
+            items = [self._item(batch, line) for line in chunk if native is None or not native.add(line)]
+            await self.queue.enqueue_many(items + (native.ready() if native is not None else []))
             queued += len(chunk)
+        else:
+            if native is not None:
+                await self.queue.enqueue_many(native.rest())
         model = models.pop() if len(models) == 1 else None
         await self.store.move(batch.id, ["validating"], "in_progress", total=total, model=model)
         await self.store.move(batch.id, ["cancelling"], "cancelling", total=total, model=model)
@@ -176,16 +161,7 @@ class BatchRunner:
             yield chunk
 
     def _item(self, batch: Batch, line: BatchLine) -> NewJob:
-        who = batch.submitter
-        return NewJob(
-            kind="batch_item", team=who.team, key_id=who.key_id, parent_id=batch.id,
-            id=f"{batch.id}-{line.number:07d}", dedupe_key=f"{batch.id}:{line.number}",
-            expires_at=batch.expires_at, priority=self.settings.priority,
-            max_attempts=self.settings.item_attempts,
-            payload={"batch_id": batch.id, "endpoint": batch.endpoint, "line": line.number,
-                     "custom_id": line.custom_id, "body": line.body,
-                     "who": [who.key_id, who.key_name, who.team, list(who.scopes)]},
-        )
+        return item_job(batch, line.number, line.custom_id, line.body, self.settings)
 
     async def _fail(self, batch: Batch, errors: list[dict[str, Any]]) -> None:
         await self.store.move(batch.id, ["validating", "cancelling"], "failed", errors=errors)
@@ -194,24 +170,31 @@ class BatchRunner:
 
     async def item(self, job: Job, control: JobControl) -> JSONValue:
         p = job.payload
-        key_id, key_name, team, scopes = p["who"]
-        who = Submitter(key_id, key_name, team, tuple(scopes))
-        line = LineRequest(who, p["batch_id"], p["endpoint"], p["custom_id"], p["body"],
-                           f"req_{job.id.removeprefix('batch_')}")
+        if "failure" in p:  # never run: the provider's batch did not answer it (corral.batches.native)
+            raise JobFailed(p["failure"]["message"], code=p["failure"]["code"], retryable=False)
+        deferred = answer_from(p.get("native"))  # the provider's batch answered: read it, no call
+        line = LineRequest(who_of(p), p["batch_id"], p["endpoint"], p["custom_id"], p["body"],
+                           request_id_of(job.id), deferred)
         model = p["body"].get("model")
         route = self.route_of(model) if isinstance(model, str) else None
-        async with self._slot(route):
-            await self._wait_out_pause(route)
+        if "outcome" in p:  # answered by the lifecycle before any upstream call, while collecting
+            outcome = LineOutcome(**p["outcome"])
+        elif deferred is not None:  # no upstream call to pace: the answer is read, not asked for
             outcome = await self.serve(line)
-        if route is not None and outcome.status_code == 429 and outcome.retry_after_s:
+        else:
+            async with self._slot(route):
+                await self._wait_out_pause(route)
+                outcome = await self.serve(line)
+        if route is not None and deferred is None and outcome.status_code == 429 and outcome.retry_after_s:
             # The upstream said when to come back: every line of this route waits, not just this one.
             until = time.monotonic() + min(outcome.retry_after_s, MAX_PAUSE_S)
             self._paused[route] = max(self._paused.get(route, 0.0), until)
         if outcome.status_code < 400:
             return {"response": outcome.as_response()}
         error = outcome.body.get("error") or {}
+        retryable = outcome.retryable and deferred is None  # a provider batch's answer is final
         raise JobFailed(str(error.get("message") or f"HTTP {outcome.status_code}"), code=error.get("code"),
-                        retryable=outcome.retryable and control.attempt < job.max_attempts,
+                        retryable=retryable and control.attempt < job.max_attempts,
                         retry_after_s=outcome.retry_after_s, details={"response": outcome.as_response()})
 
     async def _wait_out_pause(self, route: str | None) -> None:
@@ -249,6 +232,8 @@ class BatchRunner:
             return {"waiting": "validating"}
         counts: dict[str, int] = {str(k): n for k, n in (await self.queue.counts(batch.id)).items()}
         active = sum(counts.get(s, 0) for s in ACTIVE)
+        if self.native is not None and not active:  # lines still with a provider's batch
+            active = await self.native.active(batch, sum(counts.values()))
         if active:
             await self._check_later(batch, round_ + 1)
             return {"waiting": active}
@@ -278,6 +263,8 @@ class BatchRunner:
         if not await self.store.move(batch.id, ["validating", "in_progress"], "cancelling"):
             return False
         await self.queue.cancel_children(batch.id)
+        if self.native is not None:
+            await self.native.cancel(batch)
         await self._check_later(batch, 1_000_000 + int(utcnow().timestamp()))  # look again soon
         return True
 

@@ -25,3 +25,10 @@ class BatchSettings(BaseModel):
     # set it below what the upstream takes so batches leave room for them.
     default_route_concurrency: int | None = Field(None, ge=1)
     route_concurrency: dict[str, int] = Field(default_factory=dict)
+    # Routes with `batch: native` (docs/batches.md, "Native batches"): lines forwarded per
+    # provider batch (and per job of Corral's: what one worker holds in memory at once), how
+    # often a provider's batch is looked at (the job waits on the queue, holding no worker
+    # between looks), and lines run through the lifecycle at once while one is collected.
+    native_chunk_lines: int = Field(2000, ge=1, le=50_000)
+    native_poll_interval_s: float = Field(30.0, gt=0, le=3600)
+    native_concurrency: int = Field(8, ge=1, le=256)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.core.deferred import DeferredCall
 from corral.core.ownership import Scope
 from corral.core.types import ChatRequest, EmbeddingRequest, Usage
 
@@ -67,6 +68,7 @@ class RoutingState:
     breaker_open: list[str] | None = None  # deployments skipped or tried last: breaker open
     retry_stopped: str | None = None  # deadline | budget: why the router stopped retrying
     provider_type: str | None = None  # the serving provider's type (openai, anthropic, ...)
+    native_batch: str | None = None  # the provider's batch that answered (corral.core.deferred)
 
 
 @dataclass(slots=True)
@@ -81,14 +83,28 @@ class ContextFit:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceRef:
+    """A retrieved source as a grounded chat completion names it to the client: its number in
+    the prompt, its file and its score (not its text: the caller has the file)."""
+
+    index: int
+    file_id: str
+    filename: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
 class GroundingNote:
-    """Retrieved context the request carries (the Responses API's file_search), for the record:
-    the prompt tokens it adds, so what grounding costs (or saves) can be measured, and the
-    recorded requests that searched for it."""
+    """Retrieved context the request carries (the Responses API's file_search, a route's
+    `knowledge` option), for the record: the prompt tokens it adds, so what grounding costs
+    (or saves) can be measured, and the recorded requests that searched for it."""
 
     context_tokens: int
     sources: int
     search_request_ids: tuple[str, ...] = ()
+    dropped: int = 0  # sources found but left out: over the route's knowledge.max_context_tokens
+    listed: tuple[SourceRef, ...] = ()  # the sources, numbered (a route's knowledge option)
+    cited: tuple[int, ...] | None = None  # source numbers the answer cites, once it is complete
 
 
 @dataclass(slots=True)
@@ -129,6 +145,9 @@ class RequestContext:
     first_byte_out_at: float | None = None  # when the first chunk was handed to the client
     job_id: str | None = None  # the batch (or background job) this request runs for
     grounding: GroundingNote | None = None  # set when retrieved sources were added to the prompt
+    # Set on a batch line forwarded to a provider's batch API: the router's attempt hands its
+    # upstream call to it instead of calling the provider (corral.core.deferred).
+    deferred: DeferredCall | None = None
     original: Work = field(init=False)
 
     def __post_init__(self) -> None:

@@ -27,10 +27,12 @@ Next = Callable[[RequestContext], Awaitable[Result]]
 
 # The declared order, outermost first. Authentication happens at the API edge, before any
 # stage; the router is the terminal handler, what the stages wrap. "limits" and
-# "prompt_policy" are the places the cost and governance issues fill.
+# "prompt_policy" are the places the cost and governance issues fill. "grounding" adds a
+# route's retrieved sources to the prompt (corral.knowledge.stage).
 STAGE_ORDER: tuple[str, ...] = (
     "limits",
     "prompt_policy",
+    "grounding",
     "privacy",
     "cache",
     "content_policy",
@@ -42,6 +44,10 @@ STAGE_ORDER: tuple[str, ...] = (
 # every order a pipeline is built with, plugins' stages included.
 ORDER_CONSTRAINTS: tuple[tuple[str, str, str], ...] = (
     ("limits", "privacy", "a request refused for its budget costs no detection work"),
+    ("limits", "grounding", "a request refused for its budget costs no retrieval"),
+    ("grounding", "privacy", "retrieved text is prompt text: the privacy policy redacts it before the "
+                             "provider, or refuses it on a block route"),
+    ("grounding", "cache", "the cache's key covers the sources the answer was grounded in"),
     ("privacy", "cache", "the cache keeps answers as the privacy stage left them (placeholders), "
                          "and an answer it gives back is restored for the request that asked"),
     ("privacy", "context", "summarizer calls send only what the privacy policy lets through"),

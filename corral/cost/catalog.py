@@ -139,6 +139,15 @@ def load_catalog_entries(text: str | None = None) -> list[ModelPrice]:
     return [_entry(raw) for raw in data["prices"]]
 
 
+def load_batch_factors(text: str | None = None) -> dict[str, Decimal]:
+    """`prices.json`'s share of the standard price a provider's batch API bills, by provider type."""
+    if text is None:
+        text = resources.files("corral.cost").joinpath(CATALOG_FILE).read_text(encoding="utf-8")
+    data = json.loads(text, parse_float=Decimal).get("batch") or {}
+    return {name: _dec(entry["factor"]) or Decimal(1) for name, entry in data.items()
+            if isinstance(entry, dict) and "factor" in entry}
+
+
 def override_entries(settings: PricingSettings | None) -> list[ModelPrice]:
     """The `pricing.models` overrides of the configuration as catalog-shaped entries."""
     if settings is None:

@@ -25,11 +25,12 @@ def _cells(row: dict[str, Any], group_by: str) -> list[str]:
 
 @click.command("costs")
 @click.option("--by", "group_by", type=click.Choice(get_args(GroupBy)), default="day", show_default=True,
-              help="What to total by (batch: the batch id each batch line's record carries).")
+              help="What to total by (batch: the batch id each batch line's record carries; store: "
+                   "the vector store each embedding request ran for, ingestion and searches).")
 @click.option("--since", default="7d", show_default=True, help="Window start: 24h, 7d, or an ISO time.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 def costs(group_by: GroupBy, since: str, as_json: bool) -> None:  # click.Choice: a GroupBy
-    """Cost, tokens and requests per key, team, route, model, day or batch. Unpriced requests
+    """Cost, tokens and requests per key, team, route, model, day, batch or vector store. Unpriced requests
     are counted separately and never shown as $0."""
     try:
         start = parse_since(since)
@@ -49,6 +50,7 @@ def costs(group_by: GroupBy, since: str, as_json: bool) -> None:  # click.Choice
             click.echo(json.dumps(row, default=str))
         return
     if not rows:
-        click.echo(f"No {'batch ' if group_by == 'batch' else ''}requests since {since}.")
+        kind = {"batch": "batch ", "store": "vector-store "}.get(group_by, "")
+        click.echo(f"No {kind}requests since {since}.")
         return
     click.echo(text_table([group_by.upper(), *_HEADERS], [_cells(row, group_by) for row in rows]))

@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from corral.cost.catalog import ModelPrice, PriceCatalog
+from corral.cost.catalog import ModelPrice, PriceCatalog, load_batch_factors
 from corral.cost.rates import Rates
 from corral.cost.settings import DeploymentPriceSettings, PricingSettings
 
@@ -44,7 +44,7 @@ _FREE_DEGRADED = frozenset({"cache", "message"})
 _FIELDS = (
     "created_at", "status", "cache_hit", "degraded", "deployment", "provider_type", "served_model", "model",
     "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cache_write_tokens",
-    "cache_write_1h_tokens",
+    "cache_write_1h_tokens", "extras",
 )
 
 
@@ -154,11 +154,13 @@ class Pricer:
     catalog: PriceCatalog
     deployments: Mapping[str, DeploymentPriceSettings] = field(default_factory=dict)
     measured_tokens_per_second: dict[str, float] = field(default_factory=dict)
+    batch_factors: Mapping[str, Decimal] = field(default_factory=dict)  # provider type -> share of price
 
     @classmethod
     def from_settings(cls, settings: PricingSettings | None = None) -> Pricer:
         settings = settings or PricingSettings()
-        return cls(PriceCatalog.load(settings), dict(settings.deployments))
+        factors = {**(load_batch_factors() if settings.use_catalog else {}), **settings.batch_price_factor}
+        return cls(PriceCatalog.load(settings), dict(settings.deployments), batch_factors=factors)
 
     def set_measured_throughput(self, deployment: str, tokens_per_second: float | None) -> None:
         """Record a measured throughput (e.g. from `totals.throughput`) for hourly pricing."""
@@ -209,8 +211,20 @@ class Pricer:
             cache_write_tokens=_count(view, "cache_write_tokens"),
             cache_write_1h_tokens=_count(view, "cache_write_1h_tokens"),
         )
+        factor = self._batch_factor(view)
+        if factor is not None:
+            lines = tuple(CostLine(line.kind, line.tokens, line.usd_per_mtok * factor, line.usd * factor)
+                          for line in lines)
         total = sum((line.usd for line in lines), Decimal(0))
         return CostBreakdown(billed=True, price=price, lines=lines, total=total)
+
+    def _batch_factor(self, view: Mapping[str, Any]) -> Decimal | None:
+        """The batch price's share for a request the provider's batch API answered (its record's
+        extras name that batch), None for any other request, or when the type has no batch price."""
+        extras = view.get("extras")
+        if not isinstance(extras, Mapping) or not extras.get("native_batch"):
+            return None
+        return self.batch_factors.get(str(view.get("provider_type")))
 
     def cost_of(self, record: Any) -> tuple[float | None, bool]:
         """(cost_usd, priced): (None, False) when unpriced, never a misleading 0.0."""

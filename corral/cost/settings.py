@@ -126,3 +126,7 @@ class PricingSettings(_Strict):
     use_catalog: bool = True  # false: only configured prices count (everything else unpriced)
     models: dict[str, ModelPriceSettings | list[ModelPriceSettings]] = Field(default_factory=dict)
     deployments: dict[str, DeploymentPriceSettings] = Field(default_factory=dict)
+    # Share of the standard price a request answered by the provider's batch API costs
+    # (`batch: native` routes), by provider type; overrides the catalog's (0.5 for openai,
+    # anthropic, gemini). An OpenAI-compatible server's batch price is its own: set it here.
+    batch_price_factor: dict[str, Decimal] = Field(default_factory=dict)

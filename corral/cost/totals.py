@@ -41,7 +41,7 @@ from sqlalchemy.sql import ColumnElement
 
 from corral.store.db import Database
 
-GroupBy = Literal["key", "team", "route", "model", "day", "batch"]
+GroupBy = Literal["key", "team", "route", "model", "day", "batch", "store"]
 TimeBound = float | int | datetime | None
 
 SECONDS_PER_DAY = 86400
@@ -141,10 +141,11 @@ def batch_of(t: Any, dialect: str) -> ColumnElement[Any]:
     return func.json_extract(t.c.extras, "$.job_id")
 
 
-def _batch_only(t: Any, batch: ColumnElement[Any]) -> list[ColumnElement[bool]]:
-    """Records of batch lines. The LIKE on the raw text first spares the JSON parse on every
-    live request's record, which is most of them."""
-    return [t.c.extras.like('%"job_id"%'), batch.like("batch\\_%", escape="\\")]
+def _job_only(t: Any, job: ColumnElement[Any], prefix: str) -> list[ColumnElement[bool]]:
+    """Records whose job id starts with `prefix` (`batch_`: batch lines; `vs_`: a vector
+    store's embeddings, ingestion and searches). The LIKE on the raw text first spares the
+    JSON parse on every live request's record, which is most of them."""
+    return [t.c.extras.like('%"job_id"%'), job.like(prefix.replace("_", "\\_") + "%", escape="\\")]
 
 
 def _sums(t: Any) -> list[ColumnElement[Any]]:
@@ -173,9 +174,9 @@ def _group(t: Any, group_by: GroupBy, dialect: str) -> tuple[ColumnElement[Any],
     """The group expression and the filter it needs (batch: only batch lines' records)."""
     if group_by == "day":
         return _day_bucket(t, dialect), []
-    if group_by == "batch":
-        batch = batch_of(t, dialect)
-        return batch, _batch_only(t, batch)
+    if group_by in ("batch", "store"):
+        job = batch_of(t, dialect)
+        return job, _job_only(t, job, "batch_" if group_by == "batch" else "vs_")
     return t.c[_GROUP_COLUMNS[group_by]], []
 
 
@@ -219,7 +220,7 @@ async def batch_totals(
     t = default_table() if table is None else table
     batch = batch_of(t, db.dialect)
     stmt = (select(batch.label("grp"), *_sums(t))
-            .where(*_where(t, since, None), *_batch_only(t, batch), batch.in_(list(batch_ids)))
+            .where(*_where(t, since, None), *_job_only(t, batch, "batch_"), batch.in_(list(batch_ids)))
             .group_by(batch))
     return {row["grp"]: _summed(row) for row in await db.fetch_all(stmt)}
 

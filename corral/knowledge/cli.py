@@ -83,6 +83,7 @@ def kb() -> None:
     \b
       corral kb ingest docs/ --store handbook
       corral kb search handbook "how do refunds work"
+      corral kb reembed handbook --model text-embedding-3-small
     """
 
 
@@ -195,6 +196,50 @@ def ingest(source: str, store_name: str, purpose: str, interval: float, url: str
                                    "'docs/**/*.md'.")
     failed = _run(url, key, lambda client: _ingest(client, source, found, store_name, purpose, interval))
     if failed:
+        raise click.exceptions.Exit(1)
+
+
+async def _reembed(client: KnowledgeClient, store_ref: str, model: str, interval: float) -> int:
+    """Re-embed the store and follow its files until none is in progress; how many failed."""
+    found = await client.find_store(store_ref)
+    if found is None:
+        raise click.ClickException(f"No vector store named {store_ref!r} for your team; `corral kb list` "
+                                   "shows them.")
+    failed_before = {f["id"] for f in await client.store_files(found["id"], "failed")}
+    store = await client.reembed(found["id"], model)
+    total = store["file_counts"]["in_progress"]
+    click.echo(f"re-embedding {store['id']} ({store['name']}) with {model}: {total} files", err=True)
+    with click.progressbar(length=total, label="embedding", file=sys.stderr, show_pos=True,
+                           show_eta=True) as bar:
+        while True:
+            finished = total - store["file_counts"]["in_progress"]
+            bar.update(max(0, finished - bar.pos))
+            if finished >= total:
+                break
+            await asyncio.sleep(interval)
+            store = await client.store(store["id"])
+    failed = [f for f in await client.store_files(store["id"], "failed") if f["id"] not in failed_before]
+    for f in failed:
+        error = f.get("last_error") or {}
+        where = (f.get("attributes") or {}).get("path") or f["id"]
+        click.echo(f"  failed: {where}: {error.get('code')}: {error.get('message')}", err=True)
+    click.echo(f"{store['id']} ({store['name']}): {total - len(failed)} re-embedded with {model}, "
+               f"{len(failed)} failed of {total}")
+    return len(failed)
+
+
+@kb.command()
+@click.argument("store_ref", metavar="STORE")
+@click.option("--model", required=True, help="The embeddings route to embed the store with from now on.")
+@click.option("--interval", default=0.5, show_default=True, type=click.FloatRange(0.05),
+              help="Seconds between progress checks.")
+@_connection
+def reembed(store_ref: str, model: str, interval: float, url: str, key: str | None) -> None:
+    """Re-embed STORE (a name or vs_... id) with the embeddings route MODEL and wait until done.
+
+    Its old vectors are dropped at once: until its files are re-embedded, searches answer from
+    those done so far. Exits 1 when a file failed (each is listed with its error)."""
+    if _run(url, key, lambda client: _reembed(client, store_ref, model, interval)):
         raise click.exceptions.Exit(1)
 
 

@@ -40,8 +40,11 @@ class KnowledgeClient(BatchClient):
     async def find_store(self, ref: str) -> dict[str, Any] | None:
         """A store by id (vs_...) or by name (the newest of that name)."""
         if ref.startswith("vs_"):
-            return await self._json("GET", f"/v1/vector_stores/{quote(ref, safe='')}", batch_id=ref)
+            return await self.store(ref)
         return next((s for s in await self.stores() if s.get("name") == ref), None)
+
+    async def store(self, store_id: str) -> dict[str, Any]:
+        return await self._json("GET", f"/v1/vector_stores/{quote(store_id, safe='')}", batch_id=store_id)
 
     async def store_files(self, store_id: str, status: str | None = None) -> list[dict[str, Any]]:
         params = {"filter": status} if status else {}
@@ -66,6 +69,11 @@ class KnowledgeClient(BatchClient):
     async def search(self, store_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._json("POST", f"/v1/vector_stores/{quote(store_id, safe='')}/search", json=body,
                                 batch_id=store_id)
+
+    async def reembed(self, store_id: str, model: str) -> dict[str, Any]:
+        """Corral's extension: re-embed the store with the route `model` (the store, in progress)."""
+        return await self._json("POST", f"/v1/vector_stores/{quote(store_id, safe='')}/reembed",
+                                json={"model": model}, batch_id=store_id)
 
     async def _all(self, path: str, **params: str) -> list[dict[str, Any]]:
         """Every item of a cursor-paged list, following `after`."""

@@ -5,8 +5,8 @@ ordinary `embeddings` requests. The lifecycle resolves the route (the built-in
 `all-minilm-l6-v2`, or OpenAI, Gemini, any OpenAI-compatible deployment), applies the
 route's privacy policy, fails over, records and prices each call, attributed to the caller
 (and to the ingestion job, `job_id`; a search made for a response also names its requests
-after the response's, `request_ids`). Pointing a store at another route is all it takes to
-change models; the store records `name` and `dimensions` so a change re-embeds it.
+after the response's, `request_ids`). The store records `name` and `dimensions`; moving it to
+another route re-embeds it (`Knowledge.reembed`, corral.knowledge.reembed).
 """
 
 from __future__ import annotations
@@ -76,5 +76,6 @@ class GatewayEmbedder:
         for vector in result.vectors:
             if len(vector) != self._dimensions:
                 raise ValueError(f"route '{self.route}' returns {len(vector)}-dimensional vectors; "
-                                 f"this store expects {self._dimensions}: re-embed it for the new model")
+                                 f"this store expects {self._dimensions}: re-embed it for the new model "
+                                 "(`corral kb reembed STORE --model ROUTE`)")
         return result.vectors

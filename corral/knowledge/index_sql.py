@@ -60,7 +60,8 @@ def content_hash(chunk: Chunk) -> str:
     return chunk.content_hash or hashlib.sha256(chunk.text.encode()).hexdigest()
 
 
-_STATE = text("SELECT uid, dims, generation, lex_key FROM kb_index_stores WHERE store_id = :s")
+_STATE = text("SELECT uid, dims, generation, chunks, lex_key FROM kb_index_stores WHERE store_id = :s")
+_NEW_DIMS = text("UPDATE kb_index_stores SET uid = :u, dims = :d WHERE store_id = :s")
 _NEW_STATE = text("INSERT INTO kb_index_stores (store_id, uid, dims, generation, chunks, lex_key) "
                   "VALUES (:s, :u, :d, 0, 0, :k)")
 _BUMP = text("UPDATE kb_index_stores SET generation = :g, chunks = chunks + :n WHERE store_id = :s")
@@ -178,8 +179,14 @@ class SqlIndex(ABC):
             await tx.execute(_NEW_STATE, {"s": store_id, "u": uid, "d": dims, "k": lex_key})
             return uid, 0, lex_key
         if state["dims"] != dims:
-            raise ValueError(f"store {store_id} holds {state['dims']}-dimension vectors, not {dims}: "
-                             "delete its chunks (delete_store) before changing its embedder")
+            if state["chunks"]:
+                raise ValueError(f"store {store_id} holds {state['dims']}-dimension vectors, not {dims}: "
+                                 "delete its chunks (delete_store) before changing its embedder")
+            # Empty (its last file's chunks were deleted): it takes the new dimension, in a new
+            # graph (a new uid), so a write that outlived a re-embed cannot pin the old one.
+            uid = uuid.uuid4().hex
+            await tx.execute(_NEW_DIMS, {"s": store_id, "u": uid, "d": dims})
+            return uid, int(state["generation"]), state["lex_key"]
         return str(state["uid"]), int(state["generation"]), state["lex_key"]
 
     async def _new_lex_key(self, tx: Transaction) -> int | None:

@@ -3,14 +3,16 @@
 One job per (re-)add of a file, on the durable queue, so ingestion survives any process:
 
 1. read the file (`FileStore.open`, the store's team), refusing one over
-   `knowledge.max_file_bytes`;
+   `knowledge.max_file_bytes`; a file deleted from /v1/files since it was last ingested is
+   read from the text parsed then (a re-embed, new attributes), its blocks as paragraphs;
 2. parse and chunk it in a worker thread, bounded by `knowledge.parse_timeout_s` (a parser is
    CPU work that would otherwise stall every request on the event loop);
 3. embed the chunks through the gateway's lifecycle (`GatewayEmbedder`): each call is a
    recorded, priced request attributed to the store (`job_id`), under its route's privacy
    policy;
-4. replace the file's chunks in the index (delete, then add) and end the file `completed`
-   with its parsed text, in one transaction conditional on the file's token.
+4. replace the file's chunks in the index (delete, then add: unless the file got a new
+   token meanwhile, re-added or re-embedded) and end the file `completed` with its parsed
+   text, in one transaction conditional on the file's token.
 
 Why delete-then-add rather than one transaction: the index may be another engine (SQLite
 tables beside the vectors, PostgreSQL with pgvector), behind the `Index` protocol. Every
@@ -44,7 +46,7 @@ from corral.knowledge.objects import StoreFile, VectorStore
 from corral.knowledge.settings import KnowledgeSettings
 from corral.knowledge.store_files import FileRows
 from corral.knowledge.stores import StoreRows
-from corral.knowledge.types import Chunk, Document, Embedder, Index
+from corral.knowledge.types import Block, Chunk, Document, Embedder, Index
 
 log = logging.getLogger("corral.knowledge")
 KIND = "kb_ingest"
@@ -118,7 +120,11 @@ class Ingestor:
                 await self.files.finish(current, "failed", last_error=failed.as_error())
             return {"failed": failed.code}
         try:
-            vectors = await self._embed(store, job, work.chunks)
+            embedder, vectors = await self._embed(store, job, work.chunks)
+            if not await self._still_current(current):
+                return {"skipped": "superseded"}
+            if store.embed_name is None and vectors:  # after the check: a re-embed clears them
+                await self.stores.record_embedder(store.id, embedder.name, len(vectors[0]))
             await self.index.delete_file(current.store_id, current.file_id)
             await self.index.add(work.chunks, vectors)
         except Exception as exc:  # noqa: BLE001 - any failure: retried, then the file's last_error
@@ -134,26 +140,38 @@ class Ingestor:
             return {"lost": True}
         return {"chunks": len(work.chunks)}
 
+    async def _still_current(self, current: StoreFile) -> bool:
+        """Whether the file is still the add this ingest started on, just before it writes: an
+        add, removal or re-embed since (a new token) is written by its own ingest, and this
+        one's vectors (maybe another route's) stay out of the index."""
+        try:
+            return (await self.files.get(current.store_id, current.file_id)).token == current.token
+        except StoreFileNotFound:
+            return False
+
     async def _prepare(self, store: VectorStore, current: StoreFile) -> Prepared:
-        data = await self._bytes(store, current)
+        source = await self._source(store, current)
         media_type = mimetypes.guess_type(current.filename)[0] or "application/octet-stream"
         try:
             async with self._parsers:
-                parsing = in_daemon_thread(self._parse_and_chunk, data, current, media_type)
+                parsing = in_daemon_thread(self._parse_and_chunk, source, current, media_type)
                 return await asyncio.wait_for(parsing, self.settings.parse_timeout_s)
         except TimeoutError:
             raise IngestFailed("server_error", f"Parsing {current.filename} took longer than "
                                f"{self.settings.parse_timeout_s:g} s (knowledge.parse_timeout_s); split the "
                                "file or raise the limit.") from None
 
-    def _parse_and_chunk(self, data: bytes, current: StoreFile, media_type: str) -> Prepared:
-        document = self.read(data, current.filename, media_type)
+    def _parse_and_chunk(self, source: bytes | Document, current: StoreFile, media_type: str) -> Prepared:
+        document = source if isinstance(source, Document) else self.read(source, current.filename, media_type)
         chunks = self.chunker(document, current)
         if not chunks:
             raise IngestFailed("invalid_file", f"{current.filename} has no text to search once parsed.")
         return Prepared([b.text for b in document.blocks], chunks)
 
-    async def _bytes(self, store: VectorStore, current: StoreFile) -> bytes:
+    async def _source(self, store: VectorStore, current: StoreFile) -> bytes | Document:
+        """The upload's bytes; once it was deleted from /v1/files, the text parsed from it when it
+        was last ingested (so a re-embed, or new attributes, do not need the upload). Its blocks
+        come back as paragraphs: the kept text does not say which were headings or tables."""
         limit = self.settings.max_file_bytes
         try:
             found, pieces = await self.uploads.open(current.file_id, store.team)
@@ -162,19 +180,21 @@ class Ingestor:
                                    f"stores take at most {limit} (knowledge.max_file_bytes). Split it.")
             return b"".join([piece async for piece in pieces])
         except FileNotFound:
+            kept = await self.files.texts(current.store_id, current.file_id)
+            if kept:
+                return Document([Block(text) for text in kept])
             raise IngestFailed("invalid_file", f"File {current.file_id} was deleted from the Files API "
                                "before it could be ingested; upload it again.") from None
 
-    async def _embed(self, store: VectorStore, job: Job, chunks: Sequence[Chunk]) -> list[list[float]]:
+    async def _embed(self, store: VectorStore, job: Job,
+                     chunks: Sequence[Chunk]) -> tuple[Embedder, list[list[float]]]:
         await self._check_room(store, chunks)
         embedder = await self.embedder_for(store, job)
         vectors: list[list[float]] = []
         step = self.settings.embed_batch
         for start in range(0, len(chunks), step):
             vectors += await embedder.embed([c.text for c in chunks[start:start + step]])
-        if store.embed_name is None and vectors:
-            await self.stores.record_embedder(store.id, embedder.name, len(vectors[0]))
-        return vectors
+        return embedder, vectors
 
     async def _check_room(self, store: VectorStore, chunks: Sequence[Chunk]) -> None:
         limit = self.settings.max_chunks_per_store

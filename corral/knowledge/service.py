@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from corral.core.context import Caller
@@ -22,6 +23,7 @@ from corral.jobs.queue import JobQueue
 from corral.knowledge.embedders import GatewayEmbedder
 from corral.knowledge.ingest import Ingestor, ingest_job
 from corral.knowledge.objects import FileBatch, StoreFile, VectorStore
+from corral.knowledge.reembed import check_route, switch_embedder
 from corral.knowledge.settings import KnowledgeSettings
 from corral.knowledge.store_files import Attach, FileRows
 from corral.knowledge.stores import StoreRows
@@ -101,6 +103,39 @@ class Knowledge:
             await self.queue.cancel_children(parent)
         await self.index.delete_store(store.id)
         await self.stores.remove(store.id)
+
+    async def purge_expired(self, cutoff: datetime) -> int:
+        """Delete stores expired before `cutoff` (their files' chunks leave every index), a
+        hundred per call: the hourly maintenance purge calls it once per run."""
+        expired = await self.stores.expired_before(cutoff)
+        for store in expired:
+            await self.delete_store(store)
+        return len(expired)
+
+    async def reembed(self, store: VectorStore, model: str, caller: Caller) -> VectorStore:
+        """Move the store to the embeddings route serving `model` and re-ingest its files with
+        it, one `kb_ingest` job each (docs/knowledge.md, "Re-embedding a store"). Its old
+        vectors leave the index at once, so a search never compares a new model's query with
+        an old model's vectors: it answers from the files re-embedded so far, as during a first
+        ingestion. A run cut short (a crash before its jobs were queued) is finished by running
+        it again: each run gives the files new tokens, so an earlier run's ingests write nothing."""
+        if store.expired(utcnow()):
+            raise InvalidRequest(f"Vector store {store.id} has expired (expires_after); create a new one.",
+                                 param="vector_store_id")
+        route = self.route_of(model)
+        if route is None:
+            raise InvalidRequest(f"This gateway serves no route '{model[:200]}' to embed with; name one of "
+                                 "its embeddings routes (GET /v1/models lists them).", param="model",
+                                 code="embedding_model_not_found")
+        await check_route(self.query_embedder, store, route, caller)
+        files = await switch_embedder(self.stores.db, store.id, route)
+        await self.index.delete_store(store.id)  # both dimensions never meet in one graph
+        switched = await self.stores.get(store.id, store.team)
+        if files:
+            await self.queue.enqueue_many([ingest_job(switched, f, caller.key_id, self.settings.priority,
+                                                      self.settings.ingest_attempts) for f in files])
+        log.info("re-embedding %s with %s: %d files", store.id, route, len(files))
+        return switched
 
     async def search(self, store: VectorStore, caller: Caller, queries: Sequence[str], k: int,
                      filters: Filter | None, score_threshold: float, *,

@@ -42,9 +42,38 @@ class KnowledgeSettings(BaseModel):
     ingest_attempts: int = Field(3, ge=1, le=20)  # tries per file when embedding or the index fails
     priority: int = Field(0, ge=-100, le=100)  # queue priority of ingestion (background responses run above)
     poll_after_ms: int = Field(250, ge=10)  # the `openai-poll-after-ms` hint the SDKs' poll helpers read
+    # An expired store (expires_after) can be revived by extending it; after this long expired,
+    # the hourly purge deletes it with its files' chunks, as a retention rule.
+    expired_purge_after_s: float = Field(7 * 86400, ge=0)
 
     @model_validator(mode="after")
     def _overlap_below_half(self) -> KnowledgeSettings:
         if self.auto_overlap_tokens > self.auto_chunk_tokens // 2:
             raise ValueError("auto_overlap_tokens must be at most half of auto_chunk_tokens (OpenAI's rule)")
+        return self
+
+
+class RouteKnowledge(BaseModel):
+    """A route's `knowledge:` option: every chat request on it is grounded in these stores
+    (corral.knowledge.stage; docs/knowledge.md, "Grounded chat completions").
+
+    Stores are owned by teams and the configuration by the operator, so which of them a
+    request searches is decided per caller: only those its key may see. A caller that may
+    see none of them is refused (403) rather than answered ungrounded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stores: list[str] = Field(min_length=1, max_length=8)  # vector store ids (vs_...)
+    top_k: int = Field(5, ge=1, le=50)  # chunks retrieved, best first, from all the stores together
+    # The prompt tokens (o200k_base) the rules and sources may add; sources that would pass it
+    # are left out, worst first (the record counts them as `dropped`).
+    max_context_tokens: int = Field(2000, ge=256, le=100_000)
+    score_threshold: float = Field(0.0, ge=0.0, le=1.0)  # chunks scoring below it are not used
+
+    @model_validator(mode="after")
+    def _store_ids(self) -> RouteKnowledge:
+        for i, store_id in enumerate(self.stores):
+            if not store_id.startswith("vs_") or len(store_id) > 64:
+                raise ValueError(f"stores.{i}: '{store_id[:70]}' is not a vector store id (vs_...)")
+        self.stores = list(dict.fromkeys(self.stores))
         return self

@@ -107,6 +107,13 @@ class StoreRows:
         rows, more = await page_rows(self.db, query, vector_stores.c.created_at, vector_stores.c.id, cursor)
         return Page([store_from_row(r) for r in rows], more)
 
+    async def expired_before(self, cutoff: datetime, limit: int = 100) -> list[VectorStore]:
+        """Stores whose expiry passed before `cutoff` (any team's), oldest expiry first: for the purge."""
+        rows = await self.db.fetch_all(
+            select(vector_stores).where(vector_stores.c.expires_at < cutoff)
+            .order_by(vector_stores.c.expires_at).limit(limit))
+        return [store_from_row(r) for r in rows]
+
     async def update(self, store: VectorStore, *, name: str | None = None, metadata: Any = _UNSET,
                      expires_after_days: Any = _UNSET) -> VectorStore:
         values: dict[str, Any] = {}

@@ -14,6 +14,7 @@ import secrets
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from corral.config import LOCAL_EMBED_MODEL_NAME, Settings
@@ -36,6 +37,7 @@ from corral.knowledge.store_files import FileRows
 from corral.knowledge.stores import StoreRows
 from corral.knowledge.types import Chunk, Document, Embedder, Index
 from corral.store import Database
+from corral.store.schema import utcnow
 
 
 class RouteNames(Protocol):
@@ -82,6 +84,14 @@ def knowledge_for(gateway: GatewayParts) -> Knowledge:
 def knowledge_handlers(gateway: GatewayParts) -> dict[str, Handler]:
     """The queue handlers of the knowledge base (`kb_ingest`), for the gateway's worker."""
     return knowledge_for(gateway).ingestor.handlers()
+
+
+def knowledge_purge(gateway: GatewayParts) -> Callable[[], Awaitable[dict[str, int]]]:
+    """The maintenance purge of expired vector stores (`knowledge.expired_purge_after_s`)."""
+    async def purge() -> dict[str, int]:
+        after = timedelta(seconds=gateway.settings.knowledge.expired_purge_after_s)
+        return {"vector_stores": await knowledge_for(gateway).purge_expired(utcnow() - after)}
+    return purge
 
 
 async def close_knowledge(gateway: GatewayParts) -> None:

@@ -30,6 +30,7 @@ log = logging.getLogger("corral.alerts")
 
 #: Returns a quality score for the window (higher is better), or None when unknown.
 QualityCheck = Callable[[int], Awaitable[float | None]]
+SCORE_KINDS = ("quality", "consistency")  # rules on a score: they fire when it drops below the threshold
 
 
 @dataclass
@@ -70,7 +71,7 @@ def measure(rule: AlertRule, summary: dict[str, Any]) -> float | None:
 
 
 def breached(rule: AlertRule, value: float) -> bool:
-    return value < rule.threshold if rule.kind == "quality" else value > rule.threshold
+    return value < rule.threshold if rule.kind in SCORE_KINDS else value > rule.threshold
 
 
 class AlertEngine:
@@ -81,10 +82,11 @@ class AlertEngine:
     """
 
     def __init__(self, db: Database, settings: AlertSettings, *, quality: QualityCheck | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 consistency: QualityCheck | None = None, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.settings = settings
         self.quality = quality
+        self.consistency = consistency  # grounded answers against their sources (quality_scores)
         self.clock = clock
         self.states = {r.name: AlertState(r) for r in settings.rules}
         self.history: list[dict[str, Any]] = []  # recent transitions, newest last
@@ -146,8 +148,9 @@ class AlertEngine:
         return events
 
     async def _value(self, rule: AlertRule, cache: dict[int, dict[str, Any]], now: float) -> float | None:
-        if rule.kind == "quality":
-            return None if self.quality is None else await self.quality(rule.window_s)
+        if rule.kind in SCORE_KINDS:
+            check = self.quality if rule.kind == "quality" else self.consistency
+            return None if check is None else await check(rule.window_s)
         if rule.window_s not in cache:
             since = datetime.fromtimestamp(now, UTC) - timedelta(seconds=rule.window_s)
             cache[rule.window_s] = await queries.summary(self.db, since)

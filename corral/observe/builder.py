@@ -39,10 +39,14 @@ def _notes(ctx: RequestContext) -> dict[str, Any]:
         notes["client_disconnected"] = True
     if ctx.job_id is not None:
         notes["job_id"] = ctx.job_id
-    if ctx.grounding is not None:  # file_search: what the retrieved context added to the prompt
+    if routing.native_batch is not None:
+        notes["native_batch"] = routing.native_batch  # answered by the provider's batch API: priced so
+    if ctx.grounding is not None:  # retrieved context: what it added to the prompt
         g = ctx.grounding
         notes["grounding"] = {"context_tokens": g.context_tokens, "sources": g.sources,
                               "search_request_ids": list(g.search_request_ids)}
+        if g.dropped:  # a route's knowledge option: sources over its max_context_tokens
+            notes["grounding"]["dropped"] = g.dropped
     return notes
 
 

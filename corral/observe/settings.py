@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RuleKind = Literal["latency_p99", "ttft_p99", "error_rate", "cost_burn", "quality"]
+RuleKind = Literal["latency_p99", "ttft_p99", "error_rate", "cost_burn", "quality", "consistency"]
 
 
 class ObservabilitySettings(BaseModel):
@@ -32,7 +32,9 @@ class ObservabilitySettings(BaseModel):
 class AlertRule(BaseModel):
     """One threshold. Units: ms for latency/TTFT, a 0-1 fraction for error_rate, USD per
     day for cost_burn (the window's spend extrapolated to 24 h, compared with the daily
-    budget), a score for quality (fires when the score drops *below* the threshold)."""
+    budget), a score for quality (the lowest rolling similarity to golden answers) and for
+    consistency (the lowest rolling factual consistency of grounded answers with their
+    sources); those two fire when the score drops *below* the threshold."""
 
     name: str
     kind: RuleKind

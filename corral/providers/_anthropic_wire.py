@@ -45,6 +45,22 @@ STOP_REASONS: dict[str, FinishReason] = {
 _UNSAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
+# HTTP status Anthropic documents for each error type; used for mid-stream error events,
+# which arrive after a 200 and so carry no status of their own.
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
 def check_request(
     request: ChatRequest, *, structured_outputs: bool = False, where: str = "Anthropic"
 ) -> None:

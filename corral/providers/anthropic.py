@@ -21,14 +21,17 @@ from corral.core.errors import (
 )
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse
 from corral.providers._anthropic_wire import (
+    ERROR_STATUS,
     StreamState,
     check_request,
     parse_response,
     parse_usage,
     request_body,
 )
+from corral.providers.anthropic_batch import AnthropicBatchAPI
 from corral.providers.base import Capabilities, Provider, ProviderConfig
 from corral.providers.http import HttpClient, error_for_status, iter_sse, loads_or_bad
+from corral.providers.native_batch import NativeBatchAPI
 
 __all__ = [
     "AnthropicProvider",
@@ -42,21 +45,6 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
-
-# HTTP status Anthropic documents for each error type; used for mid-stream error events,
-# which arrive after a 200 and so carry no status of their own.
-ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
 
 _CONTEXT_PHRASES = ("prompt is too long", "exceed context limit", "context window")
 _POLICY_PHRASES = ("content filtering", "content policy", "usage policy", "usage policies")
@@ -119,6 +107,22 @@ class AnthropicProvider(Provider):
         }
         if config.api_key:
             self._headers["x-api-key"] = config.api_key
+        self._native = AnthropicBatchAPI(self, self.http, self.base_url, self._headers)
+
+    @property
+    def native_batch(self) -> NativeBatchAPI | None:
+        """Anthropic's Message Batches API (`/v1/messages/batches`)."""
+        return self._native
+
+    # The wire format, for the batch API (providers/anthropic_batch.py) as for the calls below.
+    def chat_body(self, request: ChatRequest) -> dict[str, Any]:
+        return self._body(request, stream=False)
+
+    def parse_chat(self, payload: Any) -> ChatResponse:
+        return parse_response(payload, self.name)
+
+    def error(self, status: int | None, body: dict[str, Any]) -> UpstreamError:
+        return map_error(self.name, status, {}, body)
 
     def check_supported(self, request: ChatRequest) -> None:
         """Base checks, plus seed, json_object and temperature > 1, which Anthropic lacks."""

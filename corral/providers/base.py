@@ -17,6 +17,7 @@ from typing import Any
 
 from corral.core.errors import CorralError, UnsupportedParameter
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
+from corral.providers.native_batch import NativeBatchAPI
 from corral.providers.scrub import credentials_of, scrub_error
 
 # The calling route's connect timeout (`timeouts.connect_s`), set by the router for one
@@ -87,6 +88,12 @@ class Provider(abc.ABC):
             "route this model to a provider that does.",
             param="model",
         )
+
+    @property
+    def native_batch(self) -> NativeBatchAPI | None:
+        """The provider's own batch API (files + batches), when Corral can forward batch lines
+        to it (`batch: native` on a route); None for most providers."""
+        return None
 
     async def warmup(self) -> None:
         """Prepare before the first request (load a model); a no-op for HTTP providers."""

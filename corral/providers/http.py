@@ -94,6 +94,19 @@ class HttpClient:
         async with self._request("GET", url, None, headers) as resp:
             return resp.status, await resp.read()
 
+    async def send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        """Any method with a ready-made body (a multipart upload, a DELETE): (status, body)."""
+        async with self._request(method, url, body, headers) as resp:
+            try:
+                return resp.status, await resp.read()
+            except ClientPayloadError as exc:
+                raise UpstreamConnectionError(
+                    f"Provider '{self.config.name}' closed the connection mid-response: {exc}",
+                    provider=self.config.name,
+                ) from exc
+
     @asynccontextmanager
     async def stream(
         self, url: str, body: dict[str, Any], headers: dict[str, str]
@@ -129,12 +142,12 @@ class HttpClient:
 
     @asynccontextmanager
     async def _request(
-        self, method: str, url: str, body: dict[str, Any] | None, headers: dict[str, str]
+        self, method: str, url: str, body: dict[str, Any] | bytes | None, headers: dict[str, str]
     ) -> AsyncIterator[Response]:
         name = self.config.name
         all_headers = {**self.config.headers, **headers}
-        data = orjson.dumps(body) if body is not None else None
-        if data is not None:
+        data = body if isinstance(body, bytes) or body is None else orjson.dumps(body)
+        if isinstance(body, dict):
             all_headers.setdefault("content-type", "application/json")
         pool = self.session()
         conn: Connection | None = None

@@ -32,6 +32,8 @@ from corral.core.types import (
 )
 from corral.providers.base import Capabilities, Provider, ProviderConfig
 from corral.providers.http import HttpClient, error_for_status, iter_sse, loads_or_bad
+from corral.providers.native_batch import NativeBatchAPI
+from corral.providers.openai_batch import OpenAIBatchAPI
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -49,6 +51,7 @@ class OpenAIProvider(Provider):
             "max_completion_tokens" if config.type == "openai" else "max_tokens"
         )
         self._headers = {"authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self._native: OpenAIBatchAPI | None = None
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         body = request_body(request, stream=False, max_tokens_field=self.max_tokens_field)
@@ -91,38 +94,36 @@ class OpenAIProvider(Provider):
             )
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
-        body: dict[str, Any] = {"model": request.model, "input": request.inputs}
-        if request.dimensions:
-            body["dimensions"] = request.dimensions
-        if request.user:
-            body["user"] = request.user
         status, headers, data = await self.http.post_json(
-            f"{self.base_url}/embeddings", body, self._headers
+            f"{self.base_url}/embeddings", embeddings_body(request), self._headers
         )
         if status != 200:
             raise self._error(status, headers, data)
-        payload = loads_or_bad(data, self.name)
-        try:
-            rows = sorted(payload["data"], key=lambda r: r.get("index", 0))
-            vectors = [r["embedding"] for r in rows]
-            usage = payload.get("usage") or {}
-            input_tokens = usage.get("prompt_tokens") or 0
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise UpstreamBadResponse(
-                f"Provider '{self.name}' sent a malformed embeddings response: {str(payload)[:200]}",
-                provider=self.name,
-            ) from exc
-        if len(vectors) != len(request.inputs):
-            raise UpstreamBadResponse(
-                f"Provider '{self.name}' returned {len(vectors)} embeddings for "
-                f"{len(request.inputs)} inputs.",
-                provider=self.name,
-            )
-        return EmbeddingResponse(
-            model=payload.get("model") or request.model,
-            vectors=vectors,
-            usage=Usage(input_tokens=input_tokens),
-        )
+        return parse_embeddings(loads_or_bad(data, self.name), request, self.name)
+
+    @property
+    def native_batch(self) -> NativeBatchAPI | None:
+        """OpenAI's Files + Batches API: on `type: openai`, and on an OpenAI-compatible server
+        whose operator says it has one (`options.native_batch: true`)."""
+        if self._native is None and (self.config.type == "openai" or self.config.options.get("native_batch")):
+            self._native = OpenAIBatchAPI(self, self.http, self.base_url, self._headers)
+        return self._native
+
+    # The wire format, for the batch API (providers/openai_batch.py) as for the calls above.
+    def chat_body(self, request: ChatRequest) -> dict[str, Any]:
+        return request_body(request, stream=False, max_tokens_field=self.max_tokens_field)
+
+    def parse_chat(self, payload: Any) -> ChatResponse:
+        return parse_response(payload, self.name)
+
+    def embeddings_body(self, request: EmbeddingRequest) -> dict[str, Any]:
+        return embeddings_body(request)
+
+    def parse_embeddings(self, payload: Any, request: EmbeddingRequest) -> EmbeddingResponse:
+        return parse_embeddings(payload, request, self.name)
+
+    def error(self, status: int, headers: dict[str, str], data: bytes) -> UpstreamError:
+        return self._error(status, headers, data)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -290,6 +291,35 @@ def parse_chunk(payload: dict[str, Any], provider: str = "") -> list[ChatChunk]:
     if usage is not None:
         chunks.append(ChatChunk(usage=usage))
     return chunks
+
+
+def embeddings_body(request: EmbeddingRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": request.model, "input": request.inputs}
+    if request.dimensions:
+        body["dimensions"] = request.dimensions
+    if request.user:
+        body["user"] = request.user
+    return body
+
+
+def parse_embeddings(payload: Any, request: EmbeddingRequest, provider: str) -> EmbeddingResponse:
+    try:
+        rows = sorted(payload["data"], key=lambda r: r.get("index", 0))
+        vectors = [r["embedding"] for r in rows]
+        usage = payload.get("usage") or {}
+        input_tokens = usage.get("prompt_tokens") or 0
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UpstreamBadResponse(
+            f"Provider '{provider}' sent a malformed embeddings response: {str(payload)[:200]}",
+            provider=provider,
+        ) from exc
+    if len(vectors) != len(request.inputs):
+        raise UpstreamBadResponse(
+            f"Provider '{provider}' returned {len(vectors)} embeddings for {len(request.inputs)} inputs.",
+            provider=provider,
+        )
+    return EmbeddingResponse(model=payload.get("model") or request.model, vectors=vectors,
+                             usage=Usage(input_tokens=input_tokens))
 
 
 def register_providers(register: Any) -> None:

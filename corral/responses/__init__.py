@@ -10,7 +10,8 @@ Responses event stream. One module a job:
 - `canonical`: a Response's fields plus its conversation -> the `ChatRequest` to run.
 - `output`: a canonical answer -> output items, status and usage.
 - `file_search`: the `file_search` tool's shape; `grounding`: its search and the sources put
-  into the prompt; `citations`: `[n]` markers in the answer -> `file_citation` annotations.
+  into the prompt (the prompt itself and the `[n]` citation reader, shared with grounded chat
+  completions, are corral.knowledge.grounding and corral.knowledge.citations).
 - `events`: a canonical stream -> the Responses server-sent events.
 - `store`: stored responses (`store: true`), owned by a team.
 - `service`: the flow the HTTP edge and the background worker share.

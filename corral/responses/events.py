@@ -31,7 +31,7 @@ import orjson
 from corral.core.errors import CorralError
 from corral.core.stream import ChatStream
 from corral.core.types import ChatChunk, FinishReason, ToolCallDelta, Usage
-from corral.responses.citations import Cited, Citer
+from corral.knowledge.citations import Cited, Citer
 from corral.responses.grounding import Grounding
 from corral.responses.ids import item_id
 from corral.responses.output import error_wire, fail, finish, text_part

@@ -4,7 +4,7 @@ One shape for the JSON answer, the stream's final event and the stored row: a me
 item (`msg_...`, `output_text` content with empty annotations and logprobs) for the text,
 then one `function_call` item (`fc_...`) per tool call, in the model's order. A grounded
 answer (file_search) starts with its `file_search_call` item, and its text's citation
-markers become `file_citation` annotations (corral.responses.citations).
+markers become `file_citation` annotations (corral.knowledge.citations).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from corral.core.errors import CorralError, InvalidRequest, RateLimited, UpstreamRateLimited, UpstreamRejected
 from corral.core.types import ChatResponse, FinishReason, ToolCall, Usage
-from corral.responses.citations import cite
+from corral.knowledge.citations import cite
 from corral.responses.grounding import Grounding
 from corral.responses.ids import item_id
 

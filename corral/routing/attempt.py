@@ -15,11 +15,13 @@ from collections.abc import AsyncIterator
 
 from corral.config import TimeoutSettings
 from corral.core.context import Attempt, RequestContext
+from corral.core.deferred import DeferredCall
 from corral.core.errors import CorralError, UpstreamTimeout
 from corral.core.pipeline import Result
 from corral.core.stream import ChatStream
 from corral.core.types import ChatChunk, ChatRequest, EmbeddingRequest
 from corral.providers.base import CONNECT_TIMEOUT
+from corral.providers.native_batch import NativeBatchAPI
 from corral.routing.table import Deployment
 
 
@@ -41,10 +43,15 @@ async def run_attempt(
     began = time.perf_counter()
     first_token_s = min(timeouts.first_token_s, max(0.0, deadline - time.monotonic()))
     CONNECT_TIMEOUT.set(timeouts.connect_s)  # this task's attempt: adapters read it when connecting
+    deferred = ctx.deferred if ctx.deferred is not None and ctx.deferred.takes(deployment.name) else None
+    native = provider.native_batch if deferred is not None and not streamed else None
+    result: Result
     try:
-        if isinstance(upstream, EmbeddingRequest):
+        if native is not None and deferred is not None:
+            result = await _deferred(ctx, deferred, native, upstream, deployment.name)
+        elif isinstance(upstream, EmbeddingRequest):
             async with asyncio.timeout(first_token_s):
-                result: Result = await provider.embed(upstream)
+                result = await provider.embed(upstream)
         elif not streamed:
             async with asyncio.timeout(first_token_s):
                 result = await provider.complete(upstream)
@@ -81,6 +88,16 @@ async def run_attempt(
         raise
     finally:
         attempt.duration_ms = (time.perf_counter() - began) * 1000
+
+
+async def _deferred(ctx: RequestContext, call: DeferredCall, native: NativeBatchAPI,
+                    upstream: ChatRequest | EmbeddingRequest, deployment: str) -> Result:
+    """The attempt of a batch line forwarded to the provider's batch API: the adapter's wire
+    body goes to the deferred call (collecting: it raises RequestDeferred, and the request
+    leaves unrecorded), and the answer it gives back is parsed as a synchronous one would be."""
+    line = await call.send(deployment, native.line(upstream))
+    ctx.routing.native_batch = line.batch_id  # set before parsing: an error answer is final too
+    return native.parse(upstream, line)
 
 
 async def _guarded(

@@ -81,6 +81,7 @@ class Router:
         budget = self.budget(route)
         await _fail_open(budget.record_request(), None)
         candidates, suspect = await self._candidates(ctx, route)
+        candidates = _pinned(ctx, route, candidates)
         errors: dict[str, UpstreamError] = {}
         last: UpstreamError | None = None
         for number in range(settings.retry.max_attempts):
@@ -103,6 +104,8 @@ class Router:
             try:
                 result = await run_attempt(ctx, deployment, _settings(hop).timeouts, deadline)
             except UpstreamError as exc:
+                if ctx.routing.native_batch is not None:
+                    raise  # the provider's batch answered this line: final, and no sign of live health
                 healthy = not is_retryable(exc)  # a 4xx answer says the deployment is up
                 await _fail_open(breaker.record(deployment.name, healthy), None)
                 if isinstance(exc, UpstreamRejected):
@@ -111,8 +114,9 @@ class Router:
                 if time.monotonic() >= deadline:
                     break
                 continue
-            await _fail_open(breaker.record(deployment.name, True), None)
-            self.latency.observe(deployment.name, ctx.attempts[-1].duration_ms / 1000)
+            if ctx.routing.native_batch is None:  # a batch's answer says nothing of live latency
+                await _fail_open(breaker.record(deployment.name, True), None)
+                self.latency.observe(deployment.name, ctx.attempts[-1].duration_ms / 1000)
             self._mark_served(ctx, route, hop, deployment, candidates)
             return result
         return await self._degrade(ctx, route, errors)
@@ -202,6 +206,20 @@ async def _as_chunks(response: ChatResponse) -> AsyncIterator[ChatChunk]:
         yield ChatChunk(content=response.content)
     yield ChatChunk(finish_reason=response.finish_reason or "stop")
     yield ChatChunk(usage=response.usage)
+
+
+def _pinned(ctx: RequestContext, route: Route,
+            candidates: list[tuple[Route, Deployment]]) -> list[tuple[Route, Deployment]]:
+    """A batch line picking up its answer from a provider's batch goes to the deployment
+    whose batch holds it, whatever the selection would say (corral.core.deferred)."""
+    name = ctx.deferred.pinned if ctx.deferred is not None else None
+    if name is None or ctx.routing.native_batch is not None:
+        return candidates  # not pinned; or answered already, and a stage sends it elsewhere live
+    pinned = [c for c in candidates if c[1].name == name]
+    if not pinned:
+        raise CorralError(f"The provider's batch answered this request through deployment '{name}', "
+                          f"which route '{route.public_name}' no longer has; its answer cannot be read.")
+    return pinned
 
 
 def _settings(route: Route) -> ModelSettings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from corral.config import ModelSettings, Settings
+from corral.config import ConfigError, ModelSettings, Settings, no_batch_api
 from corral.core.context import RequestContext
 from corral.core.errors import ModelNotFound
 from corral.providers.base import Provider, ProviderConfig
@@ -32,6 +32,11 @@ class Route:
     deployments: list[Deployment]
     description: str | None = None
     settings: ModelSettings | None = None  # retry, timeouts, breaker, context, fallbacks
+
+    @property
+    def native_batch(self) -> bool:
+        """Whether this route's batch lines go to its deployments' own batch API."""
+        return self.settings is not None and self.settings.batch == "native"
 
 
 class RouteTable:
@@ -64,6 +69,8 @@ class RouteTable:
                 for d in m.deployments
             ]
             routes[public] = Route(public, deployments, m.description, m)
+            if m.batch == "native":
+                _check_native(public, deployments)
             for alias in m.aliases:
                 aliases[alias] = public
         return cls(routes, aliases, providers)
@@ -131,3 +138,11 @@ class RouteTable:
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+
+
+def _check_native(public: str, deployments: list[Deployment]) -> None:
+    """`batch: native` needs a batch API behind every deployment: a line may go to any of them.
+    The file's check (corral.config) trusts `options.native_batch`; this one asks the adapter."""
+    for i, dep in enumerate(deployments):
+        if dep.provider.native_batch is None:
+            raise ConfigError(no_batch_api(public, i, dep.provider.config.name, dep.provider.config.type))

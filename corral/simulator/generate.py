@@ -31,7 +31,9 @@ VOCAB = (
     "willow yarrow zephyr atlas beacon canyon drift falcon glacier heron island "
     "lagoon meadow nova orbit"
 ).split()
-_WORD = re.compile(r"[A-Za-z0-9']+")
+# A placeholder of Corral's privacy stage ("[EMAIL_1]") is one word, echoed whole, so a test
+# can see an answer restored; any other word is letters, digits and apostrophes.
+_WORD = re.compile(r"\[[A-Za-z0-9_]+\]|[A-Za-z0-9']+")
 ECHO_WORDS = 3
 PIECE_CHARS = 4
 

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import anthropic_dialect, gemini_dialect, openai_dialect
+from . import anthropic_batches, anthropic_dialect, gemini_dialect, openai_batches, openai_dialect
 from .engine import json_response
 from .faults import FaultSchedule
 from .settings import SimSettings
@@ -113,6 +113,8 @@ def build_app(settings: SimSettings | None = None, faults: FaultsArg = None) -> 
     app[STATE] = SimState(settings, _schedule(faults, settings.seed))
     app.on_response_prepare.append(_mark)
     app.add_routes(openai_dialect.routes())
+    app.add_routes(openai_batches.routes())
+    app.add_routes(anthropic_batches.routes())
     app.add_routes(anthropic_dialect.routes())
     app.add_routes(gemini_dialect.routes())
     app.add_routes(

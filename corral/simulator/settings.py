@@ -47,6 +47,8 @@ class SimSettings:
         reasoning/thinking tokens) so cost accounting can be exercised.
     fault_after_chunks: stream faults (reset, malformed_sse, stream_error)
         fire after this many content chunks.
+    batch_delay_ms: how long a simulated /v1/batches batch waits before it
+        runs its lines (openai_batches.py).
     """
 
     latency_ms: float = 0.0
@@ -62,6 +64,7 @@ class SimSettings:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     fault_after_chunks: int = 2
+    batch_delay_ms: float = 0.0
 
     def update(self, values: Mapping[str, Any]) -> None:
         """Apply a JSON-ish mapping of field values (admin endpoint, CLI)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .batch_store import SimBatches
 from .faults import FaultSchedule
 from .settings import SimSettings
 
@@ -66,6 +67,7 @@ class SimState:
         self.settings = settings
         self.schedule = schedule
         self.stats = SimStats()
+        self.batches = SimBatches()  # /v1/files and /v1/batches (openai_batches.py)
 
     def choose_fault(
         self, dialect: str, model: str, endpoint: str, prompt_tokens: int, header_fault: str | None

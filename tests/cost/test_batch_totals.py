@@ -1,4 +1,5 @@
-"""Totals by batch (the `job_id` in a record's extras JSON) on SQLite and PostgreSQL."""
+"""Totals by batch and by vector store (the `job_id` in a record's extras JSON) on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from corral.store import Database, migrate, schema
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
 A, B = "batch_" + "a" * 32, "batch_" + "b" * 32
+VS = "vs_" + "d" * 32
 # (created_at, extras, status, input, output, cost)
 ROWS: list[tuple[float, dict[str, Any], str, int, int, float | None]] = [
     (T0 + 1, {"job_id": A}, "ok", 7, 3, 0.001),
@@ -22,6 +24,8 @@ ROWS: list[tuple[float, dict[str, Any], str, int, int, float | None]] = [
     (T0 + 5, {"job_id": "resp_" + "c" * 32}, "ok", 99, 99, 1.0),  # a background response: no batch
     (T0 + 6, {}, "ok", 50, 50, 0.5),  # a live request
     (T0 + 7, {"context_action": "job_id"}, "ok", 1, 1, 0.25),  # "job_id" in the text, not a batch
+    (T0 + 8, {"job_id": VS}, "ok", 40, 0, 0.0),  # a vector store's ingestion embeddings
+    (T0 + 9, {"job_id": VS}, "ok", 6, 0, 0.0),  # and a search's query embedding
 ]
 
 
@@ -49,6 +53,12 @@ async def test_totals_by_batch_count_only_batch_lines(records: Database) -> None
                  "input_tokens": 19, "output_tokens": 6, "cached_tokens": 0, "reasoning_tokens": 0}
     assert b["cost_usd"] is None and b["unpriced_requests"] == 1, "unpriced is never $0"
     assert [r["batch"] for r in await totals(records, "batch", since=T0 + 3.5)] == [B]
+
+
+async def test_totals_by_store_count_only_vector_store_embeddings(records: Database) -> None:
+    [store] = await totals(records, "store")
+    assert store["store"] == VS and store["requests"] == 2 and store["input_tokens"] == 46
+    assert [r["batch"] for r in await totals(records, "batch")] == [A, B]  # a store is no batch
 
 
 async def test_batch_totals_for_chosen_batches(records: Database) -> None:

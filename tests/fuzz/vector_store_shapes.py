@@ -109,6 +109,12 @@ def _batch(rng: random.Random, pool: Pool) -> Any:
     return {"files": [_attach(rng, pool) for _ in range(rng.randint(0, 3))]}
 
 
+def _reembed(rng: random.Random, pool: Pool) -> Any:
+    """Corral's extension: a route name that embeds, one that only chats, none, a bad type."""
+    return rng.choice([{"model": "all-minilm-l6-v2"}, {"model": "gpt-4o-mini"}, {"model": ""}, {"model": 5},
+                       {"model": "m" * 300}, {}, {"model": "all-minilm-l6-v2", "extra": 1}, [], None])
+
+
 def _file_route(method: str, suffix: str = "", queries: tuple[str, ...] = ("",),
                 body: Body | None = None) -> Builder:
     def build(rng: random.Random, pool: Pool) -> Case:
@@ -140,6 +146,7 @@ VECTOR_STORE_SHAPES: dict[str, Builder] = {
     f"POST {BASE}/{{vector_store_id}}": _store_route("POST", body=_modify),
     f"DELETE {BASE}/{{vector_store_id}}": _store_route("DELETE"),
     f"POST {BASE}/{{vector_store_id}}/search": _store_route("POST", "/search", body=_search),
+    f"POST {BASE}/{{vector_store_id}}/reembed": _store_route("POST", "/reembed", body=_reembed),
     f"POST {BASE}/{{vector_store_id}}/files": _store_route("POST", "/files", body=_attach),
     f"GET {BASE}/{{vector_store_id}}/files": _store_route("GET", "/files", _FILE_PAGES),
     f"GET {BASE}/{{vector_store_id}}/files/{{file_id}}": _file_route("GET"),

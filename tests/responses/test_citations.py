@@ -1,4 +1,4 @@
-"""Citation markers -> file_citation annotations, whole and streamed (corral.responses.citations)."""
+"""Citation markers -> file_citation annotations, whole and streamed (corral.knowledge.citations)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from corral.responses.citations import Citer, cite
+from corral.knowledge.citations import Citer, cite
 
 
 @dataclass(frozen=True)

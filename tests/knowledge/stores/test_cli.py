@@ -97,3 +97,20 @@ def test_errors_say_what_to_do(server: RunningServer, tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     down = _run(server, "list", url=f"http://127.0.0.1:{port}")
     assert down.exit_code == 1 and "corral serve" in down.output
+
+
+def test_reembed_follows_the_store_and_names_what_is_wrong(server: RunningServer, tmp_path: Path) -> None:
+    key = new_key(server, "cli-reembed")
+    docs = tmp_path / "kb"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Badgers dig setts.")
+    assert _run(server, "ingest", str(docs), "--store", "burrows", key=key).exit_code == 0
+    done = _run(server, "reembed", "burrows", "--model", "all-minilm-l6-v2", "--interval", "0.05", key=key)
+    assert done.exit_code == 0, done.output
+    assert "embedding" in done.stderr and "1 re-embedded with all-minilm-l6-v2, 0 failed of 1" in done.stdout
+    found = _run(server, "search", "burrows", "badgers", key=key)
+    assert found.stdout.splitlines()[0].endswith("a.txt")
+    unknown = _run(server, "reembed", "burrows", "--model", "no-such-route", key=key)
+    assert unknown.exit_code == 1 and "no-such-route" in unknown.output and "400" in unknown.output
+    missing = _run(server, "reembed", "no-such-store", "--model", "all-minilm-l6-v2", key=key)
+    assert missing.exit_code == 1 and "corral kb list" in missing.output

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,7 +28,7 @@ from corral.knowledge.types import Chunk
 from corral.knowledge.wiring import build
 from corral.privacy.stage import PIIDetected
 from corral.store import Database
-from corral.store.schema import jobs, utcnow
+from corral.store.schema import jobs, utcnow, vector_stores
 from tests.knowledge.stores.fakes import hash_parts
 
 TEAM = "team-a"
@@ -139,17 +140,18 @@ async def test_an_ingest_overtaken_by_a_removal_takes_its_chunks_out(kb: Knowled
 
 
 class _Reappearing:
-    """FileRows whose first `get` still finds the file the test removed."""
+    """FileRows whose first two `get`s (the ingest's start and its check just before writing)
+    still find the file the test changed: the change lands while the ingest writes."""
 
     def __init__(self, rows: Any, found: StoreFile) -> None:
-        self.rows, self.found = rows, found
+        self.rows, self.found, self.left = rows, found, 2
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.rows, name)
 
     async def get(self, store_id: str, file_id: str) -> StoreFile:
-        found, self.found = self.found, None
-        return found if found is not None else await self.rows.get(store_id, file_id)
+        self.left -= 1
+        return self.found if self.left >= 0 else await self.rows.get(store_id, file_id)
 
 
 async def test_an_ingest_overtaken_by_a_new_add_asks_for_it_to_be_written_again(kb: Knowledge) -> None:
@@ -211,3 +213,21 @@ async def test_a_refusal_by_the_embedding_route_fails_the_file_at_once(kb: Knowl
     assert failed.status == "failed" and failed.last_error is not None
     assert "refused a.txt" in failed.last_error["message"] and "EMAIL_ADDRESS" in failed.last_error["message"]
     assert await _chunks(kb, store) == []
+
+
+async def test_the_purge_deletes_stores_long_expired_and_keeps_the_others(kb: Knowledge) -> None:
+    """Retention of expired stores: past `knowledge.expired_purge_after_s` a store goes with its
+    chunks; one expired more recently (it can still be extended) and a live one stay."""
+    stores = {name: await _store(kb, name) for name in ("old", "recent", "live")}
+    for store in stores.values():
+        added = await _add(kb, store, name=f"{store.name}.txt")
+        await _run(kb, await _job_of(kb, added))
+    now = utcnow()
+    for name, expired_at in (("old", now - timedelta(days=8)), ("recent", now - timedelta(hours=1))):
+        await kb.stores.db.execute(update(vector_stores).where(vector_stores.c.id == stores[name].id)
+                                   .values(expires_after_days=1, expires_at=expired_at))
+    assert await kb.purge_expired(now - timedelta(days=7)) == 1
+    assert await kb.stores.load(stores["old"].id) is None and await _chunks(kb, stores["old"]) == []
+    for name in ("recent", "live"):
+        assert await kb.stores.load(stores[name].id) is not None and await _chunks(kb, stores[name])
+    assert await kb.purge_expired(now - timedelta(days=7)) == 0  # idempotent

@@ -1,7 +1,10 @@
 """Citation markers in a grounded answer -> OpenAI's `file_citation` annotations.
 
 The model is given numbered sources and asked to cite them as `[1]`, `[2][3]` or `[1, 3]`
-after the statements they support (corral.responses.grounding). A marker whose numbers all
+after the statements they support (corral.knowledge.grounding). It lives with the knowledge
+base, not the Responses API, because grounded chat completions (a route's `knowledge`
+option) read the same markers: there the text is left as written and only `cited` (the
+source numbers, in the order first cited) is reported. A marker whose numbers all
 name a source is taken out of the text, with the spaces before it, and becomes one
 annotation per distinct file it cites: `{"type": "file_citation", "file_id", "filename",
 "index"}`, where `index` is the position in the returned text (in characters) at which the
@@ -28,7 +31,7 @@ NOT_AFTER = re.compile(r"[\w)]")  # a bracket right after these is an index or a
 
 
 class Cited(Protocol):
-    """What a source number points at (corral.responses.grounding.Source)."""
+    """What a source number points at (corral.knowledge.grounding.Source)."""
 
     @property
     def file_id(self) -> str: ...
@@ -43,6 +46,7 @@ class Citer:
     def __init__(self, sources: Sequence[Cited]) -> None:
         self.sources = sources
         self.annotations: list[dict[str, Any]] = []
+        self.cited: list[int] = []  # source numbers, in the order the answer first cites them
         self._held = ""
         self._length = 0  # characters of clean text handed out so far
         self._last = ""  # the last character handed out (for a marker at the start of a delta)
@@ -90,6 +94,8 @@ class Citer:
     def _cite(self, numbers: list[int]) -> list[dict[str, Any]]:
         added: list[dict[str, Any]] = []
         for n in numbers:
+            if n not in self.cited:
+                self.cited.append(n)
             source = self.sources[n - 1]
             note = {"type": "file_citation", "file_id": source.file_id, "filename": source.filename,
                     "index": self._length}
