@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,13 @@ from corral.api.app import create_app
 from corral.api.server import EdgeLimits, protocol_class
 from corral.config import ServerSettings, Settings
 from corral.providers.registry import register_provider_type
+from corral.store.testing import (
+    backend_unavailable,
+    create_pg_schema,
+    drop_pg_schema,
+    pg_url_with_schema,
+    run_sync,
+)
 from tests.fakes import FakeProvider
 
 register_provider_type("fake", FakeProvider)
@@ -63,6 +71,23 @@ def serve_in_thread(app: Any, **options: Any) -> Iterator[RunningServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def database_on(backend: str, tmp: Path) -> Iterator[str]:
+    """A database URL on `backend` for a test server: a SQLite file in `tmp`, or a fresh
+    PostgreSQL schema dropped afterwards (unreachable: skipped locally, a failure under CI)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'corral.db'}"
+        return
+    try:
+        schema = run_sync(create_pg_schema())
+    except OSError as exc:
+        backend_unavailable("PostgreSQL", str(exc))
+    try:
+        yield pg_url_with_schema(schema)
+    finally:
+        run_sync(drop_pg_schema(schema))
 
 
 def settings_for(tmp_path: Path, providers: dict[str, Any], models: dict[str, Any], **extra: Any) -> Settings:

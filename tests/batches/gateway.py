@@ -12,13 +12,12 @@ from typing import Any
 
 import httpx
 import orjson
-import pytest
 
 from corral.api.app import create_app
 from corral.observe.queries import recent
 from corral.store import Database
-from corral.store.testing import create_pg_schema, drop_pg_schema, pg_url_with_schema, run_sync
-from tests.conftest import RunningServer, serve_in_thread, settings_for
+from corral.store.testing import run_sync
+from tests.conftest import RunningServer, database_on, serve_in_thread, settings_for
 
 FINAL = ("completed", "failed", "expired", "cancelled")
 PRICES = {"input_per_mtok": 3.0, "output_per_mtok": 15.0}
@@ -28,26 +27,15 @@ PRICES = {"input_per_mtok": 3.0, "output_per_mtok": 15.0}
 def batch_gateway(backend: str, tmp: Path, models: tuple[str, ...]) -> Iterator[tuple[RunningServer, str]]:
     """(server, database URL) on "sqlite" or "postgresql" (skipped when unreachable), the
     fake provider serving `models`, each priced, and the queue polled every 50 ms."""
-    schema = None
-    url = f"sqlite:///{tmp / 'corral.db'}"
-    if backend == "postgresql":
-        try:
-            schema = run_sync(create_pg_schema())
-        except OSError:
-            pytest.skip("PostgreSQL is not reachable")
-        url = pg_url_with_schema(schema)
     routes = {m: {"deployments": [{"provider": "fake", "model": m}]} for m in models}
-    settings = settings_for(
-        tmp, {"fake": {"type": "fake"}}, routes,
-        database_url=url, jobs={"poll_interval_s": 0.05, "concurrency": 4}, batches={"check_interval_s": 0.1},
-        pricing={"models": dict.fromkeys(models, PRICES)},
-    )
-    try:
+    with database_on(backend, tmp) as url:
+        settings = settings_for(
+            tmp, {"fake": {"type": "fake"}}, routes, database_url=url,
+            jobs={"poll_interval_s": 0.05, "concurrency": 4}, batches={"check_interval_s": 0.1},
+            pricing={"models": dict.fromkeys(models, PRICES)},
+        )
         for server in serve_in_thread(create_app(settings, warmup=False)):
             yield server, url
-    finally:
-        if schema is not None:
-            run_sync(drop_pg_schema(schema))
 
 
 def chat_line(custom_id: str, model: str = "echo", **body: Any) -> dict[str, Any]:

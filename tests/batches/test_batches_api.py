@@ -21,8 +21,8 @@ from corral.api.app import create_app
 from corral.observe.queries import recent
 from corral.store import Database
 from corral.store.schema import jobs
-from corral.store.testing import create_pg_schema, drop_pg_schema, pg_url_with_schema, run_sync
-from tests.conftest import RunningServer, serve_in_thread, settings_for
+from corral.store.testing import run_sync
+from tests.conftest import RunningServer, database_on, serve_in_thread, settings_for
 from tests.fakes import FakeProvider
 from tests.files.server import new_key
 
@@ -33,25 +33,14 @@ MODELS = ("echo", "slow", "embed")
 def server(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp(f"batches-{request.param}")
-    schema = None
-    url = f"sqlite:///{tmp / 'corral.db'}"
-    if request.param == "postgresql":
-        try:
-            schema = run_sync(create_pg_schema())
-        except OSError:
-            pytest.skip("PostgreSQL is not reachable")
-        url = pg_url_with_schema(schema)
-    settings = settings_for(
-        Path(tmp), {"fake": {"type": "fake"}},
-        {m: {"deployments": [{"provider": "fake", "model": m}]} for m in MODELS},
-        database_url=url, jobs={"poll_interval_s": 0.05, "concurrency": 4},
-        batches={"check_interval_s": 0.1},
-    )
-    try:
+    with database_on(request.param, tmp) as url:
+        settings = settings_for(
+            Path(tmp), {"fake": {"type": "fake"}},
+            {m: {"deployments": [{"provider": "fake", "model": m}]} for m in MODELS},
+            database_url=url, jobs={"poll_interval_s": 0.05, "concurrency": 4},
+            batches={"check_interval_s": 0.1},
+        )
         yield from serve_in_thread(create_app(settings, warmup=False))
-    finally:
-        if schema is not None:
-            run_sync(drop_pg_schema(schema))
 
 
 def _client(server: RunningServer, key: str | None = None) -> openai.OpenAI:

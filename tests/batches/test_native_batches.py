@@ -23,9 +23,8 @@ from corral.api.app import create_app
 from corral.config import ConfigError, load_settings
 from corral.routing.table import RouteTable
 from corral.simulator import FaultSchedule, SimulatorThread
-from corral.store.testing import create_pg_schema, drop_pg_schema, pg_url_with_schema, run_sync
 from tests.batches.gateway import batch_records
-from tests.conftest import RunningServer, serve_in_thread, settings_for
+from tests.conftest import RunningServer, database_on, serve_in_thread, settings_for
 
 EMAIL = "jane.doe@example.com"
 FINAL = ("completed", "failed", "expired", "cancelled")
@@ -46,34 +45,23 @@ def sim() -> Iterator[SimulatorThread]:
 def server(request: pytest.FixtureRequest, sim: SimulatorThread,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp(f"native-batches-{request.param}")
-    schema = None
-    url = f"sqlite:///{tmp / 'corral.db'}"
-    if request.param == "postgresql":
-        try:
-            schema = run_sync(create_pg_schema())
-        except OSError:
-            pytest.skip("PostgreSQL is not reachable")
-        url = pg_url_with_schema(schema)
     native = {"batch": "native", "privacy": {"policy": "redact"}}
-    settings = settings_for(
-        Path(tmp), {"sim": {"type": "openai", "base_url": sim.url + "/v1", "api_key_env": NO_KEY},
-                    "claude": {"type": "anthropic", "base_url": sim.url, "api_key_env": NO_KEY}},
-        {"gpt-4o-mini": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}], **native},
-         "refused": {"deployments": [{"provider": "sim", "model": "refused-model"}], **native},
-         "claude": {"deployments": [{"provider": "claude", "model": "claude-opus-4-6"}], **native},
-         "claude-refused": {"deployments": [{"provider": "claude", "model": "refused-model"}], **native},
-         "embed": {"deployments": [{"provider": "sim", "model": "text-embedding-3-small"}],
-                   "batch": "native"},
-         "guarded": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}], "batch": "native",
-                     "privacy": {"policy": "block"}}},
-        database_url=url, jobs={"poll_interval_s": 0.05, "concurrency": 4},
-        batches={"check_interval_s": 0.1, "native_poll_interval_s": 0.1, "native_chunk_lines": 4},
-    )
-    try:
+    with database_on(request.param, tmp) as url:
+        settings = settings_for(
+            Path(tmp), {"sim": {"type": "openai", "base_url": sim.url + "/v1", "api_key_env": NO_KEY},
+                        "claude": {"type": "anthropic", "base_url": sim.url, "api_key_env": NO_KEY}},
+            {"gpt-4o-mini": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}], **native},
+             "refused": {"deployments": [{"provider": "sim", "model": "refused-model"}], **native},
+             "claude": {"deployments": [{"provider": "claude", "model": "claude-opus-4-6"}], **native},
+             "claude-refused": {"deployments": [{"provider": "claude", "model": "refused-model"}], **native},
+             "embed": {"deployments": [{"provider": "sim", "model": "text-embedding-3-small"}],
+                       "batch": "native"},
+             "guarded": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}], "batch": "native",
+                         "privacy": {"policy": "block"}}},
+            database_url=url, jobs={"poll_interval_s": 0.05, "concurrency": 4},
+            batches={"check_interval_s": 0.1, "native_poll_interval_s": 0.1, "native_chunk_lines": 4},
+        )
         yield from serve_in_thread(create_app(settings, warmup=False))
-    finally:
-        if schema is not None:
-            run_sync(drop_pg_schema(schema))
 
 
 @pytest.fixture(autouse=True)

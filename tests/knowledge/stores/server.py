@@ -21,8 +21,8 @@ from corral.knowledge.types import Document
 from corral.knowledge.wiring import Parts
 from corral.store import Database
 from corral.store.schema import jobs
-from corral.store.testing import create_pg_schema, drop_pg_schema, pg_url_with_schema, run_sync
-from tests.conftest import RunningServer, serve_in_thread, settings_for
+from corral.store.testing import run_sync
+from tests.conftest import RunningServer, database_on, serve_in_thread, settings_for
 
 #: The built-in embedding model, as the default configuration serves it.
 EMBED_PROVIDERS = {"local-embed": {"type": "local-embed"}}
@@ -45,33 +45,24 @@ def held(parts: Parts, gates: dict[str, threading.Event]) -> Parts:
 @contextmanager
 def kb_server(backend: str, tmp: Path, gates: dict[str, threading.Event] | None = None,
               chat: bool = False, **extra: Any) -> Iterator[RunningServer]:
-    """A gateway on `backend` ("sqlite" or "postgresql": skipped when unreachable) whose
+    """A gateway on `backend` ("sqlite" or "postgresql"; see tests.conftest.database_on) whose
     queue is polled every 50 ms; `extra` settings (knowledge: {...}) on top. `gates`: see
     `held`. `chat`: also the route `echo`, the in-process fake provider that answers with the
     last user message (tests.fakes)."""
-    schema = None
-    url = f"sqlite:///{tmp / 'corral.db'}"
-    if backend == "postgresql":
-        try:
-            schema = run_sync(create_pg_schema())
-        except OSError:
-            pytest.skip("PostgreSQL is not reachable")
-        url = pg_url_with_schema(schema)
     providers: dict[str, Any] = {**EMBED_PROVIDERS, **({"fake": {"type": "fake"}} if chat else {})}
     routes: dict[str, Any] = {**EMBED_ROUTES, **(
         {"echo": {"deployments": [{"provider": "fake", "model": "echo"}]}} if chat else {})}
-    settings = settings_for(tmp, providers, routes, database_url=url,
-                            jobs={"poll_interval_s": 0.05, "concurrency": 4}, **extra)
-    patch = pytest.MonkeyPatch()
-    real = wiring.default_parts
-    patch.setattr(wiring, "default_parts",
-                  lambda gateway: held(real(gateway), gates or {}))
-    try:
-        yield from serve_in_thread(create_app(settings, warmup=False))
-    finally:
-        patch.undo()
-        if schema is not None:
-            run_sync(drop_pg_schema(schema))
+    with database_on(backend, tmp) as url:
+        settings = settings_for(tmp, providers, routes, database_url=url,
+                                jobs={"poll_interval_s": 0.05, "concurrency": 4}, **extra)
+        patch = pytest.MonkeyPatch()
+        real = wiring.default_parts
+        patch.setattr(wiring, "default_parts",
+                      lambda gateway: held(real(gateway), gates or {}))
+        try:
+            yield from serve_in_thread(create_app(settings, warmup=False))
+        finally:
+            patch.undo()
 
 
 def client(server: RunningServer, key: str | None = None) -> openai.OpenAI:
