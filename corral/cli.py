@@ -14,6 +14,7 @@ from corral.auth.cli import keys
 from corral.batches.cli import batch
 from corral.config import ConfigError, Settings, load_settings
 from corral.cost.cli import costs
+from corral.cost.plan_cli import cost
 from corral.governance.cli import policy_events
 from corral.knowledge.cli import kb
 from corral.observe.cli import logs, stats
@@ -146,6 +147,7 @@ main.add_command(logs)
 main.add_command(stats)
 main.add_command(golden)
 main.add_command(costs)
+main.add_command(cost)
 main.add_command(simulate)
 main.add_command(batch)
 main.add_command(kb)

@@ -28,6 +28,8 @@ from corral.api.responses import json_response
 from corral.batches.overview import MAX_LIMIT as MAX_BATCHES
 from corral.batches.overview import BatchFilter, overview
 from corral.core.errors import NotFound
+from corral.cost.catalog import PriceCatalog
+from corral.cost.plan_report import records_report
 from corral.cost.totals import totals
 from corral.dashboard import page_response
 from corral.observe import browse, queries
@@ -131,6 +133,15 @@ async def list_batches(request: Request) -> Response:
     return json_response({"object": "list", "data": data})
 
 
+async def cost_plan(request: Request) -> Response:
+    """The plan the records since ``since`` (default 30d) imply, with its charts (docs/cost.md)."""
+    await authenticate(request, "admin")
+    gateway = request.app.state.gateway
+    catalog = PriceCatalog.load(gateway.settings.pricing)
+    return json_response(await records_report(gateway.db, catalog, _since(request, "30d"),
+                                              route=text_param(request, "route")))
+
+
 #: For corral.api.app.ROUTES (``*dashboard.ROUTES``). The page routes need no key; the
 #: data routes check the admin scope themselves.
 ROUTES = [
@@ -143,4 +154,5 @@ ROUTES = [
     Route("/admin/requests/{request_id}", get_request, methods=["GET"]),
     Route("/admin/alerts", alerts, methods=["GET"]),
     Route("/admin/dashboard/batches", list_batches, methods=["GET"]),
+    Route("/admin/dashboard/cost-plan", cost_plan, methods=["GET"]),
 ]

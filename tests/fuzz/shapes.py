@@ -271,6 +271,8 @@ SHAPES: dict[str, Builder] = {
                                             ["", "since=1h&bucket=60", "bucket=1", "since=2d&bucket=86400"]),
     "GET /admin/dashboard/cost": _get("/admin/dashboard/cost", "/admin/dashboard/cost",
                                       ["", "days=1", "days=366"]),
+    "GET /admin/dashboard/cost-plan": _get("/admin/dashboard/cost-plan", "/admin/dashboard/cost-plan",
+                                           ["", "since=30d", "since=1h&route=sim", "since=x"]),
     "GET /admin/requests": _get("/admin/requests", "/admin/requests",
                                 ["", "limit=5", "q=sim", "status=error&team=blue", "route=sim&since=1h"]),
     "GET /admin/requests/{request_id}": get_request,

@@ -161,6 +161,25 @@ async function loadBatches() {
   list.data.forEach((b, i) => { $("batches").tBodies[0].rows[i].dataset.batchId = b.id; });
 }
 
+// The cost plan the last 30 days imply (docs/cost.md, "Planning"). The server draws the
+// charts as SVG; they are shown as images (data: URLs), so no server markup enters the page.
+// Two queries over 30 days of records: reloaded every 5 minutes, not every 15 s.
+let planLoadedAt = 0;
+const svgImage = (img, svg) => { img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg); };
+
+async function loadPlan() {
+  const report = await api("/admin/dashboard/cost-plan?since=30d");
+  planLoadedAt = Date.now();
+  $("plan-reason").hidden = report.plan !== null;
+  $("plan-reason").textContent = report.reason || "";
+  for (const id of ["plan-bars", "plan-curve", "plan-text"]) $(id).hidden = report.plan === null;
+  if (report.plan === null) return;
+  svgImage($("plan-bars"), report.charts.cost_per_month);
+  svgImage($("plan-curve"), report.charts.cost_by_volume);
+  $("plan-text").textContent = report.text;
+  $("plan-yaml").textContent = report.yaml;
+}
+
 async function showDetail(id) {
   const r = await api("/admin/requests/" + encodeURIComponent(id));
   $("detail-id").textContent = id;
@@ -172,7 +191,8 @@ async function showDetail(id) {
 async function refresh() {
   $("status").textContent = "loading…";
   try {
-    await Promise.all([loadOverview(), loadRequests(), loadBatches()]);
+    await Promise.all([loadOverview(), loadRequests(), loadBatches(),
+      Date.now() - planLoadedAt > 300000 ? loadPlan() : null]);
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.loaded = "true";
   } catch (e) {
@@ -210,7 +230,7 @@ function start() {
     start2();
   });
   $("forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin("Key forgotten."); });
-  $("refresh").addEventListener("click", refresh);
+  $("refresh").addEventListener("click", () => { planLoadedAt = 0; refresh(); });
   $("since").addEventListener("change", refresh);
   $("search").addEventListener("submit", (e) => { e.preventDefault(); loadRequests(); });
   $("detail-close").addEventListener("click", () => { $("detail").hidden = true; });
