@@ -119,7 +119,7 @@ async def cancel_batch(request: Request) -> Response:
     runner = _runner(request)
     batch = await _found(request, caller)
     if batch.final or batch.status in ("cancelling", "finalizing"):
-        if batch.status not in ("cancelling", "cancelled"):
+        if batch.shown_status not in ("cancelling", "cancelled"):
             raise InvalidRequest(f"Batch '{batch.id}' is {batch.status}; only a validating or in-progress "
                                  "batch can be cancelled.", param="batch_id")
     else:

@@ -61,6 +61,16 @@ class Batch:
     def final(self) -> bool:
         return self.status in FINAL
 
+    @property
+    def shown_status(self) -> BatchStatus:
+        """The status as OpenAI reports it. A cancelled batch passes through `finalizing` here
+        while its files are written (the move that lets one worker alone write them), but
+        OpenAI's cancelled batch goes `cancelling` -> `cancelled`: clients polling for those see
+        `cancelling` meanwhile."""
+        if self.status == "finalizing" and "cancelling_at" in self.stamps:
+            return "cancelling"
+        return self.status
+
 
 def _unix(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
@@ -80,7 +90,7 @@ def batch_wire(batch: Batch, counts: dict[str, int]) -> dict[str, Any]:
         "errors": errors,
         "input_file_id": batch.input_file_id,
         "completion_window": batch.completion_window,
-        "status": batch.status,
+        "status": batch.shown_status,
         "output_file_id": batch.output_file_id,
         "error_file_id": batch.error_file_id,
         "created_at": _unix(batch.created_at),
@@ -92,4 +102,6 @@ def batch_wire(batch: Batch, counts: dict[str, int]) -> dict[str, Any]:
     }
     for column in STAMPS.values():
         wire[column] = _unix(batch.stamps.get(column))
+    if "cancelling_at" in batch.stamps:
+        wire["finalizing_at"] = None  # Corral's internal step on the way to cancelled (shown_status)
     return wire
