@@ -109,6 +109,16 @@ class ContextSettings(_Strict):
     summarize_model: str | None = None  # public model name; default: the route itself
 
 
+class RouteCache(_Strict):
+    """``models.<name>.cache``: answer identical requests from the exact cache (off by default:
+    a cached answer is content kept at rest, and a stale answer is a product decision).
+    Who may share an entry, and which requests never do, is in docs/failures.md ("Exact cache")."""
+
+    exact: bool = False
+    ttl_s: float = Field(3600.0, gt=0, le=30 * 86400)  # the oldest answer a hit may replay
+    exact_when_sampling: bool = False  # also replay answers to temperature > 0 / top_p < 1 requests
+
+
 class ModelSettings(_Strict):
     deployments: list[DeploymentSettings] = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
@@ -119,6 +129,7 @@ class ModelSettings(_Strict):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
     cache_fallback: bool = True  # serve a cached identical answer when everything failed
+    cache: RouteCache | None = None  # serve identical requests from the exact cache (opt-in)
     degraded_message: str | None = None  # last resort: answer with this text, marked degraded
     content_policy_fallback: str | None = None  # public model to try after a refusal
     privacy: PrivacyRule | None = None  # this route's personal-data policy (default: privacy.default)

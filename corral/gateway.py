@@ -51,7 +51,7 @@ from corral.store import KV, Database, default_database_url, kv_from_url, migrat
 
 log = logging.getLogger("corral")
 CACHE_COUNTERS = {"hits", "misses", "stores", "evictions", "errors", "corrupt", "skipped_uncacheable",
-                  "skipped_oversize", "skipped_degraded", "skipped_private", "skipped_busy"}
+                  "skipped_oversize", "skipped_degraded", "skipped_private", "skipped_busy", "expired"}
 
 
 @dataclass

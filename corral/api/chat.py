@@ -34,6 +34,7 @@ from corral.api.watch import (
 )
 from corral.api.watch import SSE_HEADERS as SSE_HEADERS  # bench/serve_variant.py reads it here
 from corral.api.wire import parse_chat_request
+from corral.cache.serve import client_directive
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
 from corral.core.stream import ChatStream
@@ -64,6 +65,7 @@ async def handle_chat(
     """
     arrived = time.perf_counter()  # latency and time to first token count from here
     authorization = x_api_key = api_key = declared = sent_id = sent_client_id = None
+    cache_control = cache_header = None  # the exact cache's client directives (corral.cache.serve)
     for name, value in scope["headers"]:
         if name == b"authorization":
             if authorization is None:
@@ -80,8 +82,14 @@ async def handle_chat(
         elif name == b"x-api-key":
             if x_api_key is None:
                 x_api_key = value.decode("latin-1")
-        elif name == b"api-key" and api_key is None:
-            api_key = value.decode("latin-1")
+        elif name == b"api-key":
+            if api_key is None:
+                api_key = value.decode("latin-1")
+        elif name == b"cache-control":  # may come as several headers: their directives add up
+            text = value.decode("latin-1")
+            cache_control = text if cache_control is None else f"{cache_control},{text}"
+        elif name == b"x-corral-cache":
+            cache_header = value.decode("latin-1")
     extra: list[tuple[bytes, bytes]] = []
     if request_id is None:
         request_id = new_request_id()
@@ -98,6 +106,8 @@ async def handle_chat(
         chat = parse_chat_request(body)
         ctx = RequestContext(request_id=request_id, request=chat, caller=caller, started=arrived,
                              client_request_id=client_id)
+        if cache_control is not None or cache_header is not None:
+            ctx.cache_directive = client_directive(cache_control, cache_header)
         watch = DisconnectWatch(receive, ctx)  # from here on, a vanished client cancels the work
         result = await gateway.handle(ctx)  # the lifecycle records it (a stream: when it is over)
         response_id = "chatcmpl-" + request_id.removeprefix("req_")

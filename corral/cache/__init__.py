@@ -1,4 +1,5 @@
-"""Response caching: an exact cache, used for now as the router's last-resort fallback."""
+"""Response caching: an exact cache, the router's last-resort fallback and, on routes with
+``cache.exact``, the answer to identical requests (corral.cache.serve)."""
 
 from corral.cache.exact import ExactCache
 from corral.cache.keys import cache_key, canonical_request

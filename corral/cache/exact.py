@@ -1,17 +1,19 @@
 """Exact response cache over the shared KV (memory or Redis).
 
-For now it backs one feature: when every deployment of a route failed, the router
-may answer with an identical request's earlier answer, marked degraded. Serving hits
-on the normal path is a later feature; the storage format is versioned for it.
+It backs two features: when every deployment of a route failed, the router may answer
+with an identical request's earlier answer, marked degraded; and a route with
+``cache.exact`` answers identical requests from it on the normal path (corral.cache.stage).
 
 What is cached — only complete, ordinary answers:
 
 * ``finish_reason`` ``stop`` or ``length`` with text content. ``content_filter``
   answers are never cached (replaying a provider's refusal hides later policy
   changes), nor are empty or unfinished ones. Errors are exceptions and never reach here.
-* **Not** answers with tool calls: a tool call makes the client act (send, buy,
-  delete). Replaying a stale decision, with a reused call id, while the providers are
-  down is the wrong default for a silent fallback. Revisit with opt-in per route.
+* Answers with tool calls only for routes with ``cache.exact`` (``tools_ok``): a tool
+  call makes the client act (send, buy, delete), and replaying a stale decision, with a
+  reused call id, while the providers are down is the wrong default for a silent
+  fallback, so :meth:`ExactCache.get` (the fallback's read) never returns one. A route
+  that opted in asked for identical requests (tools are in the key) to get the same answer.
 * Nothing larger than ``max_bytes`` serialised, so one huge answer cannot crowd
   Redis memory.
 
@@ -28,18 +30,31 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from corral.cache.memory import DEFAULT_MAX_BYTES, BoundedMemoryStore
-from corral.core.types import ChatResponse, Usage
+from corral.core.types import ChatResponse, ToolCall, Usage
 from corral.store.kv import KV
 
 log = logging.getLogger("corral.cache")
 
-FORMAT_VERSION = 1
+# v2 adds tool calls and the answer's origin (model, provider, latency: what a hit saved).
+# v1 entries still read; a v1 process drops v2 entries as unreadable during a rolling upgrade.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = frozenset({1, 2})
 CACHEABLE_FINISH = frozenset({"stop", "length"})
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A decoded entry: the answer, when it was stored (unix seconds) and how it was made."""
+
+    response: ChatResponse
+    cached_at: float
+    origin: dict[str, Any]
 
 
 def cache_store(kv: KV, max_total_bytes: int = DEFAULT_MAX_BYTES) -> KV | BoundedMemoryStore:
@@ -77,17 +92,20 @@ class ExactCache:
         return numbers
 
     @staticmethod
-    def cacheable(response: ChatResponse) -> bool:
-        """Whether ``response`` is a complete plain-text answer (see the module doc)."""
-        return (
-            response.finish_reason in CACHEABLE_FINISH
-            and not response.tool_calls
-            and bool(response.content)
-        )
+    def cacheable(response: ChatResponse, tools_ok: bool = False) -> bool:
+        """Whether ``response`` is a complete answer worth keeping (see the module doc)."""
+        if response.finish_reason not in CACHEABLE_FINISH and not (
+                tools_ok and response.finish_reason == "tool_calls"):
+            return False
+        if response.tool_calls:
+            return tools_ok
+        return bool(response.content)
 
-    def encode(self, response: ChatResponse) -> bytes | None:
-        """Serialise now (callers may mutate the response later); None if not to be cached."""
-        if not self.cacheable(response):
+    def encode(self, response: ChatResponse, *, tools_ok: bool = False,
+               origin: dict[str, Any] | None = None) -> bytes | None:
+        """Serialise now (callers may mutate the response later); None if not to be cached.
+        ``origin``: how the answer was made (served model, provider, latency), for hits' records."""
+        if not self.cacheable(response, tools_ok):
             self.counters["skipped_uncacheable"] += 1
             return None
         u = response.usage
@@ -96,6 +114,8 @@ class ExactCache:
             "id": response.id,
             "model": response.model,
             "content": response.content,
+            "tool_calls": [[c.id, c.name, c.arguments] for c in response.tool_calls]
+            if response.tool_calls else None,
             "finish_reason": response.finish_reason,
             "created": response.created,
             "usage": None if u is None else {
@@ -104,6 +124,7 @@ class ExactCache:
                 "estimated": u.estimated,
             },
             "cached_at": time.time(),
+            "origin": origin,
         })
         if len(payload) > self.max_bytes:
             self.counters["skipped_oversize"] += 1
@@ -112,27 +133,36 @@ class ExactCache:
 
     @staticmethod
     def decode(payload: bytes) -> ChatResponse:
+        return ExactCache.decode_entry(payload).response
+
+    @staticmethod
+    def decode_entry(payload: bytes) -> Entry:
         data = orjson.loads(payload)
-        if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
+        if not isinstance(data, dict) or data.get("v") not in READABLE_VERSIONS:
             raise ValueError("unknown cache entry format")
-        return ChatResponse(
+        calls = data.get("tool_calls")
+        response = ChatResponse(
             id=str(data["id"]),
             model=str(data["model"]),
             content=data["content"],
+            tool_calls=[ToolCall(str(i), str(n), str(a)) for i, n, a in calls] if calls else None,
             finish_reason=data["finish_reason"],
             usage=_usage(data.get("usage")),
             created=int(data.get("created") or 0),
         )
+        origin = data.get("origin")
+        cached_at = float(data.get("cached_at") or 0.0)
+        return Entry(response, cached_at, origin if isinstance(origin, dict) else {})
 
     async def put(self, key: str, response: ChatResponse) -> bool:
         """Store ``response`` under ``key``; False when skipped or the KV failed."""
         payload = self.encode(response)
         return False if payload is None else await self.put_encoded(key, payload)
 
-    async def put_encoded(self, key: str, payload: bytes) -> bool:
+    async def put_encoded(self, key: str, payload: bytes, ttl_s: float | None = None) -> bool:
         """Store bytes from :meth:`encode` (lets callers serialise first, write later)."""
         try:
-            await self.kv.set(self.namespace + key, payload, ttl_s=self.ttl_s)
+            await self.kv.set(self.namespace + key, payload, ttl_s=ttl_s or self.ttl_s)
         except Exception as exc:  # noqa: BLE001 - a cache write must never fail a request
             self.counters["errors"] += 1
             log.warning("exact cache write failed: %s", exc)
@@ -141,7 +171,15 @@ class ExactCache:
         return True
 
     async def get(self, key: str) -> ChatResponse | None:
-        """The cached answer for ``key``, or None (miss, corrupt entry or KV failure)."""
+        """The cached plain-text answer for ``key`` (the fallback's read: never a tool call),
+        or None (miss, corrupt entry or KV failure)."""
+        entry = await self.get_entry(key)
+        if entry is None or entry.response.tool_calls:
+            return None
+        return entry.response
+
+    async def get_entry(self, key: str) -> Entry | None:
+        """The cached entry for ``key``, any answer kind, or None (miss, corrupt or KV failure)."""
         try:
             payload = await self.kv.get(self.namespace + key)
         except Exception as exc:  # noqa: BLE001 - a cache read must never fail a request
@@ -152,14 +190,14 @@ class ExactCache:
             self.counters["misses"] += 1
             return None
         try:
-            response = self.decode(payload)
+            entry = self.decode_entry(payload)
         except (ValueError, KeyError, TypeError) as exc:
             self.counters["corrupt"] += 1
             log.warning("dropping unreadable exact cache entry %s: %s", key, exc)
             await self.delete(key)
             return None
         self.counters["hits"] += 1
-        return response
+        return entry
 
     async def delete(self, key: str) -> bool:
         try:

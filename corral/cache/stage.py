@@ -1,27 +1,31 @@
-"""The cache stage: remember complete answers so the router can fall back on them.
+"""The cache stage: answer identical requests once, and remember answers for the fallback.
 
 It computes the request's exact-cache key (``ctx.cache_key``) before the
 inner stages run, then stores successful answers in the background: a non-stream
 response right away, a stream once its last chunk went out cleanly (a stream that
-failed or that the client abandoned is never stored). It does not serve hits on the
-normal path yet; the router calls :meth:`CacheStage.lookup` when every deployment
-failed and the route has ``cache_fallback`` on.
+failed or that the client abandoned is never stored). The router calls
+:meth:`CacheStage.lookup` when every deployment failed and the route has
+``cache_fallback`` on. A route with ``cache.exact`` also answers from a fresh entry
+on the normal path, without calling a provider (rules in corral.cache.serve); a route
+without it pays one attribute read for the feature.
 
 Not stored: degraded answers (``ctx.degraded``: a content-policy fallback
-model's answer, a cached or canned reply), and anything for routes with
-``cache_fallback: false``, whose operators opted out of keeping answers.
+model's answer, a cached or canned reply), anything a client sent with
+``Cache-Control: no-store``, and anything for routes with ``cache_fallback: false``,
+whose operators opted out of keeping answers, unless they opted in with ``cache.exact``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Protocol
 
-from corral.cache.exact import ExactCache
+from corral.cache.exact import Entry, ExactCache
 from corral.cache.keys import cache_key
+from corral.cache.serve import MISS, SKIP_PRIVACY, SKIP_SAMPLING, admission, hit_note, origin_of, replay
 from corral.cache.writer import CacheWriter
-from corral.config import ModelSettings
+from corral.config import ModelSettings, RouteCache
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
 from corral.core.pipeline import Next, Result
@@ -44,13 +48,21 @@ def _fallback_enabled(route: RouteLike) -> bool:
     return route.settings is None or route.settings.cache_fallback
 
 
+def _exact(route: RouteLike) -> RouteCache | None:
+    """The route's ``cache`` option when it serves hits on the normal path, else None."""
+    rule = route.settings.cache if route.settings is not None else None
+    return rule if rule is not None and rule.exact else None
+
+
 class CacheStage:
     name = "cache"
 
-    def __init__(self, cache: ExactCache, routes: RouteLookup, *, max_pending: int = 1000) -> None:
+    def __init__(self, cache: ExactCache, routes: RouteLookup, *, max_pending: int = 1000,
+                 clock: Callable[[], float] = time.time) -> None:
         self.cache = cache
         self.routes = routes
         self.writer = CacheWriter(cache, max_pending=max_pending)  # writes to a remote KV
+        self.clock = clock  # wall clock, as the entries' cached_at (tests move it to expire them)
 
     def key_for(self, ctx: RequestContext) -> tuple[str, RouteLike] | None:
         """The request's key (aliases resolved to the public name), or None for unknown models.
@@ -71,17 +83,65 @@ class CacheStage:
             return await call_next(ctx)
         key, route = found
         ctx.cache_key = key
+        rule = _exact(route)
+        if rule is not None:
+            return await self._exact(ctx, call_next, key, rule, _fallback_enabled(route))
         result = await call_next(ctx)
-        if not _fallback_enabled(route):
+        if not _fallback_enabled(route) or ctx.cache_directive == "no-store":
             return result
+        result, write = self._keep(ctx, key, result)
+        if write is not None:
+            await write  # in-process KV: a dict write, cheaper than a task
+        return result
+
+    async def _exact(self, ctx: RequestContext, call_next: Next, key: str, rule: RouteCache,
+                     fallback: bool) -> Result:
+        """A route with ``cache.exact``: a fresh entry answers without calling the provider;
+        otherwise the model answers and (rules in corral.cache.serve) the answer is kept."""
+        request = expect(ctx.original, ChatRequest)
+        note = admission(ctx, request, rule)
+        if note is None:
+            entry = await self.cache.get_entry(key)
+            if entry is not None:
+                age = self.clock() - entry.cached_at
+                if age < rule.ttl_s:
+                    return self._hit(ctx, entry, age)
+                self.cache.counters["expired"] += 1
+            note = MISS
+        ctx.cache = note
+        ctx.response_headers["x-corral-cache"] = note.outcome
+        result = await call_next(ctx)
+        if note is SKIP_PRIVACY or ctx.cache_directive == "no-store":
+            return result  # nothing kept, not even for the fallback
+        if note is SKIP_SAMPLING:  # not replayed on the normal path; still the fallback's
+            if not fallback:
+                return result
+            result, write = self._keep(ctx, key, result)
+        else:
+            result, write = self._keep(ctx, key, result, ttl_s=max(rule.ttl_s, self.cache.ttl_s), exact=True)
+        if write is not None:
+            await write
+        return result
+
+    def _hit(self, ctx: RequestContext, entry: Entry, age_s: float) -> Result:
+        """Answer from ``entry``: as it was stored, or replayed as a stream for a stream request."""
+        ctx.cache = hit_note(entry, age_s)
+        ctx.served_model = ctx.cache.served_model
+        ctx.response_headers["x-corral-cache"] = "hit"
+        answer = entry.response
+        if not expect(ctx.request, ChatRequest).stream:
+            return answer
+        return ChatStream(replay(answer), model=answer.model)
+
+    def _keep(self, ctx: RequestContext, key: str, result: Result, *, ttl_s: float | None = None,
+              exact: bool = False) -> tuple[Result, Coroutine[Any, Any, Any] | None]:
+        """``result`` set up to be stored once complete (a stream: after its last chunk), and the
+        write for the caller to await when it is an in-process one (no extra await otherwise)."""
         if isinstance(result, ChatResponse):
-            write = self._store(ctx, key, result)
-            if write is not None:
-                await write  # in-process KV: a dict write, cheaper than a task
-            return result
+            return result, self._store(ctx, key, result, ttl_s, exact)
         stream = expect(result, ChatStream)  # a chat-only stage: an answer or a stream
         model = stream.model
-        return stream.map(lambda chunks: self._collect(ctx, key, model, chunks))
+        return stream.map(lambda chunks: self._collect(ctx, key, model, chunks, ttl_s, exact)), None
 
     async def fallback_answer(self, ctx: RequestContext) -> ChatResponse | None:
         """The router's fallback source: an identical request's answer, when the route's
@@ -107,26 +167,31 @@ class CacheStage:
         await self.writer.aclose()
 
     def _store(
-        self, ctx: RequestContext, key: str, response: ChatResponse
+        self, ctx: RequestContext, key: str, response: ChatResponse, ttl_s: float | None = None,
+        exact: bool = False,
     ) -> Coroutine[Any, Any, Any] | None:
         """Serialise now; write in the background when the KV is remote, so the response never
-        waits on the network. With the in-process KV, return the write for the caller to await."""
+        waits on the network. With the in-process KV, return the write for the caller to await.
+        ``exact``: a route serving hits, which keeps tool calls and how the answer was made."""
         if ctx.degraded:
             self.cache.counters["skipped_degraded"] += 1
             return None
         if ctx.privacy is not None and ctx.privacy.policy == "log-only":
             self.cache.counters["skipped_private"] += 1  # the provider saw raw values; keep none
             return None
-        payload = self.cache.encode(response)  # before outer stages can change the object
+        origin = origin_of(ctx, (time.perf_counter() - ctx.started) * 1000) if exact else None
+        # before outer stages can change the object
+        payload = self.cache.encode(response, tools_ok=exact, origin=origin)
         if payload is None:
             return None
         if self.cache.kv.local:  # KV.local / BoundedMemoryStore.local: no I/O to wait on
-            return self.cache.put_encoded(key, payload)
-        self.writer.put(key, payload)  # shed as skipped_busy when the KV is slower than traffic
+            return self.cache.put_encoded(key, payload, ttl_s)
+        self.writer.put(key, payload, ttl_s)  # shed as skipped_busy when the KV is slower than traffic
         return None
 
     async def _collect(
-        self, ctx: RequestContext, key: str, model: str, chunks: AsyncIterator[ChatChunk]
+        self, ctx: RequestContext, key: str, model: str, chunks: AsyncIterator[ChatChunk],
+        ttl_s: float | None = None, exact: bool = False,
     ) -> AsyncIterator[ChatChunk]:
         """Pass chunks through while reassembling the answer; store only on clean completion."""
         tally = Tally()
@@ -135,7 +200,7 @@ class CacheStage:
             yield chunk
         # Reached only when the source ended normally: errors and early closes skip this.
         response = tally.response(ctx.request_id, model or ctx.served_model or "", int(time.time()))
-        write = self._store(ctx, key, response)
+        write = self._store(ctx, key, response, ttl_s, exact)
         if write is not None:
             await write
 

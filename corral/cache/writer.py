@@ -14,7 +14,7 @@ from corral.cache.exact import ExactCache
 from corral.core.batching import BatchWorker
 
 
-class CacheWriter(BatchWorker[tuple[str, bytes]]):
+class CacheWriter(BatchWorker[tuple[str, bytes, float | None]]):
     task_name = "corral-cache-writer"
 
     def __init__(self, cache: ExactCache, *, max_pending: int = 1000, batch_size: int = 100) -> None:
@@ -22,14 +22,14 @@ class CacheWriter(BatchWorker[tuple[str, bytes]]):
         self.cache = cache
         self.max_pending = max_pending
 
-    def put(self, key: str, payload: bytes) -> bool:
+    def put(self, key: str, payload: bytes, ttl_s: float | None = None) -> bool:
         """Queue one write without waiting; False (counted as ``skipped_busy``) when shed."""
-        if self.pending >= self.max_pending or not self._offer((key, payload)):
+        if self.pending >= self.max_pending or not self._offer((key, payload, ttl_s)):
             self.cache.counters["skipped_busy"] += 1
             return False
         self.start()  # at the first write, and again after a drain stopped the task
         return True
 
-    async def _handle(self, batch: list[tuple[str, bytes]]) -> bool:
-        await asyncio.gather(*(self.cache.put_encoded(key, payload) for key, payload in batch))
+    async def _handle(self, batch: list[tuple[str, bytes, float | None]]) -> bool:
+        await asyncio.gather(*(self.cache.put_encoded(key, payload, ttl) for key, payload, ttl in batch))
         return True  # put_encoded counts and logs its own failures

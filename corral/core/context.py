@@ -107,6 +107,22 @@ class GroundingNote:
     cited: tuple[int, ...] | None = None  # source numbers the answer cites, once it is complete
 
 
+@dataclass(frozen=True, slots=True)
+class CacheNote:
+    """What the exact cache did for a request on a route with ``cache.exact`` (corral.cache.stage),
+    for the ``x-corral-cache`` header, the record and the metrics. On a hit, the replayed answer's
+    first making (model, provider, tokens, latency), so the record can say what the hit saved."""
+
+    outcome: str  # hit | miss | bypass (the client asked) | skip (sampling, privacy policy)
+    reason: str | None = None  # why skipped: sampling | privacy
+    served_model: str | None = None
+    provider_type: str | None = None
+    deployment: str | None = None
+    usage: Usage | None = None
+    latency_ms: float | None = None
+    age_s: float | None = None
+
+
 @dataclass(slots=True)
 class RequestContext:
     """One request's state. `request` is what the next stage sends (stages may replace it);
@@ -140,6 +156,8 @@ class RequestContext:
     routing: RoutingState = field(default_factory=RoutingState)
     fit: ContextFit | None = None  # set by the context stage when it changed or constrained the prompt
     cache_key: str | None = None  # the exact-cache key, set by the cache stage
+    cache_directive: str | None = None  # the client's Cache-Control / x-corral-cache: bypass | no-store
+    cache: CacheNote | None = None  # set by the cache stage on a route with cache.exact
     content_policy_fallback: str | None = None  # the route that answered after a refusal
     client_disconnected: bool = False  # the client left before the answer was complete
     first_byte_out_at: float | None = None  # when the first chunk was handed to the client

@@ -209,6 +209,29 @@ async def totals(
     return out
 
 
+def _saved_usd(t: Any, dialect: str) -> ColumnElement[Any]:
+    """An exact-cache hit's saving, the `cache_saved_usd` its record's extras carry."""
+    if dialect == "postgresql":
+        return cast(func.json_extract_path_text(cast(t.c.extras, JSON), "cache_saved_usd"), Float)
+    return func.json_extract(t.c.extras, "$.cache_saved_usd")
+
+
+async def savings(db: Database, group_by: GroupBy, since: TimeBound = None, until: TimeBound = None,
+                  *, table: Any = None) -> dict[Any, dict[str, Any]]:
+    """Cache hits and what they saved per group, keyed like `totals`' group values: `cache_hits`
+    (answered from Corral's cache, exact hits and cached fallbacks) and `saved_usd` (the exact
+    hits' `cache_saved_usd`; None when none was priced). A query of its own, over hits only, so
+    the totals' scan parses no JSON for the records that are not."""
+    t = default_table() if table is None else table
+    expr, only = _group(t, group_by, db.dialect)
+    group = expr.label("grp")
+    stmt = (select(group, func.count().label("hits"), func.sum(_saved_usd(t, db.dialect)).label("saved"))
+            .where(t.c.cache_hit.is_(True), *_where(t, since, until), *only).group_by(group))
+    return {(_day_label(row["grp"]) if group_by == "day" else row["grp"]):
+            {"cache_hits": int(row["hits"]), "saved_usd": _usd(row["saved"])}
+            for row in await db.fetch_all(stmt)}
+
+
 async def batch_totals(
     db: Database, batch_ids: Collection[str], since: TimeBound = None, *, table: Any = None,
 ) -> dict[str, dict[str, Any]]:

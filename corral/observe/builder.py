@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from corral.core.context import PrivacyOutcome, RequestContext
+from corral.core.context import CacheNote, PrivacyOutcome, RequestContext
 from corral.core.types import ChatRequest, EmbeddingRequest, Usage
 from corral.observe.record import AttemptRecord, RequestRecord
 
@@ -35,6 +35,8 @@ def _notes(ctx: RequestContext) -> dict[str, Any]:
         notes["context_action"] = ctx.fit.action
     if ctx.cache_key is not None:
         notes["cache_key"] = ctx.cache_key
+    if ctx.cache is not None:  # a route with cache.exact: hit | miss | bypass | skip
+        _cache_notes(ctx.cache, notes)
     if ctx.client_disconnected:
         notes["client_disconnected"] = True
     if ctx.job_id is not None:
@@ -48,6 +50,17 @@ def _notes(ctx: RequestContext) -> dict[str, Any]:
         if g.dropped:  # a route's knowledge option: sources over its max_context_tokens
             notes["grounding"]["dropped"] = g.dropped
     return notes
+
+
+def _cache_notes(note: CacheNote, notes: dict[str, Any]) -> None:
+    """The exact cache's outcome; on a hit, how the replayed answer was first made (the recorder
+    prices its tokens into ``cache_saved_usd``)."""
+    notes["cache"] = note.outcome
+    if note.reason is not None:
+        notes["cache_skip"] = note.reason
+    if note.outcome == "hit":
+        notes["cache_original_latency_ms"] = note.latency_ms
+        notes["cache_age_s"] = round(note.age_s or 0.0, 3)
 
 
 def build_record(
@@ -123,7 +136,7 @@ def build_record(
         (finished_at - started) * 1000,
         cost_usd,
         bool(priced) and cost_usd is not None,
-        degraded == "cache",
+        degraded == "cache" or (ctx.cache is not None and ctx.cache.outcome == "hit"),
         degraded,
         ctx.routing.fallback,
         [AttemptRecord(a.deployment, a.provider, a.model, a.status, a.error_type, a.duration_ms)

@@ -110,13 +110,18 @@ DEGRADED = Spec("corral.degraded", "counter", "{request}", "Degraded answers (ca
                 "message, content-policy fallback).", ("corral.route", "corral.degraded"))
 CACHE_HITS = Spec("corral.cache.hits", "counter", "{request}", "Requests answered from Corral's cache.",
                   ("corral.route",))
+CACHE_MISSES = Spec("corral.cache.misses", "counter", "{request}",
+                    "Requests a route with cache.exact looked up and the model answered.", ("corral.route",))
+CACHE_SAVED = Spec("corral.cache.saved.usd", "counter", "{USD}",
+                   "What exact-cache hits saved: the replayed answers' tokens at their model's price.",
+                   ("corral.route",))
 COST = Spec("corral.cost.usd", "counter", "{USD}", "Estimated spend in US dollars (priced requests only).",
             ("corral.route", "gen_ai.response.model", "corral.team"))
 UNPRICED = Spec("corral.requests.unpriced", "counter", "{request}",
                 "Requests that used tokens but could not be priced (their cost is unknown, not zero).",
                 ("corral.route", "gen_ai.response.model", "corral.team"))
 SPECS = (DURATION, TOKENS, TTFT, TPOT, REQUESTS, ERRORS, ATTEMPT_ERRORS, FALLBACKS, DEGRADED, CACHE_HITS,
-         COST, UNPRICED)
+         CACHE_MISSES, CACHE_SAVED, COST, UNPRICED)
 
 
 def _fmt(value: float) -> str:
@@ -218,6 +223,7 @@ class Metrics:
         self._requests, self._errors, self._attempt_errors = f[REQUESTS], f[ERRORS], f[ATTEMPT_ERRORS]
         self._fallbacks, self._degraded, self._cache_hits = f[FALLBACKS], f[DEGRADED], f[CACHE_HITS]
         self._cost, self._unpriced = f[COST], f[UNPRICED]
+        self._cache_misses, self._cache_saved = f[CACHE_MISSES], f[CACHE_SAVED]
         self._sources: dict[str, tuple[GaugeSource, frozenset[str]]] = {}
         self._source_errors: dict[str, int] = {}
         self.started_ns = time.time_ns()  # the start of every cumulative series, for OTLP
@@ -259,14 +265,18 @@ class Metrics:
             pts.append((self._degraded, (route, r.degraded), 1))
         if r.cache_hit:
             pts.append((self._cache_hits, (route,), 1))
+            if saved := r.extras.get("cache_saved_usd"):
+                pts.append((self._cache_saved, (route,), saved))
         elif provider and not failed:  # billable tokens of a provider call; none for cache hits
             pts.append((self._tokens, (*genai, "input"), r.input_tokens))
             pts.append((self._tokens, (*genai, "output"), r.output_tokens))
+        if r.extras.get("cache") == "miss":
+            pts.append((self._cache_misses, (route,), 1))
         if r.cost_usd is not None:
             pts.append((self._cost, (route, served, team), r.cost_usd))
         elif not r.cache_hit and (r.input_tokens or r.output_tokens):
             pts.append((self._unpriced, (route, served, team), 1))
-        if r.status == "ok" and r.stream and r.degraded is None:
+        if r.status == "ok" and r.stream and r.degraded is None and not r.cache_hit:
             ttft_ms = r.ttft_client_ms if r.ttft_client_ms is not None else r.ttft_upstream_ms
             if ttft_ms is not None:
                 pts.append((self._ttft, genai, ttft_ms / 1000))

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from corral.core.context import RequestContext
+from corral.core.context import CacheNote, RequestContext
 from corral.cost.pricing import Pricer
 from corral.observe.builder import build_record
 from corral.observe.metrics import Metrics
@@ -89,6 +89,20 @@ class Recorder:
         if unpriced:
             record.extras["children_unpriced"] = unpriced
 
+    def _saved(self, hit: CacheNote, record: RequestRecord) -> float | None:
+        """What a cache hit saved: the replayed answer's tokens at its model's price on the hit's
+        day (what calling it again would have cost now); None when that model is unpriced."""
+        usage = hit.usage
+        if usage is None:
+            return None
+        cost, priced = self.pricer.cost_of({
+            "created_at": record.created_at, "status": "ok", "provider_type": hit.provider_type,
+            "served_model": hit.served_model, "deployment": hit.deployment,
+            "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "cached_tokens": usage.cached_tokens, "reasoning_tokens": usage.reasoning_tokens,
+        })
+        return cost if priced else None
+
     def capture_for(self, ctx: RequestContext) -> bool:
         """Content is kept only when capture is on and a privacy policy has handled it."""
         return content_kept(ctx, self.settings.capture_content)
@@ -102,6 +116,8 @@ class Recorder:
                 response_text=response_text,
             )
             record.cost_usd, record.priced = self.pricer.cost_of(record)
+            if ctx.cache is not None and ctx.cache.outcome == "hit":
+                record.extras["cache_saved_usd"] = self._saved(ctx.cache, record)
             if ctx.children:
                 self._fold_children(ctx, record)
             self.metrics.observe(record)
