@@ -163,7 +163,15 @@ class PrivacyStage:
         if isinstance(ctx.request, EmbeddingRequest):
             return await self._embeddings(ctx, ctx.request, call_next, policy)
         texts = request_texts(ctx.request)
-        found = await self.detect(texts, policy)
+        try:
+            found = await self.detect(texts, policy)
+        except DetectionTooLarge as exc:
+            if ctx.grounding is not None:  # most of the text may be sources the client never sent
+                exc.message += (f" {ctx.grounding.sources} retrieved sources count toward it: ask for fewer "
+                                "(file_search max_num_results, or the route's knowledge.top_k and "
+                                "max_context_tokens).")
+                exc.args = (exc.message,)
+            raise
         # Placing thousands of placeholders in a long request is CPU work too: off the loop.
         redaction = await off_loop(redact_request, ctx.request, found)
         ctx.privacy = self._outcome(policy, redaction.entities, redaction.request, redaction.vault)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from corral.core.context import Caller, RequestContext
+from corral.core.context import Caller, GroundingNote, RequestContext
 from corral.core.errors import AllProvidersFailed, CorralError, UpstreamBadResponse, UpstreamRejected
 from corral.core.pipeline import Pipeline, Result
 from corral.core.stream import ChatStream
@@ -261,3 +261,18 @@ def test_spans_of_the_joined_texts_are_cut_back_to_each_text() -> None:
         [Span(0, 2, "PERSON", 0.9, "model")], [], [Span(0, 3, "PERSON", 0.9, "model")],
     ]
     assert detect_joined(Everything(), ["only"]) == [[Span(0, 4, "PERSON", 0.9, "model")]]
+
+
+async def test_a_grounded_request_over_the_detection_budget_says_the_sources_count() -> None:
+    """A file_search or knowledge route adds retrieved text the client never sent: the 413
+    says so, and what to turn down, instead of telling the client to send less."""
+    s = stage(max_detect_chars=50)
+    grounded = ctx(TEXT)
+    grounded.grounding = GroundingNote(context_tokens=900, sources=7)
+    with pytest.raises(DetectionTooLarge) as info:
+        await s(grounded, Upstream())
+    assert "7 retrieved sources count toward it" in info.value.message
+    assert "max_num_results" in str(info.value) and "privacy.max_detect_chars" in info.value.message
+    with pytest.raises(DetectionTooLarge) as plain:
+        await s(ctx(TEXT), Upstream())
+    assert "retrieved" not in plain.value.message
