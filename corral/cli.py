@@ -17,6 +17,7 @@ from corral.cost.cli import costs
 from corral.cost.plan_cli import cost
 from corral.governance.cli import policy_events
 from corral.knowledge.cli import kb
+from corral.limits.cli import budgets
 from corral.observe.cli import logs, stats
 from corral.observe.quality.cli import golden
 from corral.privacy.cli import pii
@@ -148,6 +149,7 @@ main.add_command(stats)
 main.add_command(golden)
 main.add_command(costs)
 main.add_command(cost)
+main.add_command(budgets)
 main.add_command(simulate)
 main.add_command(batch)
 main.add_command(kb)

@@ -27,6 +27,7 @@ from corral.cost.settings import PricingSettings
 from corral.files.settings import FileSettings
 from corral.jobs.settings import JobSettings
 from corral.knowledge.settings import KnowledgeSettings, RouteKnowledge
+from corral.limits.settings import LimitSettings
 from corral.observe.settings import AlertSettings, ObservabilitySettings
 from corral.privacy.settings import PrivacyRule, PrivacySettings
 from corral.responses.settings import ResponseSettings
@@ -169,6 +170,7 @@ class Settings(_Strict):
     batches: BatchSettings = Field(default_factory=BatchSettings)
     responses: ResponseSettings = Field(default_factory=ResponseSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)  # rate limits and budgets
     # Who sees stored files, batches, responses and vector stores: the team (default) or the key.
     ownership: Ownership = "team"
     source: str = "(defaults)"
@@ -195,6 +197,15 @@ class Settings(_Strict):
             for where, ref in refs:
                 if ref is not None and ref not in public:
                     raise ValueError(f"models.{name}.{where}: unknown model '{ref}'")
+        return self
+
+    @model_validator(mode="after")
+    def _limits_name_known_routes(self) -> Settings:
+        public = set(self.models) | {a for m in self.models.values() for a in m.aliases}
+        for name in self.limits.routes:
+            if name not in public:
+                raise ValueError(f"limits.routes.{name}: unknown model '{name}' (routes are limited by the "
+                                 "public name clients send)")
         return self
 
     @model_validator(mode="after")

@@ -34,6 +34,10 @@ from corral.jobs.worker import JobWorker
 from corral.knowledge.stage import GroundingStage
 from corral.knowledge.wiring import close_knowledge, knowledge_for, knowledge_handlers, knowledge_purge
 from corral.lifecycle import Lifecycle
+from corral.limits.limiter import COUNTERS as LIMIT_COUNTERS
+from corral.limits.spend import budget_check
+from corral.limits.stage import LimitsStage
+from corral.limits.wiring import limits_stage
 from corral.maintenance import Maintenance
 from corral.observe.alerts import AlertEngine
 from corral.observe.metrics import Metrics
@@ -75,6 +79,7 @@ class Gateway:
     privacy: PrivacyStage | None = None  # None: no policy anywhere, nothing to detect
     batches: BatchRunner | None = None  # set once the gateway exists: its items run through handle()
     maintenance: Maintenance | None = None  # scheduled purges, once across replicas (a queue job)
+    limits: LimitsStage | None = None  # None: no rate limit or budget configured
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
@@ -111,17 +116,24 @@ class Gateway:
             stages.append(privacy_stage)
         if any(m.knowledge is not None for m in settings.models.values()):  # routes grounded in stores
             stages.append(GroundingStage(routes, lambda: knowledge_for(gw)))
+        pricer = Pricer.from_settings(settings.pricing)
+        limits = limits_stage(settings.limits, routes, kv, db, pricer)
+        if limits is not None:
+            stages.append(limits)
         stages += build_stages(plugins, StageParts(settings=settings, routes=routes, kv=kv, db=db))
         recorder = Recorder.create(
-            db, settings.home, settings.observability, Pricer.from_settings(settings.pricing),
+            db, settings.home, settings.observability, pricer,
             models=list(routes.routes), provider_types={n: p.type for n, p in settings.providers.items()},
         )
         recorder.start()
         recorder.metrics.register_gauge_source("exact_cache", cache.cache.stats, counters=CACHE_COUNTERS)
+        if limits is not None:
+            recorder.metrics.register_gauge_source("limits", limits.limiter.stats, counters=LIMIT_COUNTERS)
         if recorder.quality is not None:  # grounded answers against their sources
             recorder.quality.register_consistency_scorer(GroundedConsistency())
         alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(recorder),
-                             consistency=_lowest_quality(recorder, "consistency"))
+                             consistency=_lowest_quality(recorder, "consistency"),
+                             budget=budget_check(db, settings.limits))
         alerts.start()
         pipeline = Pipeline(stages, router, order)
         jobs = JobQueue(db, settings.jobs)
@@ -130,7 +142,7 @@ class Gateway:
             pipeline=pipeline, router=router, policy_events=policy_events,
             cache=cache, recorder=recorder, alerts=alerts, lifecycle=Lifecycle(routes, pipeline, recorder),
             jobs=jobs, worker=JobWorker(jobs), bootstrap=bootstrap, pii_detector=detector,
-            privacy=privacy_stage,
+            privacy=privacy_stage, limits=limits,
         )
         gw.batches = BatchRunner(BatchStore(db), jobs, FileStore(db, settings.files), line_server(gw),
                                  routes.public_name, settings.batches)
@@ -177,6 +189,8 @@ class Gateway:
         await close_knowledge(self)  # after the worker: the embedded vector graphs save their files
         await self.routes.aclose()
         await self.cache.drain()
+        if self.limits is not None:
+            await self.limits.limiter.drain()  # settlements still on their way to Redis
         await self.policy_events.aclose()
         await self.alerts.aclose()
         await self.recorder.aclose()

@@ -27,6 +27,7 @@ from corral.core.errors import CorralError
 from corral.core.pipeline import Pipeline, Result
 from corral.core.stream import ChatStream, Tally
 from corral.core.types import ChatChunk, ChatResponse
+from corral.observe.record import RequestRecord
 from corral.observe.recorder import Recorder
 from corral.routing.table import RouteTable
 
@@ -53,16 +54,18 @@ class Lifecycle:
                 self._abandoned(ctx)
             raise
         except RequestDeferred:
-            raise  # handed to a provider's batch: recorded when it runs again with the answer
+            _settle(ctx, None)  # handed to a provider's batch: recorded (and charged) when it runs again
+            raise
         except Exception as exc:
             status = exc.status_code if isinstance(exc, CorralError) else 500
-            self.recorder.finish(ctx, http_status=status, error=exc, client_first_byte_at=time.perf_counter())
+            _settle(ctx, self.recorder.finish(ctx, http_status=status, error=exc,
+                                              client_first_byte_at=time.perf_counter()))
             raise
         if isinstance(result, ChatStream):
             return self._recorded(ctx, result)
         text = result.content if isinstance(result, ChatResponse) else None
-        self.recorder.finish(ctx, http_status=200, error=None, client_first_byte_at=time.perf_counter(),
-                             response_text=text)
+        _settle(ctx, self.recorder.finish(ctx, http_status=200, error=None,
+                                          client_first_byte_at=time.perf_counter(), response_text=text))
         return result
 
     def _recorded(self, ctx: RequestContext, stream: ChatStream) -> ChatStream:
@@ -81,9 +84,9 @@ class Lifecycle:
         def done(_: ChatStream, error: BaseException | None) -> None:
             if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
                 error = None  # closed early: the client left (ctx.client_disconnected) or the server stopped
-            self.recorder.finish(ctx, http_status=200, error=error,
-                                 client_first_byte_at=ctx.first_byte_out_at,
-                                 response_text=tally.text if tally is not None else None)
+            _settle(ctx, self.recorder.finish(ctx, http_status=200, error=error,
+                                              client_first_byte_at=ctx.first_byte_out_at,
+                                              response_text=tally.text if tally is not None else None))
 
         stream.on_done(done)
         return stream.map(tap)
@@ -93,5 +96,20 @@ class Lifecycle:
         tokens estimated when no usage came back, since the provider may still bill for them."""
         if ctx.usage is None and ctx.attempts:
             ctx.usage = estimate_usage(ctx.request, "")
-        self.recorder.finish(ctx, http_status=CLIENT_CLOSED, error=ClientDisconnected(),
-                             client_first_byte_at=None)
+        _settle(ctx, self.recorder.finish(ctx, http_status=CLIENT_CLOSED, error=ClientDisconnected(),
+                                          client_first_byte_at=None))
+
+
+def _settle(ctx: RequestContext, record: RequestRecord | None) -> None:
+    """Move the request's limits from what it reserved to what its record says it used (the
+    cost, children included, and the tokens of it and of the calls made for it)."""
+    if ctx.limits is None:
+        return
+    if record is None:
+        ctx.limits.settle(None, 0, 0)
+        return
+    output = record.output_tokens
+    for child in ctx.children:  # a summarizer's tokens are the request's too
+        if child.usage is not None:
+            output += child.usage.input_tokens + child.usage.output_tokens
+    ctx.limits.settle(record.cost_usd, record.input_tokens, output)

@@ -32,6 +32,7 @@ from corral.cost.catalog import PriceCatalog
 from corral.cost.plan_report import records_report
 from corral.cost.totals import totals
 from corral.dashboard import page_response
+from corral.limits.spend import budget_status, report
 from corral.observe import browse, queries
 
 
@@ -142,6 +143,15 @@ async def cost_plan(request: Request) -> Response:
                                               route=text_param(request, "route")))
 
 
+async def budgets(request: Request) -> Response:
+    """Every configured limit against the records now (`corral budgets --json`; docs/limits.md)."""
+    await authenticate(request, "admin")
+    gateway = request.app.state.gateway
+    limits, now = gateway.settings.limits, datetime.now(UTC)
+    lines = await budget_status(gateway.db, limits, now) if limits.configured() else []
+    return json_response(report(lines, now, limits.configured()))
+
+
 #: For corral.api.app.ROUTES (``*dashboard.ROUTES``). The page routes need no key; the
 #: data routes check the admin scope themselves.
 ROUTES = [
@@ -155,4 +165,5 @@ ROUTES = [
     Route("/admin/alerts", alerts, methods=["GET"]),
     Route("/admin/dashboard/batches", list_batches, methods=["GET"]),
     Route("/admin/dashboard/cost-plan", cost_plan, methods=["GET"]),
+    Route("/admin/dashboard/budgets", budgets, methods=["GET"]),
 ]

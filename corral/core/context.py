@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from corral.core.deferred import DeferredCall
 from corral.core.ownership import Scope
@@ -123,6 +123,13 @@ class CacheNote:
     age_s: float | None = None
 
 
+class Settles(Protocol):
+    """A request's hold on its rate limits and budgets (corral.limits), which the lifecycle
+    settles with what the request's record says it used, once."""
+
+    def settle(self, cost_usd: float | None, input_tokens: int, output_tokens: int) -> None: ...
+
+
 @dataclass(slots=True)
 class RequestContext:
     """One request's state. `request` is what the next stage sends (stages may replace it);
@@ -166,6 +173,7 @@ class RequestContext:
     # Set on a batch line forwarded to a provider's batch API: the router's attempt hands its
     # upstream call to it instead of calling the provider (corral.core.deferred).
     deferred: DeferredCall | None = None
+    limits: Settles | None = None  # set by the limits stage: what the request reserved
     original: Work = field(init=False)
 
     def __post_init__(self) -> None:

@@ -30,6 +30,9 @@ log = logging.getLogger("corral.alerts")
 
 #: Returns a quality score for the window (higher is better), or None when unknown.
 QualityCheck = Callable[[int], Awaitable[float | None]]
+#: The largest spent/soft ratio of the dollar budgets at a time (corral.limits.spend.budget_check),
+#: None when no budget is configured. A callable, so this module never imports corral.limits.
+BudgetCheck = Callable[[datetime], Awaitable[float | None]]
 SCORE_KINDS = ("quality", "consistency")  # rules on a score: they fire when it drops below the threshold
 
 
@@ -71,6 +74,8 @@ def measure(rule: AlertRule, summary: dict[str, Any]) -> float | None:
 
 
 def breached(rule: AlertRule, value: float) -> bool:
+    if rule.kind == "budget":
+        return value >= rule.threshold  # spent reached the soft level: that is the alert
     return value < rule.threshold if rule.kind in SCORE_KINDS else value > rule.threshold
 
 
@@ -82,11 +87,13 @@ class AlertEngine:
     """
 
     def __init__(self, db: Database, settings: AlertSettings, *, quality: QualityCheck | None = None,
-                 consistency: QualityCheck | None = None, clock: Callable[[], float] = time.time) -> None:
+                 consistency: QualityCheck | None = None, budget: BudgetCheck | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.settings = settings
         self.quality = quality
         self.consistency = consistency  # grounded answers against their sources (quality_scores)
+        self.budget = budget  # the `limits:` dollar budgets against the records
         self.clock = clock
         self.states = {r.name: AlertState(r) for r in settings.rules}
         self.history: list[dict[str, Any]] = []  # recent transitions, newest last
@@ -151,6 +158,8 @@ class AlertEngine:
         if rule.kind in SCORE_KINDS:
             check = self.quality if rule.kind == "quality" else self.consistency
             return None if check is None else await check(rule.window_s)
+        if rule.kind == "budget":
+            return None if self.budget is None else await self.budget(datetime.fromtimestamp(now, UTC))
         if rule.window_s not in cache:
             since = datetime.fromtimestamp(now, UTC) - timedelta(seconds=rule.window_s)
             cache[rule.window_s] = await queries.summary(self.db, since)

@@ -108,7 +108,9 @@ class Recorder:
         return content_kept(ctx, self.settings.capture_content)
 
     def finish(self, ctx: RequestContext, *, http_status: int, error: BaseException | None,
-               client_first_byte_at: float | None, response_text: str | None = None) -> None:
+               client_first_byte_at: float | None, response_text: str | None = None) -> RequestRecord | None:
+        """Record the request; the record (priced, children folded in), or None when it could not be built."""
+        record: RequestRecord | None = None
         try:
             record = build_record(
                 ctx, http_status=http_status, error=error, client_first_byte_at=client_first_byte_at,
@@ -128,3 +130,4 @@ class Recorder:
                 self.quality.observe(record)
         except Exception:  # bookkeeping must never fail a request
             log.exception("could not record request %s", ctx.request_id)
+        return record

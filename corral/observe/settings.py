@@ -7,11 +7,11 @@ imported just to read a configuration file. They import nothing from Corral.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RuleKind = Literal["latency_p99", "ttft_p99", "error_rate", "cost_burn", "quality", "consistency"]
+RuleKind = Literal["latency_p99", "ttft_p99", "error_rate", "cost_burn", "quality", "consistency", "budget"]
 
 
 class ObservabilitySettings(BaseModel):
@@ -34,13 +34,23 @@ class AlertRule(BaseModel):
     day for cost_burn (the window's spend extrapolated to 24 h, compared with the daily
     budget), a score for quality (the lowest rolling similarity to golden answers) and for
     consistency (the lowest rolling factual consistency of grounded answers with their
-    sources); those two fire when the score drops *below* the threshold."""
+    sources); those two fire when the score drops *below* the threshold. budget: the largest
+    spent/soft ratio of the `limits:` dollar budgets (spent/hard where a budget has no soft
+    level), firing when it *reaches* the threshold, 1.0 unless given (docs/limits.md); its
+    window_s and min_requests do not apply (a budget's window is its day or month)."""
 
     name: str
     kind: RuleKind
     threshold: float
     window_s: int = Field(300, ge=10)
     min_requests: int = Field(1, ge=0)  # too few requests -> no opinion (avoids 1-sample p99 noise)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _budget_threshold(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "budget" and "threshold" not in data:
+            return {**data, "threshold": 1.0}  # at the soft level
+        return data
 
 
 class AlertSettings(BaseModel):

@@ -273,6 +273,7 @@ SHAPES: dict[str, Builder] = {
                                       ["", "days=1", "days=366"]),
     "GET /admin/dashboard/cost-plan": _get("/admin/dashboard/cost-plan", "/admin/dashboard/cost-plan",
                                            ["", "since=30d", "since=1h&route=sim", "since=x"]),
+    "GET /admin/dashboard/budgets": _get("/admin/dashboard/budgets", "/admin/dashboard/budgets", ["", "x=1"]),
     "GET /admin/requests": _get("/admin/requests", "/admin/requests",
                                 ["", "limit=5", "q=sim", "status=error&team=blue", "route=sim&since=1h"]),
     "GET /admin/requests/{request_id}": get_request,

@@ -16,11 +16,7 @@ simulator's own in-flight gauge just before the kill is reported beside it.
 from __future__ import annotations
 
 import io
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import orjson
 import pytest
@@ -39,6 +34,7 @@ from corral.simulator import SimSettings, SimulatorThread
 from corral.store import Database
 from corral.store.schema import jobs
 from corral.store.testing import create_pg_schema, drop_pg_schema, pg_url_with_schema, run_sync
+from tests.integration.processes import banner_key, free_port, serve, wait_ready
 
 LINES = 1000
 KILL_AFTER = 250  # completed lines when the process is killed: some, but far from all
@@ -79,40 +75,6 @@ def _write_config(setup: Setup, sim_url: str, port: int) -> None:
     }))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(setup: Setup) -> subprocess.Popen[bytes]:
-    log = setup.log.open("ab")  # the child's output goes to a file: a full pipe would stall it
-    return subprocess.Popen([sys.executable, "-m", "corral.cli", "serve", "-c", str(setup.config),
-                             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "SIM_KEY": "unused"})
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], setup: Setup, port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"corral serve exited:\n{setup.log.read_text()}"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"corral serve did not come up:\n{setup.log.read_text()}")
-
-
-def _app_key(setup: Setup) -> str:
-    """The application key from the first start's banner."""
-    for line in setup.log.read_text().splitlines():
-        if "application key" in line:
-            return line.split()[-1]
-    raise AssertionError(f"no application key in the banner:\n{setup.log.read_text()}")
-
-
 def _submit(client: openai.OpenAI) -> str:
     lines = [{"custom_id": f"line-{i}", "method": "POST", "url": "/v1/chat/completions",
               "body": {"model": MODEL, "max_tokens": 4, "messages": [{"role": "user", "content": f"n {i}"}]}}
@@ -146,12 +108,12 @@ async def _leased_items(db_url: str, batch_id: str) -> dict[str, int]:
 
 def test_a_batch_survives_sigkill_with_every_line_answered_once(setup: Setup) -> None:
     with SimulatorThread(SimSettings(latency_ms=50, output_tokens=4)) as sim:
-        port = _free_port()
+        port = free_port()
         _write_config(setup, sim.url, port)
-        proc = _serve(setup)
+        proc = serve(setup.config, setup.log)
         try:
-            _wait_ready(proc, setup, port)
-            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=_app_key(setup),
+            wait_ready(proc, setup.log, port)
+            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=banner_key(setup.log),
                                    max_retries=0)
             batch_id = _submit(client)
             at_kill = _wait_until(client, batch_id, lambda b: b.request_counts.completed >= KILL_AFTER, 40)
@@ -164,8 +126,8 @@ def test_a_batch_survives_sigkill_with_every_line_answered_once(setup: Setup) ->
             assert in_flight > 0, f"nothing was running at the kill: {statuses}"
             sent_before_restart = sim.state.stats.models[MODEL]
 
-            proc = _serve(setup)  # the same database: the batch and its queue are all there is
-            _wait_ready(proc, setup, port)
+            proc = serve(setup.config, setup.log)  # the same database, which holds the batch and its queue
+            wait_ready(proc, setup.log, port)
             final = _wait_until(client, batch_id, lambda b: b.status not in ("in_progress", "finalizing"), 60)
             output_file = client.files.content(final.output_file_id).read() if final.output_file_id else b""
         finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,11 +12,7 @@ from pathlib import Path
 import openai
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.integration.processes import free_port
 
 
 def _start(home: Path, port: int) -> subprocess.Popen[str]:
@@ -44,7 +39,7 @@ def _read_until_ready(proc: subprocess.Popen[str], timeout: float = 60) -> list[
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, list[str], Path]]:
-    port = _free_port()
+    port = free_port()
     proc = _start(tmp_path, port)
     try:
         yield f"http://127.0.0.1:{port}", _read_until_ready(proc), tmp_path
@@ -78,7 +73,7 @@ def test_first_start_prints_keys_once_and_local_model_streams(served: tuple[str,
 
 
 def test_second_start_creates_no_new_keys(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     for attempt in range(2):
         proc = _start(tmp_path, port)
         try:

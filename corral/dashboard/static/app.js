@@ -180,6 +180,43 @@ async function loadPlan() {
   $("plan-yaml").textContent = report.yaml;
 }
 
+// Configured limits against the records (docs/limits.md): a bar of spent with the soft and
+// hard levels and the period-end forecast marked, coloured by state.
+const amount = (b, v) => (v === null ? "–" : b.metric.startsWith("usd") ? "$" + Number(v).toFixed(2) : fmt(v, 0));
+
+function budgetBar(b) {
+  const bar = el("div", { class: "bar" });
+  const top = Math.max(b.hard || 0, b.soft || 0, b.spent, b.forecast || 0) || 1;
+  const at = (v) => ((100 * v) / top).toFixed(1) + "%";
+  const fill = el("span", { class: "fill " + b.state, title: "spent " + amount(b, b.spent) });
+  fill.style.width = at(b.spent);
+  bar.append(fill);
+  for (const [k, v] of [["soft", b.soft], ["hard", b.hard], ["forecast", b.forecast]]) {
+    if (v === null) continue;
+    const mark = el("span", { class: "mark " + k, title: k + " " + amount(b, v) });
+    mark.style.left = at(v);
+    bar.append(mark);
+  }
+  const td = el("td");
+  td.append(bar);
+  return td;
+}
+
+function budgetCells(b) {
+  const scope = `${b.scope} ${b.value}` + (b.key_name && b.key_name !== b.value ? ` (${b.key_name})` : "")
+    + (b.rule.startsWith("every_") ? ` via ${b.rule}` : "");
+  return [scope, b.metric, budgetBar(b), amount(b, b.spent), `${amount(b, b.soft)} / ${amount(b, b.hard)}`,
+    amount(b, b.forecast), el("td", { class: "budget-" + b.state }, b.state)];
+}
+
+async function loadBudgets() {
+  const report = await api("/admin/dashboard/budgets");
+  $("budgets-reason").hidden = report.data.length > 0;
+  $("budgets-reason").textContent = report.configured ? "No scope has records in the current periods."
+    : "No limits configured: add a limits: section to corral.yaml (docs/limits.md).";
+  rows($("budget-lines"), report.data.map(budgetCells));
+}
+
 async function showDetail(id) {
   const r = await api("/admin/requests/" + encodeURIComponent(id));
   $("detail-id").textContent = id;
@@ -191,7 +228,7 @@ async function showDetail(id) {
 async function refresh() {
   $("status").textContent = "loading…";
   try {
-    await Promise.all([loadOverview(), loadRequests(), loadBatches(),
+    await Promise.all([loadOverview(), loadRequests(), loadBatches(), loadBudgets(),
       Date.now() - planLoadedAt > 300000 ? loadPlan() : null]);
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.loaded = "true";

@@ -1,0 +1,1 @@
+"""Rate limits and spending budgets per key, team and route (the pipeline's "limits" stage)."""

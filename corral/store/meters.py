@@ -1,0 +1,334 @@
+"""Atomic check-and-reserve over several counters at once: what rate limits and budgets stand on.
+
+A request reserves on every meter that applies to it (its key's requests per minute, its
+team's dollars today, its route's tokens per minute...) all at once or not at all, so two
+replicas can never both take the last dollar: with Redis, one Lua script does the check and
+the increments in one step on the server; in process, no ``await`` separates them.
+
+Two kinds of meter:
+
+* **Sliding window** (``window_s`` > 0): the window is cut into ``BUCKETS`` buckets and the
+  meter counts the buckets still inside it, so at any moment the last ``window_s`` seconds
+  hold at most the limit (within one bucket's share at the window's trailing edge: 1/60).
+* **Period** (``window_s`` == 0): one counter per calendar period (the caller puts the
+  period in the key), which must exist before it can be reserved on: a missing one (a new
+  day, a Redis that lost its data, a new process) is reported in ``Verdict.missing`` and
+  nothing is reserved, so the caller can seed it from the durable request records
+  (:meth:`MeterStore.seed`, set only if still missing) and ask again.
+
+Settling (:meth:`MeterStore.adjust`) adds the difference between what was reserved and
+what was used to the same bucket or period counter.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from corral.store.kv import KV, KVUnavailable, MemoryKV, RedisKV
+
+BUCKETS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    key: str  # without the store's prefix; a period meter's key names its period
+    limit: float  # the hard limit this request is held to (a background request: a share of it)
+    amount: float  # what this request reserves
+    window_s: float = 60.0  # 0: a period counter
+    ttl_s: float = 120.0  # a period counter's life when seeded: past the period's end, for settling
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    used: tuple[float, ...] = ()  # per meter, its level after the reservation; refused: the refusing one's
+    reset_s: tuple[float, ...] = ()  # per meter: seconds until a window's usage has all expired (0: period)
+    refused: int | None = None  # the first meter that refused
+    retry_after_s: float | None = None  # a refused window: seconds until the request would fit
+    missing: tuple[int, ...] = ()  # period meters to seed first (nothing was reserved)
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    key: str
+    bucket: int | None  # a window's bucket (as reserved); None for a period counter
+    delta: float
+    window_s: float = 60.0
+
+
+def bucket_of(now: float, window_s: float) -> int:
+    return math.floor(now / (window_s / BUCKETS))
+
+
+def _window_retry(buckets: dict[int, float], need: float, first: int, width: float, now: float) -> float:
+    """Seconds until enough of the window's oldest buckets expire to free ``need``."""
+    freed = 0.0
+    for b in sorted(k for k in buckets if k >= first):
+        freed += buckets[b]
+        if freed >= need:
+            return max(0.0, (b + BUCKETS) * width - now)
+    return 0.0
+
+
+def _reset(buckets: dict[int, float], first: int, width: float, now: float) -> float:
+    live = [b for b, v in buckets.items() if b >= first and v > 0]
+    return max(0.0, (max(live) + BUCKETS) * width - now) if live else 0.0
+
+
+class MeterStore(ABC):
+    local: bool = False  # True: adjust_now may be called without awaiting (no I/O)
+
+    @abstractmethod
+    async def reserve(self, meters: Sequence[Meter], now: float | None = None) -> Verdict: ...
+
+    @abstractmethod
+    async def adjust(self, adjustments: Sequence[Adjustment]) -> None: ...
+
+    def adjust_now(self, adjustments: Sequence[Adjustment]) -> None:
+        """Settle without awaiting: only a store with no I/O (``local``) can."""
+        raise NotImplementedError(f"{type(self).__name__} settles with `await adjust(...)`")
+
+    @abstractmethod
+    async def seed(self, key: str, value: float, ttl_s: float) -> None:
+        """Set a period counter to ``value`` unless another process set it first."""
+
+    @abstractmethod
+    async def level(self, meter: Meter, now: float | None = None) -> float:
+        """A meter's current level, reserving nothing (for reports)."""
+
+
+class MemoryMeters(MeterStore):
+    """One process's meters: the embedded default."""
+
+    local = True
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._windows: dict[str, dict[int, float]] = {}
+        self._periods: dict[str, tuple[float, float]] = {}  # key -> (value, expires at)
+
+    def _period(self, key: str) -> float | None:
+        """A period counter's value; its life runs on the real clock, like a Redis TTL."""
+        item = self._periods.get(key)
+        if item is None or item[1] <= self.clock():
+            self._periods.pop(key, None)
+            return None
+        return item[0]
+
+    def _window(self, key: str, now: float, window_s: float) -> tuple[dict[int, float], int]:
+        buckets = self._windows.setdefault(key, {})
+        first = bucket_of(now, window_s) - BUCKETS + 1
+        for old in [b for b in buckets if b < first]:
+            del buckets[old]
+        return buckets, first
+
+    async def reserve(self, meters: Sequence[Meter], now: float | None = None) -> Verdict:
+        return self.reserve_now(meters, now)
+
+    def reserve_now(self, meters: Sequence[Meter], now: float | None = None) -> Verdict:
+        now = self.clock() if now is None else now
+        missing = tuple(i for i, m in enumerate(meters) if m.window_s == 0 and self._period(m.key) is None)
+        if missing:
+            return Verdict(False, missing=missing)
+        used: list[float] = []
+        resets: list[float] = []
+        for i, m in enumerate(meters):
+            if m.window_s > 0:
+                buckets, first = self._window(m.key, now, m.window_s)
+                level = sum(buckets.values())
+                if level + m.amount > m.limit and m.amount > 0:
+                    width = m.window_s / BUCKETS
+                    retry = _window_retry(buckets, level + m.amount - m.limit, first, width, now)
+                    return Verdict(False, (level,), refused=i, retry_after_s=retry)
+                used.append(level)
+                resets.append(_reset(buckets, first, m.window_s / BUCKETS, now))
+            else:
+                level = self._period(m.key) or 0.0
+                if level + m.amount > m.limit or level >= m.limit:
+                    return Verdict(False, (level,), refused=i)
+                used.append(level)
+                resets.append(0.0)
+        for i, m in enumerate(meters):
+            if m.window_s > 0:
+                bucket = bucket_of(now, m.window_s)
+                buckets = self._windows[m.key]
+                buckets[bucket] = buckets.get(bucket, 0.0) + m.amount
+                resets[i] = max(resets[i], (bucket + BUCKETS) * (m.window_s / BUCKETS) - now)
+            else:
+                value, expires = self._periods[m.key]
+                self._periods[m.key] = (value + m.amount, expires)
+            used[i] += m.amount
+        return Verdict(True, tuple(used), tuple(resets))
+
+    async def adjust(self, adjustments: Sequence[Adjustment]) -> None:
+        self.adjust_now(adjustments)
+
+    def adjust_now(self, adjustments: Sequence[Adjustment]) -> None:
+        for a in adjustments:
+            if a.bucket is None:
+                level = self._period(a.key)
+                if level is not None:
+                    self._periods[a.key] = (level + a.delta, self._periods[a.key][1])
+                continue
+            buckets = self._windows.get(a.key)
+            if buckets is not None and a.bucket in buckets:
+                buckets[a.bucket] += a.delta
+
+    async def seed(self, key: str, value: float, ttl_s: float) -> None:
+        now = self.clock()
+        if self._period(key) is None:
+            self._periods[key] = (value, now + ttl_s)
+
+    async def level(self, meter: Meter, now: float | None = None) -> float:
+        now = self.clock() if now is None else now
+        if meter.window_s > 0:
+            buckets, _ = self._window(meter.key, now, meter.window_s)
+            return sum(buckets.values())
+        return self._period(meter.key) or 0.0
+
+
+# KEYS: the meters. ARGV: now, then per meter: limit, amount, window_s (0: a period counter).
+# Replies carry numbers as strings: Redis would truncate a Lua number to an integer.
+_RESERVE_LUA = """
+local now = tonumber(ARGV[1])
+local n = #KEYS
+local missing = {}
+for i = 1, n do
+  if tonumber(ARGV[3 * i + 1]) == 0 and redis.call('EXISTS', KEYS[i]) == 0 then missing[#missing + 1] = i end
+end
+if #missing > 0 then return {'missing', missing} end
+local used, resets, cur = {}, {}, {}
+for i = 1, n do
+  local limit, amount, window = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
+  if window > 0 then
+    local width = window / BUCKETS
+    cur[i] = math.floor(now / width)
+    local first = cur[i] - BUCKETS + 1
+    local fields = redis.call('HGETALL', KEYS[i])
+    local level, live, newest = 0, {}, nil
+    for j = 1, #fields, 2 do
+      local b, v = tonumber(fields[j]), tonumber(fields[j + 1])
+      if b < first then redis.call('HDEL', KEYS[i], fields[j])
+      else
+        level = level + v
+        live[#live + 1] = b
+        if v > 0 and (newest == nil or b > newest) then newest = b end
+      end
+    end
+    if level + amount > limit and amount > 0 then
+      table.sort(live)
+      local need, freed, retry = level + amount - limit, 0, 0
+      local values = {}
+      for j = 1, #fields, 2 do values[tonumber(fields[j])] = tonumber(fields[j + 1]) end
+      for _, b in ipairs(live) do
+        freed = freed + values[b]
+        if freed >= need then retry = (b + BUCKETS) * width - now; break end
+      end
+      return {'refused', i, tostring(level), tostring(math.max(retry, 0))}
+    end
+    used[i] = level
+    resets[i] = newest and ((newest + BUCKETS) * width - now) or 0
+  else
+    local level = tonumber(redis.call('GET', KEYS[i]))
+    if level + amount > limit or level >= limit then return {'refused', i, tostring(level), '-1'} end
+    used[i] = level
+    resets[i] = 0
+  end
+end
+local reply = {'ok'}
+for i = 1, n do
+  local amount, window = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
+  if window > 0 then
+    local width = window / BUCKETS
+    redis.call('HINCRBYFLOAT', KEYS[i], cur[i], amount)
+    redis.call('PEXPIRE', KEYS[i], math.ceil(window * 1000 + width * 1000))
+    resets[i] = math.max(resets[i], (cur[i] + BUCKETS) * width - now)
+  else
+    redis.call('INCRBYFLOAT', KEYS[i], amount)
+  end
+  reply[#reply + 1] = tostring(used[i] + amount)
+  reply[#reply + 1] = tostring(resets[i])
+end
+return reply
+""".replace("BUCKETS", str(BUCKETS))
+
+# KEYS: counters. ARGV per key: bucket ('' for a period counter), delta. Only existing counters change.
+_ADJUST_LUA = """
+for i = 1, #KEYS do
+  local bucket, delta = ARGV[2 * i - 1], ARGV[2 * i]
+  if bucket == '' then
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBYFLOAT', KEYS[i], delta) end
+  elseif redis.call('HEXISTS', KEYS[i], bucket) == 1 then
+    redis.call('HINCRBYFLOAT', KEYS[i], bucket, delta)
+  end
+end
+return 1
+"""
+
+
+class RedisMeters(MeterStore):
+    """Meters on the Redis behind a :class:`RedisKV`: shared by every replica. Clocks: each
+    replica passes its own time; NTP-synchronised hosts agree far within a bucket (1 s)."""
+
+    def __init__(self, kv: RedisKV, clock: Callable[[], float] = time.time) -> None:
+        self.kv = kv
+        self.clock = clock
+        self._reserve = kv.client.register_script(_RESERVE_LUA)
+        self._adjust = kv.client.register_script(_ADJUST_LUA)
+
+    def _keys(self, keys: Sequence[str]) -> list[str]:
+        return [self.kv.prefix + k for k in keys]
+
+    async def reserve(self, meters: Sequence[Meter], now: float | None = None) -> Verdict:
+        now = self.clock() if now is None else now
+        args: list[str] = [repr(now)]
+        for m in meters:
+            args += [repr(float(m.limit)), repr(float(m.amount)), repr(float(m.window_s))]
+        with self.kv._outage("EVALSHA (reserve)"):
+            reply = await self._reserve(keys=self._keys([m.key for m in meters]), args=args)
+        status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+        if status == "missing":
+            return Verdict(False, missing=tuple(int(i) - 1 for i in reply[1]))
+        if status == "refused":
+            retry = float(reply[3])
+            return Verdict(False, (float(reply[2]),), refused=int(reply[1]) - 1,
+                           retry_after_s=None if retry < 0 else retry)
+        values = [float(v) for v in reply[1:]]
+        return Verdict(True, tuple(values[0::2]), tuple(values[1::2]))
+
+    async def adjust(self, adjustments: Sequence[Adjustment]) -> None:
+        if not adjustments:
+            return
+        args: list[str] = []
+        for a in adjustments:
+            args += ["" if a.bucket is None else str(a.bucket), repr(float(a.delta))]
+        with self.kv._outage("EVALSHA (adjust)"):
+            await self._adjust(keys=self._keys([a.key for a in adjustments]), args=args)
+
+    async def seed(self, key: str, value: float, ttl_s: float) -> None:
+        with self.kv._outage("SET NX"):
+            await self.kv.client.set(self.kv.prefix + key, repr(float(value)), nx=True,
+                                     px=math.ceil(ttl_s * 1000))
+
+    async def level(self, meter: Meter, now: float | None = None) -> float:
+        now = self.clock() if now is None else now
+        with self.kv._outage("read meter"):
+            if meter.window_s == 0:
+                value = await self.kv.client.get(self.kv.prefix + meter.key)
+                return float(value) if value is not None else 0.0
+            fields = await self.kv.client.hgetall(self.kv.prefix + meter.key)
+        first = bucket_of(now, meter.window_s) - BUCKETS + 1
+        return sum(float(v) for b, v in fields.items() if int(b) >= first)
+
+
+def meters_for(kv: KV, clock: Callable[[], float] = time.time) -> MeterStore:
+    """Redis meters when the KV is Redis (shared by replicas), else this process's own."""
+    if isinstance(kv, RedisKV):
+        return RedisMeters(kv, clock)
+    if isinstance(kv, MemoryKV) or kv.local:
+        return MemoryMeters(clock)
+    raise KVUnavailable(f"no meter store for {type(kv).__name__}")
