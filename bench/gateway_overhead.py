@@ -11,7 +11,9 @@ server, upstream client and chat handler, to compare them in the same conditions
 
 Measures: requests/s at concurrency 1 and 16, added latency p50/p99 at concurrency 1,
 gateway CPU seconds per 1,000 requests, streaming time to first token (direct vs Corral),
-chunk spacing through Corral (buffering check), and idle and loaded gateway RSS.
+chunk spacing through Corral (buffering check), idle and loaded gateway RSS, and c16
+throughput with rate limits, budgets and the exact cache on against without them
+(bench/features_overhead.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import features_overhead
 import orjson
 import psutil
 
@@ -90,9 +93,10 @@ BODY = orjson.dumps({"model": "bench", "messages": [{"role": "user", "content": 
                      "max_tokens": 16})
 
 
-async def load(url: str, key: str, n: int, concurrency: int, model: str = "bench"
+async def load(url: str, key: str, n: int, concurrency: int, model: str = "bench", unique: bool = False
                ) -> dict[str, float | list[float]]:
-    """Send n non-streamed requests with `concurrency` workers; return throughput and latencies."""
+    """Send n non-streamed requests with `concurrency` workers; return throughput and latencies.
+    `unique`: a different prompt each time (no cache can answer)."""
     body = BODY if model == "bench" else BODY.replace(b'"model":"bench"', f'"model":"{model}"'.encode())
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     latencies: list[float] = []
@@ -102,9 +106,10 @@ async def load(url: str, key: str, n: int, concurrency: int, model: str = "bench
     async with aiohttp.ClientSession(connector=connector) as session:
         async def worker() -> None:
             nonlocal errors
-            for _ in counter:
+            for i in counter:
+                data = body.replace(b"five words.", f"five words ({i}).".encode()) if unique else body
                 t0 = time.perf_counter()
-                async with session.post(url, data=body, headers=headers) as r:
+                async with session.post(url, data=data, headers=headers) as r:
                     await r.read()
                     if r.status != 200:
                         errors += 1
@@ -161,12 +166,15 @@ class Processes:
                 p.kill()
 
 
-def read_keys(proc: subprocess.Popen[bytes]) -> str:
-    """The application key from the first-start banner of `corral serve`."""
+def read_keys(proc: subprocess.Popen[bytes], admin: list[str] | None = None) -> str:
+    """The application key from the first-start banner of `corral serve` (and the admin key,
+    appended to `admin` when given)."""
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = proc.stdout.readline().decode()
+        if "admin key" in line and admin is not None:
+            admin.append(line.split()[-1])
         if "application key" in line:
             return line.split()[-1]
         if not line and proc.poll() is not None:
@@ -183,17 +191,21 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         procs.start([*CORRAL, "simulate", "--port", str(stream_sim_port), "--output-tokens", "20",
                      "--tps", "100", "--ttft-ms", "50"], {})
         config = Path(home) / "corral.yaml"
+        guarded = features_overhead.guarded_config("sim")
         config.write_text(json.dumps({
             "providers": {"sim": {"type": "openai", "base_url": f"http://127.0.0.1:{sim_port}/v1"},
                           "simstream": {"type": "openai",
                                         "base_url": f"http://127.0.0.1:{stream_sim_port}/v1"}},
             "models": {"bench": {"deployments": [{"provider": "sim", "model": "bench"}]},
-                       "bench-stream": {"deployments": [{"provider": "simstream", "model": "bench"}]}},
+                       "bench-stream": {"deployments": [{"provider": "simstream", "model": "bench"}]},
+                       **guarded["models"]},
+            "limits": guarded["limits"], "pricing": guarded["pricing"],
         }))
         serve = args.serve_cmd.split() if args.serve_cmd else [*CORRAL, "serve"]
         gw = procs.start([*serve, "--config", str(config), "--port", str(gw_port), "--log-level", "warning"],
                          {"CORRAL_HOME": home})
-        key = read_keys(gw)
+        admin: list[str] = []
+        key = read_keys(gw, admin)
         await wait_http(f"http://127.0.0.1:{sim_port}/v1/models")
         await wait_http(f"http://127.0.0.1:{stream_sim_port}/v1/models")
         await wait_http(f"http://127.0.0.1:{gw_port}/healthz")
@@ -224,6 +236,10 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
                 "errors": d["errors"] + v["errors"],
             }
         rss_loaded = gateway_rss(gw_proc)
+        guarded_key = await features_overhead.limited_key(f"http://127.0.0.1:{gw_port}", admin[0])
+        await load(via, guarded_key, 1000, 16, model=features_overhead.ROUTE, unique=True)  # warm it
+        results["limits_and_cache"] = await features_overhead.compare(load, via, key, guarded_key,
+                                                                      args.requests)
 
         body_model = orjson.loads(BODY)
         body_model["model"] = "bench-stream"
@@ -266,6 +282,10 @@ def markdown(r: dict) -> str:  # type: ignore[type-arg]
     rows.append(f"| stream chunk gap p50 ms (sim 10 ms) | {s['direct_chunk_gap_p50_ms']} | "
                 f"{s['corral_chunk_gap_p50_ms']} | p99 {s['corral_chunk_gap_p99_ms']} ms |")
     rows.append(f"| gateway RSS MB idle / loaded | | {r['rss_mb']['idle']} / {r['rss_mb']['loaded']} | |")
+    f = r["limits_and_cache"]
+    rows.append(f"| req/s c16, no limits or cache option / limits + exact cache (median of {f['rounds']}) | "
+                f"{statistics.median(f['plain_rps'])} | {statistics.median(f['limits_and_cache_rps'])} | "
+                f"{f['throughput_ratio']:.0%} |")
     return "\n".join(rows)
 
 

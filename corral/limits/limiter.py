@@ -72,6 +72,10 @@ class Planned:
     period_end: datetime | None = None
 
 
+# (subject, metric, meter key, limit, period end (None: a sliding minute), hard, soft)
+Template = tuple[Subject, Metric, str, float, datetime | None, float | None, float | None]
+
+
 class Reservation:
     """What a request holds on the meters until its record settles it (once)."""
 
@@ -115,6 +119,7 @@ class Limiter:
         self.clock = clock
         self.counters: Counter[str] = Counter({name: 0 for name in COUNTERS})
         self._subjects: dict[tuple[str, str, str, str], tuple[Subject, ...]] = {}
+        self._templates: dict[tuple[object, ...], tuple[list[Template], float]] = {}
         self._seeding: dict[str, asyncio.Future[None]] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self._last_outage_log = 0.0
@@ -159,9 +164,27 @@ class Limiter:
 
     def _plan(self, subjects: tuple[Subject, ...], estimate: Estimate, now: float, *, counts_request: bool,
               share: float, force: bool) -> list[Planned]:
-        planned: list[Planned] = []
         amounts: dict[str, float] = {"rpm": 1.0 if counts_request else 0.0, "tpm": float(estimate.tokens),
                                      "usd_per_day": estimate.usd, "usd_per_month": estimate.usd}
+        planned: list[Planned] = []
+        for subject, metric, key, limit, end, hard, soft in self._template(subjects, now, share, force):
+            if end is None:
+                meter = Meter(key, limit, amounts[metric])
+            else:
+                meter = Meter(key, limit, amounts[metric], 0.0, end.timestamp() - now + SETTLE_MARGIN_S)
+            planned.append(Planned(subject, metric, meter, hard, soft, end))
+        return planned
+
+    def _template(self, subjects: tuple[Subject, ...], now: float, share: float,
+                  force: bool) -> list[Template]:
+        """What a request of these subjects reserves on, but for the amounts: built once per
+        subjects, share and period (the dollar counters' keys name their day and month)."""
+        cache_key = (tuple((s.kind, s.name) for s in subjects), share, force)
+        cached = self._templates.get(cache_key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        template: list[Template] = []
+        valid_until = math.inf
         for subject in subjects:
             for metric in METRICS:
                 if getattr(subject.rule, metric) is None:
@@ -170,15 +193,16 @@ class Limiter:
                 limit = UNLIMITED if hard is None or force else hard * share
                 period: Period | None = PERIOD_OF.get(metric)
                 if period is None:
-                    meter = Meter(subject.key(metric), limit, amounts[metric])
-                    planned.append(Planned(subject, metric, meter, hard, soft))
+                    template.append((subject, metric, subject.key(metric), limit, None, hard, soft))
                     continue
                 start, end = period_bounds(period, now)
-                ttl = end.timestamp() - now + SETTLE_MARGIN_S
+                valid_until = min(valid_until, end.timestamp())
                 key = subject.key(f"usd:{period_tag(period, start)}")
-                meter = Meter(key, limit, amounts[metric], 0.0, ttl)
-                planned.append(Planned(subject, metric, meter, hard, soft, end))
-        return planned
+                template.append((subject, metric, key, limit, end, hard, soft))
+        if len(self._templates) > 10_000:
+            self._templates.clear()
+        self._templates[cache_key] = (template, valid_until)
+        return template
 
     async def _reserve_seeded(self, planned: list[Planned], now: float) -> Verdict:
         meters = [p.meter for p in planned]
@@ -260,9 +284,9 @@ class Limiter:
 
     def _headers(self, planned: list[Planned], verdict: Verdict, now: float) -> dict[str, str]:
         """x-ratelimit-* of the meter of each unit closest to its limit, and soft warnings."""
-        tightest: dict[str, tuple[float, dict[str, str]]] = {}
+        tightest: dict[str, tuple[float, int]] = {}
         warnings: list[str] = []
-        for p, used, reset in zip(planned, verdict.used, verdict.reset_s, strict=True):
+        for i, (p, used) in enumerate(zip(planned, verdict.used, strict=True)):
             if p.soft is not None and used >= p.soft:
                 warnings.append(f"{p.subject.label} {p.metric} {used / (p.hard or p.soft):.0%}")
             if p.hard is None:
@@ -270,9 +294,12 @@ class Limiter:
             unit = UNIT[p.metric]
             room = (p.meter.limit - used) / p.meter.limit
             if unit not in tightest or room < tightest[unit][0]:
-                reset_s = reset if p.period_end is None else p.period_end.timestamp() - now
-                tightest[unit] = (room, limit_headers(unit, p.meter.limit, used, reset_s))
-        headers = {k: v for _, h in tightest.values() for k, v in h.items()}
+                tightest[unit] = (room, i)
+        headers: dict[str, str] = {}
+        for unit, (_, i) in tightest.items():
+            p = planned[i]
+            reset = verdict.reset_s[i] if p.period_end is None else p.period_end.timestamp() - now
+            headers.update(limit_headers(unit, p.meter.limit, verdict.used[i], reset))
         if warnings:
             self.counters["soft_warnings"] += 1
             headers["x-corral-limit-warning"] = "; ".join(warnings)

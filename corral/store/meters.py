@@ -74,11 +74,6 @@ def _window_retry(buckets: dict[int, float], need: float, first: int, width: flo
     return 0.0
 
 
-def _reset(buckets: dict[int, float], first: int, width: float, now: float) -> float:
-    live = [b for b, v in buckets.items() if b >= first and v > 0]
-    return max(0.0, (max(live) + BUCKETS) * width - now) if live else 0.0
-
-
 class MeterStore(ABC):
     local: bool = False  # True: adjust_now may be called without awaiting (no I/O)
 
@@ -101,6 +96,33 @@ class MeterStore(ABC):
         """A meter's current level, reserving nothing (for reports)."""
 
 
+class _Window:
+    """One sliding window in process: its buckets, their running total, the oldest bucket kept."""
+
+    __slots__ = ("buckets", "oldest", "total")
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, float] = {}
+        self.total = 0.0
+        self.oldest = 0
+
+    def advance(self, first: int) -> None:
+        """Drop the buckets that left the window (amortised O(1): each bucket leaves once)."""
+        if self.oldest >= first:
+            return
+        if first - self.oldest > BUCKETS or not self.buckets:
+            self.buckets.clear()
+            self.total = 0.0
+        else:
+            for b in range(self.oldest, first):
+                gone = self.buckets.pop(b, None)
+                if gone is not None:
+                    self.total -= gone
+            if not self.buckets:
+                self.total = 0.0  # no float drift survives an empty window
+        self.oldest = first
+
+
 class MemoryMeters(MeterStore):
     """One process's meters: the embedded default."""
 
@@ -108,60 +130,65 @@ class MemoryMeters(MeterStore):
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self._windows: dict[str, dict[int, float]] = {}
+        self._windows: dict[str, _Window] = {}
         self._periods: dict[str, tuple[float, float]] = {}  # key -> (value, expires at)
 
-    def _period(self, key: str) -> float | None:
+    def _period(self, key: str, wall: float | None = None) -> float | None:
         """A period counter's value; its life runs on the real clock, like a Redis TTL."""
         item = self._periods.get(key)
-        if item is None or item[1] <= self.clock():
+        if item is None or item[1] <= (self.clock() if wall is None else wall):
             self._periods.pop(key, None)
             return None
         return item[0]
 
-    def _window(self, key: str, now: float, window_s: float) -> tuple[dict[int, float], int]:
-        buckets = self._windows.setdefault(key, {})
-        first = bucket_of(now, window_s) - BUCKETS + 1
-        for old in [b for b in buckets if b < first]:
-            del buckets[old]
-        return buckets, first
+    def _window(self, key: str, current: int) -> _Window:
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = _Window()
+            window.oldest = current - BUCKETS + 1
+        window.advance(current - BUCKETS + 1)
+        return window
 
     async def reserve(self, meters: Sequence[Meter], now: float | None = None) -> Verdict:
         return self.reserve_now(meters, now)
 
     def reserve_now(self, meters: Sequence[Meter], now: float | None = None) -> Verdict:
-        now = self.clock() if now is None else now
-        missing = tuple(i for i, m in enumerate(meters) if m.window_s == 0 and self._period(m.key) is None)
+        wall = self.clock()
+        now = wall if now is None else now
+        missing = tuple(i for i, m in enumerate(meters)
+                        if m.window_s == 0 and self._period(m.key, wall) is None)
         if missing:
             return Verdict(False, missing=missing)
-        used: list[float] = []
-        resets: list[float] = []
+        levels: list[float] = []
         for i, m in enumerate(meters):
             if m.window_s > 0:
-                buckets, first = self._window(m.key, now, m.window_s)
-                level = sum(buckets.values())
+                width = m.window_s / BUCKETS
+                window = self._window(m.key, math.floor(now / width))
+                level = window.total
                 if level + m.amount > m.limit and m.amount > 0:
-                    width = m.window_s / BUCKETS
-                    retry = _window_retry(buckets, level + m.amount - m.limit, first, width, now)
+                    need = level + m.amount - m.limit
+                    retry = _window_retry(window.buckets, need, window.oldest, width, now)
                     return Verdict(False, (level,), refused=i, retry_after_s=retry)
-                used.append(level)
-                resets.append(_reset(buckets, first, m.window_s / BUCKETS, now))
             else:
-                level = self._period(m.key) or 0.0
+                level = self._period(m.key, wall) or 0.0
                 if level + m.amount > m.limit or level >= m.limit:
                     return Verdict(False, (level,), refused=i)
-                used.append(level)
-                resets.append(0.0)
-        for i, m in enumerate(meters):
+            levels.append(level)
+        used: list[float] = []
+        resets: list[float] = []
+        for m, level in zip(meters, levels, strict=True):
             if m.window_s > 0:
-                bucket = bucket_of(now, m.window_s)
-                buckets = self._windows[m.key]
-                buckets[bucket] = buckets.get(bucket, 0.0) + m.amount
-                resets[i] = max(resets[i], (bucket + BUCKETS) * (m.window_s / BUCKETS) - now)
+                width = m.window_s / BUCKETS
+                bucket = math.floor(now / width)
+                window = self._windows[m.key]
+                window.buckets[bucket] = window.buckets.get(bucket, 0.0) + m.amount
+                window.total += m.amount
+                resets.append((bucket + BUCKETS) * width - now if window.total > 0 else 0.0)
             else:
                 value, expires = self._periods[m.key]
                 self._periods[m.key] = (value + m.amount, expires)
-            used[i] += m.amount
+                resets.append(0.0)
+            used.append(level + m.amount)
         return Verdict(True, tuple(used), tuple(resets))
 
     async def adjust(self, adjustments: Sequence[Adjustment]) -> None:
@@ -174,9 +201,10 @@ class MemoryMeters(MeterStore):
                 if level is not None:
                     self._periods[a.key] = (level + a.delta, self._periods[a.key][1])
                 continue
-            buckets = self._windows.get(a.key)
-            if buckets is not None and a.bucket in buckets:
-                buckets[a.bucket] += a.delta
+            window = self._windows.get(a.key)
+            if window is not None and a.bucket in window.buckets:
+                window.buckets[a.bucket] += a.delta
+                window.total += a.delta
 
     async def seed(self, key: str, value: float, ttl_s: float) -> None:
         now = self.clock()
@@ -186,8 +214,7 @@ class MemoryMeters(MeterStore):
     async def level(self, meter: Meter, now: float | None = None) -> float:
         now = self.clock() if now is None else now
         if meter.window_s > 0:
-            buckets, _ = self._window(meter.key, now, meter.window_s)
-            return sum(buckets.values())
+            return self._window(meter.key, bucket_of(now, meter.window_s)).total
         return self._period(meter.key) or 0.0
 
 
