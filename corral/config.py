@@ -118,6 +118,11 @@ class RouteCache(_Strict):
     exact: bool = False
     ttl_s: float = Field(3600.0, gt=0, le=30 * 86400)  # the oldest answer a hit may replay
     exact_when_sampling: bool = False  # also replay answers to temperature > 0 / top_p < 1 requests
+    # Also answer a request whose last user message means the same as a cached one's (everything
+    # else identical): corral.cache.semantic. `similarity`: the cosine a candidate needs, default
+    # the threshold measured on bench/data/semantic_cache (corral.cache.semantic_index).
+    semantic: bool = False
+    similarity: float | None = Field(None, gt=0, le=1)
 
 
 class ModelSettings(_Strict):

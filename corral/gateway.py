@@ -18,6 +18,8 @@ from corral.batches.native.service import NativeBatches
 from corral.batches.runner import BatchRunner
 from corral.batches.store import BatchStore
 from corral.cache.exact import ExactCache, cache_store
+from corral.cache.semantic import COUNTERS as SEMANTIC_COUNTERS
+from corral.cache.semantic import SemanticCache
 from corral.cache.stage import CacheStage
 from corral.config import Settings
 from corral.context.stage import ContextStage
@@ -48,6 +50,7 @@ from corral.privacy.policy import PrivacySettings, privacy_settings_from
 from corral.privacy.stage import PrivacyStage, load_default_detector
 from corral.privacy.types import Detector
 from corral.providers.base import Provider
+from corral.providers.local_embed import MiniLMSentences
 from corral.responses.background import start_response_worker
 from corral.routing.router import Router
 from corral.routing.table import RouteTable
@@ -101,7 +104,8 @@ class Gateway:
         kv = kv_from_url(settings.redis_url)
         policy_events = PolicyEventRecorder(db)
         policy_events.start()
-        cache = CacheStage(ExactCache(cache_store(kv)), routes)
+        exact = ExactCache(cache_store(kv))
+        cache = CacheStage(exact, routes, semantic=_semantic_cache(settings, exact))
         router = Router(routes, kv, fallback_sources=[cache])
         stages: list[Stage] = [
             ContentPolicyStage(routes, policy_events, capture_content=settings.observability.capture_content),
@@ -127,6 +131,9 @@ class Gateway:
         )
         recorder.start()
         recorder.metrics.register_gauge_source("exact_cache", cache.cache.stats, counters=CACHE_COUNTERS)
+        if cache.semantic is not None:
+            recorder.metrics.register_gauge_source("semantic_cache", cache.semantic.stats,
+                                                   counters=SEMANTIC_COUNTERS)
         if limits is not None:
             recorder.metrics.register_gauge_source("limits", limits.limiter.stats, counters=LIMIT_COUNTERS)
         if recorder.quality is not None:  # grounded answers against their sources
@@ -197,6 +204,13 @@ class Gateway:
         await self.keys.aclose()
         await self.kv.close()
         await self.db.close()
+
+
+def _semantic_cache(settings: Settings, exact: ExactCache) -> SemanticCache | None:
+    """The semantic cache when a route asks for it (its embedding model loads on first use)."""
+    if not any(m.cache is not None and m.cache.semantic for m in settings.models.values()):
+        return None
+    return SemanticCache(exact, MiniLMSentences())
 
 
 def _lowest_quality(records: Recorder,

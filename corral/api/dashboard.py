@@ -30,7 +30,7 @@ from corral.batches.overview import BatchFilter, overview
 from corral.core.errors import NotFound
 from corral.cost.catalog import PriceCatalog
 from corral.cost.plan_report import records_report
-from corral.cost.totals import totals
+from corral.cost.totals import savings, totals
 from corral.dashboard import page_response
 from corral.limits.spend import budget_status, report
 from corral.observe import browse, queries
@@ -92,7 +92,10 @@ async def cost(request: Request) -> Response:
                          for m in await totals(db, "model", start, end)},
             "by_team": {t["team"] or "none": t["cost_usd"] for t in await totals(db, "team", start, end)},
         })
-    return json_response({"days": days, "since": since.date().isoformat(), "data": series})
+    saved = await savings(db, "route", since)  # what the caches saved, per route (docs/failures.md)
+    by_route = [{"route": route, **value} for route, value in sorted(saved.items())]
+    return json_response({"days": days, "since": since.date().isoformat(), "data": series,
+                          "cache_savings": by_route})
 
 
 async def list_requests(request: Request) -> Response:

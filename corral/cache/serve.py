@@ -68,15 +68,16 @@ def admission(ctx: RequestContext, request: ChatRequest, rule: RouteCache) -> Ca
     return None
 
 
-def hit_note(entry: Entry, age_s: float) -> CacheNote:
-    """The record's view of a hit: how the replayed answer was first made."""
+def hit_note(entry: Entry, age_s: float, similarity: float | None = None) -> CacheNote:
+    """The record's view of a hit: how the replayed answer was first made, and for a semantic
+    hit how similar the message it answered was."""
     origin = entry.origin
     latency = origin.get("latency_ms")
     return CacheNote(
         "hit", served_model=origin.get("served_model") or entry.response.model,
         provider_type=origin.get("provider"), deployment=origin.get("deployment"),
         usage=entry.response.usage, latency_ms=float(latency) if latency is not None else None,
-        age_s=age_s,
+        age_s=age_s, similarity=similarity,
     )
 
 

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 from corral.cache.exact import Entry, ExactCache
 from corral.cache.keys import cache_key
+from corral.cache.semantic import Probe, SemanticCache
+from corral.cache.semantic_index import CHOSEN_THRESHOLD
 from corral.cache.serve import MISS, SKIP_PRIVACY, SKIP_SAMPLING, admission, hit_note, origin_of, replay
 from corral.cache.writer import CacheWriter
 from corral.config import ModelSettings, RouteCache
@@ -51,15 +53,16 @@ def _fallback_enabled(route: RouteLike) -> bool:
 def _exact(route: RouteLike) -> RouteCache | None:
     """The route's ``cache`` option when it serves hits on the normal path, else None."""
     rule = route.settings.cache if route.settings is not None else None
-    return rule if rule is not None and rule.exact else None
+    return rule if rule is not None and (rule.exact or rule.semantic) else None
 
 
 class CacheStage:
     name = "cache"
 
     def __init__(self, cache: ExactCache, routes: RouteLookup, *, max_pending: int = 1000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, semantic: SemanticCache | None = None) -> None:
         self.cache = cache
+        self.semantic = semantic  # set when a route has cache.semantic (its embedding model loads then)
         self.routes = routes
         self.writer = CacheWriter(cache, max_pending=max_pending)  # writes to a remote KV
         self.clock = clock  # wall clock, as the entries' cached_at (tests move it to expire them)
@@ -85,7 +88,7 @@ class CacheStage:
         ctx.cache_key = key
         rule = _exact(route)
         if rule is not None:
-            return await self._exact(ctx, call_next, key, rule, _fallback_enabled(route))
+            return await self._exact(ctx, call_next, key, rule, _fallback_enabled(route), route.public_name)
         result = await call_next(ctx)
         if not _fallback_enabled(route) or ctx.cache_directive == "no-store":
             return result
@@ -95,11 +98,12 @@ class CacheStage:
         return result
 
     async def _exact(self, ctx: RequestContext, call_next: Next, key: str, rule: RouteCache,
-                     fallback: bool) -> Result:
-        """A route with ``cache.exact``: a fresh entry answers without calling the provider;
-        otherwise the model answers and (rules in corral.cache.serve) the answer is kept."""
+                     fallback: bool, route: str) -> Result:
+        """A route with ``cache.exact`` (or ``semantic``): a fresh entry answers without calling the
+        provider; otherwise the model answers and (rules in corral.cache.serve) the answer is kept."""
         request = expect(ctx.original, ChatRequest)
         note = admission(ctx, request, rule)
+        probe: Probe | None = None
         if note is None:
             entry = await self.cache.get_entry(key)
             if entry is not None:
@@ -107,6 +111,11 @@ class CacheStage:
                 if age < rule.ttl_s:
                     return self._hit(ctx, entry, age)
                 self.cache.counters["expired"] += 1
+            if rule.semantic and self.semantic is not None:
+                probe = await self.semantic.probe(ctx, request, route, _scope(ctx))
+                found = await self.semantic.find(probe, similarity(rule), rule.ttl_s) if probe else None
+                if found is not None:
+                    return self._hit(ctx, found.entry, self.clock() - found.entry.cached_at, found.similarity)
             note = MISS
         ctx.cache = note
         ctx.response_headers["x-corral-cache"] = note.outcome
@@ -118,30 +127,35 @@ class CacheStage:
                 return result
             result, write = self._keep(ctx, key, result)
         else:
-            result, write = self._keep(ctx, key, result, ttl_s=max(rule.ttl_s, self.cache.ttl_s), exact=True)
+            result, write = self._keep(ctx, key, result, ttl_s=max(rule.ttl_s, self.cache.ttl_s), exact=True,
+                                       probe=probe)
         if write is not None:
             await write
         return result
 
-    def _hit(self, ctx: RequestContext, entry: Entry, age_s: float) -> Result:
-        """Answer from ``entry``: as it was stored, or replayed as a stream for a stream request."""
-        ctx.cache = hit_note(entry, age_s)
+    def _hit(self, ctx: RequestContext, entry: Entry, age_s: float, similar: float | None = None) -> Result:
+        """Answer from ``entry``: as it was stored, or replayed as a stream for a stream request.
+        ``similar``: the cosine of a semantic hit (None: the exact request)."""
+        ctx.cache = hit_note(entry, age_s, similar)
         ctx.served_model = ctx.cache.served_model
         ctx.response_headers["x-corral-cache"] = "hit"
+        if similar is not None:
+            ctx.response_headers["x-corral-cache-match"] = f"semantic; similarity={similar:.3f}"
         answer = entry.response
         if not expect(ctx.request, ChatRequest).stream:
             return answer
         return ChatStream(replay(answer), model=answer.model)
 
     def _keep(self, ctx: RequestContext, key: str, result: Result, *, ttl_s: float | None = None,
-              exact: bool = False) -> tuple[Result, Coroutine[Any, Any, Any] | None]:
+              exact: bool = False, probe: Probe | None = None,
+              ) -> tuple[Result, Coroutine[Any, Any, Any] | None]:
         """``result`` set up to be stored once complete (a stream: after its last chunk), and the
         write for the caller to await when it is an in-process one (no extra await otherwise)."""
         if isinstance(result, ChatResponse):
-            return result, self._store(ctx, key, result, ttl_s, exact)
+            return result, self._store(ctx, key, result, ttl_s, exact, probe)
         stream = expect(result, ChatStream)  # a chat-only stage: an answer or a stream
         model = stream.model
-        return stream.map(lambda chunks: self._collect(ctx, key, model, chunks, ttl_s, exact)), None
+        return stream.map(lambda chunks: self._collect(ctx, key, model, chunks, ttl_s, exact, probe)), None
 
     async def fallback_answer(self, ctx: RequestContext) -> ChatResponse | None:
         """The router's fallback source: an identical request's answer, when the route's
@@ -168,7 +182,7 @@ class CacheStage:
 
     def _store(
         self, ctx: RequestContext, key: str, response: ChatResponse, ttl_s: float | None = None,
-        exact: bool = False,
+        exact: bool = False, probe: Probe | None = None,
     ) -> Coroutine[Any, Any, Any] | None:
         """Serialise now; write in the background when the KV is remote, so the response never
         waits on the network. With the in-process KV, return the write for the caller to await.
@@ -180,10 +194,14 @@ class CacheStage:
             self.cache.counters["skipped_private"] += 1  # the provider saw raw values; keep none
             return None
         origin = origin_of(ctx, (time.perf_counter() - ctx.started) * 1000) if exact else None
+        if origin is not None and probe is not None:
+            origin["prompt"] = probe.text  # what the semantic guard compares a later message with
         # before outer stages can change the object
         payload = self.cache.encode(response, tools_ok=exact, origin=origin)
         if payload is None:
             return None
+        if probe is not None and self.semantic is not None:
+            self.semantic.remember(probe, key, ttl_s or self.cache.ttl_s)
         if self.cache.kv.local:  # KV.local / BoundedMemoryStore.local: no I/O to wait on
             return self.cache.put_encoded(key, payload, ttl_s)
         self.writer.put(key, payload, ttl_s)  # shed as skipped_busy when the KV is slower than traffic
@@ -191,7 +209,7 @@ class CacheStage:
 
     async def _collect(
         self, ctx: RequestContext, key: str, model: str, chunks: AsyncIterator[ChatChunk],
-        ttl_s: float | None = None, exact: bool = False,
+        ttl_s: float | None = None, exact: bool = False, probe: Probe | None = None,
     ) -> AsyncIterator[ChatChunk]:
         """Pass chunks through while reassembling the answer; store only on clean completion."""
         tally = Tally()
@@ -200,9 +218,14 @@ class CacheStage:
             yield chunk
         # Reached only when the source ended normally: errors and early closes skip this.
         response = tally.response(ctx.request_id, model or ctx.served_model or "", int(time.time()))
-        write = self._store(ctx, key, response, ttl_s, exact)
+        write = self._store(ctx, key, response, ttl_s, exact, probe)
         if write is not None:
             await write
+
+
+def similarity(rule: RouteCache) -> float:
+    """The route's semantic threshold, or the one measured for the built-in model."""
+    return rule.similarity if rule.similarity is not None else CHOSEN_THRESHOLD
 
 
 def _scope(ctx: RequestContext) -> tuple[str, str]:

@@ -121,6 +121,7 @@ class CacheNote:
     usage: Usage | None = None
     latency_ms: float | None = None
     age_s: float | None = None
+    similarity: float | None = None  # a semantic hit's cosine (None: the exact request)
 
 
 class Settles(Protocol):

@@ -14,15 +14,16 @@ from corral.cost.totals import GroupBy, savings, totals
 from corral.store import open_database_from_env
 
 _HEADERS = ("REQUESTS", "ERRORS", "COST USD", "UNPRICED", "INPUT TOK", "OUTPUT TOK", "CACHE HITS",
-            "SAVED USD")
-_NO_HITS = {"cache_hits": 0, "saved_usd": None}
+            "SEMANTIC", "SAVED USD", "SAVED S")
+_NO_HITS = {"cache_hits": 0, "semantic_hits": 0, "saved_usd": None, "saved_s": None}
 
 
 def _cells(row: dict[str, Any], group_by: str) -> list[str]:
     cost = "unpriced" if row["cost_usd"] is None else f"{row['cost_usd']:.6f}"
     saved = "-" if row["saved_usd"] is None else f"{row['saved_usd']:.6f}"
+    saved_s = "-" if row["saved_s"] is None else f"{row['saved_s']:.1f}"
     values = (row["requests"], row["errors"], cost, row["unpriced_requests"], row["input_tokens"],
-              row["output_tokens"], row["cache_hits"], saved)
+              row["output_tokens"], row["cache_hits"], row["semantic_hits"], saved, saved_s)
     return [str(row[group_by]), *(str(v) for v in values)]
 
 
@@ -34,7 +35,8 @@ def _cells(row: dict[str, Any], group_by: str) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 def costs(group_by: GroupBy, since: str, as_json: bool) -> None:  # click.Choice: a GroupBy
     """Cost, tokens and requests per key, team, route, model, day, batch or vector store. Unpriced requests
-    are counted separately and never shown as $0; cache hits and what exact-cache hits saved beside."""
+    are counted separately and never shown as $0; cache hits (exact and semantic) and what they saved,
+    in dollars and in the client's waiting time, beside."""
     try:
         start = parse_since(since)
     except ValueError as exc:
@@ -44,7 +46,7 @@ def costs(group_by: GroupBy, since: str, as_json: bool) -> None:  # click.Choice
         db = await open_database_from_env()
         try:
             rows = await totals(db, group_by, since=start)
-            saved = await savings(db, group_by, since=start)  # exact-cache hits: docs/failures.md
+            saved = await savings(db, group_by, since=start)  # cache hits: docs/failures.md
             return [{**row, **saved.get(row[group_by], _NO_HITS)} for row in rows]
         finally:
             await db.close()

@@ -209,11 +209,23 @@ async def totals(
     return out
 
 
-def _saved_usd(t: Any, dialect: str) -> ColumnElement[Any]:
-    """An exact-cache hit's saving, the `cache_saved_usd` its record's extras carry."""
+def _extra(t: Any, dialect: str, name: str) -> ColumnElement[Any]:
+    """A value of the record's extras (NULL when absent)."""
     if dialect == "postgresql":
-        return cast(func.json_extract_path_text(cast(t.c.extras, JSON), "cache_saved_usd"), Float)
-    return func.json_extract(t.c.extras, "$.cache_saved_usd")
+        return func.json_extract_path_text(cast(t.c.extras, JSON), name)
+    return func.json_extract(t.c.extras, f"$.{name}")
+
+
+def _saved_usd(t: Any, dialect: str) -> ColumnElement[Any]:
+    """A cache hit's saving, the `cache_saved_usd` its record's extras carry."""
+    return cast(_extra(t, dialect, "cache_saved_usd"), Float)
+
+
+def _saved_ms(t: Any, dialect: str) -> ColumnElement[Any]:
+    """The time a hit saved the client: how long the model took to make the answer, less how long
+    the hit took (never below 0; NULL when the entry did not say)."""
+    saved = cast(_extra(t, dialect, "cache_original_latency_ms"), Float) - t.c.latency_ms
+    return case((saved > 0, saved), (saved <= 0, 0.0))  # NULL stays NULL: no branch matches
 
 
 async def savings(db: Database, group_by: GroupBy, since: TimeBound = None, until: TimeBound = None,
@@ -225,10 +237,14 @@ async def savings(db: Database, group_by: GroupBy, since: TimeBound = None, unti
     t = default_table() if table is None else table
     expr, only = _group(t, group_by, db.dialect)
     group = expr.label("grp")
-    stmt = (select(group, func.count().label("hits"), func.sum(_saved_usd(t, db.dialect)).label("saved"))
+    semantic = case((_extra(t, db.dialect, "cache_match") == "semantic", 1), else_=0)
+    stmt = (select(group, func.count().label("hits"), func.sum(_saved_usd(t, db.dialect)).label("saved"),
+                   func.sum(_saved_ms(t, db.dialect)).label("saved_ms"), func.sum(semantic).label("semantic"))
             .where(t.c.cache_hit.is_(True), *_where(t, since, until), *only).group_by(group))
     return {(_day_label(row["grp"]) if group_by == "day" else row["grp"]):
-            {"cache_hits": int(row["hits"]), "saved_usd": _usd(row["saved"])}
+            {"cache_hits": int(row["hits"]), "semantic_hits": int(row["semantic"] or 0),
+             "saved_usd": _usd(row["saved"]),
+             "saved_s": None if row["saved_ms"] is None else round(float(row["saved_ms"]) / 1000, 3)}
             for row in await db.fetch_all(stmt)}
 
 

@@ -61,6 +61,9 @@ def _cache_notes(note: CacheNote, notes: dict[str, Any]) -> None:
     if note.outcome == "hit":
         notes["cache_original_latency_ms"] = note.latency_ms
         notes["cache_age_s"] = round(note.age_s or 0.0, 3)
+        notes["cache_match"] = "exact" if note.similarity is None else "semantic"
+        if note.similarity is not None:
+            notes["cache_similarity"] = round(note.similarity, 4)
 
 
 def build_record(

@@ -210,3 +210,21 @@ def _positive(options: dict[str, Any], key: str, default: int) -> int:
 def register_providers(register: Any) -> None:
     """The built-in embedding model."""
     register("local-embed", LocalEmbedProvider)
+
+
+class MiniLMSentences:
+    """The built-in MiniLM-L6 ONNX model as a plain function of texts, loaded on first use (~0.3 s),
+    one thread: for Corral's own in-process uses (the consistency score, the semantic cache)."""
+
+    def __init__(self) -> None:
+        self._model: MiniLM | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            if self._model is None:
+                self._model = MiniLM(default_model_path(), TOKENIZER_FILE, threads=1, batch_size=32,
+                                     verify=False)
+            model = self._model
+        vectors, _ = model.embed(list(texts))
+        return np.asarray(vectors)

@@ -59,6 +59,7 @@ def test_cost_by_day_model_and_team(traffic: Traffic) -> None:
     (day,) = [d for d in cost["data"] if d["day"] == today]
     assert day["requests"] == len(PLAN)
     assert set(day["by_model"]) >= {"echo"} and day["by_team"]
+    assert isinstance(cost["cache_savings"], list)  # per route; its sums: tests/cost/test_savings.py
     assert traffic.admin("/admin/dashboard/cost?days=0").status_code == 400
 
 

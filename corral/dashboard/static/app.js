@@ -112,6 +112,8 @@ async function loadOverview() {
   const teams = {};
   for (const d of cost.data) for (const [t, v] of Object.entries(d.by_team)) teams[t] = (teams[t] || 0) + (v || 0);
   rows($("teams"), Object.entries(teams).map(([t, v]) => [t, usd(v)]));
+  rows($("cache-savings"), cost.cache_savings.map((c) => [c.route, `${c.cache_hits} (${c.semantic_hits})`,
+    usd(c.saved_usd), c.saved_s === null ? "-" : fmt(c.saved_s, 1) + " s"]));
   rows($("alerts"), alerts.rules.map((a) => [a.name, el("td", { class: a.state }, a.state), fmt(a.value, 3) + " / " + a.threshold]));
 }
 

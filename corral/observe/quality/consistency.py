@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from corral.observe.record import RequestRecord
+from corral.providers.local_embed import MiniLMSentences
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
 
@@ -120,25 +120,6 @@ def sources_from_prompt(prompt: Any) -> list[str] | None:
                 found[-1].append(line)
         return ["\n".join(lines).strip() for lines in found]
     return None
-
-
-class MiniLMSentences:
-    """The built-in MiniLM-L6 ONNX embedder, loaded on first use (~0.3 s), one thread."""
-
-    def __init__(self) -> None:
-        self._model: Any = None
-        self._lock = threading.Lock()
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            if self._model is None:
-                from corral.providers.local_embed import TOKENIZER_FILE, MiniLM, default_model_path
-
-                self._model = MiniLM(default_model_path(), TOKENIZER_FILE, threads=1, batch_size=32,
-                                     verify=False)
-            model = self._model
-        vectors, _ = model.embed(list(texts))
-        return np.asarray(vectors)
 
 
 class GroundedConsistency:
