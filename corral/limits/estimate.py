@@ -1,7 +1,9 @@
 """What a request will cost before it is sent: the amounts a reservation holds.
 
 Tokens: the prompt counted with the route's tokenizer (tiktoken; the same count the usage
-stage falls back on) plus the answer's ceiling, `max_tokens`, or `limits.default_output_tokens`
+stage falls back on) or four characters a token, whichever is more (a small plain prompt, up to
+512 characters, is not tokenized: four characters a token, the learned skew below correcting
+it), plus the answer's ceiling, `max_tokens`, or `limits.default_output_tokens`
 when the client set none. Dollars: those tokens at the highest per-token rates of every model
 the request may end up on (the route's deployments, its fallbacks, its content-policy fallback
 and its summarizer), at the catalog's highest tier. The estimate is meant to be at or above
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from corral.core.context import RequestContext
 from corral.core.errors import ModelNotFound
@@ -25,13 +27,13 @@ from corral.cost.pricing import Pricer
 from corral.routing.table import Route, RouteTable
 
 LARGE_PROMPT_CHARS = 32_000  # counted on a worker thread: tiktoken takes milliseconds at this size
+SMALL_PROMPT_CHARS = 512  # estimated at four characters a token, not tokenized: counting costs more
 MILLION = 1_000_000
 RATES_TTL_S = 300.0  # prices are dated by day; a route's rates are looked up again this often
 SKEW_ALPHA = 0.2  # weight of the newest request in a route's tokenizer skew
 
 
-@dataclass(frozen=True, slots=True)
-class Estimate:
+class Estimate(NamedTuple):  # one per request, on the hot path
     prompt_tokens: int
     output_tokens: int
     usd: float
@@ -41,10 +43,22 @@ class Estimate:
         return self.prompt_tokens + self.output_tokens
 
 
-def _chars(request: ChatRequest | EmbeddingRequest) -> int:
+def _chars(request: ChatRequest | EmbeddingRequest) -> tuple[int, bool]:
+    """Characters of the prompt's text, and whether it carries more than text (tools, a schema,
+    images, tool calls: what four characters a token says little about). One pass."""
     if isinstance(request, EmbeddingRequest):
-        return sum(len(t) for t in request.inputs)
-    return sum(len(m.content) if isinstance(m.content, str) else 256 for m in request.messages)
+        return sum(len(t) for t in request.inputs), False
+    chars = 0
+    structured = bool(request.tools or request.response_format)
+    for m in request.messages:
+        if isinstance(m.content, str):
+            chars += len(m.content)
+        else:
+            chars += 256
+            structured = True
+        if m.tool_calls:
+            structured = True
+    return chars, structured
 
 
 def _floor(request: ChatRequest | EmbeddingRequest, chars: int) -> int:
@@ -68,21 +82,36 @@ class Estimator:
         self._rates: dict[str, tuple[float, float, float]] = {}  # route -> (in, out per token, looked up at)
         self._skew: dict[str, float] = {}  # route -> reported prompt tokens / estimated
 
-    async def estimate(self, ctx: RequestContext, route: Route, with_cost: bool) -> Estimate:
-        request = ctx.request
-        if not encoding_ready(request.model):
-            await asyncio.to_thread(encoding_for_model, request.model)  # about a second, once per model
-        chars = _chars(request)
-        counted = await asyncio.to_thread(_count, request) if chars > LARGE_PROMPT_CHARS else _count(request)
-        prompt = math.ceil(max(counted, _floor(request, chars)) * self.skew(route.public_name))
+    def estimate_now(self, request: ChatRequest | EmbeddingRequest, route: Route,
+                     with_cost: bool) -> Estimate | None:
+        """The estimate of a small plain prompt, with no await; None when it must be tokenized."""
+        chars, structured = _chars(request)
+        if chars > SMALL_PROMPT_CHARS or structured:
+            return None
+        prompt = math.ceil(_floor(request, chars) * self.skew(route.public_name))
+        return self._priced(request, route, prompt, with_cost)
+
+    def _priced(self, request: ChatRequest | EmbeddingRequest, route: Route, prompt: int,
+                with_cost: bool) -> Estimate:
         output = 0
         if isinstance(request, ChatRequest):
             output = request.max_tokens if request.max_tokens is not None else self.default_output_tokens
-        usd = 0.0
-        if with_cost:
-            rate_in, rate_out = self.rates(route)
-            usd = prompt * rate_in + output * rate_out
-        return Estimate(prompt, output, usd)
+        if not with_cost:
+            return Estimate(prompt, output, 0.0)
+        rate_in, rate_out = self.rates(route)
+        return Estimate(prompt, output, prompt * rate_in + output * rate_out)
+
+    async def estimate(self, ctx: RequestContext, route: Route, with_cost: bool) -> Estimate:
+        request = ctx.request
+        chars, structured = _chars(request)
+        estimate = _floor(request, chars)
+        if chars > SMALL_PROMPT_CHARS or structured:  # worth tokenizing: it can matter
+            if not encoding_ready(request.model):
+                await asyncio.to_thread(encoding_for_model, request.model)  # about a second, once per model
+            large = chars > LARGE_PROMPT_CHARS
+            estimate = max(estimate, await asyncio.to_thread(_count, request) if large else _count(request))
+        prompt = math.ceil(estimate * self.skew(route.public_name))
+        return self._priced(request, route, prompt, with_cost)
 
     def skew(self, route: str) -> float:
         """How much more the route's provider has been counting than estimated (1: not more)."""

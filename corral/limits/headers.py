@@ -12,6 +12,8 @@ import math
 
 def duration(seconds: float) -> str:
     """OpenAI's reset format: ``20ms`` under a second, else ``[Nh][Nm]Ns`` (``6m0s``, ``1h0m0s``)."""
+    if 1 <= seconds <= 59:
+        return f"{math.ceil(seconds)}s"  # a sliding minute's reset, nearly always
     if seconds < 1:
         return f"{max(0, math.ceil(seconds * 1000))}ms"
     whole = math.ceil(seconds)
@@ -27,7 +29,7 @@ def duration(seconds: float) -> str:
 def _number(value: float, unit: str) -> str:
     if unit == "usd":
         return f"{max(value, 0.0):.6f}".rstrip("0").rstrip(".") or "0"
-    return str(max(0, math.floor(value)))
+    return str(int(value)) if value > 0 else "0"
 
 
 def limit_headers(unit: str, limit: float, used: float, reset_s: float) -> dict[str, str]:

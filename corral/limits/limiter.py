@@ -24,14 +24,14 @@ import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
 from corral.limits.errors import BudgetExhausted, LimitExceeded
 from corral.limits.estimate import Estimate, Estimator
-from corral.limits.headers import limit_headers
+from corral.limits.headers import duration, limit_headers
 from corral.limits.rules import (
     PERIOD_OF,
     SETTLE_MARGIN_S,
@@ -60,31 +60,47 @@ class LimitsUnavailable(CorralError):
     code = "limits_unavailable"
 
 
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """One meter of one rule, as this request is held to it."""
+class Planned(NamedTuple):
+    """One limit of one rule as requests under it are held to it, but for the amount each reserves:
+    built once per rules, background share and period, and shared by every such request."""
 
     subject: Subject
     metric: Metric
-    meter: Meter
+    key: str  # the meter's key (a dollar meter's names its period)
+    limit: float  # the level this request may fill (a background request: a share of hard)
     hard: float | None  # the configured limit (None: soft only)
     soft: float | None
-    period_end: datetime | None = None
+    period_end: datetime | None  # None: a sliding minute
+    unit: str  # requests | tokens | usd (the x-ratelimit-* suffix)
+    limit_text: str  # x-ratelimit-limit-<unit>, formatted once
 
 
-# (subject, metric, meter key, limit, period end (None: a sliding minute), hard, soft)
-Template = tuple[Subject, Metric, str, float, datetime | None, float | None, float | None]
+class Applicable(NamedTuple):
+    """The rules a request answers to, with what the hot path asks of them worked out once."""
+
+    subjects: tuple[Subject, ...]
+    names: tuple[tuple[str, str], ...]  # (kind, name) of each: a key for cached templates
+    tokens: bool  # a tpm or dollar limit: the request's tokens must be estimated
+    money: bool  # a dollar limit: and priced
+    plans: dict[tuple[float, bool], tuple[list[Planned], float]]  # (share, force) -> plan, valid until
+
+
+def applicable(subjects: tuple[Subject, ...]) -> Applicable:
+    money = any(s.rule.usd_per_day is not None or s.rule.usd_per_month is not None for s in subjects)
+    tokens = money or any(s.rule.tpm is not None for s in subjects)
+    return Applicable(subjects, tuple((s.kind, s.name) for s in subjects), tokens, money, {})
 
 
 class Reservation:
     """What a request holds on the meters until its record settles it (once)."""
 
-    __slots__ = ("bucket", "done", "estimate", "limiter", "planned", "route")
+    __slots__ = ("bucket", "done", "estimate", "limiter", "meters", "planned", "route")
 
-    def __init__(self, limiter: Limiter, planned: list[Planned], estimate: Estimate, bucket: int,
-                 route: str) -> None:
+    def __init__(self, limiter: Limiter, planned: list[Planned], meters: list[Meter], estimate: Estimate,
+                 bucket: int, route: str) -> None:
         self.limiter = limiter
         self.planned = planned
+        self.meters = meters
         self.estimate = estimate
         self.bucket = bucket  # the window bucket the tokens were reserved in
         self.route = route
@@ -98,15 +114,35 @@ class Reservation:
         self.limiter.estimator.learn(self.route, self.estimate.prompt_tokens, input_tokens)
         tokens = input_tokens + output_tokens
         adjustments: list[Adjustment] = []
-        for p in self.planned:
-            if p.metric == "tpm" and tokens != self.estimate.tokens:
-                delta = tokens - p.meter.amount
-                adjustments.append(Adjustment(p.meter.key, self.bucket, delta, p.meter.window_s))
-            elif p.metric in PERIOD_OF:
-                delta = (cost_usd or 0.0) - p.meter.amount
+        for p, meter in zip(self.planned, self.meters, strict=True):
+            if p.metric == "tpm":
+                if tokens != meter.amount:
+                    delta = tokens - meter.amount
+                    adjustments.append(Adjustment(meter.key, self.bucket, delta, meter.window_s))
+            elif p.period_end is not None:
+                delta = (cost_usd or 0.0) - meter.amount
                 if delta:
-                    adjustments.append(Adjustment(p.meter.key, None, delta, 0.0))
+                    adjustments.append(Adjustment(meter.key, None, delta, 0.0))
         self.limiter.apply(adjustments)
+
+
+def _meters(planned: list[Planned], estimate: Estimate, now: float, *, counts_request: bool) -> list[Meter]:
+    """This request's meters: the plan with its amounts (a period's counter lives past its end)."""
+    request = 1.0 if counts_request else 0.0
+    tokens = float(estimate.tokens)
+    meters: list[Meter] = []
+    for p in planned:
+        if p.period_end is not None:
+            ttl = p.period_end.timestamp() - now + SETTLE_MARGIN_S
+            meters.append(Meter(p.key, p.limit, estimate.usd, 0.0, ttl))
+        else:
+            meters.append(Meter(p.key, p.limit, request if p.metric == "rpm" else tokens, 60.0))
+    return meters
+
+
+NO_TOKENS = Estimate(0, 0, 0.0)
+HEADER_NAMES = {unit: tuple(f"x-ratelimit-{part}-{unit}" for part in ("limit", "remaining", "reset"))
+                for unit in ("requests", "tokens")}
 
 
 class Limiter:
@@ -118,113 +154,103 @@ class Limiter:
         self.spent = spent
         self.clock = clock
         self.counters: Counter[str] = Counter({name: 0 for name in COUNTERS})
-        self._subjects: dict[tuple[str, str, str, str], tuple[Subject, ...]] = {}
-        self._templates: dict[tuple[object, ...], tuple[list[Template], float]] = {}
+        self._subjects: dict[tuple[str, str, str, str], Applicable] = {}
+        self._templates: dict[tuple[object, ...], tuple[list[Planned], float]] = {}
         self._seeding: dict[str, asyncio.Future[None]] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self._last_outage_log = 0.0
 
-    def subjects(self, ctx: RequestContext, route: str) -> tuple[Subject, ...]:
+    def subjects(self, ctx: RequestContext, route: str) -> Applicable:
+        """The rules that apply to `ctx` on `route` (cached per key, team and route)."""
         caller = ctx.caller
         cache_key = (caller.key_id, caller.key_name, caller.team, route) if caller else ("", "", "", route)
         found = self._subjects.get(cache_key)
         if found is None:
             if len(self._subjects) > 10_000:
                 self._subjects.clear()
-            found = self._subjects[cache_key] = subjects_for(self.settings, caller, route)
+            found = self._subjects[cache_key] = applicable(subjects_for(self.settings, caller, route))
         return found
 
-    async def reserve(self, ctx: RequestContext, route: Route,
-                      subjects: tuple[Subject, ...]) -> Reservation | None:
-        """Reserve for `ctx` on every limit of `subjects`, or raise the 429 of the one that is full.
+    async def reserve(self, ctx: RequestContext, route: Route, rules: Applicable) -> Reservation | None:
+        """Reserve for `ctx` on every limit of `rules`, or raise the 429 of the one that is full.
         None when the meters are unreachable and the policy is to serve anyway."""
         now = self.clock()
         answering = ctx.deferred is not None and ctx.deferred.pinned is not None  # provider already ran it
         background = ctx.job_id is not None
-        needs_tokens = any(s.rule.tpm is not None or s.rule.usd_per_day is not None
-                           or s.rule.usd_per_month is not None for s in subjects)
-        estimate = (await self.estimator.estimate(ctx, route, with_cost=self._has_money(subjects))
-                    if needs_tokens else Estimate(0, 0, 0.0))
-        planned = self._plan(subjects, estimate, now, counts_request=ctx.parent is None and not answering,
-                             share=self.settings.background_share if background else 1.0, force=answering)
+        estimate = NO_TOKENS
+        if rules.tokens:  # small plain prompts are estimated inline; others may tokenize on a thread
+            estimate = (self.estimator.estimate_now(ctx.request, route, rules.money)
+                        or await self.estimator.estimate(ctx, route, with_cost=rules.money))
+        planned = self._template(rules, now, self.settings.background_share if background else 1.0, answering)
+        meters = _meters(planned, estimate, now, counts_request=ctx.parent is None and not answering)
         try:
-            verdict = await self._reserve_seeded(planned, now)
+            verdict = self.meters.reserve_now(meters, now) if self.meters.local else None  # no awaits
+            if verdict is None or verdict.missing:
+                verdict = await self._reserve_seeded(planned, meters, now)
         except KVUnavailable as exc:
             self._outage(exc)
             return None
         if not verdict.ok:
-            raise self._refusal(planned, verdict, estimate, now, background)
+            raise self._refusal(planned, meters, verdict, estimate, now, background)
         self.counters["reserved"] += 1
-        ctx.response_headers.update(self._headers(planned, verdict, now))
-        return Reservation(self, planned, estimate, bucket_of(now, 60.0), route.public_name)
+        ctx.response_headers.update(self._headers(planned, verdict))
+        return Reservation(self, planned, meters, estimate, bucket_of(now, 60.0), route.public_name)
 
-    @staticmethod
-    def _has_money(subjects: tuple[Subject, ...]) -> bool:
-        return any(s.rule.usd_per_day is not None or s.rule.usd_per_month is not None for s in subjects)
-
-    def _plan(self, subjects: tuple[Subject, ...], estimate: Estimate, now: float, *, counts_request: bool,
-              share: float, force: bool) -> list[Planned]:
-        amounts: dict[str, float] = {"rpm": 1.0 if counts_request else 0.0, "tpm": float(estimate.tokens),
-                                     "usd_per_day": estimate.usd, "usd_per_month": estimate.usd}
-        planned: list[Planned] = []
-        for subject, metric, key, limit, end, hard, soft in self._template(subjects, now, share, force):
-            if end is None:
-                meter = Meter(key, limit, amounts[metric])
-            else:
-                meter = Meter(key, limit, amounts[metric], 0.0, end.timestamp() - now + SETTLE_MARGIN_S)
-            planned.append(Planned(subject, metric, meter, hard, soft, end))
-        return planned
-
-    def _template(self, subjects: tuple[Subject, ...], now: float, share: float,
-                  force: bool) -> list[Template]:
-        """What a request of these subjects reserves on, but for the amounts: built once per
-        subjects, share and period (the dollar counters' keys name their day and month)."""
-        cache_key = (tuple((s.kind, s.name) for s in subjects), share, force)
-        cached = self._templates.get(cache_key)
+    def _template(self, rules: Applicable, now: float, share: float, force: bool) -> list[Planned]:
+        """What a request under these rules reserves on, but for the amounts: built once per
+        rules, share and period (the dollar counters' keys name their day and month)."""
+        cached = rules.plans.get((share, force))  # the rules' own: no key to build and hash
         if cached is not None and now < cached[1]:
             return cached[0]
-        template: list[Template] = []
+        cache_key = (rules.names, share, force)
+        cached = self._templates.get(cache_key)
+        if cached is not None and now < cached[1]:
+            rules.plans[(share, force)] = cached
+            return cached[0]
+        template: list[Planned] = []
         valid_until = math.inf
-        for subject in subjects:
+        for subject in rules.subjects:
             for metric in METRICS:
                 if getattr(subject.rule, metric) is None:
                     continue
                 hard, soft = subject.rule.hard(metric), subject.rule.soft(metric)
                 limit = UNLIMITED if hard is None or force else hard * share
+                unit = UNIT[metric]
+                text = limit_headers(unit, limit, 0.0, 0.0)[f"x-ratelimit-limit-{unit}"]
                 period: Period | None = PERIOD_OF.get(metric)
                 if period is None:
-                    template.append((subject, metric, subject.key(metric), limit, None, hard, soft))
+                    key = subject.key(metric)
+                    template.append(Planned(subject, metric, key, limit, hard, soft, None, unit, text))
                     continue
                 start, end = period_bounds(period, now)
                 valid_until = min(valid_until, end.timestamp())
                 key = subject.key(f"usd:{period_tag(period, start)}")
-                template.append((subject, metric, key, limit, end, hard, soft))
+                template.append(Planned(subject, metric, key, limit, hard, soft, end, unit, text))
         if len(self._templates) > 10_000:
             self._templates.clear()
-        self._templates[cache_key] = (template, valid_until)
+        self._templates[cache_key] = rules.plans[(share, force)] = (template, valid_until)
         return template
 
-    async def _reserve_seeded(self, planned: list[Planned], now: float) -> Verdict:
-        meters = [p.meter for p in planned]
+    async def _reserve_seeded(self, planned: list[Planned], meters: list[Meter], now: float) -> Verdict:
         for _ in range(3):  # a counter seeded and then expired in between is asked for again
             verdict = await self.meters.reserve(meters, now)
             if not verdict.missing:
                 return verdict
-            await asyncio.gather(*(self._seed(planned[i]) for i in verdict.missing))
+            await asyncio.gather(*(self._seed(planned[i], meters[i]) for i in verdict.missing))
         return verdict
 
-    async def _seed(self, p: Planned) -> None:
+    async def _seed(self, p: Planned, meter: Meter) -> None:
         """Start a period counter at what the records say was spent (one query per counter at a time)."""
-        running = self._seeding.get(p.meter.key)
+        running = self._seeding.get(p.key)
         if running is not None:
             return await asyncio.shield(running)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._seeding[p.meter.key] = future
+        self._seeding[p.key] = future
         try:
             assert p.period_end is not None
             period = PERIOD_OF[p.metric]
             start, _ = period_bounds(period, p.period_end.timestamp() - 1)
-            await self.meters.seed(p.meter.key, await self.spent(p.subject, start), p.meter.ttl_s)
+            await self.meters.seed(p.key, await self.spent(p.subject, start), meter.ttl_s)
             self.counters["seeded"] += 1
             future.set_result(None)
         except BaseException as exc:
@@ -232,7 +258,7 @@ class Limiter:
             future.exception()  # retrieved: waiters re-raise it; nobody logs "never retrieved"
             raise
         finally:
-            del self._seeding[p.meter.key]
+            del self._seeding[p.key]
 
     def _outage(self, exc: KVUnavailable) -> None:
         self.counters["outages"] += 1
@@ -245,10 +271,10 @@ class Limiter:
                 "Corral cannot reach its rate-limit counters (Redis) and is set to refuse requests "
                 "meanwhile (limits.on_counter_outage: closed); retry shortly.") from exc
 
-    def _refusal(self, planned: list[Planned], verdict: Verdict, estimate: Estimate, now: float,
-                 background: bool) -> LimitExceeded:
+    def _refusal(self, planned: list[Planned], meters: list[Meter], verdict: Verdict, estimate: Estimate,
+                 now: float, background: bool) -> LimitExceeded:
         assert verdict.refused is not None
-        p = planned[verdict.refused]
+        p, meter = planned[verdict.refused], meters[verdict.refused]
         level = verdict.used[0] if verdict.used else 0.0
         unit = UNIT[p.metric]
         share = f" (batch and background work may use {self.settings.background_share:.0%} of it)" \
@@ -256,23 +282,23 @@ class Limiter:
         if p.period_end is not None:
             self.counters["refused_usd"] += 1
             retry = p.period_end.timestamp() - now
-            headers = limit_headers("usd", p.meter.limit, level, retry)
+            headers = limit_headers("usd", meter.limit, level, retry)
             word = {"day": "daily", "month": "monthly"}[PERIOD_OF[p.metric]]
-            left = max(p.meter.limit - level, 0.0)
+            left = max(meter.limit - level, 0.0)
             return BudgetExhausted(
                 f"The {word} budget of {p.subject.label} is spent: ${level:.4f} of ${p.hard:g}{share} used "
-                f"or held by requests in flight, and this request may cost up to ${p.meter.amount:.4f}, more "
+                f"or held by requests in flight, and this request may cost up to ${meter.amount:.4f}, more "
                 f"than the ${left:.4f} left. It resets at {p.period_end:%Y-%m-%d %H:%M} UTC; the operator "
                 f"can raise {p.subject.setting}.{p.metric} in corral.yaml.",
                 retry_after=retry, headers=headers)
         self.counters["refused_requests" if p.metric == "rpm" else "refused_tokens"] += 1
         what = "requests" if p.metric == "rpm" else "tokens"
-        headers = limit_headers(unit, p.meter.limit, level, verdict.retry_after_s or 0.0)
-        if p.meter.amount > p.meter.limit:
+        headers = limit_headers(unit, meter.limit, level, verdict.retry_after_s or 0.0)
+        if meter.amount > meter.limit:
             return LimitExceeded(
-                f"This request alone needs about {p.meter.amount:,.0f} tokens (prompt "
+                f"This request alone needs about {meter.amount:,.0f} tokens (prompt "
                 f"{estimate.prompt_tokens:,} + up to {estimate.output_tokens:,} for the answer), more "
-                f"than the {p.meter.limit:,.0f} tokens per minute allowed for {p.subject.label}{share}: "
+                f"than the {meter.limit:,.0f} tokens per minute allowed for {p.subject.label}{share}: "
                 "send a shorter prompt or a lower max_tokens.",
                 retry_after=None, headers=headers, retryable=False)
         retry = max(verdict.retry_after_s or 0.0, 0.001)
@@ -282,24 +308,28 @@ class Limiter:
             f"{p.subject.setting}.{p.metric} in corral.yaml.",
             retry_after=retry, headers=headers)
 
-    def _headers(self, planned: list[Planned], verdict: Verdict, now: float) -> dict[str, str]:
-        """x-ratelimit-* of the meter of each unit closest to its limit, and soft warnings."""
+    def _headers(self, planned: list[Planned], verdict: Verdict) -> dict[str, str]:
+        """x-ratelimit-* of the requests and tokens limits closest to their level, and soft warnings.
+        (Dollar budgets' headers come with a refusal: OpenAI has none for them.)"""
         tightest: dict[str, tuple[float, int]] = {}
-        warnings: list[str] = []
+        warnings: list[str] | None = None
         for i, (p, used) in enumerate(zip(planned, verdict.used, strict=True)):
             if p.soft is not None and used >= p.soft:
+                warnings = warnings or []
                 warnings.append(f"{p.subject.label} {p.metric} {used / (p.hard or p.soft):.0%}")
-            if p.hard is None:
+            if p.hard is None or p.period_end is not None:
                 continue
-            unit = UNIT[p.metric]
-            room = (p.meter.limit - used) / p.meter.limit
-            if unit not in tightest or room < tightest[unit][0]:
-                tightest[unit] = (room, i)
+            room = (p.limit - used) / p.limit
+            best = tightest.get(p.unit)
+            if best is None or room < best[0]:
+                tightest[p.unit] = (room, i)
         headers: dict[str, str] = {}
         for unit, (_, i) in tightest.items():
-            p = planned[i]
-            reset = verdict.reset_s[i] if p.period_end is None else p.period_end.timestamp() - now
-            headers.update(limit_headers(unit, p.meter.limit, verdict.used[i], reset))
+            left = planned[i].limit - verdict.used[i]
+            limit, remaining, reset = HEADER_NAMES[unit]
+            headers[limit] = planned[i].limit_text
+            headers[remaining] = str(int(left)) if left > 0 else "0"
+            headers[reset] = duration(verdict.reset_s[i])
         if warnings:
             self.counters["soft_warnings"] += 1
             headers["x-corral-limit-warning"] = "; ".join(warnings)

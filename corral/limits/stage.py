@@ -24,7 +24,7 @@ class LimitsStage:
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
         route = self.routes.resolve(ctx)
-        subjects = self.limiter.subjects(ctx, route.public_name)
-        if subjects:
-            ctx.limits = await self.limiter.reserve(ctx, route, subjects)
+        rules = self.limiter.subjects(ctx, route.public_name)
+        if rules.subjects:
+            ctx.limits = await self.limiter.reserve(ctx, route, rules)
         return await call_next(ctx)

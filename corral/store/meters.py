@@ -26,15 +26,14 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from corral.store.kv import KV, KVUnavailable, MemoryKV, RedisKV
 
 BUCKETS = 60
 
 
-@dataclass(frozen=True, slots=True)
-class Meter:
+class Meter(NamedTuple):  # a tuple: one is built per limit per request, on the hot path
     key: str  # without the store's prefix; a period meter's key names its period
     limit: float  # the hard limit this request is held to (a background request: a share of it)
     amount: float  # what this request reserves
@@ -42,8 +41,7 @@ class Meter:
     ttl_s: float = 120.0  # a period counter's life when seeded: past the period's end, for settling
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     ok: bool
     used: tuple[float, ...] = ()  # per meter, its level after the reservation; refused: the refusing one's
     reset_s: tuple[float, ...] = ()  # per meter: seconds until a window's usage has all expired (0: period)
@@ -52,8 +50,7 @@ class Verdict:
     missing: tuple[int, ...] = ()  # period meters to seed first (nothing was reserved)
 
 
-@dataclass(frozen=True, slots=True)
-class Adjustment:
+class Adjustment(NamedTuple):
     key: str
     bucket: int | None  # a window's bucket (as reserved); None for a period counter
     delta: float
@@ -86,6 +83,10 @@ class MeterStore(ABC):
     def adjust_now(self, adjustments: Sequence[Adjustment]) -> None:
         """Settle without awaiting: only a store with no I/O (``local``) can."""
         raise NotImplementedError(f"{type(self).__name__} settles with `await adjust(...)`")
+
+    def reserve_now(self, meters: Sequence[Meter], now: float | None = None) -> Verdict:
+        """Reserve without awaiting: only a store with no I/O (``local``) can."""
+        raise NotImplementedError(f"{type(self).__name__} reserves with `await reserve(...)`")
 
     @abstractmethod
     async def seed(self, key: str, value: float, ttl_s: float) -> None:
@@ -153,40 +154,81 @@ class MemoryMeters(MeterStore):
         return self.reserve_now(meters, now)
 
     def reserve_now(self, meters: Sequence[Meter], now: float | None = None) -> Verdict:
+        """Check and reserve at once. The common case (every counter present, every limit with
+        room) takes the first loop only; anything else goes the long way (`_reserve`)."""
         wall = self.clock()
         now = wall if now is None else now
-        missing = tuple(i for i, m in enumerate(meters)
-                        if m.window_s == 0 and self._period(m.key, wall) is None)
-        if missing:
-            return Verdict(False, missing=missing)
+        windows, periods = self._windows, self._periods
         levels: list[float] = []
-        for i, m in enumerate(meters):
-            if m.window_s > 0:
-                width = m.window_s / BUCKETS
-                window = self._window(m.key, math.floor(now / width))
+        for m in meters:
+            if m.window_s:
+                window = windows.get(m.key)
+                if window is None:
+                    return self._reserve(meters, now, wall)  # a new window: set up the long way
+                window.advance(math.floor(now / (m.window_s / BUCKETS)) - BUCKETS + 1)
                 level = window.total
-                if level + m.amount > m.limit and m.amount > 0:
-                    need = level + m.amount - m.limit
-                    retry = _window_retry(window.buckets, need, window.oldest, width, now)
-                    return Verdict(False, (level,), refused=i, retry_after_s=retry)
+                if m.amount > 0 and level + m.amount > m.limit:
+                    return self._reserve(meters, now, wall)
             else:
-                level = self._period(m.key, wall) or 0.0
+                item = periods.get(m.key)
+                if item is None or item[1] <= wall:
+                    return self._reserve(meters, now, wall)
+                level = item[0]
                 if level + m.amount > m.limit or level >= m.limit:
-                    return Verdict(False, (level,), refused=i)
+                    return self._reserve(meters, now, wall)
             levels.append(level)
-        used: list[float] = []
         resets: list[float] = []
         for m, level in zip(meters, levels, strict=True):
-            if m.window_s > 0:
+            if m.window_s:
                 width = m.window_s / BUCKETS
                 bucket = math.floor(now / width)
-                window = self._windows[m.key]
+                window = windows[m.key]
                 window.buckets[bucket] = window.buckets.get(bucket, 0.0) + m.amount
                 window.total += m.amount
                 resets.append((bucket + BUCKETS) * width - now if window.total > 0 else 0.0)
             else:
-                value, expires = self._periods[m.key]
-                self._periods[m.key] = (value + m.amount, expires)
+                periods[m.key] = (level + m.amount, periods[m.key][1])
+                resets.append(0.0)
+        return Verdict(True, tuple(level + m.amount for m, level in zip(meters, levels, strict=True)),
+                       tuple(resets))
+
+    def _reserve(self, meters: Sequence[Meter], now: float, wall: float) -> Verdict:
+        """The long way: new windows set up, missing counters reported, refusals explained."""
+        found: list[tuple[_Window | None, float, int]] = []  # (window or None: a period, level, bucket)
+        missing: list[int] = []
+        refusal: Verdict | None = None
+        for i, m in enumerate(meters):
+            if m.window_s > 0:
+                width = m.window_s / BUCKETS
+                bucket = math.floor(now / width)
+                window = self._window(m.key, bucket)
+                level = window.total
+                if refusal is None and level + m.amount > m.limit and m.amount > 0:
+                    need = level + m.amount - m.limit
+                    retry = _window_retry(window.buckets, need, window.oldest, width, now)
+                    refusal = Verdict(False, (level,), refused=i, retry_after_s=retry)
+                found.append((window, level, bucket))
+                continue
+            period = self._period(m.key, wall)
+            if period is None:
+                missing.append(i)
+                continue
+            if refusal is None and (period + m.amount > m.limit or period >= m.limit):
+                refusal = Verdict(False, (period,), refused=i)
+            found.append((None, period, 0))
+        if missing:  # seeded first, then asked again: a refusal is only final once all are known
+            return Verdict(False, missing=tuple(missing))
+        if refusal is not None:
+            return refusal
+        used: list[float] = []
+        resets: list[float] = []
+        for m, (held, level, bucket) in zip(meters, found, strict=True):
+            if held is not None:
+                held.buckets[bucket] = held.buckets.get(bucket, 0.0) + m.amount
+                held.total += m.amount
+                resets.append((bucket + BUCKETS) * (m.window_s / BUCKETS) - now if held.total > 0 else 0.0)
+            else:
+                self._periods[m.key] = (level + m.amount, self._periods[m.key][1])
                 resets.append(0.0)
             used.append(level + m.amount)
         return Verdict(True, tuple(used), tuple(resets))

@@ -32,7 +32,7 @@ def _settings(tmp_path: Path) -> Any:
          "embed": {"deployments": [{**fake, "model": "embed"}]}},
         pricing={"deployments": {"fake": PRICE}},
         limits={
-            "keys": {"k-rpm": {"rpm": 3}, "k-tpm": {"tpm": 100}, "k-soft": {"usd_per_day": {"soft": 0.02}},
+            "keys": {"k-rpm": {"rpm": 3}, "k-tpm": {"tpm": 100}, "k-soft": {"usd_per_day": {"soft": 0.04}},
                      "k-counted": {"rpm": 3}, "k-shared": {"rpm": 2}},
             "teams": {"t-budget": {"usd_per_day": 0.05}, "t-many": {"usd_per_day": 0.05}},
             "routes": {"narrow": {"rpm": 2}},
@@ -132,7 +132,9 @@ def test_an_exhausted_budget_says_when_it_resets(server: RunningServer) -> None:
         for _ in range(10):
             _ask(client)
             answered += 1
-    assert answered == 3  # 3 x $0.013 spent; a 4th may cost up to $0.018 > $0.011 left
+    # "hello" reserves 9 prompt tokens (4 characters a token + the message's overhead) + 5: $0.019;
+    # each answer costs $0.013 (the fake's 7 + 3 tokens)
+    assert answered == 3  # then $0.039 spent, and a 4th may cost up to $0.019 > $0.011 left
     error = refused.value
     assert error.code == "insufficient_quota" and "daily budget of team 't-budget' is spent" in error.message
     assert "limits.teams.t-budget.usd_per_day" in error.message
@@ -161,7 +163,7 @@ def test_a_soft_limit_warns_and_never_refuses(server: RunningServer) -> None:
     client = _client(server, _key(server, "k-soft"))
     assert "x-corral-limit-warning" not in _ask(client)
     _ask(client)
-    warned = _ask(client)  # $0.026 spent + up to $0.018 reserved: over the $0.02 soft level
+    warned = _ask(client)  # $0.026 spent + up to $0.019 reserved: over the $0.04 soft level
     assert "k-soft" in warned["x-corral-limit-warning"] and "usd_per_day" in warned["x-corral-limit-warning"]
     for _ in range(5):
         _ask(client)
