@@ -15,7 +15,9 @@ from corral.batches.cli import batch
 from corral.config import ConfigError, Settings, load_settings
 from corral.cost.cli import costs
 from corral.cost.plan_cli import cost
-from corral.governance.cli import policy_events
+from corral.governance.audit_cli import audit
+from corral.governance.cli import governance, policy_events
+from corral.governance.erasure_cli import erase_command
 from corral.knowledge.cli import kb
 from corral.limits.cli import budgets
 from corral.observe.cli import logs, stats
@@ -143,6 +145,7 @@ def worker_command(config: str | None, log_level: str) -> None:
 
 main.add_command(keys)
 main.add_command(policy_events)
+main.add_command(governance)
 main.add_command(pii)
 main.add_command(logs)
 main.add_command(stats)
@@ -153,6 +156,8 @@ main.add_command(budgets)
 main.add_command(simulate)
 main.add_command(batch)
 main.add_command(kb)
+main.add_command(audit)
+main.add_command(erase_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,6 +28,7 @@ from corral.core.context import RequestContext
 from corral.core.pipeline import Pipeline, Result, Stage
 from corral.cost.pricing import Pricer
 from corral.files.store import FileStore
+from corral.governance.audit import AuditLog, config_fingerprint
 from corral.governance.policy_events import PolicyEventRecorder
 from corral.governance.stage import ContentPolicyStage
 from corral.jobs.queue import JobQueue
@@ -95,8 +96,13 @@ class Gateway:
         db = await Database.connect(url)
         try:
             await migrate(db)
+            audit = AuditLog(db)
+            await audit.append("system", "config.load", settings.source,
+                               after=config_fingerprint(settings.model_dump_json(), settings.source))
             keys = KeyService(db, cache_ttl_s=settings.server.auth_cache_ttl_s)
             bootstrap = await keys.ensure_bootstrap_keys()
+            for info in (bootstrap.admin, bootstrap.default) if bootstrap else ():
+                await audit.append("system", "key.create", info.id, after=info.to_dict())
             routes = RouteTable.from_settings(settings)
         except BaseException:
             await db.close()

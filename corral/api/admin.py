@@ -1,4 +1,5 @@
-"""Administration APIs (admin-scoped key): key management."""
+"""Administration APIs (admin-scoped key): key management (each change audited), the audit log
+and erasure (docs/erasure.md)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.auth import authenticate, read_body
-from corral.api.params import path_text
+from corral.api.params import int_param, path_text, since_param, text_param
 from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
 from corral.auth.keys import KeyFieldError
 from corral.auth.service import AmbiguousKeyError, KeyNotFoundError
 from corral.core.errors import InvalidRequest, NotFound
+from corral.governance.audit import MAX_LIMIT, AuditLog
+from corral.governance.erasure import erase
 
 
 async def list_keys(request: Request) -> Response:
@@ -35,16 +38,51 @@ async def create_key(request: Request) -> Response:
         )
     except KeyFieldError as exc:  # name, team and scopes are validated where keys are made
         raise InvalidRequest(str(exc), param=exc.field) from None
+    await AuditLog(request.app.state.gateway.db).append(
+        caller.key_id, "key.create", info.id, after=info.to_dict(), actor_name=caller.key_name)
     return json_response({**info.to_dict(), "key": raw}, status_code=201)
 
 
 async def revoke_key(request: Request) -> Response:
-    await authenticate(request, "admin")
+    caller = await authenticate(request, "admin")
     ref = path_text(request, "key_id")
     try:
+        before = await request.app.state.gateway.keys.get(ref)
         info = await request.app.state.gateway.keys.revoke(ref)
     except KeyNotFoundError:
         raise NotFound(f"No key with id or prefix '{ref}'. List keys with GET /admin/keys.") from None
     except AmbiguousKeyError as exc:
         raise InvalidRequest(str(exc), param="key_id") from None
+    await AuditLog(request.app.state.gateway.db).append(
+        caller.key_id, "key.revoke", info.id, before.to_dict(), info.to_dict(), actor_name=caller.key_name)
     return json_response(info.to_dict())
+
+
+async def list_audit(request: Request) -> Response:
+    """``GET /admin/audit``: newest first; ``since`` (ISO time or span), ``action``, ``limit``."""
+    await authenticate(request, "admin")  # roles (issue 13, item 5) will add `auditor`
+    limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
+    since, action = since_param(request), text_param(request, "action")
+    entries = await AuditLog(request.app.state.gateway.db).entries(since, action, limit)
+    return json_response({"object": "list", "data": [e.to_dict() for e in entries]})
+
+
+_ERASURE_FIELDS = ("user", "key", "request")
+
+
+async def create_erasure(request: Request) -> Response:
+    """``POST /admin/erasure`` with exactly one of ``{"user"|"key"|"request": "<id>"}``: the receipt."""
+    caller = await authenticate(request, "admin")
+    data = parse_json_object(await read_body(request, 16 * 1024))
+    for name, value in data.items():
+        if name not in _ERASURE_FIELDS:
+            raise InvalidRequest(f"Unknown field '{name}'; send one of: user, key, request.", param=name)
+        if not isinstance(value, str) or not value.strip() or len(value) > 1000 or "\x00" in value:
+            raise InvalidRequest(f"'{name}' must be a non-empty string (at most 1,000 characters).",
+                                 param=name)
+    if len(data) != 1:
+        raise InvalidRequest("Send exactly one of 'user', 'key' or 'request' to erase.")
+    gateway = request.app.state.gateway
+    receipt = await erase(gateway.db, **data, actor=caller.key_id, actor_name=caller.key_name,
+                          home=gateway.settings.home)
+    return json_response(receipt.to_dict())

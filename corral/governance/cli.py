@@ -1,7 +1,8 @@
 """``corral policy-events`` — review recent provider refusals from the command line.
 
 The database comes from ``CORRAL_DATABASE_URL`` or SQLite under ``CORRAL_HOME``,
-like ``corral keys``. Attach with ``cli.add_command(policy_events)``.
+like ``corral keys``. Attach with ``cli.add_command(policy_events)``; ``corral governance``
+(the data map) with ``cli.add_command(governance)``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import click
 
 from corral.core.text_table import text_table
 from corral.core.timespan import parse_since
+from corral.governance.datamap import DATA_MAP, describe
 from corral.governance.policy_events import GroupBy, PolicyEvent, PolicyEventStore
 from corral.store import open_database_from_env
 
@@ -88,3 +90,19 @@ def policy_events(
         return
     headers = ["TIME (UTC)", "ROUTE", "DEPLOYMENT", "CATEGORY", "KEY", "STREAM", "MESSAGE"]
     click.echo(text_table(headers, [_row(e) for e in events]))
+
+
+@click.group("governance")
+def governance() -> None:
+    """What Corral keeps and where: the data map (retention and erasure build on it)."""
+
+
+@governance.command("datamap")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def datamap_command(as_json: bool) -> None:
+    """Every place Corral keeps request-derived or user-supplied data, its data class, and how
+    to find an end user's, a key's or a request's entries there."""
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in DATA_MAP], indent=2))
+    else:
+        click.echo(describe())

@@ -6,8 +6,9 @@ Never edit a migration that has shipped: databases in the field already ran
 it. Each migration snapshots the tables it creates (its own ``MetaData``)
 instead of importing them from ``schema``, so later edits to ``schema``
 cannot change what an old migration does. The migrations live by feature:
-:mod:`corral.store.migrate_records` (1-6), :mod:`corral.store.migrate_jobs` (7-10, 13) and
-:mod:`corral.store.migrate_knowledge` (11-12); this module orders and applies them.
+:mod:`corral.store.migrate_records` (1-6), :mod:`corral.store.migrate_jobs` (7-10, 13),
+:mod:`corral.store.migrate_knowledge` (11-12) and :mod:`corral.store.migrate_governance` (14);
+this module orders and applies them.
 
 All pending migrations run in one transaction under a named lock
 (``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so
@@ -26,6 +27,7 @@ from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql import Executable
 
 from corral.store.db import Database, Transaction
+from corral.store.migrate_governance import v14_audit_log
 from corral.store.migrate_jobs import v7_files, v8_jobs, v9_responses, v10_batches, v13_claim_order
 from corral.store.migrate_knowledge import v11_knowledge_index, v12_vector_stores
 from corral.store.migrate_records import (
@@ -77,6 +79,7 @@ MIGRATIONS: list[Migration] = [
     Migration(11, "create kb_chunks, kb_chunk_refs, kb_index_stores (FTS5 / pgvector)", v11_knowledge_index),
     Migration(12, "create vector_stores and their files, texts, file batches", v12_vector_stores),
     Migration(13, "jobs: claim-order index (status, priority DESC, not_before, id)", v13_claim_order),
+    Migration(14, "create audit_log (hash-chained)", v14_audit_log),
 ]
 
 

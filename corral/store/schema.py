@@ -5,8 +5,8 @@ import. Tables are created and changed only by :mod:`corral.store.migrations`;
 when you add or alter a table here, append a migration there too (a test
 compares the migrated database with this metadata). The shared pieces (metadata, the UTC
 datetime type) are in :mod:`corral.store.schema_base`; the knowledge base's tables in
-:mod:`corral.store.schema_knowledge`, re-exported here, so importing this module still
-registers every table on `metadata`.
+:mod:`corral.store.schema_knowledge` and the audit log in :mod:`corral.store.schema_governance`,
+re-exported here, so importing this module still registers every table on `metadata`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from corral.store.schema_base import metadata as metadata
 from corral.store.schema_base import new_metadata as new_metadata
 from corral.store.schema_base import schema_migrations as schema_migrations
 from corral.store.schema_base import utcnow as utcnow
+from corral.store.schema_governance import audit_log as audit_log
 from corral.store.schema_knowledge import DIALECT_COLUMNS as DIALECT_COLUMNS
 from corral.store.schema_knowledge import Vector as Vector
 from corral.store.schema_knowledge import kb_chunk_refs as kb_chunk_refs

@@ -167,6 +167,12 @@ def pii_scan(rng: random.Random, pool: Pool) -> Case:
     return Case("POST /admin/pii/scan", "POST", "/admin/pii/scan", json=body, auth="admin")
 
 
+def erasure(rng: random.Random, pool: Pool) -> Case:
+    body = {rng.choice(["user", "key", "request"]): rng.choice([f"fuzz-user-{rng.randrange(10**6)}",
+                                                                "req_missing", "key_missing"])}
+    return Case("POST /admin/erasure", "POST", "/admin/erasure", json=body, auth="admin")
+
+
 def list_golden(rng: random.Random, pool: Pool) -> Case:
     return Case("GET /admin/golden", "GET", "/admin/golden", query=rng.choice(["", "route=sim"]), json=None,
                 content_type=None, auth="admin")
@@ -259,7 +265,10 @@ SHAPES: dict[str, Builder] = {
     "POST /admin/keys": create_key,
     "DELETE /admin/keys/{key_id}": revoke_key,
     "GET /admin/policy-events": policy_events,
+    "GET /admin/audit": _get("/admin/audit", "/admin/audit",
+                             ["", "limit=5", "action=key.create", "since=1h", "limit=0", "since=x"]),
     "POST /admin/pii/scan": pii_scan,
+    "POST /admin/erasure": erasure,
     "GET /admin/golden": list_golden,
     "POST /admin/golden": create_golden,
     "DELETE /admin/golden/{golden_id}": delete_golden,
