@@ -25,6 +25,7 @@ from corral.config_secrets import literal_secrets
 from corral.core.ownership import Ownership
 from corral.cost.settings import PricingSettings
 from corral.files.settings import FileSettings
+from corral.governance.settings import GovernanceSettings
 from corral.jobs.settings import JobSettings
 from corral.knowledge.settings import KnowledgeSettings, RouteKnowledge
 from corral.limits.settings import LimitSettings
@@ -176,6 +177,7 @@ class Settings(_Strict):
     responses: ResponseSettings = Field(default_factory=ResponseSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)  # rate limits and budgets
+    governance: GovernanceSettings = Field(default_factory=GovernanceSettings)  # docs/retention.md
     # Who sees stored files, batches, responses and vector stores: the team (default) or the key.
     ownership: Ownership = "team"
     source: str = "(defaults)"

@@ -30,6 +30,7 @@ from corral.cost.pricing import Pricer
 from corral.files.store import FileStore
 from corral.governance.audit import AuditLog, config_fingerprint
 from corral.governance.policy_events import PolicyEventRecorder
+from corral.governance.retention import retention_purge
 from corral.governance.stage import ContentPolicyStage
 from corral.jobs.queue import JobQueue
 from corral.jobs.stats import JOB_COUNTERS
@@ -167,6 +168,7 @@ class Gateway:
         for kind, handler in knowledge_handlers(gw).items():  # kb_ingest: knowledge-base ingestion
             gw.worker.register(kind, handler)
         gw.maintenance.purges["vector_stores"] = knowledge_purge(gw)
+        gw.maintenance.purges["retention"] = retention_purge(db, settings.governance.retention)
         if run_jobs:
             await gw.worker.start()
             gw.maintenance.start()

@@ -1,17 +1,3 @@
-"""Governance: content-policy events (provider refusals) recorded for operator review."""
-
-from corral.governance.policy_events import (
-    PolicyEvent,
-    PolicyEventRecorder,
-    PolicyEventStore,
-    prompt_excerpt,
-)
-from corral.governance.stage import ContentPolicyStage
-
-__all__ = [
-    "ContentPolicyStage",
-    "PolicyEvent",
-    "PolicyEventRecorder",
-    "PolicyEventStore",
-    "prompt_excerpt",
-]
+"""Governance: content-policy events recorded for review, the data map, the audit log, erasure
+and retention. Modules are imported by name: `corral.config` imports `corral.governance.settings`,
+so this package imports nothing itself (no store, no stage, no cycle back to the config)."""

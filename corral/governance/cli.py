@@ -14,11 +14,13 @@ from typing import TypeVar
 
 import click
 
+from corral.config import ConfigError, Settings, load_settings
 from corral.core.text_table import text_table
 from corral.core.timespan import parse_since
 from corral.governance.datamap import DATA_MAP, describe
 from corral.governance.policy_events import GroupBy, PolicyEvent, PolicyEventStore
-from corral.store import open_database_from_env
+from corral.governance.retention import RULES, apply_retention
+from corral.store import Database, default_database_url, migrate, open_database_from_env
 
 T = TypeVar("T")
 _MESSAGE_WIDTH = 60
@@ -94,7 +96,7 @@ def policy_events(
 
 @click.group("governance")
 def governance() -> None:
-    """What Corral keeps and where: the data map (retention and erasure build on it)."""
+    """What Corral keeps and where: the data map, and retention (erasure builds on the map)."""
 
 
 @governance.command("datamap")
@@ -106,3 +108,41 @@ def datamap_command(as_json: bool) -> None:
         click.echo(json.dumps([s.to_dict() for s in DATA_MAP], indent=2))
     else:
         click.echo(describe())
+
+
+async def _retention(settings: Settings, dry_run: bool) -> dict[str, int]:
+    db = await Database.connect(settings.database_url or default_database_url(settings.home))
+    try:
+        await migrate(db)
+        return await apply_retention(db, settings.governance.retention, dry_run=dry_run)
+    finally:
+        await db.close()
+
+
+@governance.command("retention")
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="corral.yaml whose limits and "
+              "database to use (default: $CORRAL_CONFIG, then ./corral.yaml).")
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def retention_command(config: str | None, dry_run: bool, as_json: bool) -> None:
+    """Apply governance.retention now (the hourly purge does it too): delete rows past their
+    limit, null captured content past its own. See docs/retention.md."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    counts = asyncio.run(_retention(settings, dry_run))
+    if as_json:
+        click.echo(json.dumps({"dry_run": dry_run, "counts": counts}))
+        return
+    limits = settings.governance.retention
+    verb = "Would remove or null" if dry_run else "Removed or nulled"
+    click.echo(f"{verb} {sum(counts.values())} rows.")
+    rows = [[name, setting, _days(getattr(limits, setting)), str(counts[name]) if name in counts else "-"]
+            for name, (_, setting, _) in RULES.items()]
+    rows.append(["audit_log", "audit_log_days", "keep", "-"])
+    click.echo(text_table(["RULE", "SETTING", "LIMIT", "ROWS"], rows))
+
+
+def _days(days: int | None) -> str:
+    return "keep" if days is None else f"{days} days"
