@@ -146,3 +146,26 @@ def retention_command(config: str | None, dry_run: bool, as_json: bool) -> None:
 
 def _days(days: int | None) -> str:
     return "keep" if days is None else f"{days} days"
+
+
+@governance.command("doc")
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="corral.yaml to describe "
+              "(default: $CORRAL_CONFIG, then ./corral.yaml, else the built-in defaults).")
+@click.option("--output", "output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the Markdown to this file instead of standard output.")
+def doc_command(config: str | None, output: str | None) -> None:
+    """The governance document (Markdown) for a compliance reader, generated from the configuration:
+    models and where data goes, personal data per route, retention, the data map, erasure, audit."""
+    from corral.governance.document import governance_document
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    text = governance_document(settings)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as f:
+        f.write(text)
+    click.echo(f"Wrote the governance document to {output}.", err=True)

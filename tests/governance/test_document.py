@@ -1,0 +1,92 @@
+"""The governance document: its sections, its configuration hash, and that it follows the config."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from corral.config import Settings, default_settings_data
+from corral.governance.cli import governance
+from corral.governance.document import SECTIONS, governance_document
+
+FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _settings(**extra: Any) -> Settings:
+    return Settings.model_validate({**default_settings_data(), **extra})
+
+
+def _doc(settings: Settings) -> str:
+    return governance_document(settings, now=lambda: FIXED)
+
+
+def _hash(settings: Settings) -> str:
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()
+
+
+def test_default_document_has_every_section_and_the_config_hash() -> None:
+    settings = _settings()
+    text = _doc(settings)
+    for heading in SECTIONS:
+        assert f"\n## {heading}\n" in text
+    assert _hash(settings) in text
+    assert "2026-01-02 03:04:05" in text
+    assert "`smollm2-135m-instruct`" in text and "data does not leave the server" in text
+    assert "No rate limits or spending budgets are configured." in text
+
+
+def test_route_privacy_policy_change_changes_document_and_hash() -> None:
+    base = _settings()
+    data = default_settings_data()
+    data["models"]["smollm2-135m-instruct"]["privacy"] = {"policy": "redact"}
+    changed = Settings.model_validate({**data, "observability": {"capture_content": True}})
+    before, after = _doc(base), _doc(changed)
+    assert before != after and _hash(changed) in after and _hash(base) not in after
+    assert "| `smollm2-135m-instruct` | `redact` | this route | yes, the redacted copy | off |" in after
+
+
+def test_retention_change_appears() -> None:
+    changed = _settings(governance={"retention": {"feedback_days": 45}})
+    text = _doc(changed)
+    assert "| `governance.retention.feedback_days` | 45 days |" in text
+    assert _hash(_settings()) not in text and _hash(changed) in text
+
+
+def test_third_party_providers_cache_and_limits_are_described() -> None:
+    settings = Settings.model_validate({
+        "providers": {"oai": {"type": "openai"}, "vllm": {"type": "openai", "base_url": "http://gpu:8000/v1"}},
+        "models": {"gpt": {"deployments": [{"provider": "oai", "model": "gpt-4o"}], "fallbacks": ["own"],
+                           "cache": {"exact": True, "semantic": True}},
+                   "own": {"deployments": [{"provider": "vllm", "model": "llama"}]}},
+        "limits": {"teams": {"research": {"usd_per_month": {"soft": 400, "hard": 500}}}},
+    })
+    text = _doc(settings)
+    assert "third party reached over the network: openai's public API" in text
+    assert "http://gpu:8000/v1" in text and "oai, vllm" in text
+    assert "| `gpt` | `off` | the default | no | exact and semantic, answers kept 1 hour |" in text
+    assert "| team `research` | - | - | - | hard 500, alert at 400 |" in text
+
+
+def test_cli_writes_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CORRAL_CONFIG", raising=False)
+    monkeypatch.delenv("CORRAL_HOME", raising=False)
+    config = tmp_path / "corral.yaml"
+    config.write_text(yaml.safe_dump({**default_settings_data(),
+                                      "governance": {"retention": {"quality_scores_days": 7}}}))
+    out = tmp_path / "gov.md"
+    result = CliRunner().invoke(governance, ["doc", "-c", str(config), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert text.startswith("# Corral governance document") and str(config) in text
+    assert "| `governance.retention.quality_scores_days` | 7 days |" in text
+
+
+def test_cli_reports_a_bad_config(tmp_path: Path) -> None:
+    result = CliRunner().invoke(governance, ["doc", "-c", str(tmp_path / "missing.yaml")])
+    assert result.exit_code != 0 and "does not exist" in result.output
