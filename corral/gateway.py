@@ -112,7 +112,8 @@ class Gateway:
         policy_events = PolicyEventRecorder(db)
         policy_events.start()
         exact = ExactCache(cache_store(kv))
-        cache = CacheStage(exact, routes, semantic=_semantic_cache(settings, exact))
+        sentences = MiniLMSentences()  # one model for the semantic cache and the consistency score
+        cache = CacheStage(exact, routes, semantic=_semantic_cache(settings, exact, sentences))
         router = Router(routes, kv, fallback_sources=[cache])
         stages: list[Stage] = [
             ContentPolicyStage(routes, policy_events, capture_content=settings.observability.capture_content),
@@ -144,7 +145,7 @@ class Gateway:
         if limits is not None:
             recorder.metrics.register_gauge_source("limits", limits.limiter.stats, counters=LIMIT_COUNTERS)
         if recorder.quality is not None:  # grounded answers against their sources
-            recorder.quality.register_consistency_scorer(GroundedConsistency())
+            recorder.quality.register_consistency_scorer(GroundedConsistency(sentences))
         alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(recorder),
                              consistency=_lowest_quality(recorder, "consistency"),
                              budget=budget_check(db, settings.limits))
@@ -214,11 +215,11 @@ class Gateway:
         await self.db.close()
 
 
-def _semantic_cache(settings: Settings, exact: ExactCache) -> SemanticCache | None:
+def _semantic_cache(settings: Settings, exact: ExactCache, embed: MiniLMSentences) -> SemanticCache | None:
     """The semantic cache when a route asks for it (its embedding model loads on first use)."""
     if not any(m.cache is not None and m.cache.semantic for m in settings.models.values()):
         return None
-    return SemanticCache(exact, MiniLMSentences())
+    return SemanticCache(exact, embed)
 
 
 def _lowest_quality(records: Recorder,

@@ -35,13 +35,13 @@ from corral.limits.headers import duration, limit_headers
 from corral.limits.rules import (
     PERIOD_OF,
     SETTLE_MARGIN_S,
-    Period,
     Subject,
     period_bounds,
     period_tag,
     subjects_for,
 )
 from corral.limits.settings import METRICS, LimitSettings, Metric
+from corral.limits.spend import Period
 from corral.routing.table import Route
 from corral.store.kv import KVUnavailable
 from corral.store.meters import Adjustment, Meter, MeterStore, Verdict, bucket_of

@@ -17,11 +17,11 @@ from typing import Literal
 
 from corral.core.context import Caller
 from corral.limits.settings import LimitRule, LimitSettings, Metric
+from corral.limits.spend import DOLLARS, Period
 from corral.limits.spend import period_bounds as spend_period
 
 Kind = Literal["key", "key-name", "team", "route"]
-Period = Literal["day", "month"]
-PERIOD_OF: dict[Metric, Period] = {"usd_per_day": "day", "usd_per_month": "month"}  # spend.DOLLARS
+PERIOD_OF: dict[Metric, Period] = DOLLARS  # the dollar limits and their calendar periods
 SETTLE_MARGIN_S = 86400.0  # a period counter outlives its period by a day: late settlements find it
 
 

@@ -17,7 +17,7 @@ from corral.limits.stage import LimitsStage
 from corral.routing.table import RouteTable
 from corral.store.db import Database
 from corral.store.kv import KV
-from corral.store.meters import meters_for
+from corral.store.meters_redis import meters_for
 from corral.store.schema import api_keys
 
 

@@ -18,7 +18,8 @@ from corral.limits.limiter import Limiter, LimitsUnavailable
 from corral.limits.rules import Subject
 from corral.routing.table import RouteTable
 from corral.store.kv import RedisKV
-from corral.store.meters import MemoryMeters, MeterStore, RedisMeters
+from corral.store.meters import MemoryMeters, MeterStore
+from corral.store.meters_redis import RedisMeters
 
 CALLER = Caller("key_1", "app", "team-a", frozenset({"inference"}))
 

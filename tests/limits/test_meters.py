@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from corral.store import KV
-from corral.store.meters import BUCKETS, Adjustment, Meter, MeterStore, bucket_of, meters_for
+from corral.store.meters import BUCKETS, Adjustment, Meter, MeterStore, bucket_of
+from corral.store.meters_redis import meters_for
 
 T0 = 1_800_000_000.0  # a whole minute: bucket arithmetic is easy to read
 
