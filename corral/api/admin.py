@@ -1,5 +1,5 @@
-"""Administration APIs (admin-scoped key): key management (each change audited), the audit log
-and erasure (docs/erasure.md)."""
+"""Administration APIs, each asking for its permission (corral.auth.roles): who a key is, key
+management (each change audited), the audit log and erasure (docs/erasure.md)."""
 
 from __future__ import annotations
 
@@ -11,40 +11,53 @@ from corral.api.params import int_param, path_text, since_param, text_param
 from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
 from corral.auth.keys import KeyFieldError
+from corral.auth.roles import permissions_of
 from corral.auth.service import AmbiguousKeyError, KeyNotFoundError
 from corral.core.errors import InvalidRequest, NotFound
 from corral.governance.audit import MAX_LIMIT, AuditLog
 from corral.governance.erasure import erase
 
 
+async def whoami(request: Request) -> Response:
+    """``GET /admin/whoami`` (any valid key): the key's roles and what they permit, so the
+    dashboard shows only the views the caller may open and a person can check a key."""
+    caller = await authenticate(request, None)
+    return json_response({"object": "whoami", "key_id": caller.key_id, "name": caller.key_name,
+                          "team": caller.team, "roles": sorted(caller.scopes),
+                          "permissions": sorted(permissions_of(caller.scopes))})
+
+
 async def list_keys(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "keys.manage")
     include_revoked = request.query_params.get("include_revoked") in ("1", "true")
     keys = await request.app.state.gateway.keys.list(include_revoked=include_revoked)
     return json_response({"object": "list", "data": [k.to_dict() for k in keys]})
 
 
 async def create_key(request: Request) -> Response:
-    caller = await authenticate(request, "admin")
+    caller = await authenticate(request, "keys.manage")
     data = parse_json_object(await read_body(request, 64 * 1024))
     if data.get("name") is None:
         raise InvalidRequest("'name' is required: a label for the key.", param="name")
-    scopes = data.get("scopes", ["inference"])
+    if "roles" in data and "scopes" in data:
+        raise InvalidRequest("Send 'roles' or its older name 'scopes', not both.", param="scopes")
+    field = "scopes" if "scopes" in data else "roles"
+    scopes = data.get(field, ["inference"])
     if not isinstance(scopes, list):
-        raise InvalidRequest("'scopes' must be a list of strings.", param="scopes")
+        raise InvalidRequest(f"'{field}' must be a list of role names (docs/roles.md).", param=field)
     try:
         raw, info = await request.app.state.gateway.keys.create(
             data["name"], data.get("team", "default"), scopes, created_by=caller.key_id
         )
     except KeyFieldError as exc:  # name, team and scopes are validated where keys are made
-        raise InvalidRequest(str(exc), param=exc.field) from None
+        raise InvalidRequest(str(exc), param=field if exc.field == "roles" else exc.field) from None
     await AuditLog(request.app.state.gateway.db).append(
         caller.key_id, "key.create", info.id, after=info.to_dict(), actor_name=caller.key_name)
     return json_response({**info.to_dict(), "key": raw}, status_code=201)
 
 
 async def revoke_key(request: Request) -> Response:
-    caller = await authenticate(request, "admin")
+    caller = await authenticate(request, "keys.manage")
     ref = path_text(request, "key_id")
     try:
         before = await request.app.state.gateway.keys.get(ref)
@@ -60,7 +73,7 @@ async def revoke_key(request: Request) -> Response:
 
 async def list_audit(request: Request) -> Response:
     """``GET /admin/audit``: newest first; ``since`` (ISO time or span), ``action``, ``limit``."""
-    await authenticate(request, "admin")  # roles (issue 13, item 5) will add `auditor`
+    await authenticate(request, "audit.read")
     limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
     since, action = since_param(request), text_param(request, "action")
     entries = await AuditLog(request.app.state.gateway.db).entries(since, action, limit)
@@ -72,7 +85,7 @@ _ERASURE_FIELDS = ("user", "key", "request")
 
 async def create_erasure(request: Request) -> Response:
     """``POST /admin/erasure`` with exactly one of ``{"user"|"key"|"request": "<id>"}``: the receipt."""
-    caller = await authenticate(request, "admin")
+    caller = await authenticate(request, "erasure.run")
     data = parse_json_object(await read_body(request, 16 * 1024))
     for name, value in data.items():
         if name not in _ERASURE_FIELDS:

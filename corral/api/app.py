@@ -44,6 +44,7 @@ ROUTES = [
     Route("/v1/models", models.list_models, methods=["GET"]),
     Route("/v1/feedback", feedback.create_feedback, methods=["POST"]),
     Route("/v1/models/{model:path}", models.get_model, methods=["GET"]),
+    Route("/admin/whoami", admin.whoami, methods=["GET"]),
     Route("/admin/keys", admin.list_keys, methods=["GET"]),
     Route("/admin/keys", admin.create_key, methods=["POST"]),
     Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),

@@ -1,4 +1,4 @@
-"""Authentication at the edge: bearer key -> `Caller`, with the scope checked.
+"""Authentication at the edge: bearer key -> `Caller`, with the permission checked.
 
 The checks work on raw values so the chat hot path (a plain ASGI handler) and the
 Starlette routes share them; `authenticate` and `read_body` are the Starlette forms.
@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
+from corral.auth.roles import allows, roles_granting
 from corral.core.context import Caller
 from corral.core.errors import AuthError, InvalidRequest, PayloadTooLarge, PermissionDenied
 
@@ -65,8 +66,10 @@ async def _verify_once(keys: Any, raw: str) -> Any:
     return flight.info
 
 
-async def verify_key(gateway: Any, raw: str | None, scope: str) -> Caller:
-    """Resolve a raw key to its caller, or raise the 401/403 the client should see."""
+async def verify_key(gateway: Any, raw: str | None, permission: str | None) -> Caller:
+    """Resolve a raw key to its caller, or raise the 401 (no such key) or 403 (its roles do not
+    grant ``permission``, a name from corral.auth.roles.PERMISSIONS) the client should see.
+    ``None`` asks only that the key be valid (``GET /admin/whoami``)."""
     if not raw:
         raise AuthError(
             "Missing API key. Send it as 'Authorization: Bearer sk-corral-...'; "
@@ -78,17 +81,19 @@ async def verify_key(gateway: Any, raw: str | None, scope: str) -> Caller:
             "Invalid or revoked API key. Check the key, or create a new one with "
             "'corral keys create'."
         )
-    if scope not in info.scopes:
+    if permission is not None and not allows(info.scopes, permission):
         raise PermissionDenied(
-            f"This key lacks the '{scope}' scope needed here (it has: "
-            f"{', '.join(sorted(info.scopes))})."
+            f"This key lacks the '{permission}' permission needed here, which the role(s) "
+            f"{', '.join(roles_granting(permission))} grant; the key's roles: "
+            f"{', '.join(sorted(info.scopes))}. Use a key with one of those roles (docs/roles.md)."
         )
     return Caller(info.id, info.name, info.team, info.scopes,
                   own_key_only=gateway.settings.ownership == "key")
 
 
-async def authenticate(request: Request, scope: str) -> Caller:
-    return await verify_key(request.app.state.gateway, _raw_key(request), scope)
+async def authenticate(request: Request, permission: str | None) -> Caller:
+    """The caller, when its key's roles grant ``permission`` (see corral.auth.roles)."""
+    return await verify_key(request.app.state.gateway, _raw_key(request), permission)
 
 
 def too_large(limit: int) -> PayloadTooLarge:

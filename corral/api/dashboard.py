@@ -56,7 +56,7 @@ async def dashboard_page(request: Request) -> Response:
 
 
 async def summary(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "records.read")
     since = _since(request)
     db = request.app.state.gateway.db
     data = await queries.summary(db, since)
@@ -66,14 +66,14 @@ async def summary(request: Request) -> Response:
 
 
 async def timeseries(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "records.read")
     since = _since(request)
     bucket = _int(request, "bucket", 60, 1, 86400)
     return json_response(await browse.timeseries(request.app.state.gateway.db, since, bucket))
 
 
 async def cost(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "records.read")
     days = _int(request, "days", 7, 1, 366)
     db = request.app.state.gateway.db
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -99,7 +99,7 @@ async def cost(request: Request) -> Response:
 
 
 async def list_requests(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "records.read")
     limit = _int(request, "limit", 100, 1, queries.MAX_LIMIT)
     where = browse.RequestFilter(
         route=text_param(request, "route"), status=text_param(request, "status"),
@@ -112,7 +112,7 @@ async def list_requests(request: Request) -> Response:
 
 
 async def get_request(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "records.read")
     record = await queries.get(request.app.state.gateway.db, path_text(request, "request_id"))
     if record is None:
         raise NotFound(f"No stored request with id {request.path_params['request_id']!r} "
@@ -121,7 +121,7 @@ async def get_request(request: Request) -> Response:
 
 
 async def alerts(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "records.read")
     engine = getattr(request.app.state.gateway, "alerts", None)
     if engine is None:
         return json_response({"rules": [], "history": [], "configured": False})
@@ -130,7 +130,7 @@ async def alerts(request: Request) -> Response:
 
 async def list_batches(request: Request) -> Response:
     """Every team's batches with progress, errors and cost (the page's Batches view)."""
-    await authenticate(request, "admin")
+    await authenticate(request, "records.read")
     limit = _int(request, "limit", 50, 1, MAX_BATCHES)
     where = BatchFilter(status=text_param(request, "status"), team=text_param(request, "team"))
     data = await overview(request.app.state.gateway.db, where, limit)
@@ -139,7 +139,7 @@ async def list_batches(request: Request) -> Response:
 
 async def cost_plan(request: Request) -> Response:
     """The plan the records since ``since`` (default 30d) imply, with its charts (docs/cost.md)."""
-    await authenticate(request, "admin")
+    await authenticate(request, "records.read")
     gateway = request.app.state.gateway
     catalog = PriceCatalog.load(gateway.settings.pricing)
     return json_response(await records_report(gateway.db, catalog, _since(request, "30d"),
@@ -148,7 +148,7 @@ async def cost_plan(request: Request) -> Response:
 
 async def budgets(request: Request) -> Response:
     """Every configured limit against the records now (`corral budgets --json`; docs/limits.md)."""
-    await authenticate(request, "admin")
+    await authenticate(request, "records.read")
     gateway = request.app.state.gateway
     limits, now = gateway.settings.limits, datetime.now(UTC)
     lines = await budget_status(gateway.db, limits, now) if limits.configured() else []

@@ -20,14 +20,14 @@ MAX_BODY_BYTES = 128 * 1024
 
 
 async def list_golden(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "golden.manage")
     route = text_param(request, "route")
     examples = await GoldenStore(request.app.state.gateway.db).list(route)
     return json_response({"object": "list", "data": [e.to_dict() for e in examples]})
 
 
 async def create_golden(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "golden.manage")
     data = parse_json_object(await read_body(request, MAX_BODY_BYTES))
     try:
         example = validate_golden(data.get("route"), data.get("question"), data.get("answer"))
@@ -39,7 +39,7 @@ async def create_golden(request: Request) -> Response:
 
 
 async def delete_golden(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "golden.manage")
     raw = request.path_params["golden_id"]
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise InvalidRequest(f"'golden_id' must be a whole number; got {raw[:40]!r}.", param="golden_id")

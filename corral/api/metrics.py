@@ -20,7 +20,7 @@ async def metrics_endpoint(request: Request) -> Response:
     gateway = request.app.state.gateway
     settings = getattr(gateway.settings, "observability", None) or ObservabilitySettings()
     if not settings.metrics_public:
-        await authenticate(request, "admin")
+        await authenticate(request, "records.read")
     metrics = getattr(gateway, "metrics", None)
     if metrics is None:
         raise NotFound("Metrics are not enabled on this gateway.")

@@ -19,7 +19,7 @@ DEFAULT_LIMIT = 100
 
 
 async def list_policy_events(request: Request) -> Response:
-    await authenticate(request, "admin")
+    await authenticate(request, "policy.read")
     limit = int_param(request, "limit", DEFAULT_LIMIT, 1, PolicyEventStore.MAX_LIMIT)
     since = since_param(request)
     route, key_id = text_param(request, "route"), text_param(request, "key_id")

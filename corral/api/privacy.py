@@ -39,7 +39,7 @@ def _detector(request: Request) -> Detector:
 
 async def scan_text(request: Request) -> Response:
     """``{"text": ..., "show_values": false}`` -> the spans found, sorted by offset."""
-    await authenticate(request, "admin")
+    await authenticate(request, "config.read")
     data = parse_json_object(await read_body(request, MAX_SCAN_BYTES))
     text = data.get("text")
     if not isinstance(text, str):

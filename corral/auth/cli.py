@@ -67,13 +67,15 @@ def keys() -> None:
     help="Team the key's usage is attributed to.",
 )
 @click.option(
+    "--role",
     "--scope",
     "scopes",
     multiple=True,
     type=click.Choice(sorted(SCOPES)),
     default=[SCOPE_INFERENCE],
     show_default=True,
-    help="Repeat for several scopes. admin does not imply inference.",
+    help="Repeat for several roles (docs/roles.md). admin does not imply inference; auditor "
+         "only reads.",
 )
 @click.option("--created-by", default=None, help="Who created the key (audit).")
 @click.option(
@@ -97,7 +99,7 @@ def create_cmd(name: str, team: str, scopes: tuple[str, ...], created_by: str | 
         click.echo(json.dumps({"key": raw, **info.to_dict()}, indent=2))
         return
     click.echo(
-        f"Created key {info.id} (name={info.name}, team={info.team}, scopes={','.join(sorted(info.scopes))})"
+        f"Created key {info.id} (name={info.name}, team={info.team}, roles={','.join(sorted(info.scopes))})"
     )
     click.echo("")
     click.echo(f"    {raw}")
@@ -125,7 +127,7 @@ def list_cmd(include_revoked: bool, as_json: bool) -> None:
         "ID",
         "NAME",
         "TEAM",
-        "SCOPES",
+        "ROLES",
         "PREFIX",
         "CREATED (UTC)",
         "LAST USED",

@@ -14,16 +14,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from corral.auth.roles import ROLE_ADMIN, ROLE_INFERENCE, ROLES
+
 KEY_PREFIX = "sk-corral-"
 KEY_RANDOM_CHARS = 32
 #: Random characters kept in the display prefix (``sk-corral-ab12cd``).
 DISPLAY_RANDOM_CHARS = 6
 KEY_LENGTH = len(KEY_PREFIX) + KEY_RANDOM_CHARS
 
-SCOPE_ADMIN = "admin"
-SCOPE_INFERENCE = "inference"
-#: Known scopes. ``admin`` does not imply ``inference``; a key may hold both.
-SCOPES = frozenset({SCOPE_ADMIN, SCOPE_INFERENCE})
+SCOPE_ADMIN = ROLE_ADMIN
+SCOPE_INFERENCE = ROLE_INFERENCE
+#: Known roles (stored as the key's scopes). ``admin`` does not imply ``inference``;
+#: a key may hold several. What each grants: corral.auth.roles.
+SCOPES = ROLES
 
 _URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -84,13 +87,14 @@ def normalize_label(field: str, value: object) -> str:
 def normalize_scopes(scopes: Iterable[object]) -> frozenset[str]:
     """Validate scope names; raise ValueError (a KeyFieldError) for unknown or empty sets."""
     if isinstance(scopes, str) or not all(isinstance(s, str) for s in scopes):
-        raise KeyFieldError("scopes", f"'scopes' must be a list of strings, some of {sorted(SCOPES)}.")
+        raise KeyFieldError("roles", f"'roles' must be a list of strings, some of {sorted(SCOPES)}.")
     result = frozenset(s.strip().lower() for s in scopes if isinstance(s, str) and s.strip())
     unknown = result - SCOPES
     if unknown:
-        raise KeyFieldError("scopes", f"unknown scope(s) {sorted(unknown)}; known: {sorted(SCOPES)}")
+        raise KeyFieldError("roles", f"unknown role(s) {sorted(unknown)}; known: {sorted(SCOPES)} "
+                                     "(docs/roles.md)")
     if not result:
-        raise KeyFieldError("scopes", "a key needs at least one scope")
+        raise KeyFieldError("roles", "a key needs at least one role")
     return result
 
 
@@ -134,7 +138,8 @@ class KeyInfo:
             "id": self.id,
             "name": self.name,
             "team": self.team,
-            "scopes": sorted(self.scopes),
+            "roles": sorted(self.scopes),
+            "scopes": sorted(self.scopes),  # the same roles, under the name of the first release
             "prefix": self.prefix,
             "created_at": iso(self.created_at),
             "last_used_at": iso(self.last_used_at),

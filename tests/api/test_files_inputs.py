@@ -127,7 +127,7 @@ def test_the_inference_scope_is_needed(server: RunningServer) -> None:
     for method, path in [("GET", "/v1/files"), ("POST", "/v1/files"), ("GET", "/v1/files/file-x"),
                          ("DELETE", "/v1/files/file-x"), ("GET", "/v1/files/file-x/content")]:
         r = httpx.request(method, server.url + path, headers={"authorization": f"Bearer {admin_only}"})
-        assert_error(r, 403, None, "lacks the 'inference' scope")
+        assert_error(r, 403, None, "lacks the 'inference' permission")
         assert httpx.request(method, server.url + path).status_code == 401
 
 

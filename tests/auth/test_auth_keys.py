@@ -57,7 +57,7 @@ def test_scopes() -> None:
     assert normalize_scopes(["Admin", " inference "]) == {"admin", "inference"}
     assert encode_scopes({"inference", "admin"}) == "admin,inference"
     assert decode_scopes("admin,inference") == {"admin", "inference"}
-    with pytest.raises(ValueError, match="unknown scope"):
+    with pytest.raises(ValueError, match="unknown role"):
         normalize_scopes(["root"])
     with pytest.raises(ValueError, match="at least one"):
         normalize_scopes([])

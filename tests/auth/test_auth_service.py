@@ -43,7 +43,7 @@ async def test_create_and_verify(migrated_db: Database) -> None:
 @pytest.mark.asyncio
 async def test_create_validates(migrated_db: Database) -> None:
     svc = KeyService(migrated_db)
-    with pytest.raises(ValueError, match="unknown scope"):
+    with pytest.raises(ValueError, match="unknown role"):
         await svc.create("x", "t", ["superuser"])
     with pytest.raises(ValueError, match="empty"):
         await svc.create(" ", "t")

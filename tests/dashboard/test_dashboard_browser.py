@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from corral.store.testing import in_ci
@@ -112,3 +113,37 @@ def test_dashboard_shows_the_traffic(traffic: Traffic, browser: object) -> None:
     assert "key=" not in driver.current_url
     driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot(str(SCREENSHOT))
+
+
+def _key_with(traffic: Traffic, role: str) -> str:
+    r = httpx.post(traffic.server.url + "/admin/keys", json={"name": f"dash-{role}", "roles": [role]},
+                   headers={"authorization": f"Bearer {traffic.server.admin_key}"}, timeout=10)
+    assert r.status_code == 201, r.text
+    return str(r.json()["key"])
+
+
+def test_the_page_shows_only_what_the_key_s_role_allows(traffic: Traffic, browser: object) -> None:
+    """An auditor sees the records; an inference key sees no record view (and is told why)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver: WebDriver = browser  # type: ignore[assignment]
+    wait = WebDriverWait(driver, 10)
+    loaded = "return document.body.dataset.loaded === 'true'"
+    driver.get(f"{traffic.server.url}/dashboard#key={_key_with(traffic, 'auditor')}")
+    wait.until(lambda d: d.execute_script(loaded))
+    assert driver.find_element(By.ID, "requests").is_displayed()
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#requests tbody tr")) == len(traffic.ids)
+    assert "auditor" in driver.find_element(By.ID, "whoami").text
+    assert not driver.find_element(By.ID, "no-views").is_displayed()
+
+    driver.execute_script("sessionStorage.clear(); document.body.dataset.loaded = ''")
+    driver.get(f"{traffic.server.url}/dashboard#key={_key_with(traffic, 'inference')}")
+    wait.until(lambda d: d.execute_script(loaded))
+    assert driver.find_element(By.ID, "no-views").is_displayed()
+    for section in driver.find_elements(By.CSS_SELECTOR, "[data-permission='records.read']"):
+        assert not section.is_displayed()
+    assert driver.find_element(By.ID, "login").is_displayed() is False
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, [e["message"] for e in errors]

@@ -261,6 +261,7 @@ SHAPES: dict[str, Builder] = {
     "GET /v1/models": list_models,
     "GET /v1/models/{model:path}": get_model,
     "POST /v1/feedback": feedback,
+    "GET /admin/whoami": _get("/admin/whoami", "/admin/whoami", ["", "x=1"]),
     "GET /admin/keys": list_keys,
     "POST /admin/keys": create_key,
     "DELETE /admin/keys/{key_id}": revoke_key,

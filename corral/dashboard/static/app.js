@@ -1,5 +1,8 @@
 // Corral dashboard: vanilla JS, no dependencies. Data comes from the admin JSON endpoints
-// with the admin key from sessionStorage; all text is inserted with textContent.
+// with the key from sessionStorage; all text is inserted with textContent. The page shows
+// only the views the key's roles allow (GET /admin/whoami; docs/roles.md): each view is
+// registered with the permission it needs, and other scripts (prompts.js, incidents.js)
+// add theirs through window.Corral.view.
 "use strict";
 const KEY = "corral.adminKey";
 const SVG = "http://www.w3.org/2000/svg";
@@ -13,12 +16,24 @@ function el(tag, attrs, text) {
   return node;
 }
 
-async function api(path) {
-  const resp = await fetch(path, { headers: { Authorization: "Bearer " + sessionStorage.getItem(KEY) } });
-  if (resp.status === 401 || resp.status === 403) { showLogin("That key was refused (" + resp.status + ")."); throw new Error("auth"); }
-  if (!resp.ok) throw new Error(path + ": HTTP " + resp.status);
+async function api(path, method = "GET", body = undefined) {
+  const headers = { Authorization: "Bearer " + sessionStorage.getItem(KEY) };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (resp.status === 401) { showLogin("That key was refused (401)."); throw new Error("auth"); }
+  if (!resp.ok) {
+    let message = "HTTP " + resp.status;
+    try { message = (await resp.json()).error.message; } catch (e) { /* not an OpenAI-shaped error */ }
+    throw new Error(path + ": " + message);
+  }
   return resp.json();
 }
+
+// Views: [permission, loader]. A section with data-permission="x" is shown only to keys whose
+// roles grant x; its loader runs only then.
+const VIEWS = [];
+let PERMS = new Set();
+const view = (permission, load) => VIEWS.push([permission, load]);
 
 const fmt = (v, digits = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
 const usd = (v) => (v === null || v === undefined ? "unpriced" : "$" + Number(v).toFixed(4));
@@ -227,11 +242,25 @@ async function showDetail(id) {
   $("detail").scrollIntoView();
 }
 
+view("records.read", loadOverview);
+view("records.read", loadRequests);
+view("records.read", loadBatches);
+view("records.read", loadBudgets);
+view("records.read", () => (Date.now() - planLoadedAt > 300000 ? loadPlan() : null));
+
+async function whoami() {
+  const me = await api("/admin/whoami");
+  PERMS = new Set(me.permissions);
+  $("whoami").textContent = `${me.name} (${me.roles.join(", ")})`;
+  for (const node of document.querySelectorAll("[data-permission]")) node.hidden = !PERMS.has(node.dataset.permission);
+  $("no-views").hidden = VIEWS.some(([p]) => PERMS.has(p));
+}
+
 async function refresh() {
   $("status").textContent = "loading…";
   try {
-    await Promise.all([loadOverview(), loadRequests(), loadBatches(), loadBudgets(),
-      Date.now() - planLoadedAt > 300000 ? loadPlan() : null]);
+    if (!PERMS.size) await whoami();
+    await Promise.all(VIEWS.filter(([p]) => PERMS.has(p)).map(([, load]) => load()));
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.loaded = "true";
   } catch (e) {
@@ -240,6 +269,7 @@ async function refresh() {
 }
 
 function showLogin(msg) {
+  PERMS = new Set();
   $("main").hidden = true;
   $("login").hidden = false;
   if (msg) $("status").textContent = msg;
@@ -266,14 +296,15 @@ function start() {
     e.preventDefault();
     sessionStorage.setItem(KEY, $("key-input").value.trim());
     $("key-input").value = "";
+    PERMS = new Set();
     start2();
   });
-  $("forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin("Key forgotten."); });
+  $("forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); PERMS = new Set(); showLogin("Key forgotten."); });
   $("refresh").addEventListener("click", () => { planLoadedAt = 0; refresh(); });
   $("since").addEventListener("change", refresh);
   $("search").addEventListener("submit", (e) => { e.preventDefault(); loadRequests(); });
   $("detail-close").addEventListener("click", () => { $("detail").hidden = true; });
-  window.addEventListener("hashchange", () => start2(takeKeyFromUrl()));  // a #key= link opened in this tab
+  window.addEventListener("hashchange", () => { PERMS = new Set(); start2(takeKeyFromUrl()); });  // a #key= link opened in this tab
   start2(warning);
   setInterval(() => { if (!$("main").hidden) refresh(); }, 15000);
 }
@@ -285,4 +316,6 @@ function start2(warning) {
   refresh();
 }
 
-start();
+window.Corral = { api, el, rows, fmt, usd, view, $ };
+// After every deferred script has run, so views registered by prompts.js and others count.
+document.addEventListener("DOMContentLoaded", start);
