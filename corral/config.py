@@ -18,13 +18,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from corral.batches.settings import BatchSettings
 from corral.config_secrets import literal_secrets
 from corral.core.ownership import Ownership
 from corral.cost.settings import PricingSettings
 from corral.files.settings import FileSettings
+from corral.governance.profiles import apply_profile
 from corral.governance.settings import GovernanceSettings
 from corral.jobs.settings import JobSettings
 from corral.knowledge.settings import KnowledgeSettings, RouteKnowledge
@@ -181,6 +191,24 @@ class Settings(_Strict):
     # Who sees stored files, batches, responses and vector stores: the team (default) or the key.
     ownership: Ownership = "team"
     source: str = "(defaults)"
+
+    # The paths a compliance preset filled in (governance.profile; corral governance profile).
+    _preset_filled: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _compliance_preset(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """Fill `governance.profile`'s defaults under the file's own values (docs/compliance.md)."""
+        filled: frozenset[str] = frozenset()
+        if isinstance(data, dict):
+            data, filled = apply_profile(data)
+        settings = handler(data)
+        settings._preset_filled = filled
+        return settings
+
+    @property
+    def preset_filled(self) -> frozenset[str]:
+        return self._preset_filled
 
     @field_validator("models")
     @classmethod

@@ -8,6 +8,7 @@ like ``corral keys``. Attach with ``cli.add_command(policy_events)``; ``corral g
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -96,7 +97,8 @@ def policy_events(
 
 @click.group("governance")
 def governance() -> None:
-    """What Corral keeps and where: the data map, and retention (erasure builds on the map)."""
+    """What Corral keeps and where (the data map), how long (retention), the compliance preset in
+    force (profile), and the governance document (doc)."""
 
 
 @governance.command("datamap")
@@ -146,6 +148,48 @@ def retention_command(config: str | None, dry_run: bool, as_json: bool) -> None:
 
 def _days(days: int | None) -> str:
     return "keep" if days is None else f"{days} days"
+
+
+@governance.command("profile")
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="corral.yaml to check "
+              "(default: $CORRAL_CONFIG, then ./corral.yaml).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def profile_command(config: str | None, as_json: bool) -> None:
+    """What the compliance preset (governance.profile) sets, the value in force for each, and
+    whether it came from the preset or from your file (an override weaker than the preset is
+    marked). See docs/compliance.md."""
+    from corral.governance.profiles import explain
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    profile = settings.governance.profile
+    lines = explain(profile, settings.preset_filled, settings.model_dump(mode="json"))
+    weak_routes = _routes_weaker_than_default(settings)
+    if as_json:
+        click.echo(json.dumps({"profile": profile, "values": [dataclasses.asdict(x) for x in lines],
+                               "routes_without_redaction": weak_routes}, indent=2))
+        return
+    if profile == "none":
+        click.echo("No compliance preset (governance.profile: none). Presets: gdpr, ccpa, hipaa; "
+                   "see docs/compliance.md.")
+        return
+    click.echo(f"Compliance preset: {profile}. Your file's values win over the preset's.")
+    rows = [[x.path, json.dumps(x.preset), json.dumps(x.effective),
+             x.source + (" (WEAKER than the preset)" if x.weaker else "")] for x in lines]
+    click.echo(text_table(["SETTING", "PRESET", "IN FORCE", "FROM"], rows))
+    if weak_routes:
+        click.echo(f"Routes whose own privacy rule does not redact: {', '.join(weak_routes)} "
+                   "(models.<name>.privacy or privacy.routes override the default).")
+
+
+def _routes_weaker_than_default(settings: Settings) -> list[str]:
+    """Routes whose own privacy rule lets personal data through while the preset redacts."""
+    if settings.governance.profile == "none":
+        return []
+    rules = {**settings.privacy.routes, **{n: m.privacy for n, m in settings.models.items() if m.privacy}}
+    return sorted(name for name, rule in rules.items() if rule.policy not in ("redact", "block"))
 
 
 @governance.command("doc")

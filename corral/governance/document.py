@@ -3,8 +3,8 @@
 Written for a compliance reader who has never seen the code: plain sentences and tables. It
 names the configuration it describes by the same SHA-256 the audit log's ``config.load`` entry
 records (corral.governance.audit.config_fingerprint), so a reader can match the two. First cut
-of issue 13, item 9: Markdown only; prompt owners, incidents, roles and measured figures are
-listed as not covered until those features exist (items 5-7).
+of issue 13, item 9: Markdown only; sections on who may act (roles, the compliance preset) are
+in corral.governance.document_access.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from corral.config import ModelSettings, ProviderSettings, Settings
+from corral.core.text_table import markdown_table as _table
 from corral.governance.audit import config_fingerprint
 from corral.governance.datamap import DATA_MAP, DataStore
+from corral.governance.document_access import profile_section, roles_section
 from corral.governance.erasure import NOT_ERASED
 from corral.limits.settings import METRICS, LimitRule, Metric
 from corral.privacy.policy import privacy_settings_from
@@ -42,14 +44,7 @@ RETENTION_MEANING = {
 }
 SECTIONS = ("About this document", "Models and providers in use", "Personal data handling per route",
             "Retention", "Where data is kept", "Rights and erasure", "Audit arrangements",
-            "Limits and budgets", "Not covered yet")
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
-
-    return "\n".join([line(headers), line(["---"] * len(headers)), *(line(r) for r in rows)])
+            "Roles and access", "Compliance preset", "Limits and budgets", "Not covered yet")
 
 
 def _plain(text: str) -> str:
@@ -306,8 +301,6 @@ def _not_covered() -> str:
         "- **System prompts**: who owns each system prompt and who must approve a change to it.",
         "- **Incidents**: how a reported harmful or wrong answer is investigated, and who is "
         "contacted when it is serious (escalation contacts).",
-        "- **Roles**: which administrative roles exist and what each may see and do; today an "
-        "admin API key can do every administrative action.",
         "- **Measured figures**: how accurate personal-data detection is, and error rates.",
     ])
 
@@ -316,5 +309,6 @@ def governance_document(settings: Settings, now: Callable[[], datetime] | None =
     """The governance document (Markdown) for `settings`; `now` fixes the time in tests."""
     generated_at = (now or (lambda: datetime.now(UTC)))()
     parts = [_header(settings, generated_at), _models(settings), _privacy(settings), _retention(settings),
-             _datamap(), _erasure(), _audit(), _limits(settings), _not_covered()]
+             _datamap(), _erasure(), _audit(), roles_section(), profile_section(settings), _limits(settings),
+             _not_covered()]
     return "\n\n".join(parts) + "\n"

@@ -25,6 +25,8 @@ This module imports nothing but pydantic: ``Settings`` composes it as the ``gove
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -63,4 +65,10 @@ class RetentionSettings(_Strict):
 
 
 class GovernanceSettings(_Strict):
+    # A compliance preset fills defaults across sections before validation (corral.governance.
+    # profiles, docs/compliance.md); the file's own values win.
+    profile: Literal["none", "gdpr", "ccpa", "hipaa"] = "none"
+    # How many days an erasure request may take from receipt to done: the governance document
+    # states it; null when no preset or file sets one.
+    erasure_deadline_days: int | None = Field(None, ge=1, le=365, strict=True)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -90,3 +90,23 @@ def test_cli_writes_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_cli_reports_a_bad_config(tmp_path: Path) -> None:
     result = CliRunner().invoke(governance, ["doc", "-c", str(tmp_path / "missing.yaml")])
     assert result.exit_code != 0 and "does not exist" in result.output
+
+
+def test_a_compliance_preset_changes_the_document() -> None:
+    """The preset, what it set, what the file overrode, and the erasure deadline are stated."""
+    base, gdpr = _doc(_settings()), _doc(_settings(governance={"profile": "gdpr",
+                                                               "retention": {"feedback_days": 400}}))
+    assert "No compliance preset is selected" in base and "within **30 days**" not in base
+    assert "The **GDPR** preset is selected" in gdpr
+    assert "| `privacy.default.policy` | redact | redact | preset |" in gdpr
+    assert ("| `governance.retention.feedback_days` | 180 | 400 | configuration, weaker than the preset |"
+            in gdpr)
+    assert "Erasure requests are completed within **30 days** of receipt." in gdpr
+    # The preset's default privacy policy reaches the per-route table too.
+    assert "| `smollm2-135m-instruct` | `redact` | the default |" in gdpr
+
+
+def test_the_roles_section_comes_from_the_role_table() -> None:
+    text = _doc(_settings())
+    assert "| `auditor` | reads request records" in text
+    assert "read and export the audit log" in text  # a permission's wording, from corral.auth.roles
