@@ -17,6 +17,7 @@ from corral.core.text_table import markdown_table as _table
 from corral.governance.audit import config_fingerprint
 from corral.governance.datamap import DATA_MAP, DataStore
 from corral.governance.document_access import profile_section, roles_section
+from corral.governance.document_figures import OperatingFigures, figures_section
 from corral.governance.erasure import NOT_ERASED
 from corral.limits.settings import METRICS, LimitRule, Metric
 from corral.privacy.policy import privacy_settings_from
@@ -44,7 +45,8 @@ RETENTION_MEANING = {
 }
 SECTIONS = ("About this document", "Models and providers in use", "Personal data handling per route",
             "Retention", "Where data is kept", "Rights and erasure", "Audit arrangements",
-            "Roles and access", "Compliance preset", "Limits and budgets", "Not covered yet")
+            "Roles and access", "Compliance preset", "Limits and budgets", "Measured figures",
+            "Not covered yet")
 
 
 def _plain(text: str) -> str:
@@ -301,14 +303,15 @@ def _not_covered() -> str:
         "- **System prompts**: who owns each system prompt and who must approve a change to it.",
         "- **Incidents**: how a reported harmful or wrong answer is investigated, and who is "
         "contacted when it is serious (escalation contacts).",
-        "- **Measured figures**: how accurate personal-data detection is, and error rates.",
     ])
 
 
-def governance_document(settings: Settings, now: Callable[[], datetime] | None = None) -> str:
-    """The governance document (Markdown) for `settings`; `now` fixes the time in tests."""
+def governance_document(settings: Settings, now: Callable[[], datetime] | None = None,
+                        figures: OperatingFigures | None = None) -> str:
+    """The governance document (Markdown) for `settings`; `now` fixes the time in tests;
+    `figures` are the deployment's own (`operating_figures`), when its database is at hand."""
     generated_at = (now or (lambda: datetime.now(UTC)))()
     parts = [_header(settings, generated_at), _models(settings), _privacy(settings), _retention(settings),
              _datamap(), _erasure(), _audit(), roles_section(), profile_section(settings), _limits(settings),
-             _not_covered()]
+             figures_section(figures), _not_covered()]
     return "\n\n".join(parts) + "\n"

@@ -1,0 +1,38 @@
+"""The governance document's measured figures: the detector's match the report, and the
+operating figures come from the deployment's own records."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from corral.config import Settings, default_settings_data
+from corral.governance.document import governance_document
+from corral.governance.document_figures import DETECTOR, operating_figures
+from corral.store.db import Database
+from tests.observe.test_queries import store
+
+REPORT = Path(__file__).resolve().parents[2] / "docs" / "privacy-detection.md"
+
+
+def test_the_detector_figures_are_the_reported_ones() -> None:
+    """If the detector is re-measured, docs/privacy-detection.md and the document move together."""
+    text = REPORT.read_text()
+    row = re.search(r"\| \*\*held-out\*\* \| ([\d.]+) \| ([\d.]+) \| \*\*([\d.]+)\*\* \|", text)
+    assert row is not None, "the held-out results row moved: update this test's pattern"
+    assert tuple(map(float, row.groups())) == (DETECTOR["precision"], DETECTOR["recall"], DETECTOR["f2"])
+    assert f"**{DETECTOR['flags_per_1000_chars']}** held-out" in text
+    assert f"**{DETECTOR['median_ms']} ms** median" in text
+
+
+async def test_operating_figures_come_from_the_records(migrated_db: Database, tmp_path: Path) -> None:
+    await store(migrated_db, tmp_path)  # 100 requests: every 10th an error, every 25th degraded
+    figures = await operating_figures(migrated_db)
+    assert figures.requests == 100
+    assert figures.error_rate == 0.10 and figures.degraded_rate == 0.02  # 25 and 75; 50 and 100 are errors
+    assert figures.policy_events == 0 and figures.latency_p50_ms is not None
+    text = governance_document(Settings.model_validate(default_settings_data()), figures=figures)
+    assert "| Requests | 100 |" in text and "| Failed (an error reached the client) | 10.00% |" in text
+    without = governance_document(Settings.model_validate(default_settings_data()))
+    assert "has no operating figures" in without and "| Requests |" not in without
+    assert f"| Recall | {DETECTOR['recall']:.3f} |" in without
