@@ -9,8 +9,10 @@ in corral.governance.document_access.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from corral.config import ModelSettings, ProviderSettings, Settings
 from corral.core.text_table import markdown_table as _table
@@ -25,6 +27,7 @@ from corral.privacy.policy import privacy_settings_from
 __all__ = ["SECTIONS", "governance_document"]
 
 IN_PROCESS = frozenset({"local", "local-embed"})
+INTRANET_SUFFIXES = (".internal", ".local", ".lan", ".corp", ".intranet", ".svc", ".localhost")
 DAY_S = 86_400
 POLICY_MEANING = {
     "off": "personal data is not looked for; prompts go to the provider as written",
@@ -68,11 +71,28 @@ def _seconds(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
+def _on_own_network(base_url: str | None) -> bool:
+    """A server on a private or loopback address, or with an intranet-only name: self-hosted.
+
+    A public name may be self-hosted too; the document then says "over the internet" and lets
+    the reader judge, rather than calling a third party self-hosted."""
+    host = urlsplit(base_url or "").hostname
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host or host.endswith(INTRANET_SUFFIXES)
+    return address.is_private or address.is_loopback or address.is_link_local
+
+
 def _destination(provider: ProviderSettings) -> str:
     if provider.type in IN_PROCESS:
         return "runs inside Corral's own process; data does not leave the server"
+    if _on_own_network(provider.base_url):
+        return f"a server on the organisation's own network (self-hosted): {provider.base_url}"
     where = provider.base_url or f"{provider.type}'s public API"
-    return f"third party reached over the network: {where}"
+    return f"third party reached over the internet: {where}"
 
 
 def _header(settings: Settings, generated_at: datetime) -> str:
@@ -118,10 +138,11 @@ def _models(settings: Settings) -> str:
         _table(["Route", "Provider", "Provider type", "Upstream model", "Where the data goes", "Fallbacks"],
                rows) if rows else "No routes are configured.",
     ]
-    external = [n for n, p in settings.providers.items() if p.type not in IN_PROCESS]
-    parts += ["", "Third-party providers, which receive prompts over the network and are governed by "
+    external = [n for n, p in settings.providers.items()
+                if p.type not in IN_PROCESS and not _on_own_network(p.base_url)]
+    parts += ["", "Providers reached over the internet, which receive prompts and are governed by "
               "their own terms and data policies: " + (", ".join(external) if external else
-                                                      "none; every model runs inside Corral.")]
+                                                      "none; every model runs inside the organisation.")]
     return "\n".join(parts)
 
 

@@ -67,8 +67,10 @@ def test_third_party_providers_cache_and_limits_are_described() -> None:
         "limits": {"teams": {"research": {"usd_per_month": {"soft": 400, "hard": 500}}}},
     })
     text = _doc(settings)
-    assert "third party reached over the network: openai's public API" in text
-    assert "http://gpu:8000/v1" in text and "oai, vllm" in text
+    assert "third party reached over the internet: openai's public API" in text
+    # "gpu" has no dot: an intranet name, so the vLLM server is self-hosted, not a third party.
+    assert "a server on the organisation's own network (self-hosted): http://gpu:8000/v1" in text
+    assert "governed by their own terms and data policies: oai\n" in text
     assert "| `gpt` | `off` | the default | no | exact and semantic, answers kept 1 hour |" in text
     assert "| team `research` | - | - | - | hard 500, alert at 400 |" in text
 
@@ -110,3 +112,16 @@ def test_the_roles_section_comes_from_the_role_table() -> None:
     text = _doc(_settings())
     assert "| `auditor` | reads request records" in text
     assert "read and export the audit log" in text  # a permission's wording, from corral.auth.roles
+
+
+@pytest.mark.parametrize(("base_url", "own"), [
+    ("http://10.0.3.4:8000/v1", True), ("http://127.0.0.1:11434/v1", True), ("http://[fd00::1]/v1", True),
+    ("http://vllm.prod.svc.cluster.local/v1", True), ("http://gpu-pool.internal:8000/v1", True),
+    ("https://api.together.xyz/v1", False), ("http://8.8.8.8/v1", False), (None, False)])
+def test_self_hosted_servers_are_told_from_third_parties(base_url: str | None, own: bool) -> None:
+    provider = {"type": "openai-compatible"} | ({"base_url": base_url} if base_url else {})
+    settings = Settings.model_validate({"providers": {"p": provider},
+                                        "models": {"m": {"deployments": [{"provider": "p", "model": "x"}]}}})
+    text = _doc(settings)
+    assert ("own network (self-hosted)" in text) is own
+    assert ("data policies: p\n" in text) is not own
