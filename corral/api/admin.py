@@ -14,7 +14,7 @@ from corral.auth.keys import KeyFieldError
 from corral.auth.roles import permissions_of
 from corral.auth.service import AmbiguousKeyError, KeyNotFoundError
 from corral.core.errors import InvalidRequest, NotFound
-from corral.governance.audit import MAX_LIMIT, AuditLog
+from corral.governance.audit import MAX_LIMIT, AuditLog, key_audit
 from corral.governance.erasure import erase
 
 
@@ -45,29 +45,27 @@ async def create_key(request: Request) -> Response:
     scopes = data.get(field, ["inference"])
     if not isinstance(scopes, list):
         raise InvalidRequest(f"'{field}' must be a list of role names (docs/roles.md).", param=field)
+    gateway = request.app.state.gateway
     try:
-        raw, info = await request.app.state.gateway.keys.create(
-            data["name"], data.get("team", "default"), scopes, created_by=caller.key_id
-        )
+        raw, info = await gateway.keys.create(
+            data["name"], data.get("team", "default"), scopes, created_by=caller.key_id,
+            audit=key_audit(AuditLog(gateway.db), caller.key_id, "key.create", caller.key_name))
     except KeyFieldError as exc:  # name, team and scopes are validated where keys are made
         raise InvalidRequest(str(exc), param=field if exc.field == "roles" else exc.field) from None
-    await AuditLog(request.app.state.gateway.db).append(
-        caller.key_id, "key.create", info.id, after=info.to_dict(), actor_name=caller.key_name)
     return json_response({**info.to_dict(), "key": raw}, status_code=201)
 
 
 async def revoke_key(request: Request) -> Response:
     caller = await authenticate(request, "keys.manage")
     ref = path_text(request, "key_id")
+    gateway = request.app.state.gateway
     try:
-        before = await request.app.state.gateway.keys.get(ref)
-        info = await request.app.state.gateway.keys.revoke(ref)
+        info = await gateway.keys.revoke(
+            ref, audit=key_audit(AuditLog(gateway.db), caller.key_id, "key.revoke", caller.key_name))
     except KeyNotFoundError:
         raise NotFound(f"No key with id or prefix '{ref}'. List keys with GET /admin/keys.") from None
     except AmbiguousKeyError as exc:
         raise InvalidRequest(str(exc), param="key_id") from None
-    await AuditLog(request.app.state.gateway.db).append(
-        caller.key_id, "key.revoke", info.id, before.to_dict(), info.to_dict(), actor_name=caller.key_name)
     return json_response(info.to_dict())
 
 
@@ -96,6 +94,7 @@ async def create_erasure(request: Request) -> Response:
     if len(data) != 1:
         raise InvalidRequest("Send exactly one of 'user', 'key' or 'request' to erase.")
     gateway = request.app.state.gateway
-    receipt = await erase(gateway.db, **data, actor=caller.key_id, actor_name=caller.key_name,
-                          home=gateway.settings.home)
+    receipt = await erase(gateway.db, user=data.get("user"), key=data.get("key"), request=data.get("request"),
+                          actor=caller.key_id, actor_name=caller.key_name, home=gateway.settings.home,
+                          cache=gateway.cache, live_spool=gateway.recorder.sink)  # this process's too
     return json_response(receipt.to_dict())

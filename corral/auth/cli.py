@@ -18,7 +18,7 @@ import click
 from corral.auth.keys import SCOPE_INFERENCE, SCOPES, KeyInfo
 from corral.auth.service import AmbiguousKeyError, KeyNotFoundError, KeyService
 from corral.core.text_table import text_table
-from corral.governance.audit import AuditLog, cli_actor
+from corral.governance.audit import AuditLog, cli_actor, key_audit
 from corral.store import open_database_from_env
 
 T = TypeVar("T")
@@ -87,9 +87,8 @@ def keys() -> None:
 def create_cmd(name: str, team: str, scopes: tuple[str, ...], created_by: str | None, as_json: bool) -> None:
     """Create a key and print it once."""
     async def create(s: KeyService) -> tuple[str, KeyInfo]:
-        raw, info = await s.create(name, team, scopes, created_by=created_by or "cli")
-        await AuditLog(s.db).append(cli_actor(), "key.create", info.id, after=info.to_dict())
-        return raw, info
+        return await s.create(name, team, scopes, created_by=created_by or "cli",
+                              audit=key_audit(AuditLog(s.db), cli_actor(), "key.create"))
 
     try:
         raw, info = _with_service(create)
@@ -141,10 +140,7 @@ def list_cmd(include_revoked: bool, as_json: bool) -> None:
 def revoke_cmd(key_id: str) -> None:
     """Revoke a key by id (key_...) or display prefix (sk-corral-...)."""
     async def revoke(s: KeyService) -> KeyInfo:
-        before = await s.get(key_id)
-        info = await s.revoke(key_id)
-        await AuditLog(s.db).append(cli_actor(), "key.revoke", info.id, before.to_dict(), info.to_dict())
-        return info
+        return await s.revoke(key_id, audit=key_audit(AuditLog(s.db), cli_actor(), "key.revoke"))
 
     try:
         info: KeyInfo = _with_service(revoke)

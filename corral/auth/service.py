@@ -11,7 +11,7 @@ import hmac
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +38,9 @@ from corral.store.schema import api_keys, utcnow
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_LOCK = "corral.auth.bootstrap"
+#: Records a key change inside its transaction: ``(tx, before, after)`` (corral.governance.audit
+#: supplies it; the auth layer does not import governance).
+AuditHook = Callable[[Transaction, "KeyInfo | None", "KeyInfo"], Awaitable[object]]
 
 
 class KeyNotFoundError(LookupError):
@@ -117,10 +120,17 @@ class KeyService:
         team: str = "default",
         scopes: Iterable[str] = (SCOPE_INFERENCE,),
         created_by: str | None = None,
+        audit: AuditHook | None = None,
     ) -> tuple[str, KeyInfo]:
-        """Create a key; returns the raw key (show it once) and its info."""
+        """Create a key; returns the raw key (show it once) and its info.
+
+        ``audit(tx, None, info)`` runs in the same transaction, so a key never exists without
+        its audit entry (nor an entry without its key)."""
         async with self.db.transaction() as tx:
-            return await self._insert(tx, name, team, scopes, created_by)
+            raw, info = await self._insert(tx, name, team, scopes, created_by)
+            if audit is not None:
+                await audit(tx, None, info)
+            return raw, info
 
     async def _insert(
         self,
@@ -193,14 +203,16 @@ class KeyService:
         async with self.db.transaction(readonly=True) as tx:
             return _row_to_info(await self._find(tx, key_ref))
 
-    async def revoke(self, key_ref: str) -> KeyInfo:
+    async def revoke(self, key_ref: str, audit: AuditHook | None = None) -> KeyInfo:
         """Revoke by id or display prefix; effective immediately in this process.
 
-        Idempotent: revoking a revoked key returns it unchanged.
+        Idempotent: revoking a revoked key returns it unchanged. ``audit(tx, before, after)``
+        runs in the revoking transaction.
         Raises :class:`KeyNotFoundError` or :class:`AmbiguousKeyError`.
         """
         async with self.db.transaction() as tx:
             row: Mapping[Any, Any] = await self._find(tx, key_ref)
+            before = _row_to_info(row)
             if row["revoked_at"] is None:
                 now = utcnow()
                 await tx.execute(
@@ -209,6 +221,8 @@ class KeyService:
                     .values(revoked_at=now)
                 )
                 row = {**row, "revoked_at": now}
+            if audit is not None:
+                await audit(tx, before, _row_to_info(row))
         self._epoch += 1
         self._cache.pop(row["hash"], None)
         log.info("revoked API key %s (%s)", row["id"], row["prefix"])

@@ -26,7 +26,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -233,3 +233,13 @@ class AuditLog:
                           after={"entries": count, "since": None if since is None else _iso(since),
                                  "last_hash": last}, actor_name=actor_name)
         return count
+
+
+def key_audit(log: AuditLog, actor: str, action: str, actor_name: str | None = None) -> Callable[
+        [Transaction, Any, Any], Awaitable[AuditEntry]]:
+    """The hook corral.auth.service calls inside a key's create/revoke transaction: one entry
+    with the key before and after (``KeyInfo.to_dict``: never the raw key or its hash)."""
+    async def hook(tx: Transaction, before: Any, after: Any) -> AuditEntry:
+        return await log.append_in(tx, actor, action, after.id, None if before is None else before.to_dict(),
+                                   after.to_dict(), actor_name)
+    return hook

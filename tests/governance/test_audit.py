@@ -259,3 +259,29 @@ def test_admin_audit_needs_an_admin_key_and_good_params(server: RunningServer) -
         assert res.status_code == 400, (query, res.text)
         error = res.json()["error"]
         assert error["type"] == "invalid_request_error" and error["param"] == param
+
+
+async def test_a_key_change_and_its_entry_commit_together(migrated_db: Database) -> None:
+    """A key is never created or revoked without its audit entry: one transaction for both."""
+    from corral.auth.service import KeyService
+    from corral.governance.audit import key_audit
+
+    keys_service, log = KeyService(migrated_db, touch_interval_s=None), AuditLog(migrated_db)
+
+    async def broken(tx: Any, before: Any, after: Any) -> None:
+        raise RuntimeError("the audit write failed")
+
+    with pytest.raises(RuntimeError):
+        await keys_service.create("doomed", audit=broken)
+    assert [k.name for k in await keys_service.list(include_revoked=True)] == []
+
+    _, info = await keys_service.create("kept", audit=key_audit(log, "key_admin", "key.create", "ops"))
+    with pytest.raises(RuntimeError):
+        await keys_service.revoke(info.id, audit=broken)
+    assert not (await keys_service.get(info.id)).revoked  # the revocation rolled back too
+    await keys_service.revoke(info.id, audit=key_audit(log, "key_admin", "key.revoke", "ops"))
+    entries = await log.entries(None, None, 10)
+    assert [(e.action, e.target) for e in entries] == [("key.revoke", info.id), ("key.create", info.id)]
+    before, after = json.loads(entries[0].before), json.loads(entries[0].after)
+    assert before["revoked"] is False and after["revoked"] is True
+    assert (await log.verify()).ok
