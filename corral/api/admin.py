@@ -44,14 +44,17 @@ async def create_key(request: Request) -> Response:
     field = "scopes" if "scopes" in data else "roles"
     scopes = data.get(field, ["inference"])
     if not isinstance(scopes, list):
-        raise InvalidRequest(f"'{field}' must be a list of role names (docs/roles.md).", param=field)
+        raise InvalidRequest(f"'{field}' must be a list of strings: role names (docs/roles.md).",
+                             param=field)
     gateway = request.app.state.gateway
     try:
         raw, info = await gateway.keys.create(
             data["name"], data.get("team", "default"), scopes, created_by=caller.key_id,
             audit=key_audit(AuditLog(gateway.db), caller.key_id, "key.create", caller.key_name))
     except KeyFieldError as exc:  # name, team and scopes are validated where keys are made
-        raise InvalidRequest(str(exc), param=field if exc.field == "roles" else exc.field) from None
+        if exc.field == "roles":  # name the field the caller sent, roles or scopes
+            raise InvalidRequest(str(exc).replace("'roles'", f"'{field}'"), param=field) from None
+        raise InvalidRequest(str(exc), param=exc.field) from None
     return json_response({**info.to_dict(), "key": raw}, status_code=201)
 
 
