@@ -19,6 +19,7 @@ from corral.api import (
     feedback,
     files,
     golden,
+    governance,
     health,
     metrics,
     models,
@@ -60,6 +61,7 @@ ROUTES = [
     *responses_api.ROUTES,
     *vector_stores.ROUTES,
     *dashboard.ROUTES,
+    *governance.ROUTES,  # the governance document (md, html, pdf)
     Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),

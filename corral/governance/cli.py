@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -195,21 +196,36 @@ def _routes_weaker_than_default(settings: Settings) -> list[str]:
 @governance.command("doc")
 @click.option("--config", "-c", type=click.Path(dir_okay=False), help="corral.yaml to describe "
               "(default: $CORRAL_CONFIG, then ./corral.yaml, else the built-in defaults).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "pdf"]), default="md", show_default=True,
+              help="md: Markdown; html: a standalone page (inline stylesheet, loads nothing); pdf: A4 "
+              "pages for filing or printing.")
 @click.option("--output", "output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write the Markdown to this file instead of standard output.")
-def doc_command(config: str | None, output: str | None) -> None:
-    """The governance document (Markdown) for a compliance reader, generated from the configuration:
-    models and where data goes, personal data per route, retention, the data map, erasure, audit."""
+              help="Write the document to this file instead of standard output. A PDF goes to standard "
+              "output only when that is a pipe or a file, never a terminal.")
+def doc_command(config: str | None, fmt: str, output: str | None) -> None:
+    """The governance document for a compliance reader, generated from the configuration: models
+    and where data goes, personal data per route, retention, the data map, erasure, audit.
+    Markdown by default; --format html or pdf renders the same text (the dashboard's Governance
+    view offers both as downloads)."""
     from corral.governance.document import governance_document
+    from corral.governance.document_render import render
 
     try:
         settings = load_settings(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    if output is None and fmt == "pdf" and sys.stdout.isatty():
+        raise click.UsageError("A PDF is binary: pass --output FILE, or redirect standard output "
+                               "(corral governance doc --format pdf > governance.pdf).")
     text = governance_document(settings)
-    if output is None:
+    if fmt == "md" and output is None:
         click.echo(text, nl=False)
         return
-    with open(output, "w", encoding="utf-8") as f:
-        f.write(text)
-    click.echo(f"Wrote the governance document to {output}.", err=True)
+    data = render(text, fmt)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with open(output, "wb") as f:
+        f.write(data)
+    click.echo(f"Wrote the governance document ({fmt}) to {output}.", err=True)

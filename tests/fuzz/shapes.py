@@ -262,6 +262,8 @@ SHAPES: dict[str, Builder] = {
     "GET /v1/models/{model:path}": get_model,
     "POST /v1/feedback": feedback,
     "GET /admin/whoami": _get("/admin/whoami", "/admin/whoami", ["", "x=1"]),
+    "GET /admin/governance/document": _get("/admin/governance/document", "/admin/governance/document",
+                                          ["", "format=md", "format=html", "format=pdf", "format=docx"]),
     "GET /admin/keys": list_keys,
     "POST /admin/keys": create_key,
     "DELETE /admin/keys/{key_id}": revoke_key,
