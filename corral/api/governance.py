@@ -1,7 +1,8 @@
 """``GET /admin/governance/document``: the governance document of the running gateway.
 
 The same document as ``corral governance doc``, built from the settings the gateway runs
-with (not from a file that may have changed since), in Markdown, HTML or PDF. Permission
+with (not from a file that may have changed since) and its records' last 30 days, in
+Markdown, HTML or PDF. Permission
 ``config.read`` (roles admin and auditor). The dashboard's Governance view shows the Markdown
 and offers the other two as downloads.
 
@@ -20,14 +21,15 @@ from corral.api.auth import authenticate
 from corral.config import Settings
 from corral.core.errors import InvalidRequest
 from corral.governance.document import governance_document
+from corral.governance.document_figures import OperatingFigures, operating_figures
 from corral.governance.document_render import FORMATS, HTML_CSP, render
 
 PATH = "/admin/governance/document"
 FILENAME = "corral-governance"
 
 
-def _build(settings: Settings, fmt: str) -> bytes:
-    return render(governance_document(settings), fmt)
+def _build(settings: Settings, fmt: str, figures: OperatingFigures) -> bytes:
+    return render(governance_document(settings, figures=figures), fmt)
 
 
 async def get_document(request: Request) -> Response:
@@ -37,8 +39,10 @@ async def get_document(request: Request) -> Response:
     if fmt not in FORMATS:
         raise InvalidRequest(f"'format' must be one of {', '.join(FORMATS)}; got {fmt[:40]!r}.",
                              param="format")
+    gateway = request.app.state.gateway
+    figures = await operating_figures(gateway.db)
     # The PDF takes about 0.1 s of CPU for the default document: off the event loop.
-    body = await run_in_threadpool(_build, request.app.state.gateway.settings, fmt)
+    body = await run_in_threadpool(_build, gateway.settings, fmt, figures)
     headers = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
     if fmt != "md":
         headers["content-disposition"] = f'attachment; filename="{FILENAME}.{fmt}"'

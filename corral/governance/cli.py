@@ -12,14 +12,17 @@ import dataclasses
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from corral.config import ConfigError, Settings, load_settings
 from corral.core.text_table import text_table
 from corral.core.timespan import parse_since
 from corral.governance.datamap import DATA_MAP, describe
+from corral.governance.document_figures import OperatingFigures, operating_figures
 from corral.governance.policy_events import GroupBy, PolicyEvent, PolicyEventStore
 from corral.governance.retention import RULES, apply_retention
 from corral.store import Database, default_database_url, migrate, open_database_from_env
@@ -193,6 +196,29 @@ def _routes_weaker_than_default(settings: Settings) -> list[str]:
     return sorted(name for name, rule in rules.items() if rule.policy not in ("redact", "block"))
 
 
+def _figures(settings: Settings) -> OperatingFigures | None:
+    """The database's operating figures; None (and a note on stderr) when there are none to read.
+
+    A SQLite file that does not exist yet is not created just to describe it."""
+    url = settings.database_url or default_database_url(settings.home)
+    if settings.database_url is None and not (Path(settings.home).expanduser() / "corral.db").exists():
+        return None
+
+    async def read() -> OperatingFigures:
+        db = await Database.connect(url)
+        try:
+            await migrate(db)
+            return await operating_figures(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(read())
+    except (OSError, SQLAlchemyError) as exc:
+        click.echo(f"Note: no operating figures, the database could not be read ({exc}).", err=True)
+        return None
+
+
 @governance.command("doc")
 @click.option("--config", "-c", type=click.Path(dir_okay=False), help="corral.yaml to describe "
               "(default: $CORRAL_CONFIG, then ./corral.yaml, else the built-in defaults).")
@@ -202,7 +228,10 @@ def _routes_weaker_than_default(settings: Settings) -> list[str]:
 @click.option("--output", "output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the document to this file instead of standard output. A PDF goes to standard "
               "output only when that is a pipe or a file, never a terminal.")
-def doc_command(config: str | None, fmt: str, output: str | None) -> None:
+@click.option("--records/--no-records", default=True, show_default=True,
+              help="Add the last 30 days' operating figures from the gateway's database (skipped, "
+              "with a note, when there is none yet or it cannot be reached).")
+def doc_command(config: str | None, fmt: str, output: str | None, records: bool) -> None:
     """The governance document for a compliance reader, generated from the configuration: models
     and where data goes, personal data per route, retention, the data map, erasure, audit.
     Markdown by default; --format html or pdf renders the same text (the dashboard's Governance
@@ -217,7 +246,7 @@ def doc_command(config: str | None, fmt: str, output: str | None) -> None:
     if output is None and fmt == "pdf" and sys.stdout.isatty():
         raise click.UsageError("A PDF is binary: pass --output FILE, or redirect standard output "
                                "(corral governance doc --format pdf > governance.pdf).")
-    text = governance_document(settings)
+    text = governance_document(settings, figures=_figures(settings) if records else None)
     if fmt == "md" and output is None:
         click.echo(text, nl=False)
         return

@@ -36,3 +36,32 @@ async def test_operating_figures_come_from_the_records(migrated_db: Database, tm
     without = governance_document(Settings.model_validate(default_settings_data()))
     assert "has no operating figures" in without and "| Requests |" not in without
     assert f"| Recall | {DETECTOR['recall']:.3f} |" in without
+
+
+def test_the_cli_adds_the_figures_of_the_configured_database(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from corral.governance.cli import governance
+    from corral.store import default_database_url, migrate
+    from corral.store.testing import run_sync
+
+    config = tmp_path / "corral.yaml"
+    config.write_text(f"home: {tmp_path / 'home'}\n")
+    fresh = CliRunner().invoke(governance, ["doc", "--config", str(config)])
+    assert fresh.exit_code == 0 and "has no operating figures" in fresh.output
+    assert not (tmp_path / "home" / "corral.db").exists()  # describing a gateway creates nothing
+
+    async def seed() -> None:
+        (tmp_path / "home").mkdir()
+        db = await Database.connect(default_database_url(tmp_path / "home"))
+        try:
+            await migrate(db)
+            await store(db, tmp_path)
+        finally:
+            await db.close()
+
+    run_sync(seed())
+    seeded = CliRunner().invoke(governance, ["doc", "--config", str(config)])
+    assert seeded.exit_code == 0 and "| Requests | 100 |" in seeded.output
+    without = CliRunner().invoke(governance, ["doc", "--config", str(config), "--no-records"])
+    assert "| Requests |" not in without.output and "has no operating figures" in without.output
