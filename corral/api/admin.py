@@ -9,7 +9,7 @@ from starlette.responses import Response
 from corral.api.auth import authenticate, read_body
 from corral.api.params import int_param, path_text, since_param, text_param
 from corral.api.responses import json_response
-from corral.api.wire import parse_json_object
+from corral.api.wire import parse_json_object, refuse_unknown_fields
 from corral.auth.keys import KeyFieldError
 from corral.auth.roles import permissions_of
 from corral.auth.service import AmbiguousKeyError, KeyNotFoundError
@@ -27,6 +27,9 @@ async def whoami(request: Request) -> Response:
                           "permissions": sorted(permissions_of(caller.scopes))})
 
 
+_KEY_FIELDS = ("name", "team", "roles", "scopes")
+
+
 async def list_keys(request: Request) -> Response:
     await authenticate(request, "keys.manage")
     include_revoked = request.query_params.get("include_revoked") in ("1", "true")
@@ -37,6 +40,7 @@ async def list_keys(request: Request) -> Response:
 async def create_key(request: Request) -> Response:
     caller = await authenticate(request, "keys.manage")
     data = parse_json_object(await read_body(request, 64 * 1024))
+    refuse_unknown_fields(data, _KEY_FIELDS)
     if data.get("name") is None:
         raise InvalidRequest("'name' is required: a label for the key.", param="name")
     if "roles" in data and "scopes" in data:

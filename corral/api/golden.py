@@ -12,7 +12,7 @@ from starlette.responses import Response
 from corral.api.auth import authenticate, read_body
 from corral.api.params import text_param
 from corral.api.responses import json_response
-from corral.api.wire import parse_json_object
+from corral.api.wire import parse_json_object, refuse_unknown_fields
 from corral.core.errors import InvalidRequest, NotFound
 from corral.observe.quality.golden import GoldenStore, validate_golden
 
@@ -29,6 +29,7 @@ async def list_golden(request: Request) -> Response:
 async def create_golden(request: Request) -> Response:
     await authenticate(request, "golden.manage")
     data = parse_json_object(await read_body(request, MAX_BODY_BYTES))
+    refuse_unknown_fields(data, ("route", "question", "answer"))
     try:
         example = validate_golden(data.get("route"), data.get("question"), data.get("answer"))
     except ValueError as exc:

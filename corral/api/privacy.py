@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from corral.api.auth import authenticate, read_body
 from corral.api.responses import json_response
-from corral.api.wire import parse_json_object
+from corral.api.wire import parse_json_object, refuse_unknown_fields
 from corral.core.errors import InvalidRequest
 from corral.privacy.offload import off_loop
 from corral.privacy.redact import ShowValues, span_report
@@ -41,6 +41,7 @@ async def scan_text(request: Request) -> Response:
     """``{"text": ..., "show_values": false}`` -> the spans found, sorted by offset."""
     await authenticate(request, "config.read")
     data = parse_json_object(await read_body(request, MAX_SCAN_BYTES))
+    refuse_unknown_fields(data, ("text", "show_values"))
     text = data.get("text")
     if not isinstance(text, str):
         raise InvalidRequest("'text' is required: the string to scan.", param="text")

@@ -152,6 +152,17 @@ def parse_json_object(body: bytes, typed: frozenset[str] = frozenset()) -> dict[
     return data
 
 
+def refuse_unknown_fields(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """400 naming every field the endpoint does not know: a misspelt or unsupported option must
+    not be silently ignored (`{"max_budget": 5}` on a key would otherwise look accepted)."""
+    unknown = sorted(name for name in data if name not in allowed)
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown field(s): {', '.join(repr(n[:60]) for n in unknown[:10])}"
+            f"{' and more' if len(unknown) > 10 else ''}. This endpoint accepts: {', '.join(allowed)}.",
+            param=unknown[0][:200])
+
+
 def _validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
     text = str(exc)
     message, _, where = text.partition(" - at `$")

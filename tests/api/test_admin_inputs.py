@@ -127,3 +127,19 @@ def test_the_span_parser_bounds_spans_and_takes_only_ascii_digits() -> None:
         with pytest.raises(ValueError, match="'since'"):
             parse_since(bad, now=now)
     assert parse_since("2024-05-01T14:00:00+02:00") == datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("path", "body", "unknown"), [
+    ("/admin/keys", {"name": "k", "max_budget": 5, "rpm": 60, "models": ["gpt"]},
+     "'max_budget', 'models', 'rpm'"),
+    ("/admin/golden", {"route": "echo", "question": "q", "answer": "a", "weight": 2}, "'weight'"),
+    ("/admin/pii/scan", {"text": "hi", "entities": ["PERSON"]}, "'entities'"),
+])
+def test_unknown_admin_fields_are_a_400_that_names_them(server: RunningServer, path: str, body: dict,
+                                                         unknown: str) -> None:
+    """Silently ignoring a field looks like it was applied: a budget that is not enforced."""
+    before = _call(server, "GET", "/admin/keys").json()["data"]
+    r = _call(server, "POST", path, body)
+    _assert_400(r, unknown.split(", ")[0].strip("'"), f"Unknown field(s): {unknown}")
+    assert "This endpoint accepts:" in r.json()["error"]["message"]
+    assert _call(server, "GET", "/admin/keys").json()["data"] == before  # nothing was created
