@@ -30,12 +30,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from corral.cache.memory import DEFAULT_MAX_BYTES, BoundedMemoryStore
+from corral.cache.owners import OwnerKind, owner_tag
 from corral.core.types import ChatResponse, ToolCall, Usage
 from corral.store.kv import KV
 
@@ -77,7 +79,7 @@ def _usage(data: dict[str, Any] | None) -> Usage | None:
 class ExactCache:
     def __init__(self, kv: KV | BoundedMemoryStore, ttl_s: float = 3600, max_bytes: int = 256_000,
                  namespace: str = "cache:exact:") -> None:
-        self.kv = kv  # only get/set/delete are used, which both kinds of store offer
+        self.kv = kv  # get/set/delete and the tagged set/delete, which both kinds of store offer
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self.namespace = namespace
@@ -159,10 +161,15 @@ class ExactCache:
         payload = self.encode(response)
         return False if payload is None else await self.put_encoded(key, payload)
 
-    async def put_encoded(self, key: str, payload: bytes, ttl_s: float | None = None) -> bool:
-        """Store bytes from :meth:`encode` (lets callers serialise first, write later)."""
+    async def put_encoded(self, key: str, payload: bytes, ttl_s: float | None = None,
+                          tags: Sequence[str] = ()) -> bool:
+        """Store bytes from :meth:`encode` (lets callers serialise first, write later); ``tags``:
+        the entry's owners (corral.cache.owners), for erasure."""
         try:
-            await self.kv.set(self.namespace + key, payload, ttl_s=ttl_s or self.ttl_s)
+            if tags:
+                await self.kv.set_tagged(self.namespace + key, payload, ttl_s or self.ttl_s, tags)
+            else:
+                await self.kv.set(self.namespace + key, payload, ttl_s=ttl_s or self.ttl_s)
         except Exception as exc:  # noqa: BLE001 - a cache write must never fail a request
             self.counters["errors"] += 1
             log.warning("exact cache write failed: %s", exc)
@@ -198,6 +205,12 @@ class ExactCache:
             return None
         self.counters["hits"] += 1
         return entry
+
+    async def erase_owner(self, kind: OwnerKind, value: str) -> tuple[list[str], int]:
+        """Delete the entries written for/by one owner: (their keys, how many were live). Raises the
+        store's error: an erasure must say it failed, unlike a cache read or write."""
+        keys, live = await self.kv.delete_tagged(owner_tag(kind, value))
+        return [k.removeprefix(self.namespace) for k in keys], live
 
     async def delete(self, key: str) -> bool:
         try:

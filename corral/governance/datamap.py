@@ -130,22 +130,25 @@ DATA_MAP: tuple[DataStore, ...] = (
         "exact_cache", "kv", "content", "cached answers (text, tool calls, usage; on exact routes "
         "the answer's origin, and for semantic routes the last user message as origin.prompt)",
         location="Redis, when redis_url is set", keyed_by="<kv prefix, default corral:>cache:exact:"
-        "<sha256 hex of the canonical request, scoped by team and end user>",
-        note="one-way keys: a user's or key's entries cannot be listed; recompute a key from a "
-        "captured request, match the value's id (chatcmpl-X for req_X), or drop the namespace; "
-        "entries expire after their TTL"),
+        "<sha256 hex of the canonical request, scoped by team and end user>; owner tags "
+        "cache:owner:<user|key|request>:<blake2b of the id> (sorted sets of keys, same lifetime)",
+        note="one-way keys, found by owner through the tags each write files (corral.cache.owners): "
+        "erasure deletes a tag's entries; entries expire after their TTL"),
     DataStore(
         "exact_cache_memory", "memory", "content", "the same cached answers when the KV is "
         "in-process (a byte-bounded LRU, 64 MiB by default)", location=PROCESS + " (BoundedMemoryStore)",
-        keyed_by="cache:exact:<sha256 hex of the canonical request, scoped by team and end user>",
-        note="as exact_cache: not searchable by user, key or request; gone at restart"),
+        keyed_by="cache:exact:<sha256 hex of the canonical request, scoped by team and end user>, "
+        "each with its owner tags",
+        note="found by owner like exact_cache, but only in the process erasure runs in (POST "
+        "/admin/erasure): other processes' entries expire after the TTL or go at restart"),
     DataStore(
         "semantic_cache_index", "memory", "content", "embeddings (384-d) of last user messages on "
         "routes with cache.semantic, each pointing at an exact cache key",
         location=PROCESS + " (SemanticIndex)", keyed_by="scope (sha256 of the request with its last "
         "message blanked, team, end user, route) -> rows of vector, exact cache key and expiry",
-        note="one-way scopes: not searchable by user, key or request; a row whose exact entry is "
-        "gone is dropped when met; up to 2,000 scopes x 1,000 rows; gone at restart"),
+        note="one-way scopes: erasure drops the rows pointing at the owner's exact entries, in the "
+        "process it runs in; elsewhere a row whose exact entry is gone is dropped when met; up to "
+        "2,000 scopes x 1,000 rows; gone at restart"),
     # --- keys and the audit log ---------------------------------------------------------------
     DataStore(
         "api_keys", "table", "credentials", "API keys: sha256 hash, display prefix, name, team, "
@@ -168,7 +171,7 @@ DATA_MAP: tuple[DataStore, ...] = (
         "owner, expiry (the bytes are in file_chunks)", key_column="key_id", team_column="team",
         via=("id -> batches.output_file_id", "id -> batches.error_file_id"), also=("identity",),
         note="key_id is NULL for batch output/error files Corral writes: their key is batches.key_id "
-        "(output_file_id, error_file_id)"),
+        "(output_file_id, error_file_id); no end-user link: a batch line's `user` is only in the bytes"),
     DataStore(
         "file_chunks", "table", "content", "file bytes in ~1 MiB rows (batch inputs and outputs "
         "included)", via=("file_id -> files.id",), note="deleted with their file (ON DELETE CASCADE)"),
@@ -176,7 +179,8 @@ DATA_MAP: tuple[DataStore, ...] = (
         "responses", "table", "content", "stored Responses API objects (store: true): input items "
         "and output as sent and answered", key_column="key_id", team_column="team", also=("identity",),
         note="id resp_X is request req_X (no request column); the end user (user or safety_identifier) "
-        "is only inside body JSON; previous_response_id chains a conversation"),
+        "is only inside body JSON, which erasure reads (corral.store.json_field); metadata is free "
+        "form and not read; previous_response_id chains a conversation"),
     DataStore(
         "jobs", "table", "content", "the durable queue: background responses, batches and their "
         "items; payload and result may hold request content and model output",
@@ -189,12 +193,12 @@ DATA_MAP: tuple[DataStore, ...] = (
         "file ids, status times, user metadata (JSON), counts and usage",
         key_column="key_id", team_column="team", also=("content", "telemetry"),
         note="the lines and answers are in files (input_file_id, output_file_id, error_file_id) and "
-        "jobs (parent_id = id)"),
+        "jobs (parent_id = id); no end-user link (its items' request records carry their users)"),
     # --- the knowledge base -------------------------------------------------------------------
     DataStore(
         "vector_stores", "table", "content", "vector stores: name, description and metadata as "
         "users wrote them, embedding settings, expiry", key_column="key_id", team_column="team",
-        also=("identity",)),
+        also=("identity",), note="belongs to a key and team; no end-user link"),
     DataStore(
         "vector_store_files", "table", "content", "files attached to a store: filename (kept after "
         "the file is gone), attributes, ingest status", team_column="team",

@@ -19,9 +19,12 @@ is logged exactly when the deletes commit. Exceptions, each named in the receipt
 - Dialect-only tables (SQLite's ``kb_chunks_fts``) follow their table by trigger.
 
 The disk spool (``<home>/spool``) is rewritten without the subject's records before the
-transaction, segment by segment, atomically; segments a live process holds are left and named.
-Stores out of a transaction's reach (caches, in-process memory, index files, provider copies)
-are listed under ``not_erased`` with what to do. Running it again finds nothing: zero counts.
+transaction, segment by segment, atomically; segments a live process holds are left and named,
+except the calling process's own (``live_spool``: its record sink rewrites them). The caches
+(``cache``: the exact cache in Redis or this process's memory, and this process's semantic
+index) are cleared by owner tags (corral.governance.erasure_cache). Stores out of reach (other
+processes' memory, index files, provider copies) are listed under ``not_erased`` with what to
+do. Running it again finds nothing: zero counts.
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from sqlalchemy import ColumnElement, Select, String, Table, delete, func, liter
 
 from corral.governance.audit import AuditLog
 from corral.governance.datamap import DATA_MAP, DataStore
-from corral.governance.erasure_spool import SpoolResult, erase_spool
+from corral.governance.erasure_cache import OwnedCache, cache_limits, erase_cache
+from corral.governance.erasure_spool import LiveSpool, SpoolResult, erase_spools
 from corral.store.db import Database, Transaction
+from corral.store.json_field import json_text
 from corral.store.schema import metadata
 
 __all__ = ["KINDS", "NOT_ERASED", "Receipt", "StoreResult", "erase", "plan_order"]
@@ -63,10 +68,6 @@ NOT_ERASED: dict[str, str] = {
     "record_queue": "records in a process's queue are written within flush_interval_s: run the "
                     "erasure again a few seconds later",
     "quality_scorer_memory": "queued records and rolling scores live in each process: gone at restart",
-    "exact_cache": "one-way keys in Redis, not searchable by owner: entries expire after the cache "
-                   "TTL; to remove now, delete <prefix>cache:exact:* (drops every cached answer)",
-    "exact_cache_memory": "one-way keys in process memory: expire after the cache TTL, or restart",
-    "semantic_cache_index": "one-way scopes in process memory: rows drop with their exact entry, or restart",
     "auth_key_cache": "verified keys live 1 s (server.auth_cache_ttl_s): the key stops working within it",
     "kb_vector_files": "embedded HNSW index files still hold the vectors of deleted chunks: delete "
                        "<home>/knowledge/<uid>.usearch of removed stores (it is rebuilt from kb_chunks)",
@@ -175,6 +176,11 @@ _RULES: dict[str, tuple[tuple[str, ...], Rule]] = {
 }
 
 
+# End-user fields inside a JSON column: a stored response names its user (user, or the
+# safety_identifier the record prefers) in its body, whether or not its request record is stored.
+_USER_JSON: dict[str, tuple[str, tuple[str, ...]]] = {"responses": ("body", ("user", "safety_identifier"))}
+
+
 def _in_metadata(store: DataStore) -> bool:
     return store.dialect is None and store.name in metadata.tables
 
@@ -227,6 +233,9 @@ class _Matcher:
         if name in _RULES:
             extra = _RULES[name][1](table, lambda t: self.owned(t, stack | {name}))
             conds += [] if extra is None else [extra]
+        if self.kind == "user" and name in _USER_JSON:  # the end user named only inside a JSON body
+            column, fields = _USER_JSON[name]
+            conds += [json_text(table.c[column], f) == self.value for f in fields]
         self._memo[name] = result = or_(*conds) if conds else None
         return result
 
@@ -292,8 +301,8 @@ async def _revoke(tx: Transaction, matcher: _Matcher) -> None:
         await tx.execute(update(keys).where(cond, keys.c.revoked_at.is_(None)).values(revoked_at=now))
 
 
-def _not_erased(kind: Kind, spool: SpoolResult | None) -> list[dict[str, str]]:
-    out = [{"store": name, "reason": why} for name, why in NOT_ERASED.items()
+def _not_erased(kind: Kind, spool: SpoolResult | None, caches: dict[str, str]) -> list[dict[str, str]]:
+    out = [{"store": name, "reason": why} for name, why in {**NOT_ERASED, **caches}.items()
            if name != "provider_batch_files" or kind == "key"]
     if spool is None:
         out.insert(0, {"store": "request_spool", "reason": "no home directory given: rewrite the "
@@ -316,14 +325,20 @@ def _subject(user: str | None, key: str | None, request: str | None) -> tuple[Ki
 
 async def erase(db: Database, *, user: str | None = None, key: str | None = None,
                 request: str | None = None, actor: str, actor_name: str | None = None,
-                home: Path | None = None) -> Receipt:
-    """Erase one subject everywhere the data map reaches; log and return the receipt."""
+                home: Path | None = None, cache: OwnedCache | None = None,
+                live_spool: LiveSpool | None = None) -> Receipt:
+    """Erase one subject everywhere the data map reaches; log and return the receipt. ``cache``
+    and ``live_spool``: the caches and record sink of the process this runs in (the gateway's)."""
     kind, value = _subject(user, key, request)
     receipt = Receipt(kind, value, actor, actor_name)
-    spool = erase_spool(home / "spool", _SPOOL_COLUMN[kind], value) if home is not None else None
+    column = _SPOOL_COLUMN[kind]
+    spool = None if home is None else await erase_spools(home / "spool", column, value, live_spool)
     if spool is not None:
         receipt.stores.append(StoreResult("request_spool", "rewritten", spool.removed,
                                           f"{spool.files} segment file(s) rewritten"))
+    caches, failure = await erase_cache(cache, kind, value)  # before the transaction: it is logged
+    receipt.stores += [StoreResult(name, "deleted", n, "entries filed under the owner's tag")
+                       for name, n in caches.items()]
     matcher = _Matcher(kind, value)
     async with db.transaction() as tx:
         if db.dialect == "sqlite":  # overwrite deleted content in the file, not just unlink it
@@ -333,7 +348,7 @@ async def erase(db: Database, *, user: str | None = None, key: str | None = None
         await _erase_tables(tx, matcher, receipt)
         if db.dialect == "sqlite":  # pages were zeroed at delete time: back to the default
             await tx.execute("PRAGMA secure_delete = OFF")
-        receipt.not_erased = _not_erased(kind, spool)
+        receipt.not_erased = _not_erased(kind, spool, cache_limits(caches, failure))
         receipt.finished_at = datetime.now(UTC)
         entry = await AuditLog(db).append_in(tx, actor, "erasure", receipt.target,
                                              after=receipt.to_dict(audit=True), actor_name=actor_name)

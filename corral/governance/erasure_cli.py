@@ -12,19 +12,37 @@ import json
 
 import click
 
+from corral.cache.exact import ExactCache
 from corral.config import ConfigError, Settings, load_settings
 from corral.core.text_table import text_table
 from corral.governance.audit import cli_actor
 from corral.governance.erasure import Receipt, erase
+from corral.governance.erasure_cache import Kind
 from corral.store import Database, default_database_url, migrate
+from corral.store.kv import KV, kv_from_url
+
+
+class _SharedCache:
+    """The exact cache in Redis, which the CLI reaches as the gateways do (not their memory)."""
+
+    def __init__(self, kv: KV) -> None:
+        self.cache = ExactCache(kv)
+
+    async def erase_owner(self, kind: Kind, value: str) -> dict[str, int]:
+        return {"exact_cache": (await self.cache.erase_owner(kind, value))[1]}
 
 
 async def _run(settings: Settings, subject: dict[str, str]) -> Receipt:
     db = await Database.connect(settings.database_url or default_database_url(settings.home))
+    kv = kv_from_url(settings.redis_url) if settings.redis_url else None
     try:
         await migrate(db)
-        return await erase(db, **subject, actor=cli_actor(), home=settings.home)
+        cache = None if kv is None else _SharedCache(kv)
+        return await erase(db, user=subject.get("user"), key=subject.get("key"),
+                           request=subject.get("request"), actor=cli_actor(), home=settings.home, cache=cache)
     finally:
+        if kv is not None:
+            await kv.close()
         await db.close()
 
 
@@ -51,8 +69,9 @@ def erase_command(config: str | None, user: str | None, key: str | None, request
                   yes: bool, as_json: bool) -> None:
     """Delete (or anonymise) everything Corral keeps about one end user, key or request.
 
-    Every table of the data map (`corral governance datamap`) and the disk spool; the
-    receipt is kept in the audit log. Running it again finds nothing. See docs/erasure.md.
+    Every table of the data map (`corral governance datamap`), the disk spool and, with
+    redis_url, the response cache in Redis; the receipt is kept in the audit log. Running it
+    again finds nothing. See docs/erasure.md.
     """
     subject = {k: v for k, v in (("user", user), ("key", key), ("request", request_id)) if v is not None}
     if len(subject) != 1:

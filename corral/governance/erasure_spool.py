@@ -12,14 +12,13 @@ segment (atomic on POSIX); a segment left with no lines is deleted. Lines that d
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
-from corral.observe.spool import _held
-from corral.store.files import private_opener
+from corral.observe.spool import _held, replace_file
 
 
 @dataclass(slots=True)
@@ -27,6 +26,15 @@ class SpoolResult:
     removed: int = 0  # records removed
     files: int = 0  # segments rewritten or deleted
     held: list[str] = field(default_factory=list)  # segments of live processes, left as they are
+
+
+class LiveSpool(Protocol):
+    """This process's record sink (corral.observe.sink.RecordSink): it erases the segments it holds."""
+
+    @property
+    def spool_token(self) -> str: ...
+
+    async def erase_spool(self, column: str, value: str) -> tuple[int, int]: ...
 
 
 def _keep(line: bytes, column: str, value: str) -> bool | None:
@@ -50,15 +58,7 @@ def _rewrite(path: Path, kept: list[bytes]) -> None:
     if not kept:
         path.unlink(missing_ok=True)
         return
-    tmp = path.with_name(f".erase-{secrets.token_hex(6)}.tmp")  # matches neither *.jsonl nor .lock-*
-    try:
-        with open(tmp, "wb", opener=private_opener) as f:
-            f.write(b"".join(line + b"\n" for line in kept))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    replace_file(path, b"".join(line + b"\n" for line in kept))
 
 
 def erase_spool(directory: Path, column: str, value: str) -> SpoolResult:
@@ -84,4 +84,15 @@ def erase_spool(directory: Path, column: str, value: str) -> SpoolResult:
         result.removed, result.files = result.removed + dropped, result.files + 1
     if result.files:
         _fsync_dir(directory)
+    return result
+
+
+async def erase_spools(directory: Path, column: str, value: str, live: LiveSpool | None) -> SpoolResult:
+    """:func:`erase_spool`, then the segments this process holds, through its own sink."""
+    result = erase_spool(directory, column, value)
+    if live is not None:
+        removed, files = await live.erase_spool(column, value)
+        mine = f"-{live.spool_token}.jsonl"
+        result.held = [name for name in result.held if not name.endswith(mine)]
+        result.removed, result.files = result.removed + removed, result.files + files
     return result

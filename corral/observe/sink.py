@@ -91,6 +91,15 @@ class RecordSink(BatchWorker[RequestRecord]):
         await asyncio.to_thread(self.spool.close)
         await self._inserter.close()
 
+    @property
+    def spool_token(self) -> str:
+        return self.spool.token
+
+    async def erase_spool(self, column: str, value: str) -> tuple[int, int]:
+        """Drop one subject's records from this process's own spool segments (which the erasure
+        of the spool directory must skip: this process holds them); (records, files)."""
+        return await asyncio.to_thread(self.spool.erase, column, value)
+
     def stats(self) -> dict[str, float | int]:
         """Cumulative counters and current gauges, for metrics and health checks."""
         queue, rest = self._items, self._unencoded

@@ -55,6 +55,11 @@ class Spool:
         self._lock_fd: int | None = None
         self._mutex = threading.Lock()  # a cancelled sink may leave one call running in a thread
 
+    @property
+    def token(self) -> str:
+        """This process's token: its segments are ``<ns>-<token>.jsonl``."""
+        return self._token
+
     def open(self) -> None:
         """Lock our token, adopt the segments of processes that are gone, count records."""
         with self._mutex:
@@ -137,6 +142,35 @@ class Spool:
                 self.records = self.bytes = 0
             self.oldest = self._head_time()
 
+    def erase(self, column: str, value: str) -> tuple[int, int]:
+        """Rewrite this process's segments without the records whose ``column`` is ``value``
+        (erasure: other processes cannot touch segments we hold); (records removed, files).
+        The segment being replayed keeps its place: its rest is rewritten, its replayed rows go."""
+        with self._mutex:
+            index, removed, files = COLUMNS.index(column), 0, 0
+            for path in list(self._segments):
+                head = self._loaded is not None and path == self._segments[0]
+                rows = self._loaded[self._pos:] if head and self._loaded is not None else self._parse(
+                    path.read_bytes())
+                kept = [r for r in rows if r[index] != value]
+                if len(kept) == len(rows):
+                    continue
+                removed, files = removed + len(rows) - len(kept), files + 1
+                if not kept and not head and path != self._writing:
+                    self._segments.remove(path)
+                    self.bytes -= self._sizes.pop(path, 0)
+                    path.unlink(missing_ok=True)
+                    continue
+                data = b"".join(orjson.dumps(dict(zip(COLUMNS, r, strict=True))) + b"\n" for r in kept)
+                replace_file(path, data)
+                self.bytes += len(data) - self._sizes.get(path, 0)
+                self._sizes[path] = len(data)
+                if head:
+                    self._loaded, self._pos = kept, 0
+            self.records -= removed
+            self.oldest = self._head_time()
+            return removed, files
+
     def close(self) -> None:
         """Release the lock: whoever opens the directory next adopts what is left."""
         with self._mutex:
@@ -166,3 +200,16 @@ class Spool:
         if self._loaded is not None and self._pos < len(self._loaded):
             return row_finished(self._loaded[self._pos])
         return int(self._segments[0].name[:20]) / 1e9 if self._segments else None  # its first write
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` over ``path`` atomically (a private temporary file, fsync'd, renamed)."""
+    tmp = path.with_name(f".erase-{secrets.token_hex(6)}.tmp")  # neither *.jsonl nor .lock-*
+    try:
+        with open(tmp, "wb", opener=private_opener) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -25,7 +25,7 @@ import functools
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 Value = bytes | str | int | float
@@ -101,6 +101,15 @@ class KV(ABC):
     async def expire(self, key: str, ttl_s: float) -> bool:
         """Set a TTL on an existing key; False if the key does not exist."""
 
+    async def set_tagged(self, key: str, value: Value, ttl_s: float, tags: Sequence[str]) -> None:
+        """:meth:`set` ``key``, and file it under each tag, so :meth:`delete_tagged` finds it
+        (erasure by owner: cache keys are one-way hashes). A tag lives as long as its newest key."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep tags")
+
+    async def delete_tagged(self, tag: str) -> tuple[list[str], int]:
+        """Delete every key filed under ``tag``, and the tag: (the keys it named, how many existed)."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep tags")
+
     async def close(self) -> None:
         """Release connections."""
 
@@ -121,6 +130,7 @@ class MemoryKV(KV):
         self.prefix = prefix
         self._clock = clock
         self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._tags: dict[str, dict[str, float]] = {}  # tag -> key -> its deadline
         self._ops = 0
 
     def _live(self, key: str) -> tuple[bytes, float | None] | None:
@@ -138,6 +148,11 @@ class MemoryKV(KV):
             now = self._clock()
             for k in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
                 del self._data[k]
+            for tag, keys in list(self._tags.items()):  # tags hold keys as long as they live
+                for k in [k for k, deadline in keys.items() if deadline <= now]:
+                    del keys[k]
+                if not keys:
+                    del self._tags[tag]
 
     def _deadline(self, ttl_s: float | None) -> float | None:
         return None if ttl_s is None else self._clock() + _ttl_ms(ttl_s) / 1000
@@ -190,6 +205,16 @@ class MemoryKV(KV):
         self._data[full] = (item[0], self._deadline(ttl_s))
         return True
 
+    async def set_tagged(self, key: str, value: Value, ttl_s: float, tags: Sequence[str]) -> None:
+        await self.set(key, value, ttl_s)  # expired keys leave their tags at the periodic sweep
+        deadline = self._clock() + ttl_s
+        for tag in tags:
+            self._tags.setdefault(tag, {})[key] = deadline
+
+    async def delete_tagged(self, tag: str) -> tuple[list[str], int]:
+        keys = list(self._tags.pop(tag, {}))
+        return keys, sum([await self.delete(k) for k in keys])
+
 
 # INCRBY/INCRBYFLOAT + PEXPIRE in one round trip, atomically on the server.
 _INCR_LUA = """
@@ -198,6 +223,27 @@ if ARGV[3] ~= '' and redis.call('PTTL', KEYS[1]) == -1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 return v
+"""
+
+
+# SET the entry, then file it in each tag: a sorted set by deadline, pruned of expired keys and
+# kept alive as long as its newest key. ARGV: value, ttl ms, key, deadline ms, now ms.
+_SET_TAGGED_LUA = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[4], ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[5])
+  if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+end
+"""
+# Delete the tag's keys (named relative to the prefix, ARGV[1]) and the tag: {count, keys...}.
+_DELETE_TAGGED_LUA = """
+local keys = redis.call('ZRANGE', KEYS[1], 0, -1)
+local n = 0
+for _, k in ipairs(keys) do n = n + redis.call('DEL', ARGV[1] .. k) end
+redis.call('DEL', KEYS[1])
+table.insert(keys, 1, n)
+return keys
 """
 
 
@@ -229,6 +275,8 @@ class RedisKV(KV):
         self.prefix = prefix
         self.client = client
         self._incr = client.register_script(_INCR_LUA)
+        self._set_tagged = client.register_script(_SET_TAGGED_LUA)
+        self._delete_tagged = client.register_script(_DELETE_TAGGED_LUA)
 
     @classmethod
     def from_url(
@@ -297,6 +345,17 @@ class RedisKV(KV):
     async def expire(self, key: str, ttl_s: float) -> bool:
         with self._outage("PEXPIRE"):
             return bool(await self.client.pexpire(self.prefix + key, _ttl_ms(ttl_s)))
+
+    async def set_tagged(self, key: str, value: Value, ttl_s: float, tags: Sequence[str]) -> None:
+        ttl, now = _ttl_ms(ttl_s), int(time.time() * 1000)  # one round trip, as a SET
+        with self._outage("SET"):
+            await self._set_tagged(keys=[self.prefix + key, *(self.prefix + t for t in tags)],
+                                   args=[encode(value), ttl, key, now + ttl, now])
+
+    async def delete_tagged(self, tag: str) -> tuple[list[str], int]:
+        with self._outage("DEL"):
+            reply = await self._delete_tagged(keys=[self.prefix + tag], args=[self.prefix])
+        return [k.decode() if isinstance(k, bytes) else str(k) for k in reply[1:]], int(reply[0])
 
     async def close(self) -> None:
         await self.client.aclose()
