@@ -121,8 +121,10 @@ async def test_api_shows_values_on_request_and_handles_long_text() -> None:
 
 
 async def test_api_validates_the_body() -> None:
-    with pytest.raises(InvalidRequest, match="'text' is required"):
+    with pytest.raises(InvalidRequest, match="Unknown field\\(s\\): 'txt'"):  # a misspelt field is named
         await post({"txt": TEXT})
+    with pytest.raises(InvalidRequest, match="'text' is required"):
+        await post({"show_values": True})
     with pytest.raises(InvalidRequest, match="show_values"):
         await post({"text": TEXT, "show_values": "yes"})
     with pytest.raises(InvalidRequest, match="not valid JSON"):
