@@ -8,7 +8,8 @@ Pipeline: rules (regex + checksum/library/context validation) and models propose
 `suppress` drops the known false positives (hashes, UUIDs, timestamps, versions, code); `merge`
 unions agreeing spans, keeps the best of overlapping ones and joins fragments of one entity;
 then per-entity thresholds and the entity filter apply. Rule-validated types (card, IBAN, SSN,
-email, IP, URL credentials) are never dropped by a threshold or by suppression.
+email, IP) and credentials (SECRET, URL credentials) are never dropped by a threshold or by
+suppression (`entities.VALIDATED`).
 """
 
 from __future__ import annotations

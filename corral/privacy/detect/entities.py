@@ -32,9 +32,13 @@ RULE_ENTITIES = frozenset(
 MODEL_ENTITIES = frozenset({PERSON, ADDRESS, ORGANIZATION, LOCATION, NRP, ID_NUMBER})
 ALL_ENTITIES = RULE_ENTITIES | MODEL_ENTITIES
 
-# Checksum- or structure-validated: a rule match is near-certain, so nothing (model, threshold,
-# suppression) may drop one.
-VALIDATED = frozenset({EMAIL, CREDIT_CARD, IBAN, US_SSN, IP_ADDRESS, URL_CREDENTIALS})
+# Credentials: the most damaging thing to leak upstream. A token is often shaped like a machine
+# identifier (`xoxb-<digits>-<digits>-...` reads as a product code, a Twilio auth token as a hex
+# digest), so the heuristics that drop machine identifiers must never see one.
+CREDENTIALS = frozenset({SECRET, URL_CREDENTIALS})
+# Checksum- or structure-validated, or a credential: nothing (model, threshold, suppression) may
+# drop one, and one wins any overlap with a span of another kind.
+VALIDATED = frozenset({EMAIL, CREDIT_CARD, IBAN, US_SSN, IP_ADDRESS}) | CREDENTIALS
 
 # Every entity is on by default; callers narrow with `PIIDetector(entities=...)`.
 DEFAULT_ENTITIES = ALL_ENTITIES

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 
 import phonenumbers
 
-from corral.core.credentials import SECRET_PREFIXED as _SECRET_PREFIXED
 from corral.privacy.detect import entities as E
 from corral.privacy.detect.intervals import Disjoint
 from corral.privacy.detect.lookback import dates_of_birth, organizations
+from corral.privacy.detect.secrets import find_credentials, find_private_key_blocks
 from corral.privacy.detect.windows import windowed
 from corral.privacy.types import Span
 
@@ -136,12 +136,6 @@ _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _URL = re.compile(r"(?i)\b(?:https?://|ftp://|www\.)[^\s<>\"'`]{1,2000}+")
 _URL_CREDS = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,15}://([^\s:/@]{1,128}:[^\s/@]{1,256})@[\w.-]{1,253}+")
-# The body may hold RFC 1421 headers ("Proc-Type: 4,ENCRYPTED") but never "-----": it is taken
-# atomically up to the next run of five dashes, so each BEGIN line costs its own body, no more.
-_PRIVATE_KEY = re.compile(
-    r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----(?>(?:[^-]|-(?!----)){16,8192})"
-    r"-----END (?:[A-Z]+ )?PRIVATE KEY-----"
-)
 # Keyword alternatives start with a character class, not under a global (?i): the engine then
 # rejects most of them in one step (case-insensitive literals are tried one by one, 3x slower).
 _SECRET_ASSIGNED = re.compile(
@@ -187,9 +181,16 @@ def _span(m: re.Match[str], entity: str, score: float = 1.0, group: int = 0) -> 
     return Span(m.start(group), m.end(group), entity, score, "rule")
 
 
+# The `user:` of a URL's userinfo: what follows up to "@host" is a password, not an email's local part.
+_USERINFO_BEFORE = re.compile(r"://[^\s:/@]{0,128}:$")
+
+
 def find_emails(text: str) -> Iterator[Span]:
     for m in _EMAIL.finditer(text):
         local = m.group().split("@", 1)[0]
+        a = m.start()
+        if a and text[a - 1] == ":" and _USERINFO_BEFORE.search(text, max(0, a - 140), a):
+            continue  # postgres://app:s3cr3t@db.internal is URL credentials, not s3cr3t@db.internal
         if not local.endswith(".") and ".." not in m.group():
             yield _span(m, E.EMAIL)
 
@@ -265,7 +266,8 @@ def find_url_credentials(text: str) -> Iterator[Span]:
 
 
 def find_secrets(text: str) -> Iterator[Span]:
-    """Known key formats, PEM private keys, assigned secrets and bare random-looking tokens."""
+    """The credential table (`secrets.py`), PEM private keys, assigned secrets and bare
+    random-looking tokens."""
     return _secrets(text, keys=True)
 
 
@@ -275,9 +277,9 @@ def find_short_secrets(text: str) -> Iterator[Span]:
 
 
 def _secrets(text: str, *, keys: bool) -> Iterator[Span]:
-    found: list[Span] = [_span(m, E.SECRET) for m in _SECRET_PREFIXED.finditer(text)]
-    if keys:
-        found += find_private_keys(text)
+    # Key blocks first: their base64 body may hold anything, a table format included.
+    found = list(find_private_keys(text)) if keys else []
+    found += [Span(a, b, E.SECRET, score, "rule") for a, b, score, _ in find_credentials(text)]
     for m in _SECRET_ASSIGNED.finditer(text):
         value = m.group(1)
         # "password: hunter2x9" counts; "token = self.next()" and "token_type" do not.
@@ -301,14 +303,10 @@ def _secrets(text: str, *, keys: bool) -> Iterator[Span]:
 
 
 def find_private_keys(text: str) -> Iterator[Span]:
-    """PEM private keys (up to 8 KB, longer than a window): each match starts at a BEGIN line
-    found by `str.find` and stops at the next five dashes, so no call scans beyond one block."""
-    pos = text.find("-----BEGIN ")
-    while pos >= 0:
-        m = _PRIVATE_KEY.match(text, pos)
-        if m is not None:
-            yield _span(m, E.SECRET)
-        pos = text.find("-----BEGIN ", m.end() if m is not None else pos + 1)
+    """PEM, OpenSSH and PGP private keys, on the whole text (a block is longer than a window's
+    overlap); `secrets.find_private_key_blocks` bounds each search call itself."""
+    for a, b in find_private_key_blocks(text):
+        yield Span(a, b, E.SECRET, 1.0, "rule")
 
 
 def find_phones(text: str) -> Iterator[Span]:

@@ -77,7 +77,11 @@ def in_code(text: str, start: int, end: int) -> bool:
 
 
 def suppressed(span: Span, text: str) -> bool:
-    """Whether a candidate span is one of the known false positives (validated types never are)."""
+    """Whether a candidate span is one of the known false positives.
+
+    Validated types and credentials (`entities.VALIDATED`) never are: their rule has already
+    checked the structure, and a secret shaped like a machine identifier is still a secret.
+    """
     if span.entity in E.VALIDATED:
         return False
     s = text[span.start : span.end].strip()
@@ -86,8 +90,8 @@ def suppressed(span: Span, text: str) -> bool:
     if span.entity == E.DATE_OF_BIRTH:
         # A date after "born" is a birth date; a full timestamp after it is a log line.
         return bool(re.search(r"\d{1,2}:\d{2}", s))
-    if span.entity in (E.URL, E.SECRET):
-        return span.entity == E.SECRET and looks_like_machine_id(s)
+    if span.entity == E.URL:
+        return False
     if looks_like_machine_id(s):
         return True
     before = text[max(0, span.start - 24) : span.start]
