@@ -23,6 +23,7 @@ from corral.limits.cli import budgets
 from corral.observe.cli import logs, stats
 from corral.observe.quality.cli import golden
 from corral.privacy.cli import pii
+from corral.prompts.cli import prompts
 from corral.simulator.cli import simulate
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ main.add_command(batch)
 main.add_command(kb)
 main.add_command(audit)
 main.add_command(erase_command)
+main.add_command(prompts)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -136,6 +136,9 @@ class RouteCache(_Strict):
     similarity: float | None = Field(None, gt=0, le=1)
 
 
+PROMPT_REF_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}@([a-z][a-z0-9_-]{0,39}|[1-9][0-9]{0,8})$"
+
+
 class ModelSettings(_Strict):
     deployments: list[DeploymentSettings] = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
@@ -156,6 +159,12 @@ class ModelSettings(_Strict):
     # within 24 h; docs/batches.md). Every deployment must have one (checked when the file is
     # read, from its providers' settings, and at start, against their adapters).
     batch: Literal["corral", "native"] = "corral"
+    # A registry system prompt sent first with every chat request (docs/prompts.md): "name@label"
+    # follows the label, "name@3" pins version 3 (the pattern is corral.prompts.names'). With a
+    # protected label, a client may not send its own system/developer message or another
+    # `prompt` unless prompt_override is true.
+    prompt: str | None = Field(None, pattern=PROMPT_REF_PATTERN)
+    prompt_override: bool = False
 
 
 class ServerSettings(_Strict):

@@ -32,6 +32,7 @@ from corral.governance.audit import AuditLog, config_fingerprint
 from corral.governance.policy_events import PolicyEventRecorder
 from corral.governance.retention import retention_purge
 from corral.governance.stage import ContentPolicyStage
+from corral.incidents.wiring import feed_for, incident_handlers, input_rule_stage
 from corral.jobs.queue import JobQueue
 from corral.jobs.stats import JOB_COUNTERS
 from corral.jobs.worker import JobWorker
@@ -51,6 +52,8 @@ from corral.plugins import StageParts, build_stages, plugin_order, stage_plugins
 from corral.privacy.policy import PrivacySettings, privacy_settings_from
 from corral.privacy.stage import PrivacyStage, load_default_detector
 from corral.privacy.types import Detector
+from corral.prompts.resolve import PromptResolver
+from corral.prompts.stage import PromptStage
 from corral.providers.base import Provider
 from corral.providers.local_embed import MiniLMSentences
 from corral.responses.background import start_response_worker
@@ -85,6 +88,7 @@ class Gateway:
     batches: BatchRunner | None = None  # set once the gateway exists: its items run through handle()
     maintenance: Maintenance | None = None  # scheduled purges, once across replicas (a queue job)
     limits: LimitsStage | None = None  # None: no rate limit or budget configured
+    prompts: PromptResolver | None = None  # the registry's cache (corral.prompts.resolve)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
@@ -109,15 +113,17 @@ class Gateway:
             await db.close()
             raise
         kv = kv_from_url(settings.redis_url)
-        policy_events = PolicyEventRecorder(db)
+        policy_events = PolicyEventRecorder(feed_for(lambda: gw, db))  # events also open incidents
         policy_events.start()
         exact = ExactCache(cache_store(kv))
         sentences = MiniLMSentences()  # one model for the semantic cache and the consistency score
         cache = CacheStage(exact, routes, semantic=_semantic_cache(settings, exact, sentences))
         router = Router(routes, kv, fallback_sources=[cache])
+        prompts = PromptResolver(db)  # always on: a request may name a registry prompt on any route
         stages: list[Stage] = [
             ContentPolicyStage(routes, policy_events, capture_content=settings.observability.capture_content),
-            cache, ContextStage(routes), UsageStage(),
+            cache, ContextStage(routes), UsageStage(), input_rule_stage(db, policy_events),
+            PromptStage(routes, prompts),
         ]
         privacy = privacy_settings_from(settings)
         detector = None
@@ -157,13 +163,14 @@ class Gateway:
             pipeline=pipeline, router=router, policy_events=policy_events,
             cache=cache, recorder=recorder, alerts=alerts, lifecycle=Lifecycle(routes, pipeline, recorder),
             jobs=jobs, worker=JobWorker(jobs), bootstrap=bootstrap, pii_detector=detector,
-            privacy=privacy_stage, limits=limits,
+            privacy=privacy_stage, limits=limits, prompts=prompts,
         )
         gw.batches = BatchRunner(BatchStore(db), jobs, FileStore(db, settings.files), line_server(gw),
                                  routes.public_name, settings.batches)
         gw.batches.native = _native_batches(gw.batches, routes)
         gw.maintenance = Maintenance(db, jobs, settings.files, settings.responses)
-        for kind, handler in {**gw.batches.handlers(), **gw.maintenance.handlers()}.items():
+        handlers = {**gw.batches.handlers(), **gw.maintenance.handlers(), **incident_handlers(gw)}
+        for kind, handler in handlers.items():  # incident_escalation: webhook delivery
             gw.worker.register(kind, handler)
         start_response_worker(gw)  # background responses: the "response" job handler
         for kind, handler in knowledge_handlers(gw).items():  # kb_ingest: knowledge-base ingestion

@@ -21,10 +21,12 @@ from corral.api import (
     golden,
     governance,
     health,
+    incidents,
     metrics,
     models,
     policy_events,
     privacy,
+    prompts,
     responses_api,
     vector_stores,
 )
@@ -61,6 +63,8 @@ ROUTES = [
     *responses_api.ROUTES,
     *vector_stores.ROUTES,
     *dashboard.ROUTES,
+    *incidents.ROUTES,  # the review queue and input rules
+    *prompts.ROUTES,  # the system-prompt registry (docs/prompts.md)
     *governance.ROUTES,  # the governance document (md, html, pdf)
     Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),

@@ -6,6 +6,12 @@ Body: ``response_id`` (the chat completion's ``id``) or ``request_id`` (the echo
 the stored feedback. Unknown ids are accepted (request records are written behind); an
 id whose record belongs to another team is a 404, so no team can score another's answers.
 
+A ``category`` (``harmful``, ``wrong`` or ``data_leak``) makes the feedback a report: it opens
+an incident for the request, or adds to the one already open (docs/incidents.md), and the
+answer carries it under ``incident``. ``severity`` (low, medium, high) may raise the category's
+default (harmful and data_leak: high, which escalates; wrong: low). A report alone needs no
+rating: it counts as ``"down"``.
+
 A comment or correction is free text from the same user who wrote the prompt, so it is
 stored under the same privacy policy as the request it names: redacted whenever that
 route's policy is on. When the request's record is not written yet (or the id is
@@ -25,6 +31,9 @@ from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
 from corral.core.context import Caller
 from corral.core.errors import NotFound
+from corral.incidents.report import report_fields, reported
+from corral.incidents.store import Report
+from corral.incidents.wiring import file_report
 from corral.observe import queries
 from corral.observe.quality.feedback import (
     Feedback,
@@ -39,6 +48,7 @@ MAX_BODY_BYTES = 128 * 1024
 async def create_feedback(request: Request) -> Response:
     caller = await authenticate(request, "inference")
     data = parse_json_object(await read_body(request, MAX_BODY_BYTES))
+    category, severity = report_fields(data)
     item = feedback_from_payload(data, key_id=caller.key_id, team=caller.team)
     gateway = request.app.state.gateway
     request_id = item.request_id or request_id_from_response_id(item.response_id or "")
@@ -49,7 +59,13 @@ async def create_feedback(request: Request) -> Response:
                        "your own answers (its 'id', or the 'x-request-id' header).", param=param)
     item = await _private(gateway, caller, item, record)
     stored = await FeedbackStore(request.app.state.gateway.db).add(item)
-    return json_response({"object": "feedback", **stored.to_dict()}, status_code=201)
+    body = {"object": "feedback", **stored.to_dict()}
+    if category is not None:
+        attached = await file_report(gateway, Report(
+            category=category, severity=severity, request_id=request_id, response_id=item.response_id,
+            reporter_key_id=caller.key_id, team=caller.team, record=record, text=item.comment))
+        body["incident"] = reported(attached)
+    return json_response(body, status_code=201)
 
 
 async def _private(gateway: Any, caller: Caller, item: Feedback, record: dict[str, Any] | None) -> Feedback:

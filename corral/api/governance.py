@@ -1,7 +1,7 @@
 """``GET /admin/governance/document``: the governance document of the running gateway.
 
 The same document as ``corral governance doc``, built from the settings the gateway runs
-with (not from a file that may have changed since) and its records' last 30 days, in
+with (not from a file that may have changed since) and what its database holds, in
 Markdown, HTML or PDF. Permission
 ``config.read`` (roles admin and auditor). The dashboard's Governance view shows the Markdown
 and offers the other two as downloads.
@@ -21,15 +21,15 @@ from corral.api.auth import authenticate
 from corral.config import Settings
 from corral.core.errors import InvalidRequest
 from corral.governance.document import governance_document
-from corral.governance.document_figures import OperatingFigures, operating_figures
+from corral.governance.document_people import DocumentFacts, gather_facts
 from corral.governance.document_render import FORMATS, HTML_CSP, render
 
 PATH = "/admin/governance/document"
 FILENAME = "corral-governance"
 
 
-def _build(settings: Settings, fmt: str, figures: OperatingFigures) -> bytes:
-    return render(governance_document(settings, figures=figures), fmt)
+def _build(settings: Settings, fmt: str, facts: DocumentFacts) -> bytes:
+    return render(governance_document(settings, facts=facts), fmt)
 
 
 async def get_document(request: Request) -> Response:
@@ -40,9 +40,9 @@ async def get_document(request: Request) -> Response:
         raise InvalidRequest(f"'format' must be one of {', '.join(FORMATS)}; got {fmt[:40]!r}.",
                              param="format")
     gateway = request.app.state.gateway
-    figures = await operating_figures(gateway.db)
+    facts = await gather_facts(gateway.db)
     # The PDF takes about 0.1 s of CPU for the default document: off the event loop.
-    body = await run_in_threadpool(_build, gateway.settings, fmt, figures)
+    body = await run_in_threadpool(_build, gateway.settings, fmt, facts)
     headers = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
     if fmt != "md":
         headers["content-disposition"] = f'attachment; filename="{FILENAME}.{fmt}"'

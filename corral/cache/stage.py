@@ -251,7 +251,10 @@ def _owner_tags(ctx: RequestContext) -> tuple[str, ...]:
     return owner_tags(ctx.original.user, key_id, root.request_id)
 
 
-def _scope(ctx: RequestContext) -> tuple[str, str]:
-    """Who may be answered from an entry: the caller's team and the request's end user."""
+def _scope(ctx: RequestContext) -> tuple[str, ...]:
+    """Who may be answered from an entry: the caller's team and the request's end user; with a
+    registry system prompt (corral.prompts), only requests sent with that very version (the
+    prompt is not in ``ctx.original``, and a label moves)."""
     caller = ctx.caller
-    return (caller.team if caller is not None else "", ctx.original.user or "")
+    scope = (caller.team if caller is not None else "", ctx.original.user or "")
+    return scope if ctx.system_prompt is None else (*scope, ctx.system_prompt.sha256)

@@ -124,6 +124,17 @@ class CacheNote:
     similarity: float | None = None  # a semantic hit's cosine (None: the exact request)
 
 
+@dataclass(frozen=True, slots=True)
+class PromptNote:
+    """The registry system prompt a request was sent with (corral.prompts.stage), for the record:
+    the exact version, whatever label or pin asked for it, and the text's sha256."""
+
+    name: str
+    version: int
+    sha256: str
+    label: str | None = None  # the label it was resolved through; None for a pinned version
+
+
 class Settles(Protocol):
     """A request's hold on its rate limits and budgets (corral.limits), which the lifecycle
     settles with what the request's record says it used, once."""
@@ -175,6 +186,7 @@ class RequestContext:
     # upstream call to it instead of calling the provider (corral.core.deferred).
     deferred: DeferredCall | None = None
     limits: Settles | None = None  # set by the limits stage: what the request reserved
+    system_prompt: PromptNote | None = None  # set by the prompts stage: the registry prompt prepended
     original: Work = field(init=False)
 
     def __post_init__(self) -> None:

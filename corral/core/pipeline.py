@@ -28,10 +28,13 @@ Next = Callable[[RequestContext], Awaitable[Result]]
 # The declared order, outermost first. Authentication happens at the API edge, before any
 # stage; the router is the terminal handler, what the stages wrap. "limits" and
 # "prompt_policy" are the places the cost and governance issues fill. "grounding" adds a
-# route's retrieved sources to the prompt (corral.knowledge.stage).
+# route's retrieved sources to the prompt (corral.knowledge.stage); "prompts" prepends a registry
+# system prompt named by the route or the request (corral.prompts.stage).
 STAGE_ORDER: tuple[str, ...] = (
     "limits",
     "prompt_policy",
+    "input_rules",
+    "prompts",
     "grounding",
     "privacy",
     "cache",
@@ -45,6 +48,17 @@ STAGE_ORDER: tuple[str, ...] = (
 ORDER_CONSTRAINTS: tuple[tuple[str, str, str], ...] = (
     ("limits", "privacy", "a request refused for its budget costs no detection work"),
     ("limits", "grounding", "a request refused for its budget costs no retrieval"),
+    ("input_rules", "grounding", "rules judge the client's input, not retrieved sources; a blocked "
+                                 "prompt costs no retrieval"),
+    ("input_rules", "privacy", "rules match the client's text as sent (in memory, nothing stored), and a "
+                               "blocked prompt costs no detection work"),
+    ("input_rules", "cache", "a blocked prompt is never answered from the cache"),
+    ("input_rules", "prompts", "rules judge the client's own text, not the registry's system prompt"),
+    ("prompts", "grounding", "a protected prompt refuses the client's own system messages: it must see "
+                             "them before retrieved sources are added"),
+    ("prompts", "privacy", "the registry's system prompt is prompt text the privacy policy sees"),
+    ("prompts", "cache", "the cache's scope covers the system prompt's version (corral.cache.stage._scope)"),
+    ("prompts", "context", "the context fit counts the system prompt's tokens"),
     ("grounding", "privacy", "retrieved text is prompt text: the privacy policy redacts it before the "
                              "provider, or refuses it on a block route"),
     ("grounding", "cache", "the cache's key covers the sources the answer was grounded in"),

@@ -1,9 +1,9 @@
 """The audit log: an append-only, hash-chained record of admin actions.
 
 Each entry stores who acted (a key id, ``cli:<os user>`` or ``system``), when, the action
-(``key.create``, ``key.revoke``, ``config.load``, ``erasure``, ``prompt.change``,
-``incident.state``, ``audit.export``), its target, and the target's state before and after
-as JSON. ``hash`` is the SHA-256 of the entry's fields and of ``prev_hash``, the hash of the
+(``key.create``, ``key.revoke``, ``config.load``, ``erasure``, ``prompt.label.approve``,
+``incident.open``, ``incident.update``, ``audit.export``), its target, and the target's state
+before and after as JSON. ``hash`` is the SHA-256 of the entry's fields and of ``prev_hash``, the hash of the
 entry before it, so editing an entry changes its hash and removing or reordering one breaks
 the link of the entry after it. :meth:`AuditLog.verify` walks the chain and names the first
 broken entry.

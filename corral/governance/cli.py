@@ -22,7 +22,7 @@ from corral.config import ConfigError, Settings, load_settings
 from corral.core.text_table import text_table
 from corral.core.timespan import parse_since
 from corral.governance.datamap import DATA_MAP, describe
-from corral.governance.document_figures import OperatingFigures, operating_figures
+from corral.governance.document_people import DocumentFacts, gather_facts
 from corral.governance.policy_events import GroupBy, PolicyEvent, PolicyEventStore
 from corral.governance.retention import RULES, apply_retention
 from corral.store import Database, default_database_url, migrate, open_database_from_env
@@ -145,7 +145,7 @@ def retention_command(config: str | None, dry_run: bool, as_json: bool) -> None:
     verb = "Would remove or null" if dry_run else "Removed or nulled"
     click.echo(f"{verb} {sum(counts.values())} rows.")
     rows = [[name, setting, _days(getattr(limits, setting)), str(counts[name]) if name in counts else "-"]
-            for name, (_, setting, _) in RULES.items()]
+            for name, (_, setting, _, _) in RULES.items()]
     rows.append(["audit_log", "audit_log_days", "keep", "-"])
     click.echo(text_table(["RULE", "SETTING", "LIMIT", "ROWS"], rows))
 
@@ -196,26 +196,28 @@ def _routes_weaker_than_default(settings: Settings) -> list[str]:
     return sorted(name for name, rule in rules.items() if rule.policy not in ("redact", "block"))
 
 
-def _figures(settings: Settings) -> OperatingFigures | None:
-    """The database's operating figures; None (and a note on stderr) when there are none to read.
+def _facts(settings: Settings) -> DocumentFacts | None:
+    """What the database says (figures, prompts, incidents); None (and a note on stderr) when
+    there is nothing to read.
 
     A SQLite file that does not exist yet is not created just to describe it."""
     url = settings.database_url or default_database_url(settings.home)
     if settings.database_url is None and not (Path(settings.home).expanduser() / "corral.db").exists():
         return None
 
-    async def read() -> OperatingFigures:
+    async def read() -> DocumentFacts:
         db = await Database.connect(url)
         try:
             await migrate(db)
-            return await operating_figures(db)
+            return await gather_facts(db)
         finally:
             await db.close()
 
     try:
         return asyncio.run(read())
     except (OSError, SQLAlchemyError) as exc:
-        click.echo(f"Note: no operating figures, the database could not be read ({exc}).", err=True)
+        click.echo(f"Note: no figures, prompts or incidents: the database could not be read ({exc}).",
+                   err=True)
         return None
 
 
@@ -229,8 +231,9 @@ def _figures(settings: Settings) -> OperatingFigures | None:
               help="Write the document to this file instead of standard output. A PDF goes to standard "
               "output only when that is a pipe or a file, never a terminal.")
 @click.option("--records/--no-records", default=True, show_default=True,
-              help="Add the last 30 days' operating figures from the gateway's database (skipped, "
-              "with a note, when there is none yet or it cannot be reached).")
+              help="Add what the gateway's database holds: the last 30 days' figures, the prompt "
+              "registry's owners and incident statistics (skipped, with a note, when there is no "
+              "database yet or it cannot be reached).")
 def doc_command(config: str | None, fmt: str, output: str | None, records: bool) -> None:
     """The governance document for a compliance reader, generated from the configuration: models
     and where data goes, personal data per route, retention, the data map, erasure, audit.
@@ -246,7 +249,7 @@ def doc_command(config: str | None, fmt: str, output: str | None, records: bool)
     if output is None and fmt == "pdf" and sys.stdout.isatty():
         raise click.UsageError("A PDF is binary: pass --output FILE, or redirect standard output "
                                "(corral governance doc --format pdf > governance.pdf).")
-    text = governance_document(settings, figures=_figures(settings) if records else None)
+    text = governance_document(settings, facts=_facts(settings) if records else None)
     if fmt == "md" and output is None:
         click.echo(text, nl=False)
         return

@@ -149,6 +149,24 @@ DATA_MAP: tuple[DataStore, ...] = (
         note="one-way scopes: erasure drops the rows pointing at the owner's exact entries, in the "
         "process it runs in; elsewhere a row whose exact entry is gone is dropped when met; up to "
         "2,000 scopes x 1,000 rows; gone at restart"),
+    # --- incidents (corral.incidents) ----------------------------------------------------------
+    DataStore(
+        "incidents", "table", "identity", "reported answers and grouped content-policy events under "
+        "review: category, severity, state, assignee, the request, its key, team and end user, the "
+        "reporter's key, triage times and escalation state", user_column="end_user", key_column="key_id",
+        request_column="request_id", team_column="team", via=(_REQ,), also=("operational",),
+        note="reporter_key_id is the key that reported (not necessarily the request's); a policy-event "
+        "incident names its first event's request; erasure deletes the incident with its notes"),
+    DataStore(
+        "incident_notes", "table", "content", "report texts and reviewers' notes on incidents, stored "
+        "under the request's privacy policy (redacted when it is on)", via=("incident_id -> incidents.id",),
+        also=("identity",), note="author is a key id or 'system'; deleted with their incident (ON DELETE "
+        "CASCADE)"),
+    DataStore(
+        "input_rules", "table", "operational", "reviewers' literal or regex rules that flag or block "
+        "prompts, with hit counts", also=("identity",),
+        note="patterns are written by reviewers, possibly from redacted prompts: review by hand; "
+        "created_by and retired_by are operator key ids (like audit_log.actor); no end user or request"),
     # --- keys and the audit log ---------------------------------------------------------------
     DataStore(
         "api_keys", "table", "credentials", "API keys: sha256 hash, display prefix, name, team, "
@@ -165,6 +183,26 @@ DATA_MAP: tuple[DataStore, ...] = (
         key_column="actor", also=("identity",),
         note="append-only: rows are never updated or deleted (an erasure would break the chain); "
         "a key's own changes are found by target, actions it took by actor"),
+    # --- the system-prompt registry (corral.prompts) --------------------------------------------
+    DataStore(
+        "prompt_versions", "table", "content", "system prompts staff wrote: each immutable version's "
+        "text, sha256, author (key id or cli:<user>) and note", also=("identity",),
+        note="configuration authored by operators, not request data: no end user or request; author is "
+        "an operator key id. Erasure leaves versions in place (a label may serve them); remove a "
+        "person's name pasted into a prompt by adding a new version and moving its labels"),
+    DataStore(
+        "prompts", "table", "identity", "registry prompts: name, description, owners (key ids, "
+        "cli:<user>), protected labels, creator", also=("operational",),
+        note="owners are operator identities (key ids) in a JSON list, found by text search, not a column"),
+    DataStore(
+        "prompt_labels", "table", "operational", "where each prompt label points (production -> 3), "
+        "who moved it and who approved", also=("identity",),
+        note="moved_by and approved_by are operator key ids or cli:<user>; no end user or request"),
+    DataStore(
+        "prompt_changes", "table", "operational", "proposed moves of protected labels and their "
+        "decisions (the two-person rule): proposer, approver, reason", also=("identity",),
+        note="proposed_by and decided_by are operator key ids or cli:<user>; kept as the approval "
+        "record beside the audit log; no end user or request"),
     # --- files, stored responses, the job queue and batches -----------------------------------
     DataStore(
         "files", "table", "content", "uploaded and Corral-written files: filename, size, purpose, "

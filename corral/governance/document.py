@@ -19,7 +19,8 @@ from corral.core.text_table import markdown_table as _table
 from corral.governance.audit import config_fingerprint
 from corral.governance.datamap import DATA_MAP, DataStore
 from corral.governance.document_access import profile_section, roles_section
-from corral.governance.document_figures import OperatingFigures, figures_section
+from corral.governance.document_figures import figures_section
+from corral.governance.document_people import DocumentFacts, incidents_section, prompts_section
 from corral.governance.erasure import NOT_ERASED
 from corral.limits.settings import METRICS, LimitRule, Metric
 from corral.privacy.policy import privacy_settings_from
@@ -44,12 +45,14 @@ RETENTION_MEANING = {
     "policy_events_days": "provider refusals, with an excerpt of the prompt",
     "feedback_days": "ratings, comments and corrections people gave on answers",
     "quality_scores_days": "automatic quality scores of sampled answers (numbers only)",
+    "closed_incidents_days": "reviewed incidents and their notes, counted from when they were closed "
+                             "(open incidents are kept)",
     "audit_log_days": "the audit log of administrative actions",
 }
 SECTIONS = ("About this document", "Models and providers in use", "Personal data handling per route",
             "Retention", "Where data is kept", "Rights and erasure", "Audit arrangements",
-            "Roles and access", "Compliance preset", "Limits and budgets", "Measured figures",
-            "Not covered yet")
+            "Roles and access", "System prompts", "Incident review and escalation", "Compliance preset",
+            "Limits and budgets", "Measured figures")
 
 
 def _plain(text: str) -> str:
@@ -270,8 +273,11 @@ def _audit() -> str:
         "",
         "Administrative actions are written to an append-only audit log in Corral's database: "
         "configuration loads (with the configuration fingerprint above), API keys created and "
-        "revoked, erasures (with their receipts) and audit exports, each with who acted, when, and "
-        "the state before and after. Raw keys are never written to it.",
+        "revoked, erasures (with their receipts), retention purges, system-prompt versions, label "
+        "moves, proposals, approvals and rejections, incidents opened and changed, input rules "
+        "created and retired, and audit exports, each with who acted, when, and the state before "
+        "and after. Raw keys and prompt texts are never written to it (a prompt version appears "
+        "by its fingerprint).",
         "",
         "Each entry carries a hash of its own contents and of the entry before it (a *hash "
         "chain*), so editing or deleting an entry afterwards breaks the chain. `corral audit "
@@ -314,25 +320,13 @@ def _limits(settings: Settings) -> str:
     ])
 
 
-def _not_covered() -> str:
-    return "\n".join([
-        "## Not covered yet",
-        "",
-        "This document does not yet describe the following, because the features are still being "
-        "built:",
-        "",
-        "- **System prompts**: who owns each system prompt and who must approve a change to it.",
-        "- **Incidents**: how a reported harmful or wrong answer is investigated, and who is "
-        "contacted when it is serious (escalation contacts).",
-    ])
-
-
 def governance_document(settings: Settings, now: Callable[[], datetime] | None = None,
-                        figures: OperatingFigures | None = None) -> str:
+                        facts: DocumentFacts | None = None) -> str:
     """The governance document (Markdown) for `settings`; `now` fixes the time in tests;
-    `figures` are the deployment's own (`operating_figures`), when its database is at hand."""
+    `facts` are what the deployment's database says (`gather_facts`), when it is at hand."""
     generated_at = (now or (lambda: datetime.now(UTC)))()
     parts = [_header(settings, generated_at), _models(settings), _privacy(settings), _retention(settings),
-             _datamap(), _erasure(), _audit(), roles_section(), profile_section(settings), _limits(settings),
-             figures_section(figures), _not_covered()]
+             _datamap(), _erasure(), _audit(), roles_section(), prompts_section(settings, facts),
+             incidents_section(settings, facts), profile_section(settings), _limits(settings),
+             figures_section(facts.figures if facts is not None else None)]
     return "\n\n".join(parts) + "\n"

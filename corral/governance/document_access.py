@@ -33,9 +33,18 @@ ROLE_MEANING = {
 }
 
 
+def _may(role: str) -> str:
+    """What a role may do; for admin, what no other role may (it may do everything theirs do)."""
+    grants = GRANTS[role]
+    if role == ROLE_ADMIN:
+        others = set().union(*(GRANTS[r] for r in GRANTS if r not in (ROLE_ADMIN, ROLE_INFERENCE)))
+        grants = grants - others
+    text = "; ".join(PERMISSIONS[p] for p in sorted(grants))
+    return f"all the other administrative roles may, and: {text}" if role == ROLE_ADMIN else text
+
+
 def roles_section() -> str:
-    rows = [[f"`{role}`", meaning, ", ".join(f"{PERMISSIONS[p]}" for p in sorted(GRANTS[role]))]
-            for role, meaning in ROLE_MEANING.items()]
+    rows = [[f"`{role}`", meaning, _may(role)] for role, meaning in ROLE_MEANING.items()]
     return "\n".join([
         "## Roles and access",
         "",

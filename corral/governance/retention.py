@@ -1,7 +1,7 @@
 """The retention purge: delete what is older than ``governance.retention`` allows.
 
-``apply_retention`` deletes request records, policy events, feedback and quality scores past
-their maximum age, and nulls the captured content of request records (``requests.prompt`` and
+``apply_retention`` deletes request records, policy events, feedback, quality scores and closed
+incidents past their maximum age, and nulls the captured content of request records (``requests.prompt`` and
 ``requests.response``) past ``captured_content_days`` while the telemetry row stays. The
 maintenance job runs it hourly, once across replicas (corral.maintenance; registered by the
 gateway), and ``corral governance retention`` runs it now.
@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, Delete, Table, Update, and_, delete, func,
 from corral.governance.audit import AuditLog
 from corral.governance.settings import RetentionSettings
 from corral.store.db import Database
-from corral.store.schema import feedback, policy_events, quality_scores, requests, utcnow
+from corral.store.schema import feedback, incidents, policy_events, quality_scores, requests, utcnow
 
 BATCH_SIZE = 5000
 ACTION = "retention.purge"
@@ -48,11 +48,12 @@ class _Rule:
     cutoff: datetime
     null: tuple[str, ...] = ()
     floor: datetime | None = None  # rows older than this are another rule's to delete
+    age: str = "created_at"  # the column the age is counted from (NULL: never old)
 
     def where(self) -> ColumnElement[bool]:
-        old = self.table.c.created_at < self.cutoff
+        old = self.table.c[self.age] < self.cutoff
         if self.floor is not None:
-            old = and_(old, self.table.c.created_at >= self.floor)
+            old = and_(old, self.table.c[self.age] >= self.floor)
         if not self.null:
             return old
         return and_(old, or_(*(self.table.c[c].is_not(None) for c in self.null)))
@@ -65,12 +66,16 @@ class _Rule:
 
 
 # Report key -> (table, setting in governance.retention, columns nulled instead of deleting).
-RULES: dict[str, tuple[Table, str, tuple[str, ...]]] = {
-    "requests": (requests, "request_records_days", ()),
-    CONTENT_KEY: (requests, "captured_content_days", CONTENT_COLUMNS),
-    "policy_events": (policy_events, "policy_events_days", ()),
-    "feedback": (feedback, "feedback_days", ()),
-    "quality_scores": (quality_scores, "quality_scores_days", ()),
+# name -> (table, setting, columns to null instead of deleting rows, the column age counts from).
+# Incidents age from when they were closed (resolved_at, set on resolve and dismiss): an open
+# incident is never purged, however old; its notes go with it (ON DELETE CASCADE).
+RULES: dict[str, tuple[Table, str, tuple[str, ...], str]] = {
+    "requests": (requests, "request_records_days", (), "created_at"),
+    CONTENT_KEY: (requests, "captured_content_days", CONTENT_COLUMNS, "created_at"),
+    "policy_events": (policy_events, "policy_events_days", (), "created_at"),
+    "feedback": (feedback, "feedback_days", (), "created_at"),
+    "quality_scores": (quality_scores, "quality_scores_days", (), "created_at"),
+    "incidents": (incidents, "closed_incidents_days", (), "resolved_at"),
 }
 
 
@@ -79,10 +84,10 @@ def _rules(settings: RetentionSettings, now: datetime) -> list[_Rule]:
     records = settings.request_records_days
     floor = None if records is None else now - timedelta(days=records)
     rules = []
-    for name, (table, setting, null) in RULES.items():
+    for name, (table, setting, null, age) in RULES.items():
         days: int | None = getattr(settings, setting)
         if days is not None:
-            rules.append(_Rule(name, table, now - timedelta(days=days), null, floor if null else None))
+            rules.append(_Rule(name, table, now - timedelta(days=days), null, floor if null else None, age))
     return rules
 
 

@@ -16,6 +16,9 @@ Why these defaults, the choice of a cautious team (docs/retention.md says more):
   across a year to see patterns (and an incident raised late); they hold free text, so not
   forever.
 * ``quality_scores_days: 90``: numbers only, read as recent trends, like the records.
+* ``closed_incidents_days: 730``: the record of how a reported answer was handled, counted from
+  when it was resolved or dismissed (open incidents stay); two years covers an audit cycle and a
+  complaint raised late, and the notes hold redacted text only.
 * ``audit_log_days: null``, and only null: the audit log is the compliance record, the proof of
   who changed what (retention runs included); its entries are hash-chained, so deleting the oldest
   would break verification. Archive it with ``corral audit export`` instead.
@@ -28,6 +31,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from corral.incidents.settings import EscalationSettings
 
 
 class _Strict(BaseModel):
@@ -46,6 +51,7 @@ class RetentionSettings(_Strict):
     policy_events_days: int | None = _days(365)  # provider refusals, with the prompt excerpt
     feedback_days: int | None = _days(365)  # ratings, comments and corrections
     quality_scores_days: int | None = _days(90)  # sampled answer scores
+    closed_incidents_days: int | None = _days(730)  # incidents (and notes), counted from closing
     audit_log_days: int | None = _days(None)  # must stay null: the compliance record
 
     @model_validator(mode="after")
@@ -72,3 +78,4 @@ class GovernanceSettings(_Strict):
     # states it; null when no preset or file sets one.
     erasure_deadline_days: int | None = Field(None, ge=1, le=365, strict=True)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)  # docs/incidents.md

@@ -49,6 +49,9 @@ def _notes(ctx: RequestContext) -> dict[str, Any]:
                               "search_request_ids": list(g.search_request_ids)}
         if g.dropped:  # a route's knowledge option: sources over its max_context_tokens
             notes["grounding"]["dropped"] = g.dropped
+    if ctx.system_prompt is not None:  # the registry prompt prepended: the exact version sent
+        p = ctx.system_prompt
+        notes["system_prompt"] = {"name": p.name, "version": p.version, "label": p.label, "sha256": p.sha256}
     return notes
 
 

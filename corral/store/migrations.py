@@ -7,7 +7,8 @@ it. Each migration snapshots the tables it creates (its own ``MetaData``)
 instead of importing them from ``schema``, so later edits to ``schema``
 cannot change what an old migration does. The migrations live by feature:
 :mod:`corral.store.migrate_records` (1-6), :mod:`corral.store.migrate_jobs` (7-10, 13),
-:mod:`corral.store.migrate_knowledge` (11-12) and :mod:`corral.store.migrate_governance` (14);
+:mod:`corral.store.migrate_knowledge` (11-12), :mod:`corral.store.migrate_governance` (14)
+and :mod:`corral.store.migrate_prompts` (15);
 this module orders and applies them.
 
 All pending migrations run in one transaction under a named lock
@@ -28,8 +29,10 @@ from sqlalchemy.sql import Executable
 
 from corral.store.db import Database, Transaction
 from corral.store.migrate_governance import v14_audit_log
+from corral.store.migrate_incidents import v16_incidents
 from corral.store.migrate_jobs import v7_files, v8_jobs, v9_responses, v10_batches, v13_claim_order
 from corral.store.migrate_knowledge import v11_knowledge_index, v12_vector_stores
+from corral.store.migrate_prompts import v15_prompts
 from corral.store.migrate_records import (
     v1_api_keys,
     v2_policy_events,
@@ -80,6 +83,8 @@ MIGRATIONS: list[Migration] = [
     Migration(12, "create vector_stores and their files, texts, file batches", v12_vector_stores),
     Migration(13, "jobs: claim-order index (status, priority DESC, not_before, id)", v13_claim_order),
     Migration(14, "create audit_log (hash-chained)", v14_audit_log),
+    Migration(15, "create prompts, prompt_versions, prompt_labels, prompt_changes", v15_prompts),
+    Migration(16, "create incidents, incident_notes, input_rules", v16_incidents),
 ]
 
 

@@ -5,7 +5,8 @@ import. Tables are created and changed only by :mod:`corral.store.migrations`;
 when you add or alter a table here, append a migration there too (a test
 compares the migrated database with this metadata). The shared pieces (metadata, the UTC
 datetime type) are in :mod:`corral.store.schema_base`; the knowledge base's tables in
-:mod:`corral.store.schema_knowledge` and the audit log in :mod:`corral.store.schema_governance`,
+:mod:`corral.store.schema_knowledge`, the audit log in :mod:`corral.store.schema_governance`
+and the prompt registry in :mod:`corral.store.schema_prompts`,
 re-exported here, so importing this module still registers every table on `metadata`.
 """
 
@@ -32,6 +33,9 @@ from corral.store.schema_base import new_metadata as new_metadata
 from corral.store.schema_base import schema_migrations as schema_migrations
 from corral.store.schema_base import utcnow as utcnow
 from corral.store.schema_governance import audit_log as audit_log
+from corral.store.schema_incidents import incident_notes as incident_notes
+from corral.store.schema_incidents import incidents as incidents
+from corral.store.schema_incidents import input_rules as input_rules
 from corral.store.schema_knowledge import DIALECT_COLUMNS as DIALECT_COLUMNS
 from corral.store.schema_knowledge import Vector as Vector
 from corral.store.schema_knowledge import kb_chunk_refs as kb_chunk_refs
@@ -41,6 +45,10 @@ from corral.store.schema_knowledge import vector_store_file_batches as vector_st
 from corral.store.schema_knowledge import vector_store_file_texts as vector_store_file_texts
 from corral.store.schema_knowledge import vector_store_files as vector_store_files
 from corral.store.schema_knowledge import vector_stores as vector_stores
+from corral.store.schema_prompts import prompt_changes as prompt_changes
+from corral.store.schema_prompts import prompt_labels as prompt_labels
+from corral.store.schema_prompts import prompt_versions as prompt_versions
+from corral.store.schema_prompts import prompts as prompts
 
 api_keys = Table(
     "api_keys",

@@ -262,8 +262,6 @@ SHAPES: dict[str, Builder] = {
     "GET /v1/models/{model:path}": get_model,
     "POST /v1/feedback": feedback,
     "GET /admin/whoami": _get("/admin/whoami", "/admin/whoami", ["", "x=1"]),
-    "GET /admin/governance/document": _get("/admin/governance/document", "/admin/governance/document",
-                                          ["", "format=md", "format=html", "format=pdf", "format=docx"]),
     "GET /admin/keys": list_keys,
     "POST /admin/keys": create_key,
     "DELETE /admin/keys/{key_id}": revoke_key,
@@ -290,6 +288,8 @@ SHAPES: dict[str, Builder] = {
                                 ["", "limit=5", "q=sim", "status=error&team=blue", "route=sim&since=1h"]),
     "GET /admin/requests/{request_id}": get_request,
     "GET /admin/alerts": _get("/admin/alerts", "/admin/alerts", [""]),
+    "GET /admin/governance/document": _get("/admin/governance/document", "/admin/governance/document",
+                                          ["", "format=md", "format=html", "format=pdf", "format=docx"]),
     "GET /metrics": _get("/metrics", "/metrics", [""]),
     "GET /healthz": _get("/healthz", "/healthz", [""], auth=None),
     "GET /readyz": _get("/readyz", "/readyz", [""], auth=None),
@@ -354,10 +354,14 @@ def free_form(rng: random.Random) -> Any:
 
 # Shapes kept in modules of their own build on this one, so they join SHAPES last.
 from tests.fuzz.batch_shapes import BATCH_SHAPES  # noqa: E402
+from tests.fuzz.incident_shapes import INCIDENT_SHAPES  # noqa: E402
+from tests.fuzz.prompt_shapes import PROMPT_SHAPES  # noqa: E402
 from tests.fuzz.response_shapes import RESPONSE_SHAPES, RESPONSE_TYPED, RESPONSE_WEIGHTS  # noqa: E402
 from tests.fuzz.vector_store_shapes import VECTOR_STORE_SHAPES  # noqa: E402
 
 SHAPES.update(BATCH_SHAPES)
+SHAPES.update(INCIDENT_SHAPES)
+SHAPES.update(PROMPT_SHAPES)
 SHAPES.update(RESPONSE_SHAPES)
 SHAPES.update(VECTOR_STORE_SHAPES)
 WEIGHTS.update(RESPONSE_WEIGHTS)

@@ -9,6 +9,7 @@ from pathlib import Path
 from corral.config import Settings, default_settings_data
 from corral.governance.document import governance_document
 from corral.governance.document_figures import DETECTOR, operating_figures
+from corral.governance.document_people import DocumentFacts
 from corral.store.db import Database
 from tests.observe.test_queries import store
 
@@ -31,7 +32,8 @@ async def test_operating_figures_come_from_the_records(migrated_db: Database, tm
     assert figures.requests == 100
     assert figures.error_rate == 0.10 and figures.degraded_rate == 0.02  # 25 and 75; 50 and 100 are errors
     assert figures.policy_events == 0 and figures.latency_p50_ms is not None
-    text = governance_document(Settings.model_validate(default_settings_data()), figures=figures)
+    text = governance_document(Settings.model_validate(default_settings_data()),
+                               facts=DocumentFacts(figures=figures))
     assert "| Requests | 100 |" in text and "| Failed (an error reached the client) | 10.00% |" in text
     without = governance_document(Settings.model_validate(default_settings_data()))
     assert "has no operating figures" in without and "| Requests |" not in without

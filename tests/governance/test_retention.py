@@ -30,7 +30,7 @@ from tests.governance.util import T0
 NOW = T0 + timedelta(days=1000)
 SECOND = timedelta(seconds=1)
 KEEP_ALL = {"request_records_days": None, "captured_content_days": None, "policy_events_days": None,
-            "feedback_days": None, "quality_scores_days": None}
+            "feedback_days": None, "quality_scores_days": None, "closed_incidents_days": None}
 
 
 def _request(n: int, at: datetime, content: bool = True) -> dict[str, Any]:
@@ -111,7 +111,7 @@ async def test_a_run_that_removed_something_is_audited_and_the_chain_verifies(mi
     assert entry.actor == "system" and entry.target == "governance.retention"
     assert entry.to_dict()["after"] == counts
     assert counts == {"requests": 0, "requests_content": 1, "policy_events": 0, "feedback": 1,
-                      "quality_scores": 0}
+                      "quality_scores": 0, "incidents": 0}
     await apply_retention(migrated_db, RetentionSettings(), now=NOW)  # nothing to remove: no entry
     assert len(await log.entries(action=ACTION)) == 1
     result = await log.verify()
@@ -126,7 +126,7 @@ async def test_a_dry_run_counts_and_changes_nothing(migrated_db: Database) -> No
     counts = await apply_retention(migrated_db, RetentionSettings(), now=NOW, dry_run=True)
     # req_1 is deleted whole, so its content is not counted again
     assert counts == {"requests": 1, "requests_content": 1, "policy_events": 1, "feedback": 0,
-                      "quality_scores": 0}
+                      "quality_scores": 0, "incidents": 0}
     assert await _count(migrated_db, requests) == 3 and await _count(migrated_db, policy_events) == 2
     assert await migrated_db.fetch_val(select(func.count()).where(requests.c.prompt.is_(None))) == 0
     assert await AuditLog(migrated_db).entries() == []
@@ -166,9 +166,9 @@ async def test_large_backlogs_go_in_bounded_batches(migrated_db: Database) -> No
     finally:
         del migrated_db.transaction
     assert counts["feedback"] == 1200 and counts["requests_content"] == 1200
-    # 3 batches each (500, 500, 200) for feedback and content, one each for the other three rules,
+    # 3 batches each (500, 500, 200) for feedback and content, one each for the other four rules,
     # and the audit entry's transaction
-    assert len(statements) == 3 + 3 + 3 + 1
+    assert len(statements) == 3 + 3 + 4 + 1
     assert await _count(migrated_db, feedback) == 1
     assert await migrated_db.fetch_val(select(func.count()).where(requests.c.prompt.is_not(None))) == 0
     with pytest.raises(ValueError, match="batch_size"):
@@ -204,7 +204,8 @@ def test_the_cli_runs_it_now_and_dry(db_url: str, tmp_path: Path, monkeypatch: p
     dry = runner.invoke(governance, ["retention", "--dry-run", "--json"])
     assert dry.exit_code == 0, dry.output
     assert orjson.loads(dry.output) == {"dry_run": True, "counts": {
-        "requests": 0, "requests_content": 0, "policy_events": 0, "feedback": 1, "quality_scores": 0}}
+        "requests": 0, "requests_content": 0, "policy_events": 0, "feedback": 1, "quality_scores": 0,
+        "incidents": 0}}
     done = runner.invoke(governance, ["retention"])
     assert done.exit_code == 0, done.output
     assert "Removed or nulled 1 rows" in done.output and "feedback_days" in done.output
@@ -233,9 +234,32 @@ def test_configuration_errors_name_the_keys(tmp_path: Path, yaml: str, expected:
 def test_defaults_and_allowed_values(tmp_path: Path) -> None:
     assert RetentionSettings().model_dump() == {
         "request_records_days": 90, "captured_content_days": 30, "policy_events_days": 365,
-        "feedback_days": 365, "quality_scores_days": 90, "audit_log_days": None}
+        "feedback_days": 365, "quality_scores_days": 90, "closed_incidents_days": 730, "audit_log_days": None}
     path = tmp_path / "corral.yaml"
     path.write_text("governance:\n  retention:\n    request_records_days: null\n"
                     "    captured_content_days: 400\n")
     retention = load_settings(path).governance.retention
     assert retention.request_records_days is None and retention.captured_content_days == 400
+
+
+async def test_closed_incidents_age_from_closing_and_open_ones_stay(migrated_db: Database) -> None:
+    """An incident opened three years ago and still open is the review queue's: never purged."""
+    from corral.incidents.store import IncidentStore, Report
+    from corral.store.schema import incident_notes, incidents
+
+    store = IncidentStore(migrated_db)
+    ids = [(await store.report(Report("wrong", None, f"req_{i}", None, "key_a", "t", None))).incident.id
+           for i in range(3)]
+    old, recent = NOW - timedelta(days=731), NOW - timedelta(days=700)
+    long_ago = NOW - timedelta(days=3 * 365)
+    for incident_id, created, resolved, state in [(ids[0], long_ago, old, "resolved"),
+                                                  (ids[1], long_ago, recent, "dismissed"),
+                                                  (ids[2], long_ago, None, "open")]:
+        await migrated_db.execute(incidents.update().where(incidents.c.id == incident_id)
+                                  .values(created_at=created, resolved_at=resolved, state=state))
+    counts = await apply_retention(migrated_db, RetentionSettings(), now=NOW)
+    assert counts["incidents"] == 1
+    left = {r["id"] for r in await migrated_db.fetch_all(select(incidents.c.id))}
+    assert left == {ids[1], ids[2]}
+    notes = {r["incident_id"] for r in await migrated_db.fetch_all(select(incident_notes.c.incident_id))}
+    assert notes == {ids[1], ids[2]}  # the purged incident's notes went with it
