@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from corral.core.credentials import SECRET_PREFIXED
+from corral.core.credentials import has_credential
 
 # A key names a credential when its last word is one of these (x-api-key, X-Proxy-Token,
 # webhook_secret); max_tokens or tokenizer do not.
@@ -42,7 +42,7 @@ def literal_secrets(data: Any) -> list[tuple[str, str]]:
                 continue  # names an environment variable; providers.<name>.api_key has its own error
             if _CREDENTIAL_NAME.match(name):
                 found.append((".".join(path), _advice(path, f"'{name}' holds a credential")))
-            elif SECRET_PREFIXED.search(value) or _BEARER.match(value) or _URL_PASSWORD.search(value):
+            elif has_credential(value) or _BEARER.match(value) or _URL_PASSWORD.search(value):
                 found.append((".".join(path), _advice(path, "the value looks like a credential")))
     return found
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from corral.core.credentials import SECRET_PREFIXED
+from corral.core.credentials import mask_credentials
 from corral.core.errors import CorralError
 
 REDACTED = "[redacted]"
@@ -35,7 +35,7 @@ def scrub(text: str, known: Iterable[str] = ()) -> str:
     for secret in known:
         if len(secret) >= _MIN_SECRET_CHARS and secret in text:
             text = text.replace(secret, REDACTED)
-    text = SECRET_PREFIXED.sub(REDACTED, text)
+    text = mask_credentials(text, REDACTED)
     text = _AUTH_SCHEME.sub(rf"\1\2{REDACTED}", text)
     return _NAMED.sub(rf"\1{REDACTED}", text)
 

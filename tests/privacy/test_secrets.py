@@ -19,11 +19,11 @@ from urllib.parse import quote
 
 import pytest
 
+from corral.core.secret_checks import base62_crc32_ok, jwt_ok
+from corral.core.secrets import FORMATS, SecretFormat, find_credentials
 from corral.privacy.detect import PIIDetector, available
 from corral.privacy.detect import entities as E
 from corral.privacy.detect.rules import find_secrets
-from corral.privacy.detect.secret_checks import base62_crc32_ok, jwt_ok
-from corral.privacy.detect.secrets import FORMATS, SecretFormat, find_credentials
 from corral.privacy.detect.suppress import suppressed
 from corral.privacy.redact import Vault, redact_text
 from corral.privacy.types import Span
@@ -348,3 +348,17 @@ def test_with_the_models_on_every_secret_is_still_redacted() -> None:
         spans = detector.detect(text)
         assert [s.entity for s in covering(spans, text, value)][:1] in ([E.SECRET], [E.URL_CREDENTIALS]), name
         assert value not in redact_text(text, spans, Vault()), name
+
+
+@pytest.mark.parametrize(("name", "text", "value"), CASES, ids=[name for name, _, _ in CASES])
+def test_provider_errors_and_the_config_check_use_the_same_table(name: str, text: str, value: str) -> None:
+    """Error text from an upstream is scrubbed of every format, and the configuration check
+    refuses every one (corral.core.credentials shares the table with detection)."""
+    from corral.core.credentials import has_credential
+    from corral.providers.scrub import REDACTED, scrub
+
+    cleaned = scrub(f"upstream said: {text}")
+    assert value not in cleaned and REDACTED in cleaned
+    # A hex token after "auth_token:" is the detector's keyword rule, not a table format; the
+    # scrubber's own keyword rule covers it, and the configuration refuses literal keys by name.
+    assert has_credential(text) or name == "twilio auth token"  # some are known by their keyword

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 
 import phonenumbers
 
+from corral.core.secrets import find_credentials, find_private_key_blocks
 from corral.privacy.detect import entities as E
 from corral.privacy.detect.intervals import Disjoint
 from corral.privacy.detect.lookback import dates_of_birth, organizations
-from corral.privacy.detect.secrets import find_credentials, find_private_key_blocks
 from corral.privacy.detect.windows import windowed
 from corral.privacy.types import Span
 

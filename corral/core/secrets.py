@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from corral.privacy.detect.secret_checks import (
+from corral.core.secret_checks import (
     base32_ok,
     base62_crc32_ok,
     basic_auth_ok,
