@@ -13,7 +13,8 @@ The rules, in order of precedence:
   the budget by words (and a "word" over it, such as a base64 blob, by tokens).
 - Consecutive chunks of one section overlap by whole sentences (or list items) taken from
   the end of the previous chunk, up to `overlap_tokens`; when the last sentence alone is
-  longer, its last `overlap_tokens` tokens are used, cut at a word. Table and code pieces
+  longer, its last `overlap_tokens` tokens are used, cut at a word (none, when they are all
+  inside one long word: a fragment of a credential is not repeated alone). Table and code pieces
   are not repeated as overlap (a table piece repeats its header instead).
 
 Tokens are counted exactly with `corral.core.tokens` (o200k_base by default, the tokenizer
@@ -239,7 +240,12 @@ class _Chunker:
             return []
         enc = encoding_for_model(self.model)
         text = enc.decode(enc.encode_ordinary(sentence)[-(self.overlap - 2):])
-        text = text.split(None, 1)[1] if " " in text.strip() else text.strip()
+        if text[:1].isspace():
+            text = text.strip()
+        elif " " in text.strip():
+            text = text.split(None, 1)[1]
+        else:  # inside one long word: a key, a token, a blob. Its tail alone is what detection
+            return []  # cannot recognise (a JWT's signature reached a redacting route's embedder)
         n = self.count(text)
         return [_Unit(text, n, block, " ", prose=True, overlap=True)] if 0 < n <= self.overlap else []
 

@@ -81,6 +81,21 @@ def test_long_paragraph_splits_by_sentences_with_whole_sentence_overlap() -> Non
     assert set(all_sentences) <= covered
 
 
+def test_the_overlap_never_starts_inside_a_long_word() -> None:
+    """A sentence ending in a token longer than the overlap (a JWT here) is not repeated as a tail
+    of that token: a credential's fragment is what the privacy detector cannot recognise."""
+    jwt = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0"
+           "IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
+    chunks = run([Block(f"{sentences(3)} The session token is {jwt}. {sentences(3, 'lake')}")],
+                 max_tokens=120, overlap_tokens=40)
+    assert len(chunks) > 1
+    for c in chunks:
+        for word in c.text.split():
+            assert word.rstrip(".") in jwt or jwt not in word, word
+            if jwt[-20:] in word:
+                assert word.rstrip(".") == jwt, f"a fragment of the token was repeated: {word!r}"
+
+
 def test_no_overlap_when_zero() -> None:
     chunks = run([Block(sentences(20))], max_tokens=80, overlap_tokens=0)
     for prev, nxt in itertools.pairwise(chunks):
