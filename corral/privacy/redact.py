@@ -5,7 +5,8 @@ never touched), message names, tool-call arguments in the history, tool results,
 system prompt, and the request's ``user`` field. Tool definitions are not: they are
 the developer's schema, and rewriting them would change the functions offered.
 
-The same value gets the same placeholder everywhere in one request (``[EMAIL_1]``);
+The same value gets the same placeholder everywhere in one request (``[EMAIL_1]``), also where
+the detector missed it and in case or whitespace variants of names (`corral.privacy.consistency`);
 numbering is per type, in order of first appearance. The mapping lives in a `Vault`
 that only the request's stage holds, in memory, for the request's lifetime.
 
@@ -28,6 +29,8 @@ from typing import Any, Literal
 
 from corral.core.json_limits import MAX_JSON_DEPTH, could_exceed, text_depth
 from corral.core.types import ChatRequest, Message, TextPart, ToolCall
+from corral.privacy.consistency import propagate
+from corral.privacy.spans import select_spans as select_spans  # re-exported: callers import it here
 from corral.privacy.types import Span
 
 FORMS: tuple[tuple[str, str], ...] = (("[", "]"), ("[[", "]]"), ("<<", ">>"), ("{{", "}}"), ("⟦", "⟧"))
@@ -63,16 +66,25 @@ def entity_label(entity: str) -> str:
 class Vault:
     """The request's value <-> placeholder mapping, in memory only. Never printed with values."""
 
-    __slots__ = ("_by_placeholder", "_by_value", "_counters", "close", "open")
+    __slots__ = ("_aliases", "_by_placeholder", "_by_value", "_counters", "close", "open")
 
     def __init__(self, form: tuple[str, str] = FORMS[0]) -> None:
         self.open, self.close = form
         self._by_value: dict[str, str] = {}
         self._by_placeholder: dict[str, str] = {}  # case-folded placeholder -> value
         self._counters: Counter[str] = Counter()
+        self._aliases: dict[str, str] = {}  # a variant ("JOHN SMITH") -> the form whose placeholder it gets
+
+    def alias(self, variants: dict[str, str]) -> None:
+        """Give each variant the placeholder of its first-seen form (see `corral.privacy.consistency`).
+
+        The answer restores that first-seen form: the model writes one placeholder for them all.
+        """
+        self._aliases.update(variants)
 
     def placeholder(self, entity: str, value: str) -> str:
         """The value's placeholder, numbered on first sight; a value keeps its first type."""
+        value = self._aliases.get(value, value)
         found = self._by_value.get(value)
         if found is not None:
             return found
@@ -103,9 +115,11 @@ class Vault:
         """Replace every original value in `text` by its placeholder (error messages, records)."""
         if not self._by_value or not text:
             return text
-        values = sorted(self._by_value, key=len, reverse=True)
+        known = {**{a: self._by_value[v] for a, v in self._aliases.items() if v in self._by_value},
+                 **self._by_value}
+        values = sorted(known, key=len, reverse=True)
         pattern = re.compile("|".join(re.escape(v) for v in values if v))
-        return pattern.sub(lambda m: self._by_value[m.group()], text)
+        return pattern.sub(lambda m: known[m.group()], text)
 
     def __repr__(self) -> str:
         return f"Vault({self.size} placeholders, form={self.open}…{self.close})"
@@ -192,21 +206,6 @@ def request_texts(request: ChatRequest) -> list[str]:
 # -- applying spans ------------------------------------------------------------------------
 
 
-def select_spans(spans: Iterable[Span], length: int) -> list[Span]:
-    """Valid, non-overlapping spans in text order; at a tie the longer, then higher-scored one."""
-    ordered = sorted(
-        (s for s in spans if 0 <= s.start < s.end <= length),
-        key=lambda s: (s.start, -(s.end - s.start), -s.score),
-    )
-    chosen: list[Span] = []
-    end = 0
-    for span in ordered:
-        if span.start >= end:
-            chosen.append(span)
-            end = span.end
-    return chosen
-
-
 def redact_text(text: str, spans: Sequence[Span], vault: Vault) -> str:
     """`text` with each selected span replaced by its value's placeholder."""
     parts: list[str] = []
@@ -229,11 +228,17 @@ class Redaction:
 
 
 def redact_request(request: ChatRequest, spans: Sequence[Sequence[Span]]) -> Redaction:
-    """Redact `request` given spans for each of `request_texts(request)`, in that order."""
+    """Redact `request` given spans for each of `request_texts(request)`, in that order.
+
+    Every detected value is first looked for in all the texts (`corral.privacy.consistency`),
+    so it gets its placeholder wherever it occurs, also where the detector missed it.
+    """
     texts = request_texts(request)
     if len(spans) != len(texts):
         raise ValueError(f"got spans for {len(spans)} texts, the request has {len(texts)}")
+    spans, aliases = propagate(texts, spans)
     vault = Vault(choose_form(texts))
+    vault.alias(aliases)
     counts: Counter[str] = Counter()
     pending = iter(spans)
 
@@ -255,7 +260,9 @@ def redact_texts(texts: Sequence[str], spans: Sequence[Sequence[Span]]
     """
     if len(spans) != len(texts):
         raise ValueError(f"got spans for {len(spans)} texts, expected {len(texts)}")
+    spans, aliases = propagate(texts, spans)
     vault = Vault(choose_form(texts))
+    vault.alias(aliases)
     counts: Counter[str] = Counter()
     out: list[str] = []
     for text, found in zip(texts, spans, strict=True):
