@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from corral.core.json_limits import MAX_JSON_DEPTH, could_exceed, text_depth
-from corral.core.types import ChatRequest, Message, TextPart, ToolCall
+from corral.core.types import ChatRequest, Message, TextPart, Tool, ToolCall
 from corral.privacy.consistency import propagate
 from corral.privacy.spans import select_spans as select_spans  # re-exported: callers import it here
 from corral.privacy.types import Span
@@ -184,11 +184,36 @@ def _map_message(m: Message, fn: TextFn) -> Message:
     return dataclasses.replace(m, content=content, name=name, tool_calls=calls)
 
 
+def _map_values(value: Any, fn: TextFn) -> Any:
+    """`fn` on every non-empty string value of a JSON tree. Keys stay: they are parameter and
+    schema names the provider must read as written (a tool's property names, metadata keys)."""
+    if isinstance(value, str):
+        return fn(value) if value else value
+    if isinstance(value, list):
+        return [_map_values(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_values(v, fn) for k, v in value.items()}
+    return value
+
+
+def _map_tool(tool: Tool, fn: TextFn) -> Tool:
+    description = fn(tool.description) if tool.description else tool.description
+    return dataclasses.replace(tool, description=description, parameters=_map_values(tool.parameters, fn))
+
+
 def map_request_texts(request: ChatRequest, fn: TextFn) -> ChatRequest:
-    """A copy of `request` with `fn` applied to every provider-visible text, in a fixed order."""
+    """A copy of `request` with `fn` applied to every provider-visible text, in a fixed order:
+    messages, `user`, then everything else a client can put words in: tool definitions, stop
+    sequences, a response format's schema, and the string values of passthrough parameters
+    (`metadata`, `prediction`, `safety_identifier`, ...). The leak test
+    (tests/integration/test_leak.py) sends personal data in each of them."""
     messages = [_map_message(m, fn) for m in request.messages]
     user = fn(request.user) if request.user else request.user
-    return dataclasses.replace(request, messages=messages, user=user)
+    tools = None if request.tools is None else [_map_tool(t, fn) for t in request.tools]
+    stop = None if request.stop is None else [fn(x) if x else x for x in request.stop]
+    return dataclasses.replace(request, messages=messages, user=user, tools=tools, stop=stop,
+                               response_format=_map_values(request.response_format, fn),
+                               extra=_map_values(request.extra, fn))
 
 
 def request_texts(request: ChatRequest) -> list[str]:

@@ -183,28 +183,21 @@ def test_streamed_chat_completions(sdk: openai.OpenAI, sent: Sent) -> None:
     sent.check()
 
 
-_WALKER = ("corral/privacy/redact.py map_request_texts visits message contents, names, tool-call arguments "
-           "and `user` only; ")
 _FIELDS: dict[str, tuple[dict[str, Any], str | None]] = {  # request fields -> why they leak (None: not)
     "tool definitions": ({"tools": [{"type": "function", "function": {
         "name": "lookup", "description": f"Looks up {EMAIL}",
         "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": PROMPT}}}}}]},
-        _WALKER + "ChatRequest.tools (descriptions, parameter schemas) go to the provider as sent"),
+        None),
     "message name": ({"messages": [{"role": "user", "name": "Margaret_Thornbury", "content": PROMPT}]},
                      "the name is redacted, but 'Margaret_Thornbury' is not detected, and request-wide "
                      "consistency (issue 14 item 2) does not treat an underscore-joined variant of a "
                      "detected name as the same value"),
-    "stop": ({"stop": [EMAIL]}, _WALKER + "ChatRequest.stop goes to the provider as sent"),
+    "stop": ({"stop": [EMAIL]}, None),
     "response_format": ({"response_format": {"type": "json_schema", "json_schema": {
-        "name": "record", "schema": {"type": "object", "description": PROMPT}}}},
-        _WALKER + "ChatRequest.response_format (the JSON schema's texts) goes to the provider as sent"),
-    "metadata": ({"metadata": {"customer": EMAIL}, "store": True},
-                 _WALKER + "ChatRequest.extra (passthrough: metadata) goes to the provider as sent"),
-    "prediction": ({"prediction": {"type": "content", "content": PROMPT}},
-                   _WALKER + "ChatRequest.extra (passthrough: prediction) goes to the provider as sent"),
-    "safety_identifier": ({"safety_identifier": EMAIL},
-                          _WALKER + "`user` is redacted but `safety_identifier` travels in ChatRequest.extra "
-                          "and goes to the provider as sent"),
+        "name": "record", "schema": {"type": "object", "description": PROMPT}}}}, None),
+    "metadata": ({"metadata": {"customer": EMAIL}, "store": True}, None),
+    "prediction": ({"prediction": {"type": "content", "content": PROMPT}}, None),
+    "safety_identifier": ({"safety_identifier": EMAIL}, None),
     "user and headers": ({"user": EMAIL, "extra_headers": {"x-customer": EMAIL, "x-note": PROMPT}}, None),
 }
 
