@@ -159,8 +159,9 @@ class RuleCache:
 
     Only the first request waits for the load; after that a request uses the rules it finds and
     a stale set triggers a refresh, which also writes the hit counts gathered since the last one.
-    A failed load keeps the last good set (logged), so a database outage never blocks prompts
-    through a missing rule table nor lets the first request fail.
+    A failed load keeps the last good set (logged), or none when there was none yet, retried
+    after ``ttl_s``: a database outage neither fails requests nor makes each one wait on the
+    database (rules are not enforced until they can be read; docs/incidents.md).
     """
 
     db: Database
@@ -172,8 +173,10 @@ class RuleCache:
     _refresh: asyncio.Task[None] | None = None
 
     async def current(self) -> list[Compiled]:
-        if self.rules is None:
-            await self.refresh()
+        if self.rules is None:  # the first load (or after invalidate): one query, shared
+            if self._refresh is None or self._refresh.done():
+                self._refresh = asyncio.create_task(self.refresh())
+            await asyncio.shield(self._refresh)
         elif time.monotonic() - self.loaded_at > self.ttl_s and (
                 self._refresh is None or self._refresh.done()):
             self._refresh = asyncio.create_task(self.refresh())
@@ -192,7 +195,9 @@ class RuleCache:
         except Exception as exc:  # noqa: BLE001 - keep serving the last good rules
             self.hits.update(hits)
             log.warning("input rules: refresh failed, keeping %d rules: %s", len(self.rules or []), exc)
-            self.loaded_at = time.monotonic()
+            # With no good set yet, serve with none until the next try (after ttl_s): otherwise
+            # every request would wait on the database that just failed.
+            self.rules, self.loaded_at = self.rules or [], time.monotonic()
             return
         compiled = []
         for rule in loaded:
