@@ -3,7 +3,6 @@ entry, idempotence, the bytes on disk (SQLite), the CLI and POST /admin/erasure.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from corral.store import Database, schema
 from corral.store.schema import metadata
 from corral.store.testing import run_sync
 from tests.conftest import RunningServer, database_on, fake_settings, serve_in_thread
+from tests.governance.byte_scan import sqlite_bytes
 from tests.limits.records import add_key, record
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -190,23 +190,12 @@ async def test_deletion_reaches_the_sqlite_file(tmp_path: Path) -> None:
         await migrate(db)
         await seed(db, "A")
         await seed(db, "B")
-        assert _marker("A", "user").encode() in _vacuumed(path)  # the scan sees what is there
+        assert _marker("A", "user").encode() in sqlite_bytes(path)  # the scan sees what is there
         await erase(db, user="alice-7f3", actor="cli:test")
     finally:
         await db.close()
-    data = _vacuumed(path)
+    data = sqlite_bytes(path)
     assert _marker("A", "user").encode() not in data and _marker("B", "user").encode() in data
-
-
-def _vacuumed(path: Path) -> bytes:
-    con = sqlite3.connect(path)
-    try:
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        con.execute("VACUUM")
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        con.close()
-    return b"".join(p.read_bytes() for p in path.parent.glob("corral.db*"))
 
 
 def test_cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,9 +11,7 @@ import base64
 import json
 import random
 import string
-import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,6 +25,7 @@ from corral.privacy.detect.rules import find_secrets
 from corral.privacy.detect.suppress import suppressed
 from corral.privacy.redact import Vault, redact_text
 from corral.privacy.types import Span
+from tests.privacy.test_detect_adversarial import cpu_seconds
 
 _RNG = random.Random(14)
 ALNUM = string.ascii_letters + string.digits
@@ -270,18 +269,6 @@ SIZE = 100_000
 
 def fill(unit: str, size: int = SIZE) -> str:
     return (unit * (size // len(unit) + 1))[:size]
-
-
-def cpu_seconds(work: Callable[[], object], limit: float = 0.05) -> float:
-    """Best of up to three runs of the calling thread's CPU time."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.thread_time()
-        work()
-        best = min(best, time.thread_time() - start)
-        if best <= limit:
-            break
-    return best
 
 
 # Near-matches that start a match and fail late, for the table's quantifiers and lazy gaps.
