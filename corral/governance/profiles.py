@@ -34,7 +34,7 @@ class PresetValue:
     path: str
     value: Any
     why: str
-    stricter_when: Literal["lower", "higher", "equal"] = "equal"  # how to judge an override
+    stricter_when: Literal["lower", "equal"] = "equal"  # lower: a smaller number is stricter
 
 
 def _common(records_days: int, content_days: int, feedback_days: int, events_days: int,
@@ -147,8 +147,6 @@ def _weaker(item: PresetValue, effective: Any) -> bool:
         return False
     if item.stricter_when == "lower":
         return effective is None or (isinstance(effective, int | float) and effective > item.value)
-    if item.stricter_when == "higher":
-        return effective is None or effective < item.value
     if item.path == "privacy.default.policy":
         return effective not in ("redact", "block")
     return True
