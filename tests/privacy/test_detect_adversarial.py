@@ -2,9 +2,9 @@
 
 Each regex of the rules and each rule of `RULES` runs on 100 KB of worst cases (repeated
 near-matches: "Aa " * N, BEGIN lines without END, digit and space runs, colon runs, keywords
-followed by nothing) within 50 ms of CPU. Times are the detecting thread's CPU time
-(`time.thread_time`), the best of up to three runs: the figure is the algorithm's cost, not the
-share of two cores that four other test runs leave us.
+followed by nothing) within 50 ms of CPU (scaled for a slower host: `SPEED`). Times are the
+detecting thread's CPU time (`time.thread_time`), the best of up to three runs: the figure is the
+algorithm's cost, not the share of two cores that four other test runs leave us.
 """
 
 from __future__ import annotations
@@ -23,7 +23,29 @@ from corral.privacy.detect.suppress import is_casual, suppressed
 from corral.privacy.types import Span
 
 SIZE = 100_000
-LIMIT_S = 0.05
+# The limits hold on the project's 2-core CI machine, where `_calibration` takes about 15 ms of
+# CPU. A slower host (session 8's VM measured 33-50 ms for it, and 50 ms for a prompt the
+# detector does in 14.7 ms elsewhere) scales every limit by its own ratio, measured in the same
+# run: the tests judge the algorithm (a quadratic pattern costs seconds, not 2-3x), not the host.
+REFERENCE_S = 0.015
+_CAL_TEXT = "Aa bB3 key=val 1234 " * 5000
+_CAL_RE = re.compile(r"\b[A-Za-z]{1,8}[0-9]?\b|\d{2,6}")
+
+
+def _calibration() -> float:
+    """Best of five CPU times of a fixed regex scan and Python loop."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.thread_time()
+        sum(1 for _ in _CAL_RE.finditer(_CAL_TEXT))
+        sum(i & 7 for i in range(200_000))
+        best = min(best, time.thread_time() - start)
+    return best
+
+
+SPEED = max(1.0, _calibration() / REFERENCE_S)
+LIMIT_S = 0.05 * SPEED
+PER_SPAN_S = 20e-6 * SPEED  # a flood of true matches: cost per span found
 
 
 def fill(unit: str, size: int = SIZE) -> str:
@@ -135,7 +157,8 @@ def test_floods_of_true_matches_cost_microseconds_per_span(entity: str) -> None:
     text = MATCH_FLOODS[entity]
     found: list[Span] = []
     seconds = cpu_seconds(lambda: found.extend(rules.RULES[entity](text)), 0.0)
-    assert found and seconds / len(found) < 20e-6, f"{entity}: {seconds * 1000:.0f} ms, {len(found)} spans"
+    per_span = seconds / len(found) if found else 0.0
+    assert found and per_span < PER_SPAN_S, f"{entity}: {seconds * 1000:.0f} ms, {len(found)} spans"
 
 
 def test_phone_numbers_cost_grows_linearly() -> None:
