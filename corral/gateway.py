@@ -129,7 +129,7 @@ class Gateway:
         detector = None
         privacy_stage = None
         if privacy_enabled(privacy):
-            detector = load_default_detector(threshold=privacy.lowest_score())
+            detector = load_default_detector(threshold=privacy.lowest_score(), languages=privacy.languages)
             privacy_stage = PrivacyStage(detector, privacy, serving=routes.serving_routes)
             stages.append(privacy_stage)
         if any(m.knowledge is not None for m in settings.models.values()):  # routes grounded in stores

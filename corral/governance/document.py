@@ -177,6 +177,9 @@ def _privacy(settings: Settings) -> str:
         "",
         _table(["Policy", "Meaning"], meanings),
         "",
+        f"Detection reads {_languages(privacy.languages)}. Text in a language not listed is still "
+        "scanned, but names and addresses in it are found less reliably.",
+        "",
         f"Content capture (`observability.capture_content`) is **{'on' if capture else 'off'}**. "
         "Prompts and answers are stored in request records only when capture is on *and* the "
         "route's privacy policy is not `off`, and then only as the copy with personal data "
@@ -191,6 +194,15 @@ def _privacy(settings: Settings) -> str:
         *([f"\n{len(privacy.keys)} key- or team-specific privacy rule(s) are also configured."]
           if privacy.keys else []),
     ])
+
+
+_LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
+                   "nl": "Dutch", "pl": "Polish"}
+
+
+def _languages(codes: list[str]) -> str:
+    names = [_LANGUAGE_NAMES.get(code, code) for code in codes]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _retention(settings: Settings) -> str:

@@ -17,6 +17,7 @@ import click
 from corral.core.errors import CorralError
 from corral.core.text_table import text_table
 from corral.privacy.redact import span_report
+from corral.privacy.settings import DETECTION_LANGUAGES
 from corral.privacy.stage import load_default_detector
 from corral.privacy.types import Span
 
@@ -38,11 +39,15 @@ def pii() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Leave out spans scored below this.")
-def scan_cmd(source: IO[str], show_values: bool, as_json: bool, min_score: float) -> None:
+@click.option("--language", "languages", multiple=True, type=click.Choice(DETECTION_LANGUAGES),
+              help="Also run this language's rules; repeatable.")
+def scan_cmd(
+    source: IO[str], show_values: bool, as_json: bool, min_score: float, languages: tuple[str, ...]
+) -> None:
     """Print the personal data found in FILE (or stdin with -): offsets, type, score, source."""
     text = source.read()
     try:
-        detector = load_default_detector()
+        detector = load_default_detector(languages=languages)
         spans = sorted((s for s in detector.detect(text) if s.score >= min_score),
                        key=lambda s: (s.start, s.end))
     except CorralError as exc:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 Policy = Literal["off", "log-only", "redact", "block"]
 STRICTNESS: dict[str, int] = {"off": 0, "log-only": 1, "redact": 2, "block": 3}
 DEFAULT_MIN_SCORE = 0.5
+# Languages with detection rules (corral.privacy.detect.languages.LANGUAGES; a test keeps them equal).
+DETECTION_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pl")
 # Characters one request may hand the detector (its texts joined; about 4,000 tokens, which most
 # chat turns fit). With the models on 2 cores, detection takes 1.3 s for 8,192 characters, 2.3 s
 # for 16,384 and 4.9 s for 32,768 (bench/pii_budget.py): each 8,000 more cost about a second of
@@ -87,6 +89,18 @@ class PrivacySettings(_Strict):
     routes: dict[str, PrivacyRule] = Field(default_factory=dict)  # public model name or alias
     keys: dict[str, KeyPrivacyRule] = Field(default_factory=dict)  # key id, key name or team:<team>
     max_detect_chars: int = Field(DEFAULT_MAX_DETECT_CHARS, ge=1)  # larger requests: 413, undetected
+    # Languages whose detection rules run besides English (the models are English and always run):
+    # de, fr, es, it, nl, pl. Each adds its address, name and phone rules (docs/privacy-detection.md).
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+
+    @field_validator("languages")
+    @classmethod
+    def _languages_known(cls, value: list[str]) -> list[str]:
+        codes = [code.strip().lower() for code in value]
+        unknown = sorted(set(codes) - set(DETECTION_LANGUAGES))
+        if unknown:
+            raise ValueError(f"unknown languages {unknown}: detection knows {', '.join(DETECTION_LANGUAGES)}")
+        return sorted(set(codes) | {"en"}, key=DETECTION_LANGUAGES.index)
 
     @model_validator(mode="before")
     @classmethod

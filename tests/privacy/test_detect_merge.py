@@ -91,3 +91,46 @@ def test_model_phone_spans_snap_to_the_whole_number() -> None:
     assert span.text(text) == "082 490 1693"
     text = "21 253 109 8211-Office"
     assert snap_phone(Span(3, 10, E.PHONE, 0.9, "model"), text).text(text) == "21 253 109 8211"
+
+
+def test_a_name_span_gives_up_the_unit_or_field_label_it_ran_into() -> None:
+    # The longer name span used to outrank the "Apt. 675" rule, leaving the unit unredacted.
+    text = "Mrs. Barbara Yudina Apt. 675 62314 Mellemvej 32"
+    spans = [Span(5, 23, E.PERSON, 0.9, "model"), Span(5, 19, E.PERSON, 0.8, "rule"), Span(20, 28, E.ADDRESS)]
+    merged = texts(resolve(spans, text), text)
+    assert merged[0] == (E.PERSON, "Mrs. Barbara Yudina")
+    assert merged[1][0] == E.ADDRESS and merged[1][1].startswith("Apt. 675")
+    labelled = "Name: Victoria Bruun\nPhone: (555) 010 2000"
+    merged = resolve([Span(6, 26, E.PERSON, 0.9, "model")], labelled)
+    assert texts(merged, labelled) == [(E.PERSON, "Victoria Bruun")]
+
+
+def test_a_middle_initial_does_not_end_a_name() -> None:
+    text = "Directed By:    Gladys L. Leblanc and Sari J. Paavolainen"
+    spans = [
+        Span(16, 24, E.PERSON, 0.8, "model"),  # "Gladys L"
+        Span(38, 44, E.PERSON, 0.8, "model"),  # "Sari J"
+        Span(46, 57, E.PERSON, 0.9, "model"),  # "Paavolainen"
+    ]
+    assert texts(resolve(spans, text), text) == [
+        (E.PERSON, "Gladys L. Leblanc"),
+        (E.PERSON, "Sari J. Paavolainen"),
+    ]
+    # A capital letter that is a word of its own, not an initial, stays outside.
+    assert texts(resolve([Span(0, 6, E.PERSON, 0.8, "model")], "Plan B. Then"), "Plan B. Then") == [
+        (E.PERSON, "Plan B")
+    ]
+
+
+def test_an_intersection_and_a_polish_street_prefix_belong_to_the_address() -> None:
+    text = "Deliver to the corner of Östbygatan 14 and Sigurmundsson Greens today"
+    spans = [Span(25, 38, E.ADDRESS, 0.9, "model"), Span(43, 63, E.LOCATION, 0.9, "model")]
+    corner = "the corner of Östbygatan 14 and Sigurmundsson Greens"
+    assert texts(resolve(spans, text), text) == [(E.ADDRESS, corner)]
+    # Two people joined by "and" are still two names.
+    people = "Ann Lee and Bo Chen"
+    pair = [Span(0, 7, E.PERSON, 0.9, "model"), Span(12, 19, E.PERSON, 0.9, "model")]
+    assert len(resolve(pair, people)) == 2
+    polish = "Oline Mikaelsen\n772 ul. Narewska 94\nApt. 478"
+    street = [Span(24, 35, E.ADDRESS, 0.9, "model")]  # "Narewska 94"
+    assert texts(resolve(street, polish), polish) == [(E.ADDRESS, "772 ul. Narewska 94")]

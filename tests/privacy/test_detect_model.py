@@ -163,3 +163,14 @@ def test_long_inputs_reach_spacy_in_pieces_cut_at_whitespace() -> None:
     pieces = list(M._chunks(text, 7))
     assert "".join(p for _, p in pieces) == text
     assert all(text[o : o + len(p)] == p and len(p) <= 7 for o, p in pieces)
+
+
+def test_operating_points_read_as_one_half_and_keep_the_order() -> None:
+    from corral.privacy.detect import entities as E
+
+    point = E.OPERATING_POINTS[E.PERSON]
+    assert abs(E.calibrated(E.PERSON, point) - 0.5) < 1e-9
+    assert E.calibrated(E.PERSON, 0.0) == 0.0 and abs(E.calibrated(E.PERSON, 1.0) - 1.0) < 1e-9
+    scores = [i / 20 for i in range(21)]
+    assert [E.calibrated(E.PERSON, s) for s in scores] == sorted(E.calibrated(E.PERSON, s) for s in scores)
+    assert E.calibrated(E.EMAIL, 0.42) == 0.42  # no operating point: unchanged

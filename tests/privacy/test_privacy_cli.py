@@ -33,7 +33,7 @@ class FakeDetector:
 @pytest.fixture
 def detector(monkeypatch: pytest.MonkeyPatch) -> FakeDetector:
     fake = FakeDetector()
-    monkeypatch.setattr(cli, "load_default_detector", lambda: fake)
+    monkeypatch.setattr(cli, "load_default_detector", lambda **_: fake)
     return fake
 
 

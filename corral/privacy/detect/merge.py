@@ -15,11 +15,33 @@ from corral.privacy.detect import entities as E
 from corral.privacy.detect.intervals import Disjoint
 from corral.privacy.types import Span
 
+# An intersection is one address: "the corner of Östbygatan 14 and Sigurmundsson Greens" (the
+# second street often comes back as a place or a name).
+_CORNER = re.compile(r"[ \t]{1,2}(?:and|&)[ \t]{1,2}")
+_CORNER_PARTS = frozenset({E.ADDRESS, E.LOCATION})
+_CORNER_OF = re.compile(r"(?i:the[ \t]+)?(?i:corner)[ \t]+of[ \t]+$")
+# The second street of an intersection when the models found only the first.
+_CORNER_AND = re.compile(
+    r"[ \t]{1,2}(?:and|&)[ \t]{1,2}(?:\d{1,6}[ \t]+)?[^\W\d_][\w'.-]{0,30}"
+    r"(?:[ \t]+[\w'.-]{1,30}){0,3}?(?=[,;!?]|\.?[ \t]*(?:\n|$))"
+)
+# The rest of an address block down to its postal code: lines of a place, a region code or a
+# country ("\n LONDON\n United Kingdom 75419"), no field labels (":") or e-mail addresses.
+_BLOCK_TO_POSTCODE = re.compile(
+    r"(?:[ \t,]*\n[ \t>]*(?:,[ \t]*)?[^\W\d_][^\s:@]{0,30}(?:[ \t]+[^\s:@]{1,30}){0,3}){0,3}"
+    r"[ \t,]*\n[ \t>]*(?:,[ \t]*)?[^\W\d_][^\n:@]{0,40}?\b\d{4,6}\b"
+)
+
 # What may separate two fragments of one entity.
 _GAP = {
     E.PERSON: re.compile(r"[ \t]{1,3}|[ \t]?-[ \t]?"),
     # Also across a state or region code the models skip: "Springfield, IL 62704", "Oulu\n, PA\n".
-    E.ADDRESS: re.compile(r"[\s,.;]{0,8}|[ \t]*\n[\s,]*|\s*-\s*|[\s,]{1,4}[A-Z]{2,3}[\s,]{1,4}"),
+    # And over one or two lines of a place the models skipped ("LONDON", "Velká Bukovina u Decína")
+    # between two parts of one address block.
+    E.ADDRESS: re.compile(
+        r"[\s,.;]{0,8}|[ \t]*\n[\s,]*|\s*-\s*|[\s,]{1,4}[A-Z]{2,3}[\s,]{1,4}"
+        r"|(?:[ \t,]*\n[ \t>]*[^\W\d_][^\s:@]{0,30}(?:[ \t]+[^\s:@]{1,30}){0,3}){1,2}[ \t,]*\n[\s,]*"
+    ),
     E.ORGANIZATION: re.compile(r"[ \t]{1,3}|,?[ \t]+(?:and|&)[ \t]+|,[ \t]"),
     E.LOCATION: re.compile(r"[ \t]{1,3}|,[ \t]?"),
 }
@@ -30,8 +52,23 @@ _HONORIFIC = re.compile(
     r"(?<![\w'\u2019])(?:(?i:mr|mrs|ms|miss|mx|dr|prof|sir|dame|lady|lord|rev|fr|sra|herr|frau|mme|mlle)\.?|M\.)"
     r"[ \t]+$"
 )
-# A house or postbox number next to a street the model labelled without it ("228 Ringvej 144").
-_NUMBER_BEFORE = re.compile(r"(?:\b\d{1,6}[A-Za-z]?[ \t]+)+$")
+# A house or postbox number next to a street the model labelled without it ("228 Ringvej 144"),
+# and the Polish street abbreviations it skips ("772 ul. Narewska 94").
+_NUMBER_BEFORE = re.compile(
+    r"(?:(?:\b\d{1,6}[A-Za-z]?[ \t]+)+(?:\b(?i:ul|al|pl|os)\.[ \t]{1,2})?|\b(?i:ul|al|pl|os)\.[ \t]{1,2})$"
+)
+# The rest of a name after a middle initial the model stopped at ("Gladys L" + ". Leblanc").
+# Not the first word of the next sentence ("Plan B. Then ...").
+_AFTER_INITIAL = re.compile(
+    r"\.[ \t]{1,2}(?!(?:The|Then|This|That|There|These|They|We|It|He|She|You|And|But|So|If|In|On|At)\b)"
+    r"[A-Z][^\W\d_]{1,40}+(?:-[A-Z][^\W\d_]{1,40}+)?"
+)
+# Words a model's name span swallows from the next field: "Barbara Yudina Apt", "Bruun\nPhone".
+_INITIAL_GAP = re.compile(r"\.[ \t]{1,2}")
+_NOT_NAME_TAIL = re.compile(
+    r"(?:[ \t]+(?i:apt|apartment|suite|ste|unit|flat|box)"
+    r"|\s*\n\s*(?i:phone|mobile|tel|telephone|cell|fax|desk|e-?mail|address|date|name|website))$"
+)
 _NUMBER_AFTER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\b\.?")
 _SUFFIX = re.compile(r"(?i),?[ \t]+(?:jr|sr|md|phd|dds|esq|ii|iii|iv|rn|cpa)\b\.?")
 
@@ -100,8 +137,16 @@ def _strip(text: str, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
-def _joined_entity(a: Span, b: Span, gap: str) -> str | None:
+def _joined_entity(a: Span, b: Span, gap: str, text: str) -> str | None:
     """The entity of a+b when they are fragments of one, else None."""
+    if (
+        a.entity == b.entity == E.PERSON
+        and _INITIAL_GAP.fullmatch(gap)
+        and _lone_initial(text, a.start, a.end)
+    ):
+        return E.PERSON
+    if _CORNER.fullmatch(gap) and E.ADDRESS in (a.entity, b.entity) and {a.entity, b.entity} <= _CORNER_PARTS:
+        return E.ADDRESS
     if a.entity == b.entity:
         pattern = _GAP.get(a.entity, _DEFAULT_GAP)
         return a.entity if pattern.fullmatch(gap) else None
@@ -112,6 +157,7 @@ def _joined_entity(a: Span, b: Span, gap: str) -> str | None:
 
 def join_fragments(spans: list[Span], text: str) -> list[Span]:
     """Grow names over honorifics and addresses over numbers, then join neighbouring fragments."""
+    spans = [_street_name(s, text) for s in spans]
     lows = [0, *(s.end for s in spans[:-1])]
     highs = [*(s.start for s in spans[1:]), len(text)]
     grown = [_with_title(s, text, lo, hi) for s, lo, hi in zip(spans, lows, highs, strict=True)]
@@ -119,13 +165,34 @@ def join_fragments(spans: list[Span], text: str) -> list[Span]:
     for s in grown:
         if out:
             prev = out[-1]
-            entity = _joined_entity(prev, s, text[prev.end : s.start])
+            entity = _joined_entity(prev, s, text[prev.end : s.start], text)
             if entity is not None:
                 source = "rule" if "rule" in (prev.source, s.source) else "model"
                 out[-1] = Span(prev.start, s.end, entity, max(prev.score, s.score), source)
                 continue
         out.append(s)
-    return out
+    ceilings = [*(s.start for s in out[1:]), len(text)]
+    return [_to_postcode(s, text, hi) for s, hi in zip(out, ceilings, strict=True)]
+
+
+def _to_postcode(span: Span, text: str, ceiling: int) -> Span:
+    """A joined address grown down its block to the postal code the models left out."""
+    if span.entity != E.ADDRESS:
+        return span
+    m = _BLOCK_TO_POSTCODE.match(text, span.end, ceiling)
+    return Span(span.start, m.end(), span.entity, span.score, span.source) if m else span
+
+
+def _street_name(span: Span, text: str) -> Span:
+    """A model's "name" between a house number and a street number is a street: "864 Piazzetta
+    Scalette Rubiani 104", "31401 ul. Słowicza 10" (streets are often named after people)."""
+    if span.entity != E.PERSON or span.source != "model":
+        return span
+    numbered_before = _NUMBER_BEFORE.search(text, max(0, span.start - 16), span.start)
+    numbered_after = _NUMBER_AFTER.match(text, span.end) or text[span.start : span.end][-1:].isdigit()
+    if numbered_before and numbered_after:
+        return Span(span.start, span.end, E.ADDRESS, span.score, span.source)
+    return span
 
 
 def _with_title(span: Span, text: str, floor: int, ceiling: int) -> Span:
@@ -137,15 +204,40 @@ def _with_title(span: Span, text: str, floor: int, ceiling: int) -> Span:
     else:
         return span
     start, end = span.start, span.end
+    if span.entity == E.PERSON and _lone_initial(text, start, end):
+        m = _AFTER_INITIAL.match(text, end, ceiling)
+        if m:
+            end = m.end()
     m = before.search(text, max(floor, start - 16), start)
     if m:
         start = m.start()
+    if span.entity == E.ADDRESS:
+        m = _CORNER_OF.search(text, max(floor, start - 16), start)
+        if m:
+            start = m.start()
+            m = _CORNER_AND.match(text, end, ceiling)
+            if m:
+                end = m.end()
     m = after.match(text, end, ceiling)
     if m:
         end = m.end()
     if (start, end) == (span.start, span.end):
         return span
     return Span(start, end, span.entity, span.score, span.source)
+
+
+def _lone_initial(text: str, start: int, end: int) -> bool:
+    """Whether a span ends in a single capital letter after a space ("Sari J")."""
+    return end - start >= 3 and text[end - 1].isupper() and text[end - 2] in " \t"
+
+
+def trim_name_tail(span: Span, text: str) -> Span:
+    """A model's name without the unit or field label it ran into ("Yudina Apt", "Bruun\nPhone"),
+    so the unit rule ("Apt. 675") is not outranked by a longer name span."""
+    m = _NOT_NAME_TAIL.search(text, span.start, span.end)
+    if m is None or m.start() <= span.start:
+        return span
+    return Span(span.start, m.start(), span.entity, span.score, span.source)
 
 
 def _phone_char(text: str, i: int, toward: int) -> bool:
@@ -177,13 +269,20 @@ def snap_phone(span: Span, text: str) -> Span:
     return Span(a, b, span.entity, span.score, span.source)
 
 
+def _snapped(span: Span, text: str) -> Span:
+    """A model span fitted to its value: a phone's whole number, a name without a field label."""
+    if span.source != "model":
+        return span
+    if span.entity == E.PHONE:
+        return snap_phone(span, text)
+    if span.entity == E.PERSON:
+        return trim_name_tail(span, text)
+    return span
+
+
 def resolve(spans: Iterable[Span], text: str) -> list[Span]:
     """Union agreeing spans, drop overlaps by priority, then join fragments: sorted, disjoint."""
-    spans = [
-        snap_phone(s, text) if s.entity == E.PHONE and s.source == "model" else s
-        for s in spans
-        if s.end > s.start
-    ]
+    spans = [_snapped(s, text) for s in spans if s.end > s.start]
     if not spans:
         return []
     return join_fragments(select_non_overlapping(union_same_entity(spans), text), text)

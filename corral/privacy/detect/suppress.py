@@ -98,7 +98,11 @@ def suppressed(span: Span, text: str) -> bool:
     if span.entity in (E.PHONE, E.ID_NUMBER, E.US_SSN, E.AGE) and _ID_CONTEXT.search(before):
         return True
     if span.entity in _FREE_TEXT:
-        if looks_like_code(s) or in_code(text, span.start, span.end):
+        # An address or company a rule assembled (street word, number, postcode; a legal form) is
+        # not code, whatever its slashes and dots: "C/ Colón 14", "ul. Floriańska 22/4",
+        # "Berliner Str. 5a", "Ottica Ligure S.r.l.", "Optyk Pomorze sp. z o.o.", "… GmbH".
+        structured = span.entity in (E.ADDRESS, E.ORGANIZATION) and span.source == "rule"
+        if not structured and (looks_like_code(s) or in_code(text, span.start, span.end)):
             return True
         # Names, places and groups start with a letter and are mostly letters. Address fragments
         # may be bare numbers (a zip code, a building number): `incomplete` judges the whole.
