@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
 import time
@@ -15,6 +16,7 @@ from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
 from corral.core.context import RequestContext
 from corral.core.errors import InvalidRequest, ModelNotFound
+from corral.core.tokens import get_encoding
 from corral.core.types import EmbeddingRequest, EmbeddingResponse
 
 
@@ -44,6 +46,49 @@ MAX_DIMENSIONS = 8192
 MAX_USER_CHARS = 256  # the record's end_user column
 
 
+# Token-array input (what LangChain's OpenAIEmbeddings sends by default) is decoded with the
+# encoding the OpenAI SDKs and LangChain tokenize embedding inputs with, then sent as text: every
+# provider can take it and the privacy policy reads it like any other input. OpenAI's limits.
+TOKEN_ENCODING = "cl100k_base"
+MAX_TOKEN_ARRAYS = 2048
+MAX_ARRAY_TOKENS = 8192
+
+
+def _ids(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(t, int) and not isinstance(t, bool) for t in value)
+
+
+def token_arrays(raw: Any) -> list[list[int]] | None:
+    """`[1, 2, 3]` or `[[1, 2], [3]]` as a list of arrays; None for any other input."""
+    if _ids(raw):
+        return [raw]
+    if isinstance(raw, list) and raw and all(_ids(x) for x in raw):
+        return raw
+    return None
+
+
+def decode_token_arrays(arrays: list[list[int]]) -> list[str]:
+    """The texts the arrays encode; 400 naming the array for ids outside the encoding or over
+    OpenAI's limits. Building the encoding takes about a second once: async callers warm it first
+    (`await asyncio.to_thread(get_encoding, TOKEN_ENCODING)`)."""
+    if len(arrays) > MAX_TOKEN_ARRAYS:
+        raise InvalidRequest(f"'input' holds {len(arrays)} token arrays; at most {MAX_TOKEN_ARRAYS} "
+                             "per request.", param="input")
+    encoding = get_encoding(TOKEN_ENCODING)
+    texts = []
+    for i, ids in enumerate(arrays):
+        if len(ids) > MAX_ARRAY_TOKENS:
+            raise InvalidRequest(f"input[{i}] holds {len(ids)} tokens; at most {MAX_ARRAY_TOKENS} per "
+                                 "input.", param="input")
+        bad = next((t for t in ids if not 0 <= t < encoding.max_token_value + 1), None)
+        if bad is not None:
+            raise InvalidRequest(f"input[{i}] holds token id {bad}, which {TOKEN_ENCODING} does not have "
+                                 f"(ids 0-{encoding.max_token_value}); send the text instead.", param="input")
+        texts.append(encoding.decode(ids))
+    return texts
+
+
 def parse_embedding_request(data: dict[str, Any]) -> tuple[EmbeddingRequest, str]:
     model = data.get("model")
     if not isinstance(model, str) or not model:
@@ -53,12 +98,11 @@ def parse_embedding_request(data: dict[str, Any]) -> tuple[EmbeddingRequest, str
         inputs = [raw]
     elif isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
         inputs = raw
-    elif isinstance(raw, list) and raw and all(isinstance(x, (int, list)) for x in raw):
-        raise InvalidRequest(
-            "Token-array input is not supported by Corral; send the text instead.", param="input"
-        )
+    elif (arrays := token_arrays(raw)) is not None:
+        inputs = decode_token_arrays(arrays)
     else:
-        raise InvalidRequest("'input' must be a non-empty string or array of strings.", param="input")
+        raise InvalidRequest("'input' must be a non-empty string, an array of strings, an array of token "
+                             "ids or an array of token-id arrays.", param="input")
     fmt = data.get("encoding_format", "float")
     if fmt not in ("float", "base64"):
         raise InvalidRequest("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
@@ -91,7 +135,10 @@ async def embeddings(request: Request) -> Response:
     gateway = request.app.state.gateway
     caller = await authenticate(request, "inference")
     body = await read_body(request, gateway.settings.server.max_body_bytes)
-    emb, fmt = parse_embedding_request(parse_json_object(body))
+    data = parse_json_object(body)
+    if token_arrays(data.get("input")) is not None:  # built once, off the event loop
+        await asyncio.to_thread(get_encoding, TOKEN_ENCODING)
+    emb, fmt = parse_embedding_request(data)
     state = request.scope["state"]
     ctx = RequestContext(request_id=state["request_id"], request=emb, caller=caller, started=arrived,
                          client_request_id=state.get("client_request_id"), operation="embeddings")

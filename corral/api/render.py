@@ -24,7 +24,9 @@ def usage_wire(usage: Usage) -> dict[str, Any]:
 
 
 def completion_wire(response: ChatResponse, response_id: str, model: str, created: int) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": response.content, "refusal": None}
+    message: dict[str, Any] = {"role": "assistant", "content": response.content, "refusal": response.refusal}
+    if response.annotations:
+        message["annotations"] = response.annotations
     if response.tool_calls:
         message["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -38,10 +40,14 @@ def completion_wire(response: ChatResponse, response_id: str, model: str, create
         "choices": [{
             "index": 0,
             "message": message,
-            "logprobs": None,
+            "logprobs": response.logprobs,
             "finish_reason": response.finish_reason or "stop",
         }],
     }
+    if response.system_fingerprint is not None:
+        body["system_fingerprint"] = response.system_fingerprint
+    if response.service_tier is not None:
+        body["service_tier"] = response.service_tier
     if response.usage is not None:
         body["usage"] = usage_wire(response.usage)
     return body
@@ -95,9 +101,17 @@ class ChunkEncoder:
             delta["content"] = chunk.content
         if chunk.tool_calls:
             delta["tool_calls"] = [_tool_delta(d) for d in chunk.tool_calls]
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": chunk.finish_reason}
+        if chunk.refusal is not None:
+            delta["refusal"] = chunk.refusal
+        choice = {"index": 0, "delta": delta, "logprobs": chunk.logprobs,
+                  "finish_reason": chunk.finish_reason}
         extension = b',"corral":' + orjson.dumps(corral) if corral is not None else b""
-        return self._event(b',"choices":' + orjson.dumps([choice]) + extension + b"}")
+        backend = b""
+        if chunk.system_fingerprint is not None:
+            backend += b',"system_fingerprint":' + orjson.dumps(chunk.system_fingerprint)
+        if chunk.service_tier is not None:
+            backend += b',"service_tier":' + orjson.dumps(chunk.service_tier)
+        return self._event(backend + b',"choices":' + orjson.dumps([choice]) + extension + b"}")
 
     def usage(self, usage: Usage) -> bytes:
         return self._event(b',"choices":[],"usage":' + orjson.dumps(usage_wire(usage)) + b"}")

@@ -127,6 +127,7 @@ class ExactCache:
             },
             "cached_at": time.time(),
             "origin": origin,
+            **{name: value for name, value in _backend_fields(response).items() if value is not None},
         })
         if len(payload) > self.max_bytes:
             self.counters["skipped_oversize"] += 1
@@ -151,6 +152,11 @@ class ExactCache:
             finish_reason=data["finish_reason"],
             usage=_usage(data.get("usage")),
             created=int(data.get("created") or 0),
+            logprobs=data.get("logprobs"),
+            refusal=data.get("refusal"),
+            annotations=data.get("annotations"),
+            system_fingerprint=data.get("system_fingerprint"),
+            service_tier=data.get("service_tier"),
         )
         origin = data.get("origin")
         cached_at = float(data.get("cached_at") or 0.0)
@@ -219,3 +225,9 @@ class ExactCache:
             self.counters["errors"] += 1
             log.warning("exact cache delete failed: %s", exc)
             return False
+
+
+def _backend_fields(response: ChatResponse) -> dict[str, Any]:
+    """What the provider said beside the answer: a hit returns it as the miss did."""
+    return {"logprobs": response.logprobs, "refusal": response.refusal, "annotations": response.annotations,
+            "system_fingerprint": response.system_fingerprint, "service_tier": response.service_tier}

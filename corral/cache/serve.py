@@ -93,8 +93,9 @@ def origin_of(ctx: RequestContext, latency_ms: float) -> dict[str, Any]:
 async def replay(answer: ChatResponse) -> AsyncIterator[ChatChunk]:
     """A stored answer as a stream: its text, its tool calls (each whole), the finish, the usage
     (sent on only when the client asked for it with ``include_usage``, as for a live stream)."""
-    if answer.content:
-        yield ChatChunk(content=answer.content)
+    if answer.content or answer.logprobs or answer.refusal:
+        yield ChatChunk(content=answer.content, logprobs=answer.logprobs, refusal=answer.refusal,
+                        system_fingerprint=answer.system_fingerprint, service_tier=answer.service_tier)
     if answer.tool_calls:
         yield ChatChunk(tool_calls=[ToolCallDelta(i, c.id, c.name, c.arguments)
                                     for i, c in enumerate(answer.tool_calls)])

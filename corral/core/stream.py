@@ -8,6 +8,7 @@ callbacks after the last chunk, or after the client went away.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from corral.core.types import ChatChunk, ChatResponse, FinishReason, ToolCall, Usage
 
@@ -76,11 +77,14 @@ class Tally:
     chunk with `add`.
     """
 
-    __slots__ = ("_calls", "_parts", "finish", "usage")
+    __slots__ = ("_calls", "_logprobs", "_parts", "_refusal", "backend", "finish", "usage")
 
     def __init__(self) -> None:
         self._parts: list[str] = []
         self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+        self._logprobs: dict[str, list[Any]] = {}  # "content"/"refusal" -> token entries, in order
+        self._refusal: list[str] = []
+        self.backend: tuple[str | None, str | None] = (None, None)  # system_fingerprint, service_tier
         self.finish: FinishReason | None = None
         self.usage: Usage | None = None
 
@@ -96,6 +100,15 @@ class Tally:
             self.finish = chunk.finish_reason
         if chunk.usage is not None:
             self.usage = chunk.usage
+        if chunk.logprobs:
+            for key, entries in chunk.logprobs.items():
+                if isinstance(entries, list):
+                    self._logprobs.setdefault(key, []).extend(entries)
+        if chunk.refusal:
+            self._refusal.append(chunk.refusal)
+        if chunk.system_fingerprint is not None or chunk.service_tier is not None:
+            fingerprint, tier = self.backend
+            self.backend = (chunk.system_fingerprint or fingerprint, chunk.service_tier or tier)
 
     @property
     def text(self) -> str:
@@ -109,7 +122,9 @@ class Tally:
         """The answer the chunks add up to."""
         calls = [ToolCall(*self._calls[i]) for i in sorted(self._calls)]
         return ChatResponse(id=id, model=model, content=self.text or None, tool_calls=calls or None,
-                            finish_reason=self.finish, usage=self.usage, created=created)
+                            finish_reason=self.finish, usage=self.usage, created=created,
+                            logprobs=dict(self._logprobs) or None, refusal="".join(self._refusal) or None,
+                            system_fingerprint=self.backend[0], service_tier=self.backend[1])
 
 
 async def prepend(first: ChatChunk, rest: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:

@@ -112,6 +112,14 @@ class ChatResponse:
     finish_reason: FinishReason | None = "stop"
     usage: Usage | None = None
     created: int = 0
+    # What an OpenAI-compatible provider says beside the answer, handed back as it came (no
+    # canonical meaning, but dropping it is silent data loss): per-token log probabilities
+    # (`logprobs`/`top_logprobs` asked), a refusal, citations, the backend's fingerprint and tier.
+    logprobs: dict[str, Any] | None = None
+    refusal: str | None = None
+    annotations: list[dict[str, Any]] | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
 
 
 @dataclass(slots=True)
@@ -133,6 +141,10 @@ class ChatChunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     role: Role | None = None
+    logprobs: dict[str, Any] | None = None  # this chunk's tokens (`ChatResponse.logprobs`)
+    refusal: str | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
 
 
 @dataclass(slots=True)

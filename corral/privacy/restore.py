@@ -106,32 +106,38 @@ def restore_response(response: ChatResponse, vault: Vault) -> ChatResponse:
     if calls:
         calls = [ToolCall(c.id, c.name, restore_text(c.arguments, vault, json_strings=True)) for c in calls]
     content = restore_text(response.content, vault) if response.content else response.content
-    return dataclasses.replace(response, content=content, tool_calls=calls)
+    refusal = restore_text(response.refusal, vault) if response.refusal else response.refusal
+    return dataclasses.replace(response, content=content, tool_calls=calls, refusal=refusal)
 
 
 class ChunkRestorer:
-    """Restores a chunk stream: one restorer for content, one per tool-call index."""
+    """Restores a chunk stream: one restorer for content, one for a refusal, one per tool-call index."""
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
         self.content = StreamRestorer(vault)
+        self.refusal = StreamRestorer(vault)
         self.arguments: dict[int, StreamRestorer] = {}
 
     @property
     def held(self) -> int:
-        return self.content.held + sum(r.held for r in self.arguments.values())
+        return self.content.held + self.refusal.held + sum(r.held for r in self.arguments.values())
 
     def chunk(self, chunk: ChatChunk) -> ChatChunk | None:
         """The restored chunk, or None when everything in it is held back."""
         content = chunk.content
         if content:
             content = self.content.feed(content) or None
+        refusal = chunk.refusal
+        if refusal:
+            refusal = self.refusal.feed(refusal) or None
         deltas = chunk.tool_calls
         if deltas:
             deltas = [d for d in map(self._delta, deltas) if d is not None] or None
         if chunk.finish_reason is not None:  # the answer is over: the tails go with this chunk
             content, deltas = self._flush(content, deltas)
-        out = dataclasses.replace(chunk, content=content, tool_calls=deltas)
+            refusal = (refusal or "") + self.refusal.flush() or None
+        out = dataclasses.replace(chunk, content=content, tool_calls=deltas, refusal=refusal)
         if _empty(out) and not _empty(chunk):
             return None
         return out
@@ -139,9 +145,10 @@ class ChunkRestorer:
     def end(self) -> ChatChunk | None:
         """A last chunk with anything still held (a stream that ended without finish_reason)."""
         content, deltas = self._flush(None, None)
-        if content is None and not deltas:
+        refusal = self.refusal.flush() or None
+        if content is None and not deltas and refusal is None:
             return None
-        return ChatChunk(content=content, tool_calls=deltas)
+        return ChatChunk(content=content, tool_calls=deltas, refusal=refusal)
 
     def _delta(self, delta: ToolCallDelta) -> ToolCallDelta | None:
         """The restored fragment; None if it only carried arguments, all of them held back."""
@@ -175,8 +182,10 @@ class ChunkRestorer:
 
 
 def _empty(chunk: ChatChunk) -> bool:
+    """Nothing for the client: a chunk whose text is held back still carries its log
+    probabilities or refusal text (which hold placeholders, never original values)."""
     return (not chunk.content and not chunk.tool_calls and chunk.finish_reason is None
-            and chunk.usage is None and chunk.role is None)
+            and chunk.usage is None and chunk.role is None and not chunk.logprobs and not chunk.refusal)
 
 
 async def restore_chunks(chunks: AsyncIterator[ChatChunk], vault: Vault) -> AsyncIterator[ChatChunk]:

@@ -259,7 +259,20 @@ def parse_response(payload: dict[str, Any], provider: str) -> ChatResponse:
         finish_reason=choice.get("finish_reason"),
         usage=parse_usage(payload.get("usage")),
         created=payload.get("created", 0),
+        logprobs=_object(choice.get("logprobs")),
+        refusal=_text(message.get("refusal")),
+        annotations=[a for a in message.get("annotations") or () if isinstance(a, dict)] or None,
+        system_fingerprint=_text(payload.get("system_fingerprint")),
+        service_tier=_text(payload.get("service_tier")),
     )
+
+
+def _object(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def parse_chunk(payload: dict[str, Any], provider: str = "") -> list[ChatChunk]:
@@ -281,6 +294,10 @@ def parse_chunk(payload: dict[str, Any], provider: str = "") -> list[ChatChunk]:
                 tool_calls=calls or None,
                 finish_reason=choice.get("finish_reason"),
                 role=delta.get("role"),
+                logprobs=_object(choice.get("logprobs")),
+                refusal=_text(delta.get("refusal")),
+                system_fingerprint=_text(payload.get("system_fingerprint")),
+                service_tier=_text(payload.get("service_tier")),
             ))
         usage = parse_usage(payload.get("usage"))
     except (AttributeError, TypeError) as exc:

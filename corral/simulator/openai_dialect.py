@@ -186,8 +186,27 @@ def parse_chat(request: web.Request, body: dict[str, Any]) -> Call:
         json_schema=schema,
         json_mode=isinstance(fmt, dict) and fmt.get("type") == "json_object",
         headers={"x-request-id": new_id("req_")},
-        extra={"include_usage": bool(isinstance(options, dict) and options.get("include_usage"))},
+        extra={
+            "include_usage": bool(isinstance(options, dict) and options.get("include_usage")),
+            "logprobs": body.get("logprobs") is True,
+            "top_logprobs": body.get("top_logprobs") if isinstance(body.get("top_logprobs"), int) else 0,
+        },
     )
+
+
+def token_logprobs(pieces: list[str], top: int) -> list[dict[str, Any]]:
+    """Simulated per-token log probabilities (for tests): one entry per streamed piece, with
+    `top` alternatives; deterministic, shaped as OpenAI's `ChatCompletionTokenLogprob`."""
+    out = []
+    for i, piece in enumerate(pieces):
+        logprob = -round(0.01 * (1 + i % 7), 4)
+        alternatives = [{"token": piece, "logprob": logprob, "bytes": list(piece.encode())}]
+        for k in range(1, top):
+            other = f"{piece}~{k}"
+            alternatives.append({"token": other, "logprob": logprob - k, "bytes": list(other.encode())})
+        out.append({"token": piece, "logprob": logprob, "bytes": list(piece.encode()),
+                    "top_logprobs": alternatives[:top]})
+    return out
 
 
 def usage(gen: Generation) -> dict[str, Any]:
@@ -224,11 +243,18 @@ def render_chat(call: Call, gen: Generation | None) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": call.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH[gen.finish]}],
+        "choices": [{"index": 0, "message": message, "logprobs": _choice_logprobs(call, gen),
+                     "finish_reason": FINISH[gen.finish]}],
         "usage": usage(gen),
         "service_tier": "default",
         "system_fingerprint": FINGERPRINT,
     }
+
+
+def _choice_logprobs(call: Call, gen: Generation) -> dict[str, Any] | None:
+    if not call.extra.get("logprobs") or gen.tool is not None:
+        return None
+    return {"content": token_logprobs(gen.chunks, call.extra.get("top_logprobs") or 0), "refusal": None}
 
 
 def chat_script(call: Call, gen: Generation) -> StreamScript:
@@ -250,8 +276,11 @@ def chat_script(call: Call, gen: Generation) -> StreamScript:
     tail_usage = b',"usage":null' if include_usage else b""
     tail = b',"logprobs":null,"finish_reason":null}]' + tail_usage + b"}\n\n"
 
-    def frame(delta: Any) -> bytes:
-        return head + orjson.dumps(delta) + tail
+    def frame(delta: Any, logprobs: Any = None) -> bytes:
+        if logprobs is None:
+            return head + orjson.dumps(delta) + tail
+        return (head + orjson.dumps(delta) + b',"logprobs":' + orjson.dumps(logprobs)
+                + b',"finish_reason":null}]' + tail_usage + b"}\n\n")
 
     if gen.tool is not None:
         first = {
@@ -270,7 +299,12 @@ def chat_script(call: Call, gen: Generation) -> StreamScript:
         frames = [frame({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in gen.chunks]
     else:
         first = {"role": "assistant", "content": "", "refusal": None}
-        frames = [frame({"content": p}) for p in gen.chunks]
+        choice_logprobs = _choice_logprobs(call, gen)
+        if choice_logprobs is None:
+            frames = [frame({"content": p}) for p in gen.chunks]
+        else:
+            frames = [frame({"content": p}, {"content": [entry], "refusal": None})
+                      for p, entry in zip(gen.chunks, choice_logprobs["content"], strict=True)]
     frames[0] = frame(first) + frames[0]
     finish = FINISH[gen.finish].encode()
     epilogue = head + b'{},"logprobs":null,"finish_reason":"' + finish + b'"}]' + tail_usage + b"}\n\n"

@@ -44,6 +44,8 @@ def corral(simulator: SimulatorThread, tmp_path_factory: pytest.TempPathFactory)
         },
         {
             "gpt-sim": {"deployments": [{"provider": "oa", "model": "gpt-sim"}], **plain},
+            "gpt-cached": {"deployments": [{"provider": "oa", "model": "gpt-sim"}], **plain,
+                           "cache": {"exact": True, "ttl_s": 60}},
             "claude-sim": {"deployments": [{"provider": "an", "model": "claude-sim"}], **plain},
             "gemini-sim": {"deployments": [{"provider": "ge", "model": "gemini-sim"}], **plain},
             "embed-sim": {"deployments": [{"provider": "oa", "model": "text-embedding-sim"}]},

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import openai
 import pytest
 
+from corral.core.tokens import get_encoding
 from corral.simulator import SimulatorThread, sim_text
+from corral.simulator.openai_dialect import FINGERPRINT
 from tests.conftest import RunningServer
 
 DIALECT_MODELS = ["gpt-sim", "claude-sim", "gemini-sim"]
@@ -155,6 +160,84 @@ def test_embeddings_base64(corral: RunningServer, sim: SimulatorThread) -> None:
     assert [round(x, 5) for x in default.data[0].embedding] == [round(x, 5) for x in floats.data[0].embedding]
 
 
+@pytest.mark.parametrize("model", ["embed-sim", "gemini-embed"])
+def test_token_array_inputs_embed_as_their_text(corral: RunningServer, sim: SimulatorThread,
+                                                model: str) -> None:
+    """LangChain's OpenAIEmbeddings sends cl100k token ids by default; they used to get a 400."""
+    enc = get_encoding("cl100k_base")
+    texts = ["alpha", "Corral routes requests: ünïcode too"]
+    as_text = client(corral).embeddings.create(model=model, input=texts)
+    as_ids = client(corral).embeddings.create(model=model, input=[enc.encode(t) for t in texts])
+    one = client(corral).embeddings.create(model=model, input=enc.encode(texts[0]))
+    assert [d.embedding for d in as_ids.data] == [d.embedding for d in as_text.data]
+    assert one.data[0].embedding == as_text.data[0].embedding
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ([[1, 2], [100_277]], "input[1] holds token id 100277"),
+    ([[1, 2], []], "must be a non-empty string"),
+    ([[1, "a"]], "must be a non-empty string"),
+    ([[1]] * 2049, "at most 2048"),
+    ([[1] * 8193], "at most 8192"),
+])
+def test_bad_token_arrays_get_a_400_naming_them(corral: RunningServer, raw: Any, message: str) -> None:
+    with pytest.raises(openai.BadRequestError, match=re.escape(message)) as info:
+        client(corral).embeddings.create(model="embed-sim", input=raw)
+    assert info.value.body["param"] == "input"  # type: ignore[index]
+
+
 def test_models_list(corral: RunningServer) -> None:
     ids = {m.id for m in client(corral).models.list()}
     assert {"gpt-sim", "claude-sim", "gemini-sim"} <= ids
+
+
+# --- fields beside the answer: nothing the provider says is silently dropped (issue 15, item 2) ---
+
+
+def test_logprobs_fingerprint_and_tier_reach_the_client(corral: RunningServer, sim: SimulatorThread) -> None:
+    """They used to be forwarded, returned by the upstream, and dropped: `logprobs: None`."""
+    result = client(corral).chat.completions.create(
+        model="gpt-sim", messages=_messages(), max_tokens=6, logprobs=True, top_logprobs=2
+    )
+    choice = result.choices[0]
+    assert choice.logprobs is not None and choice.logprobs.content is not None
+    tokens = choice.logprobs.content
+    assert "".join(t.token for t in tokens) == choice.message.content == sim_text(PROMPT, 6)
+    assert all(len(t.top_logprobs) == 2 and t.top_logprobs[0].token == t.token for t in tokens)
+    assert all(t.logprob < 0 and t.bytes == list(t.token.encode()) for t in tokens)
+    assert result.system_fingerprint == FINGERPRINT and result.service_tier == "default"
+    assert choice.message.refusal is None
+    plain = client(corral).chat.completions.create(model="gpt-sim", messages=_messages(), max_tokens=6)
+    assert plain.choices[0].logprobs is None  # not asked for: none
+
+
+def test_streamed_logprobs_arrive_with_their_chunks(corral: RunningServer, sim: SimulatorThread) -> None:
+    stream = client(corral).chat.completions.create(
+        model="gpt-sim", messages=_messages(), stream=True, logprobs=True, top_logprobs=1
+    )
+    chunks = [c for c in stream if c.choices]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    tokens = [t for c in chunks if c.choices[0].logprobs for t in c.choices[0].logprobs.content or ()]
+    assert "".join(t.token for t in tokens) == text == sim_text(PROMPT, 8)
+    assert all(len(t.top_logprobs) == 1 for t in tokens)
+    assert {c.system_fingerprint for c in chunks} == {FINGERPRINT}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_cache_hit_returns_what_the_miss_returned(corral: RunningServer, sim: SimulatorThread,
+                                                    stream: bool) -> None:
+    ask = {"model": "gpt-cached", "messages": [{"role": "user", "content": f"cache logprobs {stream}"}],
+           "max_tokens": 5, "temperature": 0, "logprobs": True, "top_logprobs": 2}
+    miss = client(corral).chat.completions.with_raw_response.create(**ask)
+    hit = client(corral).chat.completions.with_raw_response.create(**ask, stream=stream)
+    assert miss.headers["x-corral-cache"] == "miss" and hit.headers["x-corral-cache"] == "hit"
+    first = miss.parse()
+    if stream:
+        chunks = [c for c in hit.parse() if c.choices]
+        tokens = [t for c in chunks if c.choices[0].logprobs for t in c.choices[0].logprobs.content or ()]
+        fingerprints = {c.system_fingerprint for c in chunks if c.system_fingerprint}
+    else:
+        again = hit.parse()
+        tokens, fingerprints = again.choices[0].logprobs.content, {again.system_fingerprint}
+    assert [t.token for t in tokens] == [t.token for t in first.choices[0].logprobs.content]
+    assert fingerprints == {FINGERPRINT}

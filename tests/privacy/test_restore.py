@@ -204,3 +204,22 @@ async def test_closing_early_closes_the_source() -> None:
     assert (await gen.__anext__()).content == "a"
     await gen.aclose()
     assert closed == [True]
+
+
+def test_a_refusal_is_restored_like_content_and_log_probabilities_pass_through() -> None:
+    """A refusal is text the model wrote to the user; log-probability tokens are the provider's
+    own record of what it saw (placeholders), passed on as they are, even while text is held."""
+    v = vault()
+    placeholder = v.placeholder("PERSON", 'Alice "Al" Smith')
+    answer = ChatResponse(id="r", model="m", content=None, refusal=f"I won't profile {placeholder}.",
+                          logprobs={"refusal": [{"token": placeholder, "logprob": -0.1}]})
+    restored = restore_response(answer, v)
+    assert restored.refusal == "I won't profile Alice \"Al\" Smith."
+    assert restored.logprobs == answer.logprobs
+    restorer = ChunkRestorer(v)
+    half = len(placeholder) // 2
+    pieces = [f"I won't profile {placeholder[:half]}", f"{placeholder[half:]}."]
+    out = [restorer.chunk(ChatChunk(refusal=pieces[0], logprobs={"refusal": [{"token": "I"}]})),
+           restorer.chunk(ChatChunk(refusal=pieces[1], finish_reason="stop"))]
+    assert out[0] is not None and out[0].logprobs == {"refusal": [{"token": "I"}]}  # not held back
+    assert "".join(c.refusal or "" for c in out if c) == "I won't profile Alice \"Al\" Smith."

@@ -161,14 +161,16 @@ async def test_stream_yields_chunks_in_order_and_asks_for_usage() -> None:
     body = up.seen[0]["body"]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert up.seen[0]["headers"]["Authorization"] == "Bearer sk-test"
+    # Every chunk with a choice carries the backend's fingerprint, which reaches the client.
     assert got == [
-        ChatChunk(content="", role="assistant"),
-        ChatChunk(content="Check"),
-        ChatChunk(content="ing."),
-        ChatChunk(tool_calls=[ToolCallDelta(0, id="call_1", name="get_weather", arguments="")]),
-        ChatChunk(tool_calls=[ToolCallDelta(0, arguments='{"city":"Pa')]),
-        ChatChunk(tool_calls=[ToolCallDelta(0, arguments='ris"}')]),
-        ChatChunk(finish_reason="tool_calls"),
+        ChatChunk(system_fingerprint="fp_1", content="", role="assistant"),
+        ChatChunk(system_fingerprint="fp_1", content="Check"),
+        ChatChunk(system_fingerprint="fp_1", content="ing."),
+        ChatChunk(system_fingerprint="fp_1",
+                  tool_calls=[ToolCallDelta(0, id="call_1", name="get_weather", arguments="")]),
+        ChatChunk(system_fingerprint="fp_1", tool_calls=[ToolCallDelta(0, arguments='{"city":"Pa')]),
+        ChatChunk(system_fingerprint="fp_1", tool_calls=[ToolCallDelta(0, arguments='ris"}')]),
+        ChatChunk(system_fingerprint="fp_1", finish_reason="tool_calls"),
         ChatChunk(usage=Usage(30, 12, cached_tokens=10, reasoning_tokens=3)),
     ]
 

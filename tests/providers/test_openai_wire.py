@@ -250,11 +250,16 @@ def chunk(delta: dict[str, Any], finish_reason: str | None = None, **top: Any) -
             "usage": None, **top}
 
 
+def FP(**fields: Any) -> ChatChunk:
+    """A chunk of `chunk(...)`: it carries the backend's fingerprint, which reaches the client."""
+    return ChatChunk(system_fingerprint="fp", **fields)
+
+
 def test_parse_chunk_role_and_content_deltas() -> None:
     assert parse_chunk(chunk({"role": "assistant", "content": "", "refusal": None})) == [
-        ChatChunk(content="", role="assistant")]
-    assert parse_chunk(chunk({"content": "Hel"})) == [ChatChunk(content="Hel")]
-    assert parse_chunk(chunk({}, "stop")) == [ChatChunk(finish_reason="stop")]
+        FP(content="", role="assistant")]
+    assert parse_chunk(chunk({"content": "Hel"})) == [FP(content="Hel")]
+    assert parse_chunk(chunk({}, "stop")) == [FP(finish_reason="stop")]
 
 
 def test_parse_chunk_tool_call_deltas() -> None:
@@ -264,12 +269,12 @@ def test_parse_chunk_tool_call_deltas() -> None:
     more = chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{\"ci"}}]})
     second = chunk({"tool_calls": [{"index": 1, "id": "call_b", "type": "function",
                                     "function": {"name": "get_time", "arguments": "{}"}}]})
-    assert parse_chunk(first) == [ChatChunk(role="assistant", tool_calls=[
+    assert parse_chunk(first) == [FP(role="assistant", tool_calls=[
         ToolCallDelta(0, id="call_a", name="get_weather", arguments="")])]
-    assert parse_chunk(more) == [ChatChunk(tool_calls=[ToolCallDelta(0, arguments="{\"ci")])]
+    assert parse_chunk(more) == [FP(tool_calls=[ToolCallDelta(0, arguments="{\"ci")])]
     assert parse_chunk(second)[0].tool_calls == [
         ToolCallDelta(1, id="call_b", name="get_time", arguments="{}")]
-    assert parse_chunk(chunk({}, "tool_calls")) == [ChatChunk(finish_reason="tool_calls")]
+    assert parse_chunk(chunk({}, "tool_calls")) == [FP(finish_reason="tool_calls")]
 
 
 def test_parse_chunk_usage_only_final_chunk() -> None:
@@ -286,7 +291,7 @@ def test_parse_chunk_with_choice_and_usage_yields_both_in_order() -> None:
     """Some compatible servers put the usage on the chunk that carries finish_reason."""
     got = parse_chunk(chunk({"content": "!"}, "stop",
                             usage={"prompt_tokens": 4, "completion_tokens": 1}))
-    assert got == [ChatChunk(content="!", finish_reason="stop"), ChatChunk(usage=Usage(4, 1))]
+    assert got == [FP(content="!", finish_reason="stop"), ChatChunk(usage=Usage(4, 1))]
 
 
 def test_parse_chunk_without_choices_or_usage_is_empty() -> None:
@@ -319,3 +324,38 @@ def test_max_tokens_field_follows_provider_type() -> None:
     assert custom.max_tokens_field == "max_completion_tokens"
     body = request_body(req, stream=False, max_tokens_field="max_completion_tokens")
     assert body["max_completion_tokens"] == 5 and "max_tokens" not in body
+
+
+def test_refusal_annotations_logprobs_and_backend_fields_survive_parse_and_render() -> None:
+    from corral.api.render import ChunkEncoder, completion_wire
+    from corral.core.stream import Tally
+
+    citation = {"type": "url_citation", "url_citation": {"url": "https://example.org", "title": "Ex",
+                                                         "start_index": 0, "end_index": 2}}
+    logprobs = {"content": [{"token": "No", "logprob": -0.1, "bytes": [78, 111], "top_logprobs": []}],
+                "refusal": None}
+    payload = {"id": "c1", "model": "m", "created": 5, "system_fingerprint": "fp_1", "service_tier": "flex",
+               "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
+                            "message": {"role": "assistant", "content": "No", "refusal": "I can't help.",
+                                        "annotations": [citation]}}]}
+    response = parse_response(payload, "p")
+    body = completion_wire(response, "chatcmpl-x", "m", 5)
+    assert body["choices"][0]["logprobs"] == logprobs
+    assert body["choices"][0]["message"]["refusal"] == "I can't help."
+    assert body["choices"][0]["message"]["annotations"] == [citation]
+    assert (body["system_fingerprint"], body["service_tier"]) == ("fp_1", "flex")
+    # Streamed: per-chunk logprobs and refusal deltas add up to the same answer.
+    tally = Tally()
+    encoder = ChunkEncoder("chatcmpl-x", "m", 5)
+    events = []
+    for delta, lp in (({"refusal": "I can't "}, {"content": None, "refusal": logprobs["content"]}),
+                      ({"refusal": "help."}, None)):
+        payload = {"system_fingerprint": "fp_1", "choices": [{"delta": delta, "logprobs": lp}]}
+        for chunk in parse_chunk(payload):
+            tally.add(chunk)
+            events.append(encoder.chunk(chunk))
+    whole = tally.response("c1", "m")
+    assert whole.refusal == "I can't help." and whole.logprobs == {"refusal": logprobs["content"]}
+    assert whole.system_fingerprint == "fp_1"
+    assert b'"refusal":"I can\'t "' in events[0] and b'"system_fingerprint":"fp_1"' in events[0]
+    assert b'"logprobs":{"content":null,"refusal":[{"token":"No"' in events[0]
