@@ -22,6 +22,7 @@ from corral.knowledge.cli import kb
 from corral.limits.cli import budgets
 from corral.observe.cli import logs, stats
 from corral.observe.quality.cli import golden
+from corral.observe.quality.feedback_cli import feedback
 from corral.privacy.cli import pii
 from corral.prompts.cli import prompts
 from corral.simulator.cli import simulate
@@ -151,6 +152,7 @@ main.add_command(pii)
 main.add_command(logs)
 main.add_command(stats)
 main.add_command(golden)
+main.add_command(feedback)
 main.add_command(costs)
 main.add_command(cost)
 main.add_command(budgets)

@@ -46,6 +46,7 @@ ROUTES = [
     Route("/v1/embeddings", models.embeddings, methods=["POST"]),
     Route("/v1/models", models.list_models, methods=["GET"]),
     Route("/v1/feedback", feedback.create_feedback, methods=["POST"]),
+    Route("/admin/feedback", feedback.list_feedback, methods=["GET"]),
     Route("/v1/models/{model:path}", models.get_model, methods=["GET"]),
     Route("/admin/whoami", admin.whoami, methods=["GET"]),
     Route("/admin/keys", admin.list_keys, methods=["GET"]),

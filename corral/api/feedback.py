@@ -27,15 +27,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api.auth import authenticate, read_body
+from corral.api.params import int_param, since_param, text_param
 from corral.api.responses import json_response
 from corral.api.wire import parse_json_object
 from corral.core.context import Caller
-from corral.core.errors import NotFound
+from corral.core.errors import InvalidRequest, NotFound
 from corral.incidents.report import report_fields, reported
 from corral.incidents.store import Report
 from corral.incidents.wiring import file_report
 from corral.observe import queries
 from corral.observe.quality.feedback import (
+    RATINGS,
     Feedback,
     FeedbackStore,
     feedback_from_payload,
@@ -43,6 +45,25 @@ from corral.observe.quality.feedback import (
 )
 
 MAX_BODY_BYTES = 128 * 1024
+_LIST_PARAMS = ("request_id", "team", "rating", "since", "limit")
+
+
+async def list_feedback(request: Request) -> Response:
+    """``GET /admin/feedback`` (records.read): what ``POST /v1/feedback`` stored, newest first;
+    ``request_id`` (or a response id), ``team``, ``rating`` (up/down), ``since``, ``limit``.
+    Comments and corrections are as stored: redacted where the request's route redacts."""
+    await authenticate(request, "records.read")
+    unknown = sorted(set(request.query_params) - set(_LIST_PARAMS))
+    if unknown:
+        raise InvalidRequest(f"Unknown query parameter(s): {', '.join(unknown)}; this list takes "
+                             f"{', '.join(_LIST_PARAMS)}.", param=unknown[0])
+    rating = text_param(request, "rating")
+    if rating is not None and rating not in RATINGS:
+        raise InvalidRequest("'rating' must be 'up' or 'down'.", param="rating")
+    items = await FeedbackStore(request.app.state.gateway.db).list(
+        request_id=text_param(request, "request_id"), team=text_param(request, "team"), rating=rating,
+        since=since_param(request), limit=int_param(request, "limit", 100, 1, FeedbackStore.MAX_LIMIT))
+    return json_response({"object": "list", "data": [item.to_dict() for item in items]})
 
 
 async def create_feedback(request: Request) -> Response:

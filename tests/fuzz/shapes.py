@@ -266,6 +266,8 @@ SHAPES: dict[str, Builder] = {
     "POST /admin/keys": create_key,
     "DELETE /admin/keys/{key_id}": revoke_key,
     "GET /admin/policy-events": policy_events,
+    "GET /admin/feedback": _get("/admin/feedback", "/admin/feedback",
+                                ["", "limit=5", "rating=down", "since=1h", "team=t", "rating=x", "x=1"]),
     "GET /admin/audit": _get("/admin/audit", "/admin/audit",
                              ["", "limit=5", "action=key.create", "since=1h", "limit=0", "since=x"]),
     "POST /admin/pii/scan": pii_scan,

@@ -27,9 +27,11 @@ async def api(migrated_db: Database) -> AsyncIterator[SimpleNamespace]:
     keys = KeyService(migrated_db, touch_interval_s=None)
     inference, _ = await keys.create("app", "search", ["inference"])
     admin, _ = await keys.create("ops", "platform", ["admin"])
+    auditor, _ = await keys.create("audit", "compliance", ["auditor"])
     app = Starlette(
         routes=[
             Route("/v1/feedback", feedback_api.create_feedback, methods=["POST"]),
+            Route("/admin/feedback", feedback_api.list_feedback, methods=["GET"]),
             Route("/admin/golden", golden_api.list_golden, methods=["GET"]),
             Route("/admin/golden", golden_api.create_golden, methods=["POST"]),
             Route("/admin/golden/{golden_id}", golden_api.delete_golden, methods=["DELETE"]),
@@ -41,7 +43,8 @@ async def api(migrated_db: Database) -> AsyncIterator[SimpleNamespace]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://corral") as client:
         yield SimpleNamespace(client=client, db=migrated_db,
                               inference={"authorization": f"Bearer {inference}"},
-                              admin={"authorization": f"Bearer {admin}"})
+                              admin={"authorization": f"Bearer {admin}"},
+                              auditor={"authorization": f"Bearer {auditor}"})
 
 
 async def test_feedback_is_stored_with_the_callers_key_and_team(api: SimpleNamespace) -> None:
@@ -135,3 +138,38 @@ async def test_feedback_on_another_teams_request_is_refused(api: SimpleNamespace
     r = await api.client.post("/v1/feedback", headers=api.inference,
                               json={"request_id": ours.request_id, "rating": "up"})
     assert r.status_code == 201, r.text
+
+
+async def test_stored_feedback_reads_back_filtered_for_record_readers(api: SimpleNamespace) -> None:
+    """Issue 15 item 7: POST /v1/feedback stored what GET /admin/feedback now returns."""
+    for body in ({"request_id": "req_a", "rating": "down", "comment": "wrong year"},
+                 {"request_id": "req_b", "rating": "up"},
+                 {"response_id": "chatcmpl-a", "score": 0.5}):
+        assert (await api.client.post("/v1/feedback", headers=api.inference, json=body)).status_code == 201
+    listed = await api.client.get("/admin/feedback", headers=api.auditor)
+    assert listed.status_code == 200, listed.text
+    data = listed.json()["data"]
+    # Newest first.
+    assert [d["request_id"] or d["response_id"] for d in data] == ["chatcmpl-a", "req_b", "req_a"]
+    assert data[2]["comment"] == "wrong year" and data[2]["team"] == "search"
+    down = (await api.client.get("/admin/feedback?rating=down", headers=api.admin)).json()["data"]
+    assert [d["request_id"] for d in down] == ["req_a"]
+    one = (await api.client.get("/admin/feedback?request_id=req_a", headers=api.auditor)).json()["data"]
+    # A response id names the request too.
+    assert {d["request_id"] or d["response_id"] for d in one} == {"req_a", "chatcmpl-a"}
+    other = await api.client.get("/admin/feedback?team=other&limit=1", headers=api.auditor)
+    assert other.json()["data"] == []
+    assert (await api.client.get("/admin/feedback?since=1h", headers=api.auditor)).json()["data"]
+    denied = await api.client.get("/admin/feedback", headers=api.inference)
+    assert denied.status_code == 403 and "records.read" in denied.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("query", "param"), [
+    ("rating=meh", "rating"), ("limit=0", "limit"), ("limit=5000", "limit"), ("since=yesterday", "since"),
+    ("user=alice", "user"),
+])
+async def test_feedback_list_refuses_bad_or_unknown_parameters(api: SimpleNamespace, query: str,
+                                                               param: str) -> None:
+    r = await api.client.get(f"/admin/feedback?{query}", headers=api.auditor)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param

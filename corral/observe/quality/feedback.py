@@ -134,13 +134,20 @@ class FeedbackStore:
             item.id = int(await tx.fetch_val(feedback.insert().returning(feedback.c.id), row))
         return item
 
-    async def list(self, *, request_id: str | None = None, limit: int = 100) -> list[Feedback]:
+    async def list(self, *, request_id: str | None = None, limit: int = 100, team: str | None = None,
+                   rating: str | None = None, since: datetime | None = None) -> list[Feedback]:
         """Newest first; ``request_id`` matches stored request ids and derived response ids."""
         query = select(feedback)
         if request_id is not None:
             bare = request_id.removeprefix("req_")
             query = query.where(or_(feedback.c.request_id == request_id,
                                     feedback.c.response_id == RESPONSE_PREFIX + bare))
+        if team is not None:
+            query = query.where(feedback.c.team == team)
+        if rating is not None:
+            query = query.where(feedback.c.rating == rating)
+        if since is not None:
+            query = query.where(feedback.c.created_at >= since)
         limit = max(1, min(limit, self.MAX_LIMIT))
         query = query.order_by(desc(feedback.c.created_at), desc(feedback.c.id)).limit(limit)
         return [_from_row(r) for r in await self.db.fetch_all(query)]
