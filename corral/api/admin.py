@@ -92,9 +92,8 @@ async def create_erasure(request: Request) -> Response:
     """``POST /admin/erasure`` with exactly one of ``{"user"|"key"|"request": "<id>"}``: the receipt."""
     caller = await authenticate(request, "erasure.run")
     data = parse_json_object(await read_body(request, 16 * 1024))
+    refuse_unknown_fields(data, _ERASURE_FIELDS)
     for name, value in data.items():
-        if name not in _ERASURE_FIELDS:
-            raise InvalidRequest(f"Unknown field '{name}'; send one of: user, key, request.", param=name)
         if not isinstance(value, str) or not value.strip() or len(value) > 1000 or "\x00" in value:
             raise InvalidRequest(f"'{name}' must be a non-empty string (at most 1,000 characters).",
                                  param=name)

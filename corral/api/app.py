@@ -22,8 +22,10 @@ from corral.api import (
     governance,
     health,
     incidents,
+    messages,
     metrics,
     models,
+    openapi,
     policy_events,
     privacy,
     prompts,
@@ -62,12 +64,14 @@ ROUTES = [
     *files.ROUTES,
     *batches.ROUTES,
     *responses_api.ROUTES,
+    *messages.ROUTES,  # Anthropic's Messages API (docs/anthropic.md)
     *vector_stores.ROUTES,
     *dashboard.ROUTES,
     *incidents.ROUTES,  # the review queue and input rules
     *prompts.ROUTES,  # the system-prompt registry (docs/prompts.md)
     *governance.ROUTES,  # the governance document (md, html, pdf)
     Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
+    Route(openapi.PATH, openapi.openapi_json, methods=["GET"]),  # no key, like /healthz
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
 ]

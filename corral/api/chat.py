@@ -28,6 +28,7 @@ from corral.api.watch import (
     SSE_RAW,
     ClientGone,
     DisconnectWatch,
+    client_left,
     receive_body,
     send_error,
     stream_events,
@@ -127,13 +128,8 @@ async def handle_chat(
     except ClientGone:
         return
     except asyncio.CancelledError:
-        if watch is None or not watch.gone:
-            if watch is not None:
-                watch.stop()
+        if not await client_left(watch, result):
             raise
-        watch.absorb()  # the lifecycle recorded it as abandoned (499)
-        if isinstance(result, ChatStream):
-            await result.aclose()
         return
     except Exception as exc:  # noqa: BLE001 - logged by log_unexpected, answered as a 500
         if watch is not None:

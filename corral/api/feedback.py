@@ -10,7 +10,8 @@ A ``category`` (``harmful``, ``wrong`` or ``data_leak``) makes the feedback a re
 an incident for the request, or adds to the one already open (docs/incidents.md), and the
 answer carries it under ``incident``. ``severity`` (low, medium, high) may raise the category's
 default (harmful and data_leak: high, which escalates; wrong: low). A report alone needs no
-rating: it counts as ``"down"``.
+rating: it counts as ``"down"``. Any other field is a 400 naming it, so a misspelt option
+(``coment``) is never dropped unseen.
 
 A comment or correction is free text from the same user who wrote the prompt, so it is
 stored under the same privacy policy as the request it names: redacted whenever that
@@ -29,7 +30,7 @@ from starlette.responses import Response
 from corral.api.auth import authenticate, read_body
 from corral.api.params import int_param, since_param, text_param
 from corral.api.responses import json_response
-from corral.api.wire import parse_json_object
+from corral.api.wire import parse_json_object, refuse_unknown_fields
 from corral.core.context import Caller
 from corral.core.errors import InvalidRequest, NotFound
 from corral.incidents.report import report_fields, reported
@@ -46,6 +47,8 @@ from corral.observe.quality.feedback import (
 
 MAX_BODY_BYTES = 128 * 1024
 _LIST_PARAMS = ("request_id", "team", "rating", "since", "limit")
+#: What a ``POST /v1/feedback`` body may hold (the module docstring says what each means).
+_FIELDS = ("response_id", "request_id", "rating", "score", "comment", "correction", "category", "severity")
 
 
 async def list_feedback(request: Request) -> Response:
@@ -69,6 +72,7 @@ async def list_feedback(request: Request) -> Response:
 async def create_feedback(request: Request) -> Response:
     caller = await authenticate(request, "inference")
     data = parse_json_object(await read_body(request, MAX_BODY_BYTES))
+    refuse_unknown_fields(data, _FIELDS)
     category, severity = report_fields(data)
     item = feedback_from_payload(data, key_id=caller.key_id, team=caller.team)
     gateway = request.app.state.gateway

@@ -88,6 +88,19 @@ class DisconnectWatch:
         self._task.uncancel()
 
 
+async def client_left(watch: DisconnectWatch | None, result: object) -> bool:
+    """After a CancelledError in a handler: True when the client's disconnect caused it (the work
+    is recorded as abandoned, 499, and an open stream closed); False when the caller re-raises."""
+    if watch is None or not watch.gone:
+        if watch is not None:
+            watch.stop()
+        return False
+    watch.absorb()
+    if isinstance(result, ChatStream):
+        await result.aclose()
+    return True
+
+
 async def receive_body(receive: Receive, declared: str | None, limit: int) -> bytes:
     """Read the body, refusing more than `limit` bytes without buffering it all first."""
     check_declared_length(declared, limit)

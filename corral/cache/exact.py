@@ -157,6 +157,7 @@ class ExactCache:
             annotations=data.get("annotations"),
             system_fingerprint=data.get("system_fingerprint"),
             service_tier=data.get("service_tier"),
+            reasoning=data.get("reasoning"),
         )
         origin = data.get("origin")
         cached_at = float(data.get("cached_at") or 0.0)
@@ -230,4 +231,5 @@ class ExactCache:
 def _backend_fields(response: ChatResponse) -> dict[str, Any]:
     """What the provider said beside the answer: a hit returns it as the miss did."""
     return {"logprobs": response.logprobs, "refusal": response.refusal, "annotations": response.annotations,
-            "system_fingerprint": response.system_fingerprint, "service_tier": response.service_tier}
+            "system_fingerprint": response.system_fingerprint, "service_tier": response.service_tier,
+            "reasoning": response.reasoning}

@@ -28,7 +28,7 @@ from typing import Any
 from corral.cache.exact import Entry
 from corral.config import RouteCache
 from corral.core.context import CacheNote, RequestContext
-from corral.core.types import ChatChunk, ChatRequest, ChatResponse, ToolCallDelta
+from corral.core.types import ChatChunk, ChatRequest, ChatResponse, ReasoningDelta, ToolCallDelta
 
 KEEPS_NOTHING = frozenset({"log-only", "block"})  # privacy policies under which nothing is cached
 BYPASS = CacheNote("bypass")
@@ -93,6 +93,12 @@ def origin_of(ctx: RequestContext, latency_ms: float) -> dict[str, Any]:
 async def replay(answer: ChatResponse) -> AsyncIterator[ChatChunk]:
     """A stored answer as a stream: its text, its tool calls (each whole), the finish, the usage
     (sent on only when the client asked for it with ``include_usage``, as for a live stream)."""
+    for index, block in enumerate(answer.reasoning or ()):  # thinking first, as it was streamed
+        if block.get("type") == "redacted_thinking":
+            yield ChatChunk(reasoning=ReasoningDelta(index, redacted=str(block.get("data", ""))))
+        else:
+            yield ChatChunk(reasoning=ReasoningDelta(index, text=str(block.get("thinking", ""))))
+            yield ChatChunk(reasoning=ReasoningDelta(index, signature=str(block.get("signature", ""))))
     if answer.content or answer.logprobs or answer.refusal:
         yield ChatChunk(content=answer.content, logprobs=answer.logprobs, refusal=answer.refusal,
                         system_fingerprint=answer.system_fingerprint, service_tier=answer.service_tier)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from corral.core.types import ChatChunk, ChatResponse, FinishReason, ToolCall, Usage
+from corral.core.types import ChatChunk, ChatResponse, FinishReason, ToolCall, Usage, reasoning_block
 
 DoneCallback = Callable[["ChatStream", BaseException | None], Awaitable[None] | None]
 
@@ -77,13 +77,14 @@ class Tally:
     chunk with `add`.
     """
 
-    __slots__ = ("_calls", "_logprobs", "_parts", "_refusal", "backend", "finish", "usage")
+    __slots__ = ("_calls", "_logprobs", "_parts", "_reasoning", "_refusal", "backend", "finish", "usage")
 
     def __init__(self) -> None:
         self._parts: list[str] = []
         self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
         self._logprobs: dict[str, list[Any]] = {}  # "content"/"refusal" -> token entries, in order
         self._refusal: list[str] = []
+        self._reasoning: dict[int, dict[str, Any]] = {}  # index -> thinking block, as it grows
         self.backend: tuple[str | None, str | None] = (None, None)  # system_fingerprint, service_tier
         self.finish: FinishReason | None = None
         self.usage: Usage | None = None
@@ -106,6 +107,14 @@ class Tally:
                     self._logprobs.setdefault(key, []).extend(entries)
         if chunk.refusal:
             self._refusal.append(chunk.refusal)
+        if chunk.reasoning is not None:
+            piece = chunk.reasoning
+            block = self._reasoning.get(piece.index)
+            if block is None:
+                block = self._reasoning[piece.index] = reasoning_block(piece)
+            if block["type"] == "thinking":
+                block["thinking"] += piece.text or ""
+                block["signature"] += piece.signature or ""
         if chunk.system_fingerprint is not None or chunk.service_tier is not None:
             fingerprint, tier = self.backend
             self.backend = (chunk.system_fingerprint or fingerprint, chunk.service_tier or tier)
@@ -124,7 +133,8 @@ class Tally:
         return ChatResponse(id=id, model=model, content=self.text or None, tool_calls=calls or None,
                             finish_reason=self.finish, usage=self.usage, created=created,
                             logprobs=dict(self._logprobs) or None, refusal="".join(self._refusal) or None,
-                            system_fingerprint=self.backend[0], service_tier=self.backend[1])
+                            system_fingerprint=self.backend[0], service_tier=self.backend[1],
+                            reasoning=[self._reasoning[i] for i in sorted(self._reasoning)] or None)
 
 
 async def prepend(first: ChatChunk, rest: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:

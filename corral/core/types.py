@@ -43,6 +43,11 @@ class Message:
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    # An assistant turn's reasoning as the provider wrote it, in Anthropic's block shape
+    # ({"type": "thinking", "thinking", "signature"} or {"type": "redacted_thinking", "data"}):
+    # sent back to Anthropic, which checks the signature (it needs them with tool use), and
+    # left out for providers that cannot read them.
+    reasoning: list[dict[str, Any]] | None = None
 
     def text(self) -> str:
         """The message's text, images left out (for token counting and detection)."""
@@ -120,6 +125,18 @@ class ChatResponse:
     annotations: list[dict[str, Any]] | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    reasoning: list[dict[str, Any]] | None = None  # the model's thinking blocks (`Message.reasoning`)
+
+
+@dataclass(slots=True)
+class ReasoningDelta:
+    """A fragment of a streamed reasoning block: its text, then its signature; a redacted block
+    comes whole (`redacted`, Anthropic's encrypted `data`). `index` ties fragments together."""
+
+    index: int
+    text: str | None = None
+    signature: str | None = None
+    redacted: str | None = None
 
 
 @dataclass(slots=True)
@@ -145,6 +162,14 @@ class ChatChunk:
     refusal: str | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    reasoning: ReasoningDelta | None = None
+
+
+def reasoning_block(delta: ReasoningDelta) -> dict[str, Any]:
+    """The block a reasoning fragment starts (Anthropic's shape, `Message.reasoning`)."""
+    if delta.redacted is not None:
+        return {"type": "redacted_thinking", "data": delta.redacted}
+    return {"type": "thinking", "thinking": "", "signature": ""}
 
 
 @dataclass(slots=True)

@@ -181,7 +181,11 @@ def _map_message(m: Message, fn: TextFn) -> Message:
     calls = m.tool_calls
     if calls:
         calls = [ToolCall(c.id, c.name, _map_arguments(c.arguments, fn)) for c in calls]
-    return dataclasses.replace(m, content=content, name=name, tool_calls=calls)
+    reasoning = m.reasoning
+    if reasoning:  # a client could put anything in a thinking block: it is read like any text
+        reasoning = [{**b, "thinking": fn(b["thinking"])} if isinstance(b.get("thinking"), str)
+                     and b["thinking"] else b for b in reasoning]
+    return dataclasses.replace(m, content=content, name=name, tool_calls=calls, reasoning=reasoning)
 
 
 def _map_values(value: Any, fn: TextFn) -> Any:

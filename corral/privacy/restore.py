@@ -185,7 +185,8 @@ def _empty(chunk: ChatChunk) -> bool:
     """Nothing for the client: a chunk whose text is held back still carries its log
     probabilities or refusal text (which hold placeholders, never original values)."""
     return (not chunk.content and not chunk.tool_calls and chunk.finish_reason is None
-            and chunk.usage is None and chunk.role is None and not chunk.logprobs and not chunk.refusal)
+            and chunk.usage is None and chunk.role is None and not chunk.logprobs and not chunk.refusal
+            and chunk.reasoning is None)
 
 
 async def restore_chunks(chunks: AsyncIterator[ChatChunk], vault: Vault) -> AsyncIterator[ChatChunk]:

@@ -15,7 +15,6 @@ import orjson
 
 from corral.core.errors import InvalidRequest, UnsupportedParameter, UpstreamBadResponse
 from corral.core.types import (
-    ChatChunk,
     ChatRequest,
     ChatResponse,
     ContentPart,
@@ -25,7 +24,6 @@ from corral.core.types import (
     TextPart,
     Tool,
     ToolCall,
-    ToolCallDelta,
     Usage,
 )
 from corral.providers._translate import tool_arguments_object, unsupported_image_url
@@ -39,6 +37,10 @@ STOP_REASONS: dict[str, FinishReason] = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+
+# Messages API parameters with no canonical meaning, sent as they came when a request carries
+# them (an Anthropic-SDK client's, through POST /v1/messages; an OpenAI client's extra_body).
+NATIVE_PARAMS = frozenset({"top_k", "thinking", "service_tier"})
 
 # Anthropic only accepts tool ids matching ^[a-zA-Z0-9_-]+$; ids minted by other
 # providers (after a fallback) are rewritten the same way on tool_use and tool_result.
@@ -130,6 +132,8 @@ def request_body(
         body["output_config"] = {
             "format": {"type": "json_schema", "schema": rf["json_schema"]["schema"]}
         }
+    for name in NATIVE_PARAMS & request.extra.keys():
+        body[name] = request.extra[name]
     if stream:
         body["stream"] = True
     return body
@@ -170,7 +174,7 @@ def _blocks(m: Message) -> list[dict[str, Any]]:
         elif isinstance(m.content, list) and m.content:
             block["content"] = _parts_wire(m.content)
         return [block]
-    blocks: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = [dict(b) for b in m.reasoning or ()]  # thinking comes first
     if isinstance(m.content, str):
         if m.content:
             blocks.append({"type": "text", "text": m.content})
@@ -284,6 +288,7 @@ def parse_response(payload: dict[str, Any], provider: str) -> ChatResponse:
         )
     texts: list[str] = []
     calls: list[ToolCall] = []
+    reasoning: list[dict[str, Any]] = []
     for block in content:
         kind = block.get("type")
         if kind == "text":
@@ -294,7 +299,8 @@ def parse_response(payload: dict[str, Any], provider: str) -> ChatResponse:
                 name=block.get("name", ""),
                 arguments=orjson.dumps(block.get("input") or {}).decode(),
             ))
-        # thinking / redacted_thinking blocks have no canonical place and are left out
+        elif kind in ("thinking", "redacted_thinking"):
+            reasoning.append(block)  # as it came: Anthropic checks the signature when it is sent back
     return ChatResponse(
         id=payload.get("id", ""),
         model=payload.get("model", ""),
@@ -303,71 +309,5 @@ def parse_response(payload: dict[str, Any], provider: str) -> ChatResponse:
         finish_reason=finish_reason(payload.get("stop_reason")),
         usage=parse_usage(payload.get("usage")),
         created=int(time.time()),
+        reasoning=reasoning or None,
     )
-
-
-class StreamState:
-    """Turns Anthropic's typed stream events into canonical chunks.
-
-    Tool calls are numbered in order of appearance (OpenAI's `index`), not by content
-    block index, since text blocks share Anthropic's numbering.
-    """
-
-    def __init__(self) -> None:
-        self.finished = False
-        self._usage: dict[str, Any] = {}
-        self._tools: dict[int, int] = {}  # content block index -> tool call index
-        self._has_args: dict[int, bool] = {}
-
-    @property
-    def usage(self) -> Usage:
-        return parse_usage(self._usage)
-
-    def _merge_usage(self, raw: dict[str, Any] | None) -> None:
-        # message_delta usage is cumulative, so later values replace earlier ones
-        for key, value in (raw or {}).items():
-            if value is not None:
-                self._usage[key] = value
-
-    def feed(self, event: dict[str, Any]) -> list[ChatChunk]:
-        """One parsed event -> chunks. `error` events are the caller's to raise."""
-        kind = event.get("type")
-        index = event.get("index", 0)
-        if kind == "message_start":
-            self._merge_usage((event.get("message") or {}).get("usage"))
-            return [ChatChunk(role="assistant")]
-        if kind == "content_block_start":
-            block = event.get("content_block") or {}
-            if block.get("type") == "text" and block.get("text"):
-                return [ChatChunk(content=block["text"])]
-            if block.get("type") == "tool_use":
-                n = self._tools[index] = len(self._tools)
-                self._has_args[n] = False
-                started = ToolCallDelta(index=n, id=block.get("id"), name=block.get("name"),
-                                        arguments="")
-                return [ChatChunk(tool_calls=[started])]
-            return []
-        if kind == "content_block_delta":
-            delta = event.get("delta") or {}
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                return [ChatChunk(content=delta["text"])]
-            if delta.get("type") == "input_json_delta" and index in self._tools:
-                partial = delta.get("partial_json") or ""
-                if not partial:
-                    return []
-                n = self._tools[index]
-                self._has_args[n] = True
-                return [ChatChunk(tool_calls=[ToolCallDelta(index=n, arguments=partial)])]
-            return []  # thinking_delta, signature_delta, citations
-        if kind == "content_block_stop" and index in self._tools:
-            n = self._tools[index]
-            if not self._has_args[n]:  # a call without arguments must still be valid JSON
-                return [ChatChunk(tool_calls=[ToolCallDelta(index=n, arguments="{}")])]
-            return []
-        if kind == "message_delta":
-            self._merge_usage(event.get("usage"))
-            reason = (event.get("delta") or {}).get("stop_reason")
-            return [ChatChunk(finish_reason=finish_reason(reason))] if reason else []
-        if kind == "message_stop":
-            self.finished = True
-        return []  # ping and event types added later are ignored, as Anthropic advises

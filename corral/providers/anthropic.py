@@ -20,9 +20,10 @@ from corral.core.errors import (
     UpstreamFields,
 )
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse
+from corral.providers._anthropic_stream import StreamState
 from corral.providers._anthropic_wire import (
     ERROR_STATUS,
-    StreamState,
+    NATIVE_PARAMS,
     check_request,
     parse_response,
     parse_usage,
@@ -93,6 +94,7 @@ class AnthropicProvider(Provider):
     because only recent Claude models accept `output_config.format`."""
 
     capabilities = Capabilities(images=True, response_format=False)
+    native_params = NATIVE_PARAMS
 
     def __init__(self, config: ProviderConfig):
         super().__init__(config)

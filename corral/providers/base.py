@@ -58,6 +58,9 @@ class Provider(abc.ABC):
     """
 
     capabilities: Capabilities = Capabilities()
+    # Parameters with no canonical meaning that this adapter sends in its own wire format when a
+    # request carries them in `ChatRequest.extra` (Anthropic's `top_k` and `thinking`).
+    native_params: frozenset[str] = frozenset()
 
     def __init__(self, config: ProviderConfig):
         self.config = config
@@ -114,12 +117,13 @@ class Provider(abc.ABC):
                     f"'response_format' is not supported by {where}.", param="response_format"
                 )
         if request.extra and not caps.passthrough_params:
-            names = ", ".join(sorted(request.extra))
-            raise UnsupportedParameter(
-                f"Parameter(s) {names} are not supported by {where}; remove them or use an "
-                "OpenAI-compatible deployment.",
-                param=sorted(request.extra)[0],
-            )
+            foreign = sorted(set(request.extra) - self.native_params)
+            if foreign:
+                raise UnsupportedParameter(
+                    f"Parameter(s) {', '.join(foreign)} are not supported by {where}; remove them or "
+                    "use an OpenAI-compatible deployment.",
+                    param=foreign[0],
+                )
         if not caps.images:
             for m in request.messages:
                 if isinstance(m.content, list) and any(

@@ -9,6 +9,7 @@ failures are ``event: error`` frames. Errors use
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from datetime import UTC, datetime
@@ -112,6 +113,21 @@ def _output_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def signature(thinking: str) -> str:
+    """The simulated signature of a thinking block (Anthropic's is opaque; this one is checkable)."""
+    return "sig-" + hashlib.sha256(thinking.encode()).hexdigest()[:24]
+
+
+def _check_thinking(messages: list[Any]) -> None:
+    """Refuse altered thinking blocks in the history, as Anthropic does (their signature)."""
+    for msg in messages:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") == "thinking" and (
+                    block.get("signature") != signature(str(block.get("thinking")))):
+                raise BadRequest("messages: Invalid `signature` in `thinking` block")
+
+
 def parse_messages(request: web.Request, body: dict[str, Any]) -> Call:
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -130,6 +146,8 @@ def parse_messages(request: web.Request, body: dict[str, Any]) -> Call:
             prompt_text = _text_of(msg.get("content"))
             break
     tools, forced = _tools(body)
+    _check_thinking(messages)
+    thinking = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") == "enabled"
     return Call(
         endpoint="chat",
         model=model,
@@ -143,6 +161,7 @@ def parse_messages(request: web.Request, body: dict[str, Any]) -> Call:
         tools=tools,
         json_schema=_output_schema(body),
         headers={"request-id": new_id("req_")},
+        extra={"thinking": f"The user asks: {prompt_text[:40]}"} if thinking else {},
     )
 
 
@@ -162,6 +181,11 @@ def _block(gen: Generation, tool_id: str) -> dict[str, Any]:
     return {"type": "text", "text": gen.text}
 
 
+def _thinking_blocks(call: Call) -> list[dict[str, Any]]:
+    text = call.extra.get("thinking")
+    return [{"type": "thinking", "thinking": text, "signature": signature(text)}] if text else []
+
+
 def render_message(call: Call, gen: Generation | None) -> dict[str, Any]:
     assert gen is not None
     return {
@@ -169,11 +193,15 @@ def render_message(call: Call, gen: Generation | None) -> dict[str, Any]:
         "type": "message",
         "role": "assistant",
         "model": call.model,
-        "content": [_block(gen, new_id("toolu_"))],
+        "content": [*_thinking_blocks(call), _block(gen, new_id("toolu_"))],
         "stop_reason": STOP_REASON[gen.finish],
         "stop_sequence": None,
         "usage": {**usage(gen), "service_tier": "standard"},
     }
+
+
+def _delta_event(delta: dict[str, Any]) -> bytes:
+    return sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
 
 
 def message_script(call: Call, gen: Generation) -> StreamScript:
@@ -195,15 +223,25 @@ def message_script(call: Call, gen: Generation) -> StreamScript:
             "name": gen.tool.name,
             "input": {},
         }
-        head = DELTA_HEAD + b'{"type":"input_json_delta","partial_json":'
+        head = b'{"type":"input_json_delta","partial_json":'
     else:
         block = {"type": "text", "text": ""}
-        head = DELTA_HEAD + b'{"type":"text_delta","text":'
-    preamble = (
-        sse({"type": "message_start", "message": message}, "message_start")
-        + sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start")
+        head = b'{"type":"text_delta","text":'
+    preamble = sse({"type": "message_start", "message": message}, "message_start")
+    index = 0
+    for thought in _thinking_blocks(call):  # streamed whole: text, then signature
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        preamble += (
+            sse({"type": "content_block_start", "index": 0, "content_block": start}, "content_block_start")
+            + _delta_event({"type": "thinking_delta", "thinking": thought["thinking"]})
+            + _delta_event({"type": "signature_delta", "signature": thought["signature"]})
+            + sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+        index = 1
+    preamble += (
+        sse({"type": "content_block_start", "index": index, "content_block": block}, "content_block_start")
         + sse({"type": "ping"}, "ping")
     )
+    head = (DELTA_HEAD if index == 0 else DELTA_HEAD.replace(b'"index":0', b'"index":1')) + head
     frames = [head + orjson.dumps(p) + b"}}\n\n" for p in gen.chunks]
     delta = {
         "type": "message_delta",
@@ -211,7 +249,7 @@ def message_script(call: Call, gen: Generation) -> StreamScript:
         "usage": usage(gen),
     }
     epilogue = (
-        sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        sse({"type": "content_block_stop", "index": index}, "content_block_stop")
         + sse(delta, "message_delta")
         + sse({"type": "message_stop"}, "message_stop")
     )

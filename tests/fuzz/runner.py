@@ -18,11 +18,13 @@ import httpcore
 import orjson
 
 from tests.fuzz.gateway import FLAKY_ROUTE, Target
+from tests.fuzz.message_shapes import ANTHROPIC_ROUTES
 from tests.fuzz.shapes import Case, type_violation
 
 #: Upstream-caused statuses, legitimate only on the route whose upstream faults on purpose.
 UPSTREAM_STATUSES = frozenset({502, 503, 504})
 UPSTREAM_TYPES = frozenset({"upstream_error", "timeout_error", "service_unavailable"})
+ANTHROPIC_UPSTREAM = frozenset({"api_error", "overloaded_error"})  # Anthropic's names for them
 MAX_READ = 16 * 1024 * 1024
 
 
@@ -135,8 +137,8 @@ def send(client: httpcore.ConnectionPool, target: Target, case: Case, request_id
     return Outcome(None, {}, b"", time.monotonic() - start, error=error, logs=tap.drain())
 
 
-def _error_shape(body: bytes) -> str | None:
-    """None if `body` is the OpenAI error object, else what is wrong with it."""
+def _error_shape(body: bytes, anthropic: bool = False) -> str | None:
+    """None if `body` is the OpenAI error object (`anthropic`: Anthropic's), else what is wrong."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -146,13 +148,15 @@ def _error_shape(body: bytes) -> str | None:
         return f"no 'error' object: {body[:120]!r}"
     if not isinstance(err.get("message"), str) or not isinstance(err.get("type"), str):
         return f"'error.message' and 'error.type' must be strings: {body[:120]!r}"
+    if anthropic:
+        return None if data.get("type") == "error" else f"no top-level type 'error': {body[:120]!r}"
     if "param" not in err or "code" not in err:
         return f"'error.param' and 'error.code' must be present: {body[:120]!r}"
     return None
 
 
-#: The Responses API's last events (it sends no [DONE]).
-RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+#: The Responses API's and the Messages API's last events (they send no [DONE]).
+RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "message_stop"})
 
 
 def _sse_problem(body: bytes) -> str | None:
@@ -174,6 +178,10 @@ def _sse_problem(body: bytes) -> str | None:
             return f"event is not JSON: {data[:120]!r}"
         if isinstance(parsed, dict) and parsed.get("type") in RESPONSE_ENDS:
             ended = True
+        elif isinstance(parsed, dict) and parsed.get("type") == "error" and "error" in parsed:
+            ended = True  # Anthropic's in-stream error
+            if (problem := _error_shape(data, anthropic=True)) is not None:
+                return "in-stream " + problem
         elif isinstance(parsed, dict) and parsed.get("type") == "error":
             if not isinstance(parsed.get("message"), str) or "code" not in parsed or "param" not in parsed:
                 return f"in-stream error event lacks message, code or param: {data[:120]!r}"
@@ -196,10 +204,11 @@ def judge(case: Case, out: Outcome) -> tuple[str, str] | None:
         return None
     ctype = out.headers.get("content-type", "")
     is_error = out.status >= 400
-    shape = _error_shape(out.body) if is_error and case.method != "HEAD" else None
+    anthropic = case.route in ANTHROPIC_ROUTES and case.method == "POST" and case.route.endswith(case.path)
+    shape = _error_shape(out.body, anthropic) if is_error and case.method != "HEAD" else None
     if out.status >= 500:
         err = orjson.loads(out.body).get("error", {}) if shape is None else {}
-        upstream = out.status in UPSTREAM_STATUSES and err.get("type") in UPSTREAM_TYPES
+        upstream = out.status in UPSTREAM_STATUSES and err.get("type") in UPSTREAM_TYPES | ANTHROPIC_UPSTREAM
         if not upstream or out.status == 500:
             return "5xx", f"{out.status} {err.get('message', out.body[:160])}"
         if _sent_model(case) != FLAKY_ROUTE:

@@ -295,6 +295,7 @@ SHAPES: dict[str, Builder] = {
     "GET /metrics": _get("/metrics", "/metrics", [""]),
     "GET /healthz": _get("/healthz", "/healthz", [""], auth=None),
     "GET /readyz": _get("/readyz", "/readyz", [""], auth=None),
+    "GET /openapi.json": _get("/openapi.json", "/openapi.json", ["", "x=1"], auth=None),
     "POST /v1/files": upload_file,
     "GET /v1/files": _get("/v1/files", "/v1/files", ["", "limit=2", "order=asc&limit=1", "purpose=batch",
                                                      "after=file-x", "limit=0", "order=up"],
@@ -357,14 +358,18 @@ def free_form(rng: random.Random) -> Any:
 # Shapes kept in modules of their own build on this one, so they join SHAPES last.
 from tests.fuzz.batch_shapes import BATCH_SHAPES  # noqa: E402
 from tests.fuzz.incident_shapes import INCIDENT_SHAPES  # noqa: E402
+from tests.fuzz.message_shapes import MESSAGE_SHAPES, MESSAGE_TYPED, MESSAGE_WEIGHTS  # noqa: E402
 from tests.fuzz.prompt_shapes import PROMPT_SHAPES  # noqa: E402
 from tests.fuzz.response_shapes import RESPONSE_SHAPES, RESPONSE_TYPED, RESPONSE_WEIGHTS  # noqa: E402
 from tests.fuzz.vector_store_shapes import VECTOR_STORE_SHAPES  # noqa: E402
 
 SHAPES.update(BATCH_SHAPES)
 SHAPES.update(INCIDENT_SHAPES)
+SHAPES.update(MESSAGE_SHAPES)
 SHAPES.update(PROMPT_SHAPES)
 SHAPES.update(RESPONSE_SHAPES)
 SHAPES.update(VECTOR_STORE_SHAPES)
 WEIGHTS.update(RESPONSE_WEIGHTS)
+WEIGHTS.update(MESSAGE_WEIGHTS)
 TYPED.update(RESPONSE_TYPED)
+TYPED.update(MESSAGE_TYPED)

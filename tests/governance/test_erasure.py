@@ -251,3 +251,13 @@ def test_admin_api(server: RunningServer) -> None:
     receipt = res.json()
     assert receipt["object"] == "erasure.receipt" and receipt["total"] == 0 and receipt["audit_id"]
     assert receipt["actor"] == server.gateway.bootstrap.admin.id
+
+
+def test_admin_api_names_every_unknown_field(server: RunningServer) -> None:
+    """Unknown fields are refused before any value is checked, all of them named in one 400."""
+    res = _post(server, server.admin_key, {"user": 5, "who": "a", "reason": "gdpr"})
+    assert res.status_code == 400, res.text
+    error = res.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error" and error["param"] == "reason"
+    assert "'reason'" in error["message"] and "'who'" in error["message"]

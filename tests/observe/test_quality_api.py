@@ -85,6 +85,17 @@ async def test_feedback_validation_errors_are_openai_shaped(api: SimpleNamespace
     assert error["type"] == "invalid_request_error" and error["param"] == param and error["message"]
 
 
+async def test_feedback_refuses_unknown_fields_naming_them(api: SimpleNamespace) -> None:
+    r = await api.client.post("/v1/feedback", headers=api.inference,
+                              json={"request_id": "req_1", "rating": "up", "ratting": "down", "note": "x"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error" and error["param"] == "note"
+    assert "'note'" in error["message"] and "'ratting'" in error["message"]
+    assert await FeedbackStore(api.db).list() == []
+
+
 async def test_feedback_needs_a_key_and_a_json_object(api: SimpleNamespace) -> None:
     r = await api.client.post("/v1/feedback", json={"request_id": "r", "rating": "up"})
     assert r.status_code == 401

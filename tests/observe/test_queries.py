@@ -65,9 +65,10 @@ async def test_get_returns_the_full_record(migrated_db: Database, tmp_path: Path
     row = await queries.get(migrated_db, "req_000042")
     assert row is not None
     assert row["prompt"] == [
-        {"role": "system", "content": "Be brief.", "name": None, "tool_calls": None, "tool_call_id": None},
+        {"role": "system", "content": "Be brief.", "name": None, "tool_calls": None, "tool_call_id": None,
+         "reasoning": None},
         {"role": "user", "content": "Hello 42, I am alice@example.com", "name": None, "tool_calls": None,
-         "tool_call_id": None},
+         "tool_call_id": None, "reasoning": None},
     ]
     assert row["response"] == "Hi 42"
     assert (row["latency_ms"], row["ttft_upstream_ms"], row["input_tokens"]) == (42.0, 21.0, 42)

@@ -17,6 +17,7 @@ from corral.core.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from corral.core.stream import Tally
 from corral.core.types import (
     ChatChunk,
     ChatRequest,
@@ -315,14 +316,40 @@ def test_stream_events_become_chunks_with_running_tool_index() -> None:
     assert (usage.input_tokens, usage.cached_tokens, usage.output_tokens) == (500, 28, 89)
 
 
-def test_stream_ignores_thinking_and_unknown_events() -> None:
+def test_stream_reads_thinking_and_ignores_unknown_events() -> None:
+    """Thinking blocks become reasoning fragments (text, then signature) that add up to the block
+    Anthropic wrote, so it can be sent back with its signature; unknown events are skipped."""
     state = StreamState()
-    assert state.feed({"type": "content_block_start", "index": 0,
-                       "content_block": {"type": "thinking", "thinking": ""}}) == []
-    assert state.feed({"type": "content_block_delta", "index": 0,
-                       "delta": {"type": "thinking_delta", "thinking": "hmm"}}) == []
+    [start] = state.feed({"type": "content_block_start", "index": 0,
+                          "content_block": {"type": "thinking", "thinking": ""}})
+    [text] = state.feed({"type": "content_block_delta", "index": 0,
+                         "delta": {"type": "thinking_delta", "thinking": "hmm"}})
+    [sig] = state.feed({"type": "content_block_delta", "index": 0,
+                        "delta": {"type": "signature_delta", "signature": "c2ln"}})
     assert state.feed({"type": "content_block_stop", "index": 0}) == []
+    [redacted] = state.feed({"type": "content_block_start", "index": 1,
+                             "content_block": {"type": "redacted_thinking", "data": "ZW5j"}})
     assert state.feed({"type": "some_future_event"}) == []
+    tally = Tally()
+    for chunk in (start, text, sig, redacted):
+        tally.add(chunk)
+    assert tally.response("id", "m").reasoning == [
+        {"type": "thinking", "thinking": "hmm", "signature": "c2ln"},
+        {"type": "redacted_thinking", "data": "ZW5j"},
+    ]
+
+
+def test_thinking_blocks_round_trip() -> None:
+    """A non-streamed answer keeps its thinking blocks; sent back in the history, they lead
+    the assistant turn unchanged (Anthropic refuses tool use with thinking otherwise)."""
+    block = {"type": "thinking", "thinking": "Let me see.", "signature": "c2ln"}
+    response = parse_response({"content": [block, {"type": "text", "text": "Hi"}],
+                               "stop_reason": "end_turn"}, "an")
+    assert response.reasoning == [block] and response.content == "Hi"
+    history = [Message("user", "Hello"), Message("assistant", "Hi", reasoning=response.reasoning),
+               Message("user", "Again")]
+    body = request_body(ChatRequest(model="claude", messages=history), stream=False)
+    assert body["messages"][1]["content"] == [block, {"type": "text", "text": "Hi"}]
 
 
 def err(etype: str, message: str) -> bytes:
