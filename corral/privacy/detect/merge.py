@@ -12,12 +12,18 @@ import re
 from collections.abc import Iterable
 
 from corral.privacy.detect import entities as E
+from corral.privacy.detect.address_blocks import (
+    NOT_PLACE,
+    STREET_TYPE_AFTER,
+    grow_addresses,
+    numbered_streets,
+)
 from corral.privacy.detect.intervals import Disjoint
 from corral.privacy.types import Span
 
 # An intersection is one address: "the corner of Östbygatan 14 and Sigurmundsson Greens" (the
 # second street often comes back as a place or a name).
-_CORNER = re.compile(r"[ \t]{1,2}(?:and|&)[ \t]{1,2}")
+_CORNER = re.compile(r"\.?[ \t]{1,2}(?:and|&)[ \t]{1,2}")
 _CORNER_PARTS = frozenset({E.ADDRESS, E.LOCATION})
 _CORNER_OF = re.compile(r"(?i:the[ \t]+)?(?i:corner)[ \t]+of[ \t]+$")
 # The second street of an intersection when the models found only the first.
@@ -25,13 +31,6 @@ _CORNER_AND = re.compile(
     r"[ \t]{1,2}(?:and|&)[ \t]{1,2}(?:\d{1,6}[ \t]+)?[^\W\d_][\w'.-]{0,30}"
     r"(?:[ \t]+[\w'.-]{1,30}){0,3}?(?=[,;!?]|\.?[ \t]*(?:\n|$))"
 )
-# The rest of an address block down to its postal code: lines of a place, a region code or a
-# country ("\n LONDON\n United Kingdom 75419"), no field labels (":") or e-mail addresses.
-_BLOCK_TO_POSTCODE = re.compile(
-    r"(?:[ \t,]*\n[ \t>]*(?:,[ \t]*)?[^\W\d_][^\s:@]{0,30}(?:[ \t]+[^\s:@]{1,30}){0,3}){0,3}"
-    r"[ \t,]*\n[ \t>]*(?:,[ \t]*)?[^\W\d_][^\n:@]{0,40}?\b\d{4,6}\b"
-)
-
 # What may separate two fragments of one entity.
 _GAP = {
     E.PERSON: re.compile(r"[ \t]{1,3}|[ \t]?-[ \t]?"),
@@ -40,7 +39,11 @@ _GAP = {
     # between two parts of one address block.
     E.ADDRESS: re.compile(
         r"[\s,.;]{0,8}|[ \t]*\n[\s,]*|\s*-\s*|[\s,]{1,4}[A-Z]{2,3}[\s,]{1,4}"
-        r"|(?:[ \t,]*\n[ \t>]*[^\W\d_][^\s:@]{0,30}(?:[ \t]+[^\s:@]{1,30}){0,3}){1,2}[ \t,]*\n[\s,]*"
+        rf"|(?:[ \t,]*\n[ \t>]*[^\W\d_][^{NOT_PLACE}]{{0,30}}(?:[ \t]+[^{NOT_PLACE}]{{1,30}}){{0,3}}){{1,2}}"
+        r"[ \t,]*\n[\s,]*"
+        # And over a particle of a place name: "Jiřího z Poděbrad", "Velká Bukovina u Decína".
+        r"|[ \t]{1,2}(?:z|u|na|nad|pod|do|de|du|des|la|le|di|da|del|dos|das|am|an|im|bei|sur|en|y)"
+        r"[ \t]{1,2}"
     ),
     E.ORGANIZATION: re.compile(r"[ \t]{1,3}|,?[ \t]+(?:and|&)[ \t]+|,[ \t]"),
     E.LOCATION: re.compile(r"[ \t]{1,3}|,[ \t]?"),
@@ -54,14 +57,26 @@ _HONORIFIC = re.compile(
 )
 # A house or postbox number next to a street the model labelled without it ("228 Ringvej 144"),
 # and the Polish street abbreviations it skips ("772 ul. Narewska 94").
-_NUMBER_BEFORE = re.compile(
-    r"(?:(?:\b\d{1,6}[A-Za-z]?[ \t]+)+(?:\b(?i:ul|al|pl|os)\.[ \t]{1,2})?|\b(?i:ul|al|pl|os)\.[ \t]{1,2})$"
+# Also the street word of Romance-language streets ("106 Rue Ettatawer", "Rua do Paseo").
+_STREET_WORD = (
+    r"\b(?:(?i:ul|al|pl|os)\.|(?:Rue|Rua|Via|Calle|Avenida|Avenue|Strada|Piazza|Plaza|Praça|Largo|Travessa"
+    r"|Estrada|Boulevard|Chemin|Route)(?:[ \t]{1,2}(?:de|da|do|des|du|la|le|del|della|di))?)[ \t]{1,2}"
 )
+_NUMBER_BEFORE = re.compile(rf"(?:(?:\b\d{{1,6}}[A-Za-z]?[ \t]+)+(?:{_STREET_WORD})?|{_STREET_WORD})$")
+# Only spaces between a street the models read as a name and the rest of its address.
+_ADJACENT = re.compile(r"[ \t]{1,2}")
 # The rest of a name after a middle initial the model stopped at ("Gladys L" + ". Leblanc").
 # Not the first word of the next sentence ("Plan B. Then ...").
+_SENTENCE_OPENER = (
+    r"(?!(?:The|Then|This|That|There|These|They|We|It|He|She|You|And|But|So|If|In|On|At)\b)"
+)
 _AFTER_INITIAL = re.compile(
-    r"\.[ \t]{1,2}(?!(?:The|Then|This|That|There|These|They|We|It|He|She|You|And|But|So|If|In|On|At)\b)"
-    r"[A-Z][^\W\d_]{1,40}+(?:-[A-Z][^\W\d_]{1,40}+)?"
+    rf"\.[ \t]{{1,2}}{_SENTENCE_OPENER}[A-Z][^\W\d_]{{1,40}}+(?:-[A-Z][^\W\d_]{{1,40}}+)?"
+)
+# The initial and surname after a given name the model found alone ("Ella" + " H. Snider").
+_INITIAL_SURNAME = re.compile(
+    rf"[ \t][A-Z]\.?[ \t]{{1,2}}{_SENTENCE_OPENER}[A-Z][^\W\d_]{{1,40}}+(?:-[A-Z][^\W\d_]{{1,40}}+)?"
+    r"(?![\w'\u2019-])"
 )
 # Words a model's name span swallows from the next field: "Barbara Yudina Apt", "Bruun\nPhone".
 _INITIAL_GAP = re.compile(r"\.[ \t]{1,2}")
@@ -152,12 +167,28 @@ def _joined_entity(a: Span, b: Span, gap: str, text: str) -> str | None:
         return a.entity if pattern.fullmatch(gap) else None
     if a.entity in _ADDRESS_PARTS and b.entity in _ADDRESS_PARTS and _GAP[E.ADDRESS].fullmatch(gap):
         return E.ADDRESS
+    if _street_and_street(a, b, gap, text):
+        return E.ADDRESS
     return None
+
+
+def _street_and_street(a: Span, b: Span, gap: str, text: str) -> bool:
+    """An intersection whose first street the models read as a given name: "Maarit and Hersnapvej
+    75", "Katrina and Rúa do Paseo 46" (a one-word name, a numbered street after "and")."""
+    return (
+        a.entity == E.PERSON
+        and a.source == "model"
+        and b.entity == E.ADDRESS
+        and _CORNER.fullmatch(gap) is not None
+        and not any(c.isspace() for c in text[a.start : a.end])
+        and any(c.isdigit() for c in text[b.start : b.end])
+    )
 
 
 def join_fragments(spans: list[Span], text: str) -> list[Span]:
     """Grow names over honorifics and addresses over numbers, then join neighbouring fragments."""
-    spans = [_street_name(s, text) for s in spans]
+    spans = [_street_name(s, text, t) for s, t in zip(spans, [*spans[1:], None], strict=True)]
+    spans = numbered_streets(spans, text)
     lows = [0, *(s.end for s in spans[:-1])]
     highs = [*(s.start for s in spans[1:]), len(text)]
     grown = [_with_title(s, text, lo, hi) for s, lo, hi in zip(spans, lows, highs, strict=True)]
@@ -171,25 +202,27 @@ def join_fragments(spans: list[Span], text: str) -> list[Span]:
                 out[-1] = Span(prev.start, s.end, entity, max(prev.score, s.score), source)
                 continue
         out.append(s)
-    ceilings = [*(s.start for s in out[1:]), len(text)]
-    return [_to_postcode(s, text, hi) for s, hi in zip(out, ceilings, strict=True)]
+    return grow_addresses(out, text)
 
 
-def _to_postcode(span: Span, text: str, ceiling: int) -> Span:
-    """A joined address grown down its block to the postal code the models left out."""
-    if span.entity != E.ADDRESS:
-        return span
-    m = _BLOCK_TO_POSTCODE.match(text, span.end, ceiling)
-    return Span(span.start, m.end(), span.entity, span.score, span.source) if m else span
-
-
-def _street_name(span: Span, text: str) -> Span:
-    """A model's "name" between a house number and a street number is a street: "864 Piazzetta
-    Scalette Rubiani 104", "31401 ul. Słowicza 10" (streets are often named after people)."""
+def _street_name(span: Span, text: str, following: Span | None) -> Span:
+    """A model's "name" between a house number and a street number, a street type or the rest of
+    an address is a street: "864 Piazzetta Scalette Rubiani 104", "31401 ul. Słowicza 10",
+    "159 Eleftheriou Venizelou str", "56539 Rua Cyro Schmutzer" + "Franco 1213" (streets are
+    often named after people)."""
     if span.entity != E.PERSON or span.source != "model":
         return span
     numbered_before = _NUMBER_BEFORE.search(text, max(0, span.start - 16), span.start)
-    numbered_after = _NUMBER_AFTER.match(text, span.end) or text[span.start : span.end][-1:].isdigit()
+    numbered_after = (
+        _NUMBER_AFTER.match(text, span.end)
+        or text[span.start : span.end][-1:].isdigit()
+        or STREET_TYPE_AFTER.match(text, span.end)
+        or (
+            following is not None
+            and following.entity == E.ADDRESS
+            and _ADJACENT.fullmatch(text, span.end, following.start)
+        )
+    )
     if numbered_before and numbered_after:
         return Span(span.start, span.end, E.ADDRESS, span.score, span.source)
     return span
@@ -208,10 +241,17 @@ def _with_title(span: Span, text: str, floor: int, ceiling: int) -> Span:
         m = _AFTER_INITIAL.match(text, end, ceiling)
         if m:
             end = m.end()
+    elif span.entity == E.PERSON and not any(c.isspace() for c in text[start:end]):
+        m = _INITIAL_SURNAME.match(text, end, ceiling)
+        if m:
+            end = m.end()
     m = before.search(text, max(floor, start - 16), start)
     if m:
         start = m.start()
     if span.entity == E.ADDRESS:
+        m = STREET_TYPE_AFTER.match(text, end, ceiling)
+        if m:
+            end = m.end()
         m = _CORNER_OF.search(text, max(floor, start - 16), start)
         if m:
             start = m.start()

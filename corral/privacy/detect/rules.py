@@ -15,8 +15,10 @@ import phonenumbers
 
 from corral.core.secrets import find_credentials, find_private_key_blocks
 from corral.privacy.detect import entities as E
+from corral.privacy.detect.address_blocks import find_streets
 from corral.privacy.detect.intervals import Disjoint
 from corral.privacy.detect.lookback import dates_of_birth, organizations
+from corral.privacy.detect.name_lists import find_attributive_names, find_emailed_names, find_listed_names
 from corral.privacy.detect.windows import windowed
 from corral.privacy.types import Span
 
@@ -337,6 +339,7 @@ def find_dates_of_birth(text: str) -> Iterator[Span]:
 def find_address_units(text: str) -> Iterator[Span]:
     for m in _ADDRESS_UNIT.finditer(text):
         yield _span(m, E.ADDRESS, 0.5)
+    yield from find_streets(text)
 
 
 def find_organizations(text: str) -> Iterator[Span]:
@@ -347,6 +350,9 @@ def find_organizations(text: str) -> Iterator[Span]:
 def find_titled_names(text: str) -> Iterator[Span]:
     for m in _TITLED_NAME.finditer(text):
         yield _span(m, E.PERSON, 0.8, group=1)
+    yield from find_listed_names(text)
+    yield from find_attributive_names(text)
+    yield from find_emailed_names(text)
 
 
 RULES: dict[str, Finder] = {
