@@ -165,6 +165,11 @@ class ModelSettings(_Strict):
     # `prompt` unless prompt_override is true.
     prompt: str | None = Field(None, pattern=PROMPT_REF_PATTERN)
     prompt_override: bool = False
+    # A parameter a deployment cannot honour (an OpenAI-only one on an Anthropic route): `error`
+    # refuses the request with a 400 naming it; `drop` removes it; `translate` maps it to the
+    # provider's equivalent where one exists, else drops it (corral/routing/params.py). Dropped
+    # and translated parameters are listed in the record and the x-corral-dropped-params header.
+    unsupported_params: Literal["error", "drop", "translate"] = "error"
 
 
 class ServerSettings(_Strict):

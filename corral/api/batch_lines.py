@@ -45,6 +45,9 @@ def _context(line: LineRequest) -> tuple[RequestContext, str]:
         if request.stream:
             raise InvalidRequest("'stream' is not supported in a batch: each answer is written to the "
                                  "batch's output file. Remove 'stream' from the line.", param="stream")
+        if request.n > 1:
+            raise InvalidRequest("'n' greater than 1 is not supported in a batch: write one line per answer "
+                                 "(each with its own custom_id).", param="n")
         ctx = RequestContext(request_id=request_id, request=request, caller=caller)
     elif endpoint == EMBEDDINGS:
         embed, fmt = parse_embedding_request(line.body)

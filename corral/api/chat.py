@@ -19,9 +19,10 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from corral.api import choices
 from corral.api.auth import key_from_values, verify_key
 from corral.api.middleware import is_safe_request_id, new_request_id
-from corral.api.render import DONE, ChunkEncoder, completion_wire, error_event, grounding_wire
+from corral.api.render import DONE, ChunkEncoder, completion_wire, error_event, grounding_wire, usage_wire
 from corral.api.unexpected import log_unexpected
 from corral.api.watch import (
     JSON_TYPE,
@@ -67,6 +68,7 @@ async def handle_chat(
     arrived = time.perf_counter()  # latency and time to first token count from here
     authorization = x_api_key = api_key = declared = sent_id = sent_client_id = None
     cache_control = cache_header = None  # the exact cache's client directives (corral.cache.serve)
+    trace_parent = trace_state = None  # W3C trace context, as sent: checked when the record is built
     for name, value in scope["headers"]:
         if name == b"authorization":
             if authorization is None:
@@ -91,6 +93,11 @@ async def handle_chat(
             cache_control = text if cache_control is None else f"{cache_control},{text}"
         elif name == b"x-corral-cache":
             cache_header = value.decode("latin-1")
+        elif name == b"traceparent":  # repeated: ambiguous, so "" (invalid: the request starts a trace)
+            trace_parent = value.decode("latin-1") if trace_parent is None else ""
+        elif name == b"tracestate":  # may come as several headers: one list
+            text = value.decode("latin-1")
+            trace_state = text if trace_state is None else f"{trace_state},{text}"
     extra: list[tuple[bytes, bytes]] = []
     if request_id is None:
         request_id = new_request_id()
@@ -106,11 +113,17 @@ async def handle_chat(
         body = await receive_body(receive, declared, gateway.settings.server.max_body_bytes)
         chat = parse_chat_request(body)
         ctx = RequestContext(request_id=request_id, request=chat, caller=caller, started=arrived,
-                             client_request_id=client_id)
+                             client_request_id=client_id, trace_parent=trace_parent, trace_state=trace_state)
         if cache_control is not None or cache_header is not None:
             ctx.cache_directive = client_directive(cache_control, cache_header)
-        watch = DisconnectWatch(receive, ctx)  # from here on, a vanished client cancels the work
-        result = await gateway.handle(ctx)  # the lifecycle records it (a stream: when it is over)
+        if chat.n == 1:
+            watch = DisconnectWatch(receive, ctx)  # from here on, a vanished client cancels the work
+            result = await gateway.handle(ctx)  # the lifecycle records it (a stream: when it is over)
+        else:
+            ctxs = choices.contexts(ctx)
+            watch = DisconnectWatch(receive, ctx, tuple(ctxs[1:]))
+            results = await choices.run_all(gateway, ctxs)
+            result = choices.merged_stream(results, ctx.public_model) if chat.stream else results[0]
         response_id = "chatcmpl-" + request_id.removeprefix("req_")
         model = ctx.public_model or chat.model
         created = int(time.time())
@@ -122,6 +135,10 @@ async def handle_chat(
         else:
             stream = None
             answer = completion_wire(result, response_id, model, created)
+            if chat.n > 1:
+                answer = choices.merge_answers(
+                    answer, [completion_wire(r, response_id, model, created) for r in results[1:]],
+                    [r.usage for r in results], usage_wire)
             if (extension := grounding_wire(ctx.grounding)) is not None:
                 answer["corral"] = extension  # a route's knowledge option: its sources and citations
             payload = orjson.dumps(answer)

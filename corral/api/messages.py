@@ -39,6 +39,7 @@ from corral.core.errors import CorralError
 from corral.core.stream import ChatStream
 from corral.core.tokens import count_request, encoding_ready
 from corral.core.types import Usage
+from corral.observe.tracecontext import trace_headers
 
 log = logging.getLogger("corral.api")
 
@@ -97,6 +98,7 @@ class CreateMessage:
             request = parse_messages_request(await edge.body(receive))
             ctx = RequestContext(request_id=edge.request_id, request=request, caller=caller, started=arrived,
                                  client_request_id=edge.client_id)
+            ctx.trace_parent, ctx.trace_state = trace_headers(edge.headers.raw)  # checked when recorded
             cache_control = edge.headers.get("cache-control")
             corral_cache = edge.headers.get("x-corral-cache")
             if cache_control is not None or corral_cache is not None:

@@ -18,6 +18,7 @@ from corral.core.context import RequestContext
 from corral.core.errors import InvalidRequest, ModelNotFound
 from corral.core.tokens import get_encoding
 from corral.core.types import EmbeddingRequest, EmbeddingResponse
+from corral.observe.tracecontext import trace_headers
 
 
 def _model_entry(name: str) -> dict[str, Any]:
@@ -142,6 +143,7 @@ async def embeddings(request: Request) -> Response:
     state = request.scope["state"]
     ctx = RequestContext(request_id=state["request_id"], request=emb, caller=caller, started=arrived,
                          client_request_id=state.get("client_request_id"), operation="embeddings")
+    ctx.trace_parent, ctx.trace_state = trace_headers(request.scope["headers"])  # checked when recorded
     result = await gateway.handle(ctx)  # recorded there, errors included
     assert isinstance(result, EmbeddingResponse)
     wire = embedding_wire(result, ctx.public_model or emb.model, fmt)

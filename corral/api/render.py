@@ -88,22 +88,22 @@ class ChunkEncoder:
         self._head = orjson.dumps(
             {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": model}
         )[:-1]
-        self._first = True
+        self._started: set[int] = set()  # choices whose first chunk (with the role) went out
 
     def chunk(self, chunk: ChatChunk, corral: dict[str, Any] | None = None) -> bytes:
         """One chunk; `corral`: the extension field (a grounded answer's sources, on the chunk
         that finishes the answer)."""
         delta: dict[str, Any] = {}
-        if self._first:
+        if chunk.choice not in self._started:
             delta["role"] = "assistant"
-            self._first = False
+            self._started.add(chunk.choice)
         if chunk.content is not None:
             delta["content"] = chunk.content
         if chunk.tool_calls:
             delta["tool_calls"] = [_tool_delta(d) for d in chunk.tool_calls]
         if chunk.refusal is not None:
             delta["refusal"] = chunk.refusal
-        choice = {"index": 0, "delta": delta, "logprobs": chunk.logprobs,
+        choice = {"index": chunk.choice, "delta": delta, "logprobs": chunk.logprobs,
                   "finish_reason": chunk.finish_reason}
         extension = b',"corral":' + orjson.dumps(corral) if corral is not None else b""
         backend = b""

@@ -29,6 +29,7 @@ from corral.core.context import Caller
 from corral.core.errors import InvalidRequest
 from corral.core.stream import ChatStream
 from corral.jobs.queue import JobQueue
+from corral.observe.tracecontext import trace_headers
 from corral.responses import background, service
 from corral.responses.errors import BackgroundUnavailable
 from corral.responses.ids import response_id_for
@@ -72,12 +73,15 @@ class CreateEndpoint:
             answer = await background.submit(store, _jobs(gateway), prepared, caller)
             await json_response(answer)(scope, receive, send)
             return
-        await _run(gateway, store, prepared, caller, arrived, state.get("client_request_id"), receive, send)
+        await _run(gateway, store, prepared, caller, arrived, state.get("client_request_id"), receive, send,
+                   trace=trace_headers(headers.raw))
 
 
 async def _run(gateway: Any, store: ResponseStore, prepared: service.Prepared, caller: Caller, arrived: float,
-               client_id: str | None, receive: Receive, send: Send) -> None:
+               client_id: str | None, receive: Receive, send: Send,
+               trace: tuple[str | None, str | None] = (None, None)) -> None:
     ctx = await service.context(prepared, caller, gateway, started=arrived, client_request_id=client_id)
+    ctx.trace_parent, ctx.trace_state = trace  # the caller's W3C trace context, checked when recorded
     watch = DisconnectWatch(receive, ctx)  # from here on, a vanished client cancels the work
     try:
         result = await gateway.handle(ctx)  # the lifecycle records it (a stream: when it is over)

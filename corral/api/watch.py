@@ -42,14 +42,16 @@ class DisconnectWatch:
     """
 
     DELAY_S = 0.05
-    __slots__ = ("_ctx", "_receive", "_task", "_timer", "_watcher", "finished", "gone")
+    __slots__ = ("_ctx", "_receive", "_siblings", "_task", "_timer", "_watcher", "finished", "gone")
 
-    def __init__(self, receive: Receive, ctx: RequestContext) -> None:
+    def __init__(self, receive: Receive, ctx: RequestContext,
+                 siblings: tuple[RequestContext, ...] = ()) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
         self._receive = receive
         self._ctx = ctx  # told before the work is cancelled, so the record says why
+        self._siblings = siblings  # the other answers of an `n > 1` request (corral/api/choices.py)
         self.finished = False
         self.gone = False
         self._watcher: asyncio.Task[None] | None = None
@@ -70,6 +72,8 @@ class DisconnectWatch:
             if message["type"] == "http.disconnect":
                 if not self.finished:
                     self.gone = self._ctx.client_disconnected = True
+                    for sibling in self._siblings:
+                        sibling.client_disconnected = True
                     self._task.cancel()
                 return
 

@@ -18,6 +18,9 @@ from corral.core.json_limits import MAX_JSON_DEPTH, JsonTooDeep, check_depth, co
 from corral.core.types import ChatRequest, ImagePart, Message, TextPart, Tool, ToolCall
 
 UNSET: Any = msgspec.UNSET
+# The most answers one chat completion may ask for (`n`): each is a request through the lifecycle,
+# so n multiplies the prompt's detection, limits and upstream calls (OpenAI allows 128).
+MAX_CHOICES = 16
 
 
 class _TextPart(msgspec.Struct, tag_field="type", tag="text"):
@@ -95,7 +98,7 @@ class _StreamOptions(msgspec.Struct):
     include_obfuscation: bool | None = None
 
 
-class _ResponseFormat(msgspec.Struct):
+class _ResponseFormat(msgspec.Struct, omit_defaults=True):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: dict[str, Any] | None = None
 
@@ -203,6 +206,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         tool_choice=wire.tool_choice,
         parallel_tool_calls=wire.parallel_tool_calls,
         extra=extra,
+        n=wire.n or 1,
     )
 
 
@@ -217,11 +221,10 @@ def _check_ranges(wire: _ChatWire) -> None:
         value = getattr(wire, name)
         if value is not None and value < 1:
             raise InvalidRequest(f"'{name}' must be at least 1.", param=name)
-    if wire.n not in (None, 1):
+    if wire.n is not None and not 1 <= wire.n <= MAX_CHOICES:
         raise InvalidRequest(
-            "'n' greater than 1 is not supported; send separate requests for several answers.",
-            param="n",
-        )
+            f"'n' must be between 1 and {MAX_CHOICES}: Corral serves each answer as a request of its "
+            "own; send several requests for more.", param="n")
     if isinstance(wire.stop, list) and len(wire.stop) > 4:
         raise InvalidRequest("'stop' accepts at most 4 sequences.", param="stop")
     if isinstance(wire.tool_choice, str) and wire.tool_choice not in ("none", "auto", "required"):

@@ -36,7 +36,7 @@ def _content(content: str | list[TextPart | ImagePart] | None) -> Any:
 
 
 def _message(m: Message) -> dict[str, Any]:
-    return {
+    out = {
         "role": m.role,
         "content": _content(m.content),
         "name": m.name,
@@ -44,6 +44,9 @@ def _message(m: Message) -> dict[str, Any]:
         if m.tool_calls is not None else None,
         "tool_call_id": m.tool_call_id,
     }
+    if m.reasoning:  # only when present, so the keys of every other request stay as they were
+        out["reasoning"] = m.reasoning
+    return out
 
 
 def _tool(t: Tool) -> dict[str, Any]:

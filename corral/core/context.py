@@ -69,6 +69,8 @@ class RoutingState:
     retry_stopped: str | None = None  # deadline | budget: why the router stopped retrying
     provider_type: str | None = None  # the serving provider's type (openai, anthropic, ...)
     native_batch: str | None = None  # the provider's batch that answered (corral.core.deferred)
+    dropped_params: list[str] | None = None  # removed for the serving deployment (unsupported_params)
+    translated_params: list[str] | None = None  # mapped to the serving provider's equivalent
 
 
 @dataclass(slots=True)
@@ -187,6 +189,10 @@ class RequestContext:
     deferred: DeferredCall | None = None
     limits: Settles | None = None  # set by the limits stage: what the request reserved
     system_prompt: PromptNote | None = None  # set by the prompts stage: the registry prompt prepended
+    # The caller's W3C trace context headers as sent, unchecked (the edge must stay cheap): the
+    # record builder keeps them only if valid, and the request's spans join that trace.
+    trace_parent: str | None = None
+    trace_state: str | None = None
     original: Work = field(init=False)
 
     def __post_init__(self) -> None:

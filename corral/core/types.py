@@ -90,6 +90,9 @@ class ChatRequest:
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Answers asked for (OpenAI's `n`). The chat endpoint fans n > 1 out as n requests of one
+    # answer each (corral/api/choices.py), so adapters and stages only ever see 1.
+    n: int = 1
 
 
 @dataclass(slots=True)
@@ -163,6 +166,7 @@ class ChatChunk:
     system_fingerprint: str | None = None
     service_tier: str | None = None
     reasoning: ReasoningDelta | None = None
+    choice: int = 0  # which of n answers this chunk belongs to (corral/api/choices.py)
 
 
 def reasoning_block(delta: ReasoningDelta) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from corral.core.context import CacheNote, PrivacyOutcome, RequestContext
 from corral.core.types import ChatRequest, EmbeddingRequest, Usage
 from corral.observe.record import AttemptRecord, RequestRecord
+from corral.observe.tracecontext import traceparent_of, tracestate_of
 
 _NO_USAGE = Usage()
 
@@ -41,6 +42,9 @@ def _notes(ctx: RequestContext) -> dict[str, Any]:
         notes["client_disconnected"] = True
     if ctx.job_id is not None:
         notes["job_id"] = ctx.job_id
+    if routing.dropped_params or routing.translated_params:  # the route's unsupported_params policy
+        notes["params"] = {"dropped": routing.dropped_params or [],
+                           "translated": routing.translated_params or []}
     if routing.native_batch is not None:
         notes["native_batch"] = routing.native_batch  # answered by the provider's batch API: priced so
     if ctx.grounding is not None:  # retrieved context: what it added to the prompt
@@ -52,7 +56,19 @@ def _notes(ctx: RequestContext) -> dict[str, Any]:
     if ctx.system_prompt is not None:  # the registry prompt prepended: the exact version sent
         p = ctx.system_prompt
         notes["system_prompt"] = {"name": p.name, "version": p.version, "label": p.label, "sha256": p.sha256}
+    if ctx.trace_parent is not None:  # the caller's W3C trace: checked here, off the request's path
+        _trace_notes(ctx.trace_parent, ctx.trace_state, notes)
     return notes
+
+
+def _trace_notes(trace_parent: str, trace_state: str | None, notes: dict[str, Any]) -> None:
+    """Keep a valid `traceparent` (and its `tracestate`) for the spans and for finding the record
+    from a trace; an invalid one is dropped with its `tracestate`: the request starts a new trace."""
+    if (parent := traceparent_of(trace_parent)) is None:
+        return
+    notes["traceparent"] = parent
+    if (state := tracestate_of(trace_state)) is not None:
+        notes["tracestate"] = state
 
 
 def _cache_notes(note: CacheNote, notes: dict[str, Any]) -> None:

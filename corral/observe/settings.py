@@ -14,6 +14,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 RuleKind = Literal["latency_p99", "ttft_p99", "error_rate", "cost_burn", "quality", "consistency", "budget"]
 
 
+class EnvHeader(BaseModel):
+    """A header value read from the environment when the gateway starts, so that the file,
+    which is committed and shared, never holds the credential itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str | None = None  # the variable holding the whole value, e.g. "Basic cGstbGYt..."
+    basic_env: tuple[str, str] | None = None  # (user variable, password variable): HTTP basic auth
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvHeader:
+        if (self.env is None) == (self.basic_env is None):
+            raise ValueError("give exactly one of env (a variable holding the header's value) or "
+                             "basic_env (the variables holding the user and the password)")
+        return self
+
+
 class ObservabilitySettings(BaseModel):
     """The `observability:` section of corral.yaml."""
 
@@ -21,8 +38,11 @@ class ObservabilitySettings(BaseModel):
 
     # OTLP/HTTP base URL of a collector, e.g. http://otel-collector:4318; traces go to
     # {endpoint}/v1/traces and metrics to {endpoint}/v1/metrics. None: no OTLP export.
-    # Collector credentials: the standard OTEL_EXPORTER_OTLP_HEADERS variable, never the file.
     otlp_endpoint: str | None = None
+    # Headers sent with every export, added to the standard OTEL_EXPORTER_OTLP_HEADERS variable's.
+    # A credential is never written in the file: {env: VAR} or {basic_env: [USER_VAR, PASSWORD_VAR]}.
+    otlp_headers: dict[str, str | EnvHeader] = Field(default_factory=dict)
+    otlp_metrics: bool = True  # false: traces only (a backend without /v1/metrics, such as Langfuse)
     service_name: str = "corral"
     capture_content: bool = False  # prompts and answers in spans (as redacted by the privacy stage)
     metrics_public: bool = False  # GET /metrics without an admin key (for a scraper inside the network)

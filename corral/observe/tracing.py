@@ -13,30 +13,44 @@ Metrics reach OTLP from the same numbers as /metrics: every interval a snapshot 
 two views cannot disagree and OTLP adds nothing per request. (Recording each record into
 OTel SDK instruments instead measured about 47 us per request against 2-3 us for `Metrics`.)
 
-The SDK is the `otlp` extra (`pip install 'corral[otlp]'`); this module imports it only
-when export is enabled, and enabling it without the SDK fails at start with that advice.
+A request whose caller sent a valid W3C `traceparent` joins the caller's trace: its server
+span is a child of the caller's span and carries the caller's `tracestate`
+(corral.observe.tracecontext checks the headers when the record is built).
+
+The SDK and the OTLP/HTTP exporter are installed with Corral; this module imports them only
+when export is enabled, so a gateway without an endpoint loads none of it. If they are
+missing anyway (an install with --no-deps), enabling export fails at start saying what to
+install.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from corral.observe.metrics import Metrics, Spec, provider_name
 from corral.observe.record import AttemptRecord, RequestRecord
-from corral.observe.settings import ObservabilitySettings
+from corral.observe.settings import EnvHeader, ObservabilitySettings
+from corral.observe.tracecontext import parse_traceparent, tracestate_members
 
 log = logging.getLogger("corral.tracing")
-INSTALL_HINT = "pip install 'corral[otlp]'"
+# Corral depends on both; they are missing only from an install made with --no-deps.
+INSTALL_HINT = "pip install 'opentelemetry-sdk>=1.27,<2' 'opentelemetry-exporter-otlp-proto-http>=1.27,<2'"
 
 
 class OTLPUnavailable(RuntimeError):
     """OTLP export is configured but the OpenTelemetry SDK or exporter is not installed."""
+
+
+class OTLPHeaderMissing(RuntimeError):
+    """An `observability.otlp_headers` value names an environment variable that is not set."""
 
 
 def _sdk() -> Any:
@@ -47,7 +61,8 @@ def _sdk() -> Any:
     except ImportError as exc:
         raise OTLPUnavailable(
             f"observability.otlp_endpoint is set, but the OpenTelemetry SDK is not installed "
-            f"({exc.name} is missing). Install the extra with {INSTALL_HINT}, or remove "
+            f"({exc.name} is missing; Corral depends on it, so this install skipped dependencies). "
+            f"Install it with {INSTALL_HINT}, or reinstall Corral with its dependencies, or remove "
             "observability.otlp_endpoint to run without OTLP export."
         ) from None
     return OTLPSpanExporter, OTLPMetricExporter
@@ -74,7 +89,6 @@ class Tracing:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         from corral import __version__
 
@@ -90,7 +104,6 @@ class Tracing:
         self.metric_exporter = metric_exporter
         self.metrics: Metrics | None = None
         self._task: asyncio.Task[None] | None = None
-        self._propagator = TraceContextTextMapPropagator()
 
     @classmethod
     def from_settings(
@@ -101,9 +114,11 @@ class Tracing:
             return None
         span_exporter_cls, metric_exporter_cls = _sdk()
         base = settings.otlp_endpoint.rstrip("/")
-        return cls(settings, span_exporter=span_exporter_cls(endpoint=f"{base}/v1/traces"),
-                   metric_exporter=metric_exporter_cls(endpoint=f"{base}/v1/metrics"),
-                   provider_types=provider_types)
+        headers = export_headers(settings)
+        metric_exporter = (metric_exporter_cls(endpoint=f"{base}/v1/metrics", headers=headers)
+                           if settings.otlp_metrics else None)
+        return cls(settings, span_exporter=span_exporter_cls(endpoint=f"{base}/v1/traces", headers=headers),
+                   metric_exporter=metric_exporter, provider_types=provider_types)
 
     def attach(self, metrics: Metrics) -> None:
         """Export `metrics` every `metrics_export_interval_s`. Call from the running loop."""
@@ -179,10 +194,7 @@ class Tracing:
         from opentelemetry import trace
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
-        parent = None
-        traceparent = r.extras.get("traceparent")
-        if isinstance(traceparent, str):
-            parent = self._propagator.extract({"traceparent": traceparent})
+        parent = _caller_context(r.extras)
         start = int(r.created_at * 1e9)
         end = start + int(r.latency_ms * 1e6)
         span = self.tracer.start_span(f"{r.operation} {r.route}", context=parent, kind=SpanKind.SERVER,
@@ -274,6 +286,54 @@ class Tracing:
         self.tracer_provider.shutdown()
         if self.metric_exporter is not None:
             self.metric_exporter.shutdown()
+
+
+def export_headers(settings: ObservabilitySettings,
+                   environ: Mapping[str, str] = os.environ) -> dict[str, str] | None:
+    """The headers of every export: the standard OTEL_EXPORTER_OTLP_HEADERS, then `otlp_headers`
+    (which win), their secrets read from the environment now, so a missing one stops the start.
+    None without `otlp_headers`: the exporters read the standard variables themselves."""
+    if not settings.otlp_headers:
+        return None
+    from opentelemetry.util.re import parse_env_headers
+
+    headers = dict(parse_env_headers(environ.get("OTEL_EXPORTER_OTLP_HEADERS", ""), liberal=True))
+    for name, value in settings.otlp_headers.items():
+        headers[name.lower()] = value if isinstance(value, str) else _from_env(name, value, environ)
+    return headers
+
+
+def _from_env(name: str, header: EnvHeader, environ: Mapping[str, str]) -> str:
+    variables = [header.env] if header.env is not None else list(header.basic_env or ())
+    missing = [v for v in variables if not environ.get(v)]
+    if missing:
+        raise OTLPHeaderMissing(
+            f"observability.otlp_headers.{name} is read from the environment variable "
+            f"{' and '.join(missing)}, which is not set: export it before starting Corral, or remove "
+            f"the header from observability.otlp_headers."
+        )
+    if header.env is not None:
+        return environ[header.env]
+    user, password = (environ[v] for v in variables)
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _caller_context(extras: Mapping[str, Any]) -> Any:
+    """The OTel context of the caller's span from the record's `traceparent` and `tracestate`
+    (None: no valid caller trace, so the request starts its own)."""
+    traceparent = extras.get("traceparent")
+    parsed = parse_traceparent(traceparent) if isinstance(traceparent, str) else None
+    if parsed is None:
+        return None
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+
+    trace_id, span_id, flags = parsed
+    state = extras.get("tracestate")
+    members = tracestate_members(state) if isinstance(state, str) else None
+    caller = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags),
+                         trace_state=TraceState(members or None))
+    return trace.set_span_in_context(NonRecordingSpan(caller))
 
 
 def _attrs(spec: Spec, key: tuple[str, ...]) -> dict[str, str]:

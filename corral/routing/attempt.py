@@ -22,19 +22,26 @@ from corral.core.stream import ChatStream
 from corral.core.types import ChatChunk, ChatRequest, EmbeddingRequest
 from corral.providers.base import CONNECT_TIMEOUT
 from corral.providers.native_batch import NativeBatchAPI
+from corral.routing.params import fit
 from corral.routing.table import Deployment
 
 
 async def run_attempt(
-    ctx: RequestContext, deployment: Deployment, timeouts: TimeoutSettings, deadline: float
+    ctx: RequestContext, deployment: Deployment, timeouts: TimeoutSettings, deadline: float,
+    unsupported_params: str = "error",
 ) -> Result:
     """Call `deployment` once; raises a CorralError on any failure before the first chunk.
 
-    Embeddings are one call bounded like a non-streamed answer (`first_token_s`)."""
+    Embeddings are one call bounded like a non-streamed answer (`first_token_s`). A chat
+    request's parameters the provider cannot honour are refused, dropped or translated by the
+    route's `unsupported_params` (corral/routing/params.py)."""
     provider = deployment.provider
     work = ctx.request
     if isinstance(work, ChatRequest):
-        provider.check_supported(work)
+        fitted = fit(work, provider, unsupported_params)
+        work = fitted.request
+        ctx.routing.dropped_params = fitted.dropped or None
+        ctx.routing.translated_params = fitted.translated or None
     upstream = dataclasses.replace(work, model=deployment.model)
     streamed = isinstance(upstream, ChatRequest) and upstream.stream
     attempt = Attempt(deployment.name, provider.name, deployment.model)

@@ -102,7 +102,8 @@ class Router:
             if not allowed and (errors or number + 1 < len(candidates)):
                 continue  # open, or its probe slots are taken; the last resort is probed anyway
             try:
-                result = await run_attempt(ctx, deployment, _settings(hop).timeouts, deadline)
+                result = await run_attempt(ctx, deployment, _settings(hop).timeouts, deadline,
+                                           _settings(hop).unsupported_params)
             except UpstreamError as exc:
                 if ctx.routing.native_batch is not None:
                     raise  # the provider's batch answered this line: final, and no sign of live health
@@ -162,6 +163,9 @@ class Router:
                      candidates: list[tuple[Route, Deployment]]) -> None:
         headers = ctx.response_headers
         headers["x-corral-attempts"] = str(len(ctx.attempts))
+        changed = [*(ctx.routing.dropped_params or ()), *(ctx.routing.translated_params or ())]
+        if changed:  # the route's unsupported_params policy at work: never silent
+            headers["x-corral-dropped-params"] = ",".join(changed)
         if hop is not route:
             headers["x-corral-fallback"] = "model"
             ctx.routing.fallback = hop.public_name

@@ -126,6 +126,21 @@ def test_a_chat_batch_runs_every_line_through_the_gateway(server: RunningServer)
     assert (kept.total, kept.completed, kept.failed) == (13, 12, 1), "counts outlive the items' jobs"
 
 
+def test_a_chat_line_asking_for_several_answers_fails_naming_n(server: RunningServer) -> None:
+    """`n` fans out only on the live endpoint: a batch line with n > 1 is an error for that line,
+    not one answer where it asked for two."""
+    client = _client(server)
+    several = _chat_line("two")
+    several["body"]["n"] = 2
+    uploaded = client.files.create(file=("n.jsonl", _jsonl([_chat_line("one"), several])), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+    done = _wait(client, batch.id, ("completed", "failed"))
+    assert (done.request_counts.completed, done.request_counts.failed) == (1, 1)
+    [error] = _lines(client, done.error_file_id)
+    assert error["custom_id"] == "two" and error["response"]["body"]["error"]["param"] == "n"
+
+
 def test_an_embeddings_batch(server: RunningServer) -> None:
     client = _client(server)
     lines = [{"custom_id": f"e{i}", "method": "POST", "url": "/v1/embeddings",

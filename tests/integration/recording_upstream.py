@@ -58,12 +58,36 @@ def _usage() -> dict[str, int]:
     return {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
 
 
+FULL = "full answer please"  # the prompt that gets every documented answer field set
+
+
 def _completion(body: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "chatcmpl-rec", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", "m"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": _echo(body)}}],
-            "usage": _usage()}
+    answer = {"id": "chatcmpl-rec", "object": "chat.completion", "created": int(time.time()),
+              "model": body.get("model", "m"),
+              "choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": _echo(body)}}],
+              "usage": _usage()}
+    return _full(answer) if _echo(body) == f"echo: {FULL}" else answer
+
+
+def _full(answer: dict[str, Any]) -> dict[str, Any]:
+    """`answer` with every field OpenAI documents for a chat completion set (the contract test)."""
+    token = {"token": "echo", "logprob": -0.1, "bytes": [101], "top_logprobs": []}
+    answer["choices"][0] |= {"logprobs": {"content": [token], "refusal": None}}
+    answer["choices"][0]["message"] |= {
+        "refusal": "no", "annotations": [{"type": "url_citation", "url_citation": {
+            "start_index": 0, "end_index": 4, "url": "https://example.com", "title": "t"}}],
+        "audio": {"id": "audio_1", "data": "UklGRg==", "expires_at": 1, "transcript": "echo"},
+        "function_call": {"name": "f", "arguments": "{}"},
+        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    answer |= {"system_fingerprint": "fp_rec", "service_tier": "default", "metadata": {"k": "v"},
+               "moderation": {"input": {"flagged": False}, "output": {"flagged": False}}}
+    answer["usage"] |= {
+        "prompt_tokens_details": {"cached_tokens": 2, "audio_tokens": 1, "image_tokens": 1, "text_tokens": 7,
+                                  "cache_write_tokens": 1},
+        "completion_tokens_details": {"reasoning_tokens": 3, "audio_tokens": 1, "text_tokens": 6,
+                                      "accepted_prediction_tokens": 1, "rejected_prediction_tokens": 1}}
+    return answer
 
 
 def _embedded(body: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx  # noqa: F401  (loaded before the server's threads import it: the SDK reads it mid-import)
 import openai
 import orjson
@@ -180,6 +181,39 @@ def test_streamed_chat_completions(sdk: openai.OpenAI, sent: Sent) -> None:
     stream = sdk.chat.completions.create(model="chat", messages=_conversation(),
                                          stream=True, stream_options={"include_usage": True})
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == ECHO
+    sent.check()
+
+
+def test_several_answers(sdk: openai.OpenAI, sent: Sent) -> None:
+    answer = sdk.chat.completions.create(model="chat", messages=_conversation(), n=2)
+    assert [c.message.content for c in answer.choices] == [ECHO, ECHO]
+    sent.check()
+
+
+def _anthropic_turns() -> Any:
+    """The same conversation in the Messages API's blocks, with a thinking block a client wrote."""
+    return [
+        {"role": "user", "content": "Look me up."},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": f"The user is {EMAIL}.", "signature": "client-made"},
+            {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"email": EMAIL}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": PROMPT},
+                                     {"type": "text", "text": PROMPT}]},
+    ]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_messages(corral: RunningServer, sent: Sent, stream: bool) -> None:
+    client = anthropic.Anthropic(base_url=corral.url, api_key=corral.app_key, max_retries=0)
+    ask: dict[str, Any] = {"model": "chat", "max_tokens": 50, "messages": _anthropic_turns(),
+                           "system": f"You help {CORPUS['person'][0]} ({EMAIL}).",
+                           "metadata": {"user_id": EMAIL}}
+    if stream:
+        with client.messages.stream(**ask) as events:
+            text = "".join(events.text_stream)
+    else:
+        text = client.messages.create(**ask).content[0].text  # type: ignore[union-attr]
+    assert text == ECHO
     sent.check()
 
 
