@@ -16,7 +16,8 @@ from corral.core.errors import NotFound
 
 ASSETS = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
           "style.css": "text/css; charset=utf-8", "prompts.js": "text/javascript; charset=utf-8",
-          "governance.js": "text/javascript; charset=utf-8", "incidents.js": "text/javascript; charset=utf-8"}
+          "governance.js": "text/javascript; charset=utf-8", "incidents.js": "text/javascript; charset=utf-8",
+          "feedback.js": "text/javascript; charset=utf-8"}
 #: The page may only talk to its own origin: no inline scripts, no remote code.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
