@@ -24,7 +24,8 @@ Lookup, `price_for(provider_type, model, at)`:
 
 Catalog entries apply to one provider *type* (`openai`, `anthropic`, `gemini`): the same
 model behind an `openai-compatible` gateway is billed by someone else, at their price, so
-it is unpriced until configured. Overrides may name provider types or apply to all.
+it is unpriced until configured. Overrides may name provider types or apply to all. The
+catalog's `same_prices` lets a type share another's entries (`azure` bills OpenAI's).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import resources
@@ -136,7 +137,13 @@ def load_catalog_entries(text: str | None = None) -> list[ModelPrice]:
     if text is None:
         text = resources.files("corral.cost").joinpath(CATALOG_FILE).read_text(encoding="utf-8")
     data = json.loads(text, parse_float=Decimal)
-    return [_entry(raw) for raw in data["prices"]]
+    entries = [_entry(raw) for raw in data["prices"]]
+    # `same_prices`: a provider type billed at another's prices (Azure OpenAI at OpenAI's).
+    for alias, spec in (data.get("same_prices") or {}).items():
+        if isinstance(spec, dict) and spec.get("as"):
+            entries = [replace(e, provider_types=(*e.provider_types, alias))
+                       if spec["as"] in e.provider_types else e for e in entries]
+    return entries
 
 
 def load_batch_factors(text: str | None = None) -> dict[str, Decimal]:

@@ -169,7 +169,9 @@ class Pricer:
         else:
             self.measured_tokens_per_second.pop(deployment, None)
 
-    def _deployment_price(self, deployment: str | None, day: date) -> tuple[bool, ModelPrice | None]:
+    def _deployment_price(
+        self, deployment: str | None, day: date, provider_type: str | None = None
+    ) -> tuple[bool, ModelPrice | None]:
         """(configured, price): configured True means the deployment's own price decides."""
         if not deployment:
             return False, None
@@ -177,6 +179,9 @@ class Pricer:
             configured = self.deployments.get(key)
             if configured is None:
                 continue
+            if configured.price_as:  # the operator names the model: its price for this type, else any
+                return True, (self.catalog.price_for(provider_type, configured.price_as, day)
+                              or self.catalog.price_for(None, configured.price_as, day))
             measured = self.measured_tokens_per_second
             rates = configured.rates(measured.get(deployment) or measured.get(key))
             if rates is None:
@@ -188,7 +193,7 @@ class Pricer:
         """Deployment pricing first (most specific), then overrides, then the catalog."""
         view = _view(record)
         day = record_day(view)
-        configured, price = self._deployment_price(view.get("deployment"), day)
+        configured, price = self._deployment_price(view.get("deployment"), day, view.get("provider_type"))
         if configured:
             return price
         model = view.get("served_model") or view.get("model")

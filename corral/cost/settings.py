@@ -70,8 +70,11 @@ class DeploymentPriceSettings(_Strict):
 
     Keyed by deployment name (`<provider>/<model>`, as in request records) or by provider
     name (every model of that provider). Either `per_hour_usd`, or `input_per_mtok` and
-    `output_per_mtok`.
+    `output_per_mtok`, or `price_as`: the catalog name of the model behind it (an Azure
+    OpenAI deployment is named by its owner, `prod-chat` for a gpt-4o-mini).
     """
+
+    price_as: str | None = Field(None, min_length=1)
 
     per_hour_usd: Decimal | None = Field(None, ge=0)
     tokens_per_second: float | None = Field(None, gt=0)  # None: use the measured throughput
@@ -86,6 +89,10 @@ class DeploymentPriceSettings(_Strict):
     def _one_way_of_pricing(self) -> DeploymentPriceSettings:
         hourly = self.per_hour_usd is not None
         per_token = self.input_per_mtok is not None or self.output_per_mtok is not None
+        if self.price_as is not None:
+            if hourly or per_token or self.tokens_per_second is not None or self.utilization != 1.0:
+                raise ValueError("price_as names a catalog model: give no rates with it")
+            return self
         if hourly == per_token:
             raise ValueError("give either per_hour_usd, or input_per_mtok and output_per_mtok")
         if per_token and (self.input_per_mtok is None or self.output_per_mtok is None):
@@ -100,8 +107,10 @@ class DeploymentPriceSettings(_Strict):
         Hourly: USD per 1M tokens = per_hour_usd * 1e6 / (3600 * tokens_per_second *
         utilization). With `throughput_counts: all` every token (prompt, cached, output)
         carries that rate; with `output` only generated tokens do, prompt processing being
-        folded into the output rate.
+        folded into the output rate. None with `price_as` too (the catalog prices it).
         """
+        if self.price_as is not None:
+            return None
         if self.per_hour_usd is None:
             assert self.input_per_mtok is not None and self.output_per_mtok is not None
             return Rates(

@@ -56,7 +56,7 @@ class OpenAIProvider(Provider):
     async def complete(self, request: ChatRequest) -> ChatResponse:
         body = request_body(request, stream=False, max_tokens_field=self.max_tokens_field)
         status, headers, data = await self.http.post_json(
-            f"{self.base_url}/chat/completions", body, self._headers
+            self.endpoint("/chat/completions", request.model), body, self._headers
         )
         if status != 200:
             raise self._error(status, headers, data)
@@ -64,7 +64,7 @@ class OpenAIProvider(Provider):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         body = request_body(request, stream=True, max_tokens_field=self.max_tokens_field)
-        url = f"{self.base_url}/chat/completions"
+        url = self.endpoint("/chat/completions", request.model)
         finished = False
         async with self.http.stream(url, body, self._headers) as resp:
             if resp.status != 200:
@@ -95,11 +95,16 @@ class OpenAIProvider(Provider):
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         status, headers, data = await self.http.post_json(
-            f"{self.base_url}/embeddings", embeddings_body(request), self._headers
+            self.endpoint("/embeddings", request.model), embeddings_body(request), self._headers
         )
         if status != 200:
             raise self._error(status, headers, data)
         return parse_embeddings(loads_or_bad(data, self.name), request, self.name)
+
+    def endpoint(self, path: str, model: str) -> str:
+        """The URL of `path` (`/chat/completions`, `/embeddings`) for `model`: a hook for upstreams
+        that put the model in the URL (Azure OpenAI's deployments, providers/azure.py)."""
+        return self.base_url + path
 
     @property
     def native_batch(self) -> NativeBatchAPI | None:

@@ -19,8 +19,10 @@ BUILTIN_PROVIDER_MODULES = (
     "corral.providers.openai",
     "corral.providers.anthropic",
     "corral.providers.gemini",
+    "corral.providers.bedrock",
     "corral.providers.local",
     "corral.providers.local_embed",
+    "corral.providers.azure",
 )
 
 _registry: dict[str, ProviderFactory] | None = None

@@ -48,7 +48,7 @@ FAULT_STATUS = {
     "context_length": 400,
 }
 
-DIALECTS = frozenset({"openai", "anthropic", "gemini"})
+DIALECTS = frozenset({"openai", "anthropic", "gemini", "azure", "bedrock"})
 ENDPOINTS = frozenset({"chat", "embeddings"})
 _RULE_KEYS = {"fault", "model", "dialect", "endpoint", "probability", "every", "first", "after"}
 

@@ -25,6 +25,8 @@ import orjson
 from aiohttp import web
 
 from . import anthropic_batches, anthropic_dialect, gemini_dialect, openai_batches, openai_dialect
+from .azure_dialect import routes as azure_routes
+from .bedrock_dialect import routes as bedrock_routes
 from .engine import json_response
 from .faults import FaultSchedule
 from .settings import SimSettings
@@ -117,6 +119,8 @@ def build_app(settings: SimSettings | None = None, faults: FaultsArg = None) -> 
     app.add_routes(anthropic_batches.routes())
     app.add_routes(anthropic_dialect.routes())
     app.add_routes(gemini_dialect.routes())
+    app.add_routes(azure_routes())
+    app.add_routes(bedrock_routes())
     app.add_routes(
         [
             web.get("/sim/health", health),

@@ -153,7 +153,7 @@ def test_every_catalog_entry_is_sourced_dated_and_sane() -> None:
     for e in entries:
         assert e.source and e.source.startswith("https://"), e.model
         assert e.checked is not None and e.effective_from <= e.checked, e.model
-        assert e.provider_types and e.provider_types[0] in {"openai", "anthropic", "gemini"}
+        assert e.provider_types and e.provider_types[0] in {"openai", "anthropic", "gemini", "bedrock"}
         rates = [e.rates, *(t.rates for t in e.tiers)]
         for r in rates:
             assert r.input >= 0 and r.output >= 0
