@@ -28,13 +28,17 @@ def test_feedback_view_lists_and_filters(traffic: Traffic, browser: object) -> N
     cells = "#feedback-list tbody tr td"
 
     def comments(d: WebDriver) -> list[str]:
-        return [r.find_elements(By.TAG_NAME, "td")[4].text
-                for r in d.find_elements(By.CSS_SELECTOR, "#feedback-list tbody tr")
-                if len(r.find_elements(By.TAG_NAME, "td")) > 4]
+        # One script call reads the table atomically: element handles held across calls go stale
+        # when the view re-renders between them (a flake CI saw).
+        return d.execute_script(  # type: ignore[no-any-return]
+            "return [...document.querySelectorAll('#feedback-list tbody tr')]"
+            ".map(r => r.querySelectorAll('td')).filter(c => c.length > 4)"
+            ".map(c => c[4].textContent);")
 
     driver.get(f"{traffic.server.url}/dashboard#key={traffic.server.admin_key}")
     wait.until(lambda d: {"spot on, thanks", "the dates are wrong"} <= set(comments(d)))
-    first = [c.text for c in driver.find_elements(By.CSS_SELECTOR, cells)][:7]
+    first = driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].slice(0, 7).map(c => c.textContent);", cells)
     assert first[1] == traffic.ok_ids[1] and first[2] == "down", "newest first"
     Select(driver.find_element(By.ID, "feedback-rating")).select_by_value("up")
     wait.until(lambda d: "the dates are wrong" not in comments(d))
