@@ -176,6 +176,9 @@ class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # Multipart bodies of pass-through endpoints (audio to transcribe, images to edit): OpenAI
+    # takes files up to 25 MB, plus the form around them.
+    max_form_bytes: int = Field(26 * 1024 * 1024, ge=1024)
     auth_cache_ttl_s: float = Field(1.0, ge=0)
     # The HTTP edge (corral/api/server.py): slow or oversized requests cannot hold sockets.
     max_header_bytes: int = Field(64 * 1024, ge=1024)  # request line + headers; more gets 431

@@ -24,6 +24,7 @@ from corral.context.usage import estimate_usage
 from corral.core.context import RequestContext
 from corral.core.deferred import RequestDeferred
 from corral.core.errors import CorralError
+from corral.core.forward import ForwardResponse
 from corral.core.pipeline import Pipeline, Result
 from corral.core.stream import ChatStream, Tally
 from corral.core.types import ChatChunk, ChatResponse
@@ -63,6 +64,8 @@ class Lifecycle:
             raise
         if isinstance(result, ChatStream):
             return self._recorded(ctx, result)
+        if isinstance(result, ForwardResponse):
+            return self._forwarded(ctx, result)
         text = result.content if isinstance(result, ChatResponse) else None
         _settle(ctx, self.recorder.finish(ctx, http_status=200, error=None,
                                           client_first_byte_at=time.perf_counter(), response_text=text))
@@ -90,6 +93,40 @@ class Lifecycle:
 
         stream.on_done(done)
         return stream.map(tap)
+
+    def _forwarded(self, ctx: RequestContext, answer: ForwardResponse) -> ForwardResponse:
+        """A pass-through answer, recorded with the usage it reports (none: the prompt's tokens,
+        estimated); an event stream once it is over, with what its events reported."""
+        if answer.chunks is None:
+            ctx.usage = answer.usage or estimate_usage(ctx.request, "")
+            _settle(ctx, self.recorder.finish(ctx, http_status=200, error=None,
+                                              client_first_byte_at=time.perf_counter()))
+            return answer
+        events = answer.chunks
+
+        async def relay() -> AsyncIterator[bytes]:
+            error: BaseException | None = None
+            try:
+                async for event in events:
+                    if ctx.first_byte_out_at is None:
+                        ctx.first_byte_out_at = time.perf_counter()
+                    yield event
+            except (asyncio.CancelledError, GeneratorExit):
+                raise  # closed early: the client left, or the server stopped
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                aclose = getattr(events, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                ctx.usage = answer.usage or estimate_usage(ctx.request, "")
+                status = error.status_code if isinstance(error, CorralError) else 500 if error else 200
+                _settle(ctx, self.recorder.finish(ctx, http_status=status, error=error,
+                                                  client_first_byte_at=ctx.first_byte_out_at))
+
+        answer.chunks = relay()
+        return answer
 
     def _abandoned(self, ctx: RequestContext) -> None:
         """The client left before any answer went out: recorded as 499, with the prompt's

@@ -26,6 +26,7 @@ from corral.api import (
     metrics,
     models,
     openapi,
+    passthrough,
     policy_events,
     privacy,
     prompts,
@@ -65,6 +66,7 @@ ROUTES = [
     *batches.ROUTES,
     *responses_api.ROUTES,
     *messages.ROUTES,  # Anthropic's Messages API (docs/anthropic.md)
+    *passthrough.ROUTES,  # /v1/completions, /v1/audio/*, ...: untranslated (corral/api/passthrough.py)
     *vector_stores.ROUTES,
     *dashboard.ROUTES,
     *incidents.ROUTES,  # the review queue and input rules

@@ -51,6 +51,34 @@ OPENAI = (
        "category (harmful|wrong|data_leak) and severity make it a report that opens an incident"),
 )
 
+_FWD = "passed through untranslated to an OpenAI-compatible deployment"
+PASSTHROUGH = (
+    Op("POST", "/v1/completions", "inference", "Create a legacy text completion, streamed or not",
+       f"OpenAI's completions request, {_FWD}", openai="createCompletion", schema="CreateCompletionRequest",
+       own=False),
+    Op("POST", "/v1/moderations", "inference", "Classify text and images for moderation",
+       f"OpenAI's moderations request ('model' defaults to omni-moderation-latest), {_FWD}",
+       openai="createModeration", schema="CreateModerationRequest", own=False),
+    Op("POST", "/v1/images/generations", "inference", "Create images from a prompt",
+       f"OpenAI's image request, {_FWD}", openai="createImage", schema="CreateImageRequest", own=False),
+    Op("POST", "/v1/images/edits", "inference", "Edit images",
+       f"OpenAI's image edit form, {_FWD}", openai="createImageEdit", schema="CreateImageEditRequest",
+       form=True, own=False),
+    Op("POST", "/v1/images/variations", "inference", "Create variations of an image",
+       f"OpenAI's image variation form, {_FWD}", openai="createImageVariation",
+       schema="CreateImageVariationRequest", form=True, own=False),
+    Op("POST", "/v1/audio/speech", "inference", "Turn text into speech (the answer is audio)",
+       f"OpenAI's speech request, {_FWD}", openai="createSpeech", schema="CreateSpeechRequest", own=False),
+    Op("POST", "/v1/audio/transcriptions", "inference", "Transcribe audio",
+       f"OpenAI's transcription form, {_FWD}", openai="createTranscription",
+       schema="CreateTranscriptionRequest", form=True, own=False),
+    Op("POST", "/v1/audio/translations", "inference", "Translate audio into English text",
+       f"OpenAI's translation form, {_FWD}", openai="createTranslation", schema="CreateTranslationRequest",
+       form=True, own=False),
+    Op("POST", "/v1/rerank", "inference", "Rerank documents against a query (vLLM, Jina and Cohere's shape)",
+       f"model, query, documents, top_n, return_documents; {_FWD}", own=False),
+)
+
 ANTHROPIC = (
     Op("POST", "/v1/messages", "inference", "Anthropic Messages API: create a message",
        "Anthropic's Messages request: model, max_tokens, messages, system, tools, stream", own=False),
@@ -196,6 +224,7 @@ OBSERVABILITY = (
 #: (tag, operations): the areas of docs/api.md, in its order.
 AREAS: tuple[tuple[str, tuple[Op, ...]], ...] = (
     ("OpenAI-compatible", OPENAI),
+    ("OpenAI pass-through", PASSTHROUGH),
     ("Anthropic-compatible", ANTHROPIC),
     ("Files, batches, responses and vector stores", FILES_AND_JOBS),
     ("Administration", ADMIN),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from typing import Protocol
 
 import orjson
 from starlette.types import Receive, Send
@@ -139,8 +140,12 @@ async def send_error(send: Send, exc: CorralError, extra: list[tuple[bytes, byte
     await send({"type": "http.response.body", "body": payload})
 
 
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
 async def stream_events(
-    send: Send, watch: DisconnectWatch, stream: ChatStream, events: AsyncGenerator[bytes],
+    send: Send, watch: DisconnectWatch, stream: Closable, events: AsyncGenerator[bytes],
     headers: list[tuple[bytes, bytes]], ctx: RequestContext,
 ) -> None:
     """Write each event as it is produced; a client disconnect cancels and closes upstream.

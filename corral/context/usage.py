@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from corral.core.context import RequestContext, Work
+from corral.core.forward import ForwardRequest, ForwardResponse
 from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream, Tally
 from corral.core.tokens import count_request, count_text, encoding_for_model, encoding_ready
@@ -27,6 +28,8 @@ def estimate_usage(request: Work, output_text: str) -> Usage:
     """Usage counted offline: the prompt (a chat's messages, or the texts to embed) and the output."""
     if isinstance(request, EmbeddingRequest):
         input_tokens = sum(count_text(t, request.model) for t in request.inputs)
+    elif isinstance(request, ForwardRequest):
+        input_tokens = sum(count_text(t, request.model) for t in request.texts())
     else:
         input_tokens = count_request(request)
     return Usage(
@@ -63,6 +66,8 @@ class UsageStage:
                 result.usage = estimate_usage(ctx.request, text)
             ctx.usage = result.usage
             return result
+        if isinstance(result, ForwardResponse):
+            return result  # not in the forward chain: the lifecycle reads a pass-through answer's usage
         return result.map(lambda chunks: self._watch(ctx, chunks))
 
     async def _watch(self, ctx: RequestContext, chunks: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:

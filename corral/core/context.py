@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from corral.core.deferred import DeferredCall
+from corral.core.forward import ForwardRequest
 from corral.core.ownership import Scope
 from corral.core.types import ChatRequest, EmbeddingRequest, Usage
 
-# What one request asks of a model: a chat completion or embeddings (the operation says which).
-Work = ChatRequest | EmbeddingRequest
+# What one request asks of a model: a chat completion, embeddings, or a pass-through call to an
+# OpenAI endpoint Corral does not translate (the operation says which).
+Work = ChatRequest | EmbeddingRequest | ForwardRequest
 
 
 @dataclass(slots=True)
@@ -167,7 +169,7 @@ class RequestContext:
     privacy: PrivacyOutcome | None = None  # set by the privacy stage when one runs
     usage: Usage | None = None  # tokens of the answer (provider's, or estimated): set by the usage stage
     degraded: str | None = None  # cache | message | content_policy_fallback: not the route's own answer
-    operation: str = "chat"  # chat | embeddings: which chain of stages runs (core.pipeline)
+    operation: str = "chat"  # chat | embeddings | forward: which chain of stages runs (core.pipeline)
     parent: RequestContext | None = None  # set on a child call (a summarizer call, a grader)
     children: list[RequestContext] = field(default_factory=list)
     # The resolved route, set once by the lifecycle (corral.lifecycle) and replaced only when a

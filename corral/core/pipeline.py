@@ -6,7 +6,7 @@ wrapping the stages in reverse order around the terminal handler (the router), t
 way Starlette builds its middleware stack. Streaming and non-streaming requests go
 through the same stages; stages that need to see chunks wrap the returned `ChatStream`.
 
-Every operation (chat, embeddings; next: background responses, batch items) runs the
+Every operation (chat, embeddings, pass-through calls) runs the
 same declared order; a stage names the operations it takes part in (`operations`,
 chat only when it does not say), and each operation gets its own chain of the stages
 that apply, built once.
@@ -19,10 +19,11 @@ from typing import Protocol
 
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
+from corral.core.forward import ForwardResponse
 from corral.core.stream import ChatStream
 from corral.core.types import ChatResponse, EmbeddingResponse
 
-Result = ChatResponse | ChatStream | EmbeddingResponse
+Result = ChatResponse | ChatStream | EmbeddingResponse | ForwardResponse
 Next = Callable[[RequestContext], Awaitable[Result]]
 
 # The declared order, outermost first. Authentication happens at the API edge, before any
@@ -105,7 +106,8 @@ def place(order: Sequence[str], name: str, *, after: str | None = None,
     return tuple(placed)
 
 
-OPERATIONS: tuple[str, ...] = ("chat", "embeddings")
+# "forward": an OpenAI endpoint passed through untranslated (corral.core.forward).
+OPERATIONS: tuple[str, ...] = ("chat", "embeddings", "forward")
 DEFAULT_OPERATIONS = frozenset({"chat"})
 
 

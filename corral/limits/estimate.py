@@ -19,8 +19,9 @@ import math
 import time
 from typing import NamedTuple
 
-from corral.core.context import RequestContext
+from corral.core.context import RequestContext, Work
 from corral.core.errors import ModelNotFound
+from corral.core.forward import ForwardRequest
 from corral.core.tokens import count_request, count_text, encoding_for_model, encoding_ready
 from corral.core.types import ChatRequest, EmbeddingRequest
 from corral.cost.pricing import Pricer
@@ -43,11 +44,13 @@ class Estimate(NamedTuple):  # one per request, on the hot path
         return self.prompt_tokens + self.output_tokens
 
 
-def _chars(request: ChatRequest | EmbeddingRequest) -> tuple[int, bool]:
+def _chars(request: Work) -> tuple[int, bool]:
     """Characters of the prompt's text, and whether it carries more than text (tools, a schema,
     images, tool calls: what four characters a token says little about). One pass."""
     if isinstance(request, EmbeddingRequest):
         return sum(len(t) for t in request.inputs), False
+    if isinstance(request, ForwardRequest):  # files (audio, images) are not priced by tokens
+        return sum(len(t) for t in request.texts()), False
     chars = 0
     structured = bool(request.tools or request.response_format)
     for m in request.messages:
@@ -61,16 +64,18 @@ def _chars(request: ChatRequest | EmbeddingRequest) -> tuple[int, bool]:
     return chars, structured
 
 
-def _floor(request: ChatRequest | EmbeddingRequest, chars: int) -> int:
+def _floor(request: Work, chars: int) -> int:
     """A count no tokenizer is likely to go under: four characters a token (tiktoken packs English
     tighter; Claude's and Gemini's tokenizers, and simple servers, count about this or more)."""
-    overhead = 0 if isinstance(request, EmbeddingRequest) else 4 * len(request.messages) + 3
+    overhead = 4 * len(request.messages) + 3 if isinstance(request, ChatRequest) else 0
     return -(-chars // 4) + overhead
 
 
-def _count(request: ChatRequest | EmbeddingRequest) -> int:
+def _count(request: Work) -> int:
     if isinstance(request, EmbeddingRequest):
         return sum(count_text(t, request.model) for t in request.inputs)
+    if isinstance(request, ForwardRequest):
+        return sum(count_text(t, request.model) for t in request.texts())
     return count_request(request)
 
 
@@ -82,7 +87,7 @@ class Estimator:
         self._rates: dict[str, tuple[float, float, float]] = {}  # route -> (in, out per token, looked up at)
         self._skew: dict[str, float] = {}  # route -> reported prompt tokens / estimated
 
-    def estimate_now(self, request: ChatRequest | EmbeddingRequest, route: Route,
+    def estimate_now(self, request: Work, route: Route,
                      with_cost: bool) -> Estimate | None:
         """The estimate of a small plain prompt, with no await; None when it must be tokenized."""
         chars, structured = _chars(request)
@@ -91,11 +96,14 @@ class Estimator:
         prompt = math.ceil(_floor(request, chars) * self.skew(route.public_name))
         return self._priced(request, route, prompt, with_cost)
 
-    def _priced(self, request: ChatRequest | EmbeddingRequest, route: Route, prompt: int,
+    def _priced(self, request: Work, route: Route, prompt: int,
                 with_cost: bool) -> Estimate:
         output = 0
         if isinstance(request, ChatRequest):
             output = request.max_tokens if request.max_tokens is not None else self.default_output_tokens
+        elif isinstance(request, ForwardRequest) and request.endpoint == "/completions":
+            asked = (request.fields or {}).get("max_tokens")
+            output = asked if isinstance(asked, int) and asked > 0 else self.default_output_tokens
         if not with_cost:
             return Estimate(prompt, output, 0.0)
         rate_in, rate_out = self.rates(route)

@@ -16,7 +16,7 @@ from corral.routing.table import RouteTable
 
 class LimitsStage:
     name = "limits"
-    operations = frozenset({"chat", "embeddings"})
+    operations = frozenset({"chat", "embeddings", "forward"})
 
     def __init__(self, limiter: Limiter, routes: RouteTable) -> None:
         self.limiter = limiter

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corral.core.context import CacheNote, PrivacyOutcome, RequestContext
+from corral.core.forward import ForwardRequest
 from corral.core.types import ChatRequest, EmbeddingRequest, Usage
 from corral.observe.record import AttemptRecord, RequestRecord
 from corral.observe.tracecontext import traceparent_of, tracestate_of
@@ -147,7 +148,7 @@ def build_record(
         status,
         http_status,
         type(error).__name__ if error is not None else None,
-        isinstance(request, ChatRequest) and request.stream,
+        isinstance(request, (ChatRequest, ForwardRequest)) and request.stream,
         usage.input_tokens,
         usage.output_tokens,
         usage.cached_tokens,
@@ -185,4 +186,6 @@ def _content(
     # Message dataclasses are kept as they are: the writer's orjson encodes them natively.
     if isinstance(request, EmbeddingRequest):
         return list(request.inputs), None  # the vectors are no content worth keeping
+    if isinstance(request, ForwardRequest):  # the prose sent; an answer may be audio or images
+        return request.texts(), None
     return list(request.messages), response_text

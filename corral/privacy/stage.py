@@ -30,24 +30,21 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from corral.core.context import Caller, PrivacyOutcome, RequestContext, Work
-from corral.core.errors import AllProvidersFailed, CorralError, InvalidRequest, PayloadTooLarge
+from corral.core.errors import CorralError, PayloadTooLarge
+from corral.core.forward import ForwardRequest
 from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream
 from corral.core.types import ChatChunk, ChatResponse, EmbeddingRequest, expect
+from corral.privacy.forward import guard_forward
 from corral.privacy.offload import off_loop
 from corral.privacy.policy import EffectivePolicy, PrivacySettings
 from corral.privacy.redact import Redaction, Vault, redact_request, redact_texts, request_texts
+from corral.privacy.refusals import PIIDetected, block_message, scrub_error
 from corral.privacy.restore import restore_chunks, restore_response
 from corral.privacy.types import Detector, Span
 
 log = logging.getLogger("corral.privacy")
 
-
-
-class PIIDetected(InvalidRequest):
-    """A block policy refused the request (the message names types, never values)."""
-
-    code = "pii_detected"
 
 
 class DetectorUnavailable(CorralError):
@@ -104,33 +101,9 @@ def load_default_detector(**options: Any) -> Detector:
     return detector
 
 
-def scrub_error(exc: CorralError, vault: Vault) -> CorralError:
-    """Replace original values in the error's message (and nested provider errors) in place."""
-    if vault.size == 0:
-        return exc
-    errors: list[CorralError] = [exc]
-    if isinstance(exc, AllProvidersFailed):
-        errors += exc.provider_errors.values()
-    for err in errors:
-        message = vault.scrub(err.message)
-        if message != err.message:
-            err.message = message
-            err.args = (message, *err.args[1:])
-    return exc
-
-
-def _block_message(counts: dict[str, int], model: str) -> str:
-    types = ", ".join(sorted(counts))
-    return (
-        f"The request contains personal data ({types}) and the privacy policy for model '{model}' "
-        "blocks such requests. Remove or anonymize it and send the request again, or ask an "
-        "administrator about the route's privacy policy."
-    )
-
-
 class PrivacyStage:
     name = "privacy"
-    operations = frozenset({"chat", "embeddings"})
+    operations = frozenset({"chat", "embeddings", "forward"})
 
     def __init__(self, detector: Detector, settings: PrivacySettings | None = None,
                  serving: Callable[[str], Sequence[str]] | None = None) -> None:
@@ -158,10 +131,12 @@ class PrivacyStage:
     async def __call__(self, ctx: RequestContext, call_next: Next) -> Result:
         policy = self.policy_for(ctx.request.model, ctx.caller)
         if policy.policy == "off":
-            ctx.privacy = self._outcome(policy, {}, ctx.request, None)
+            ctx.privacy = self.outcome(policy, {}, ctx.request, None)
             return await call_next(ctx)
         if isinstance(ctx.request, EmbeddingRequest):
             return await self._embeddings(ctx, ctx.request, call_next, policy)
+        if isinstance(ctx.request, ForwardRequest):
+            return await guard_forward(self, ctx, call_next, policy)
         texts = request_texts(ctx.request)
         try:
             found = await self.detect(texts, policy)
@@ -174,9 +149,9 @@ class PrivacyStage:
             raise
         # Placing thousands of placeholders in a long request is CPU work too: off the loop.
         redaction = await off_loop(redact_request, ctx.request, found)
-        ctx.privacy = self._outcome(policy, redaction.entities, redaction.request, redaction.vault)
+        ctx.privacy = self.outcome(policy, redaction.entities, redaction.request, redaction.vault)
         if policy.policy == "block" and redaction.entities:  # records of the refusal use the copy
-            raise PIIDetected(_block_message(redaction.entities, ctx.request.model), param="messages")
+            raise PIIDetected(block_message(redaction.entities, ctx.request.model), param="messages")
         if policy.policy == "redact":
             ctx.request = redaction.request
         return await self._forward(ctx, call_next, redaction, restore=policy.policy == "redact")
@@ -189,9 +164,9 @@ class PrivacyStage:
         texts = [*request.inputs, *([request.user] if request.user else [])]
         redacted, counts, vault = redact_texts(texts, await self.detect(texts, policy))
         copy = dataclasses.replace(request, inputs=redacted[:n], user=redacted[n] if request.user else None)
-        ctx.privacy = self._outcome(policy, counts, copy, vault)
+        ctx.privacy = self.outcome(policy, counts, copy, vault)
         if policy.policy == "block" and counts:
-            raise PIIDetected(_block_message(counts, request.model), param="input")
+            raise PIIDetected(block_message(counts, request.model), param="input")
         if policy.policy == "redact":
             ctx.request = copy
         try:
@@ -229,7 +204,7 @@ class PrivacyStage:
         return [[s for s in found if policy.accepts(s)] for found in detect_joined(self.detector, texts)]
 
     @staticmethod
-    def _outcome(policy: EffectivePolicy, counts: dict[str, int], redacted: Work,
+    def outcome(policy: EffectivePolicy, counts: dict[str, int], redacted: Work,
                  vault: Vault | None) -> PrivacyOutcome:
         scrub = vault.scrub if vault is not None and vault.size else _unchanged
         return PrivacyOutcome(policy.policy, policy.source, dict(counts), redacted, scrub)

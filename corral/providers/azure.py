@@ -32,6 +32,7 @@ from corral.core.errors import (
     CorralError,
     UpstreamError,
 )
+from corral.core.forward import ForwardRequest, ForwardResponse
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 from corral.providers.azure_auth import TokenSource, token_source
 from corral.providers.base import ProviderConfig
@@ -131,6 +132,16 @@ class AzureOpenAIProvider(OpenAIProvider):
             token = await self._authorize()
             try:
                 return await super().embed(request)
+            except UpstreamError as exc:
+                if retry or not self._token_refused(exc, token):
+                    raise
+        raise AssertionError("unreachable")
+
+    async def forward(self, request: ForwardRequest) -> ForwardResponse:
+        for retry in (False, True):
+            token = await self._authorize()
+            try:
+                return await super().forward(request)
             except UpstreamError as exc:
                 if retry or not self._token_refused(exc, token):
                     raise

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.core.errors import CorralError, UnsupportedParameter
+from corral.core.forward import ForwardRequest, ForwardResponse
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 from corral.providers.native_batch import NativeBatchAPI
 from corral.providers.scrub import credentials_of, scrub_error
@@ -47,6 +48,7 @@ class Capabilities:
     embeddings: bool = False
     images: bool = False
     passthrough_params: bool = False  # forwards unknown OpenAI params (OpenAI-compatible only)
+    forward: bool = False  # serves pass-through endpoints (/v1/completions, /v1/audio/*, ...)
 
 
 class Provider(abc.ABC):
@@ -69,7 +71,7 @@ class Provider(abc.ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name, wrap in (("complete", _scrubbed_call), ("embed", _scrubbed_call),
-                           ("stream", _scrubbed_stream)):
+                           ("forward", _scrubbed_call), ("stream", _scrubbed_stream)):
             method = cls.__dict__.get(name)
             if method is not None and not getattr(method, "_scrubs_errors", False):
                 setattr(cls, name, wrap(method))
@@ -89,6 +91,14 @@ class Provider(abc.ABC):
         raise UnsupportedParameter(
             f"Provider '{self.name}' ({self.config.type}) does not serve embeddings; "
             "route this model to a provider that does.",
+            param="model",
+        )
+
+    async def forward(self, request: ForwardRequest) -> ForwardResponse:
+        """Send a pass-through call (corral.core.forward) as it is; OpenAI-compatible adapters only."""
+        raise UnsupportedParameter(
+            f"Provider '{self.name}' ({self.config.type}) does not serve /v1{request.endpoint}; "
+            "route this model to an OpenAI-compatible deployment.",
             param="model",
         )
 

@@ -109,7 +109,7 @@ class HttpClient:
 
     @asynccontextmanager
     async def stream(
-        self, url: str, body: dict[str, Any], headers: dict[str, str]
+        self, url: str, body: dict[str, Any] | bytes, headers: dict[str, str]
     ) -> AsyncIterator[Response]:
         async with self._request("POST", url, body, headers) as resp:
             yield resp

@@ -16,6 +16,7 @@ from corral.core.errors import (
     UpstreamError,
     UpstreamFields,
 )
+from corral.core.forward import ForwardRequest, ForwardResponse
 from corral.core.types import (
     ChatChunk,
     ChatRequest,
@@ -34,12 +35,13 @@ from corral.providers.base import Capabilities, Provider, ProviderConfig
 from corral.providers.http import HttpClient, error_for_status, iter_sse, loads_or_bad
 from corral.providers.native_batch import NativeBatchAPI
 from corral.providers.openai_batch import OpenAIBatchAPI
+from corral.providers.openai_forward import forward
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 class OpenAIProvider(Provider):
-    capabilities = Capabilities(embeddings=True, images=True, passthrough_params=True)
+    capabilities = Capabilities(embeddings=True, images=True, passthrough_params=True, forward=True)
 
     def __init__(self, config: ProviderConfig):
         super().__init__(config)
@@ -100,6 +102,14 @@ class OpenAIProvider(Provider):
         if status != 200:
             raise self._error(status, headers, data)
         return parse_embeddings(loads_or_bad(data, self.name), request, self.name)
+
+    async def forward(self, request: ForwardRequest) -> ForwardResponse:
+        return await forward(self, request)
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The headers that authenticate a call (the batch API and pass-through calls send them)."""
+        return self._headers
 
     def endpoint(self, path: str, model: str) -> str:
         """The URL of `path` (`/chat/completions`, `/embeddings`) for `model`: a hook for upstreams

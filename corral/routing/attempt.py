@@ -12,18 +12,22 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 from corral.config import TimeoutSettings
 from corral.core.context import Attempt, RequestContext
 from corral.core.deferred import DeferredCall
 from corral.core.errors import CorralError, UpstreamTimeout
+from corral.core.forward import ForwardRequest, ForwardResponse
 from corral.core.pipeline import Result
 from corral.core.stream import ChatStream
 from corral.core.types import ChatChunk, ChatRequest, EmbeddingRequest
-from corral.providers.base import CONNECT_TIMEOUT
+from corral.providers.base import CONNECT_TIMEOUT, Provider
 from corral.providers.native_batch import NativeBatchAPI
 from corral.routing.params import fit
 from corral.routing.table import Deployment
+
+C = TypeVar("C", ChatChunk, bytes)  # a chat stream's chunks, or a pass-through stream's events
 
 
 async def run_attempt(
@@ -43,7 +47,7 @@ async def run_attempt(
         ctx.routing.dropped_params = fitted.dropped or None
         ctx.routing.translated_params = fitted.translated or None
     upstream = dataclasses.replace(work, model=deployment.model)
-    streamed = isinstance(upstream, ChatRequest) and upstream.stream
+    streamed = isinstance(upstream, (ChatRequest, ForwardRequest)) and upstream.stream
     attempt = Attempt(deployment.name, provider.name, deployment.model)
     ctx.attempts.append(attempt)
     ctx.response_headers["x-corral-attempts"] = str(len(ctx.attempts))
@@ -54,11 +58,13 @@ async def run_attempt(
     native = provider.native_batch if deferred is not None and not streamed else None
     result: Result
     try:
-        if native is not None and deferred is not None:
+        if native is not None and deferred is not None and not isinstance(upstream, ForwardRequest):
             result = await _deferred(ctx, deferred, native, upstream, deployment.name)
         elif isinstance(upstream, EmbeddingRequest):
             async with asyncio.timeout(first_token_s):
                 result = await provider.embed(upstream)
+        elif isinstance(upstream, ForwardRequest):
+            result = await _forward(provider, upstream, deployment, timeouts, first_token_s, deadline)
         elif not streamed:
             async with asyncio.timeout(first_token_s):
                 result = await provider.complete(upstream)
@@ -97,6 +103,25 @@ async def run_attempt(
         attempt.duration_ms = (time.perf_counter() - began) * 1000
 
 
+async def _forward(provider: Provider, upstream: ForwardRequest, deployment: Deployment,
+                   timeouts: TimeoutSettings, first_token_s: float, deadline: float) -> ForwardResponse:
+    """A pass-through call: the answer (or a stream's first event) within `first_token_s`, and a
+    stream's later events under the same idle timeout and deadline as a chat stream's chunks."""
+    async with asyncio.timeout(first_token_s):
+        answer = await provider.forward(upstream)
+        if answer.chunks is None:
+            return answer
+        try:
+            first: bytes | None = await anext(answer.chunks)
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await _close(answer.chunks)
+            raise
+    answer.chunks = _guarded(first, answer.chunks, deployment, timeouts.idle_s, deadline)
+    return answer
+
+
 async def _deferred(ctx: RequestContext, call: DeferredCall, native: NativeBatchAPI,
                     upstream: ChatRequest | EmbeddingRequest, deployment: str) -> Result:
     """The attempt of a batch line forwarded to the provider's batch API: the adapter's wire
@@ -108,12 +133,12 @@ async def _deferred(ctx: RequestContext, call: DeferredCall, native: NativeBatch
 
 
 async def _guarded(
-    first: ChatChunk | None,
-    chunks: AsyncIterator[ChatChunk],
+    first: C | None,
+    chunks: AsyncIterator[C],
     deployment: Deployment,
     idle_s: float,
     deadline: float,
-) -> AsyncIterator[ChatChunk]:
+) -> AsyncIterator[C]:
     """Yield the stream, failing with UpstreamTimeout on a long gap or past the deadline."""
     try:
         if first is None:
@@ -142,7 +167,7 @@ async def _guarded(
         await _close(chunks)
 
 
-async def _close(chunks: AsyncIterator[ChatChunk]) -> None:
+async def _close(chunks: AsyncIterator[Any]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()

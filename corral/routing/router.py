@@ -27,9 +27,11 @@ from corral.core.errors import (
     AllProvidersFailed,
     ContextLengthExceeded,
     CorralError,
+    UnsupportedParameter,
     UpstreamError,
     UpstreamRejected,
 )
+from corral.core.forward import ForwardRequest
 from corral.core.pipeline import Result
 from corral.core.stream import ChatStream
 from corral.core.types import ChatChunk, ChatRequest, ChatResponse, Usage, expect
@@ -140,15 +142,23 @@ class Router:
         healthy: list[tuple[Route, Deployment]] = []
         tripped: list[tuple[Route, Deployment]] = []
         suspect: set[str] = set()  # not closed when read: ask the breaker before each attempt
+        forward = isinstance(ctx.request, ForwardRequest)
         for hop in chain:
             deployments = [d for d in hop.deployments
-                           if not min_window or effective_window(d) >= min_window]
+                           if (not min_window or effective_window(d) >= min_window)
+                           and (not forward or d.provider.capabilities.forward)]
             states = await _fail_open(self.breaker(hop).states(d.name for d in deployments), {})
             open_names = {name for name, state in states.items() if state == "open"}
             suspect.update(name for name, state in states.items() if state != "closed")
             suspect.update(d.name for d in deployments if d.name not in states)  # KV unavailable
             for dep in order_deployments(deployments, self.latency, self.rng, excluded=open_names):
                 (tripped if dep.name in open_names else healthy).append((hop, dep))
+        if not healthy and not tripped and isinstance(ctx.request, ForwardRequest):
+            raise UnsupportedParameter(
+                f"No deployment of '{route.public_name}' or its fallbacks can serve "
+                f"/v1{ctx.request.endpoint}: Corral passes it through only to OpenAI-compatible "
+                "deployments (openai, azure, vllm, ollama, llamacpp, openai-compatible). Use a model "
+                "whose route has one.", param="model")
         if not healthy and not tripped:
             raise ContextLengthExceeded(
                 f"No deployment of '{route.public_name}' or its fallbacks has a context window of "

@@ -29,6 +29,8 @@ from .azure_dialect import routes as azure_routes
 from .bedrock_dialect import routes as bedrock_routes
 from .engine import json_response
 from .faults import FaultSchedule
+from .openai_extras import routes as openai_extras_routes
+from .openai_media import routes as openai_media_routes
 from .settings import SimSettings
 from .state import STATE, SimState
 
@@ -115,6 +117,8 @@ def build_app(settings: SimSettings | None = None, faults: FaultsArg = None) -> 
     app[STATE] = SimState(settings, _schedule(faults, settings.seed))
     app.on_response_prepare.append(_mark)
     app.add_routes(openai_dialect.routes())
+    app.add_routes(openai_extras_routes())
+    app.add_routes(openai_media_routes())
     app.add_routes(openai_batches.routes())
     app.add_routes(anthropic_batches.routes())
     app.add_routes(anthropic_dialect.routes())

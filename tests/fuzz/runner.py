@@ -193,7 +193,10 @@ def _sse_problem(body: bytes) -> str | None:
 
 
 def _sent_model(case: Case) -> Any:
-    return case.json.get("model") if isinstance(case.json, dict) else None
+    """The model the body names: a JSON body's `model`; a form's, as its builder chose it."""
+    if isinstance(case.json, dict):
+        return case.json.get("model")
+    return case.model if case.body is not None else None
 
 
 def judge(case: Case, out: Outcome) -> tuple[str, str] | None:

@@ -359,6 +359,11 @@ def free_form(rng: random.Random) -> Any:
 from tests.fuzz.batch_shapes import BATCH_SHAPES  # noqa: E402
 from tests.fuzz.incident_shapes import INCIDENT_SHAPES  # noqa: E402
 from tests.fuzz.message_shapes import MESSAGE_SHAPES, MESSAGE_TYPED, MESSAGE_WEIGHTS  # noqa: E402
+from tests.fuzz.passthrough_shapes import (  # noqa: E402
+    PASSTHROUGH_SHAPES,
+    PASSTHROUGH_TYPED,
+    PASSTHROUGH_WEIGHTS,
+)
 from tests.fuzz.prompt_shapes import PROMPT_SHAPES  # noqa: E402
 from tests.fuzz.response_shapes import RESPONSE_SHAPES, RESPONSE_TYPED, RESPONSE_WEIGHTS  # noqa: E402
 from tests.fuzz.vector_store_shapes import VECTOR_STORE_SHAPES  # noqa: E402
@@ -366,10 +371,13 @@ from tests.fuzz.vector_store_shapes import VECTOR_STORE_SHAPES  # noqa: E402
 SHAPES.update(BATCH_SHAPES)
 SHAPES.update(INCIDENT_SHAPES)
 SHAPES.update(MESSAGE_SHAPES)
+SHAPES.update(PASSTHROUGH_SHAPES)
 SHAPES.update(PROMPT_SHAPES)
 SHAPES.update(RESPONSE_SHAPES)
 SHAPES.update(VECTOR_STORE_SHAPES)
 WEIGHTS.update(RESPONSE_WEIGHTS)
 WEIGHTS.update(MESSAGE_WEIGHTS)
+WEIGHTS.update(PASSTHROUGH_WEIGHTS)
 TYPED.update(RESPONSE_TYPED)
 TYPED.update(MESSAGE_TYPED)
+TYPED.update(PASSTHROUGH_TYPED)

@@ -5,7 +5,8 @@ received ("echo: <text>"), so a gateway that redacts must restore the client's v
 answer; the stream is cut into 3-character deltas, so placeholders arrive split across chunks.
 `POST /v1/embeddings` answers deterministic 384-dimension vectors (floats or base64). The batch
 API a route with `batch: native` forwards to (`/v1/files`, `/v1/batches`) runs each line at
-once with the same answers. Any other path is recorded and answered 404. `requests` holds what
+once with the same answers; the pass-through endpoints answer as recording_passthrough.py says.
+Any other path is recorded and answered 404. `requests` holds what
 arrived: method, path, the raw request target, every header, the raw body.
 """
 
@@ -23,6 +24,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.integration import recording_passthrough
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DIMENSIONS = 384
@@ -207,7 +210,7 @@ class RecordingUpstream:
 
         app = web.Application(middlewares=[record], client_max_size=64 * 1024 * 1024)
         app.add_routes([web.post("/v1/chat/completions", _chat), web.post("/v1/embeddings", _embeddings),
-                        *_BatchAPI().routes()])
+                        *_BatchAPI().routes(), *recording_passthrough.routes()])
         return app
 
     async def _serve(self) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx  # noqa: F401  (loaded before the server's threads import it: the SDK reads it mid-import)
+import httpx  # (loaded before the server's threads import it: the SDK reads it mid-import)
 import openai
 import orjson
 import pytest
@@ -245,6 +245,30 @@ def test_other_chat_fields(sdk: openai.OpenAI, sent: Sent, field: str) -> None:
     messages: Any = extra.pop("messages", [{"role": "user", "content": PROMPT}])
     answer = sdk.chat.completions.create(model="chat", messages=messages, **extra)
     assert answer.choices[0].message.content == ECHO
+    sent.check()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_passed_through_completions(sdk: openai.OpenAI, sent: Sent, stream: bool) -> None:
+    """/v1/completions is passed through untranslated; its prose is redacted all the same."""
+    prompt = f"Write to {EMAIL}. {PROMPT}"
+    if stream:
+        events = sdk.completions.create(model="chat", prompt=prompt, user=EMAIL, stream=True)
+        text = "".join(c.choices[0].text for c in events if c.choices)
+    else:
+        text = sdk.completions.create(model="chat", prompt=prompt, user=EMAIL).choices[0].text
+    assert text == "echo: " + prompt
+    sent.check()
+
+
+def test_passed_through_moderations_images_and_rerank(corral: RunningServer, sdk: openai.OpenAI,
+                                                      sent: Sent) -> None:
+    assert len(sdk.moderations.create(model="chat", input=[PROMPT, EMAIL]).results) == 2
+    assert sdk.images.generate(model="chat", prompt=PROMPT).data[0].revised_prompt == PROMPT
+    r = httpx.post(corral.url + "/v1/rerank", headers={"authorization": f"Bearer {corral.app_key}"},
+                   json={"model": "chat", "query": f"mail for {EMAIL}", "documents": [PROMPT, "x"]},
+                   timeout=10)
+    assert r.status_code == 200 and PROMPT in [x["document"]["text"] for x in r.json()["results"]]
     sent.check()
 
 
