@@ -35,7 +35,7 @@ from corral.api.watch import (
     stream_events,
 )
 from corral.api.watch import SSE_HEADERS as SSE_HEADERS  # bench/serve_variant.py reads it here
-from corral.api.wire import parse_chat_request
+from corral.api.wire import parse_chat_request, tags_of
 from corral.cache.serve import client_directive
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
@@ -116,6 +116,8 @@ async def handle_chat(
                              client_request_id=client_id, trace_parent=trace_parent, trace_state=trace_state)
         if cache_control is not None or cache_header is not None:
             ctx.cache_directive = client_directive(cache_control, cache_header)
+        if chat.extra and "metadata" in chat.extra:
+            ctx.tags = tags_of(chat.extra["metadata"])
         if chat.n == 1:
             watch = DisconnectWatch(receive, ctx)  # from here on, a vanished client cancels the work
             result = await gateway.handle(ctx)  # the lifecycle records it (a stream: when it is over)

@@ -29,7 +29,8 @@ def contexts(first: RequestContext) -> list[RequestContext]:
     for i in range(1, request.n):
         sibling = RequestContext(request_id=f"{first.request_id}:n{i}", request=single, caller=first.caller,
                                  started=first.started, client_request_id=first.client_request_id,
-                                 trace_parent=first.trace_parent, trace_state=first.trace_state)
+                                 trace_parent=first.trace_parent, trace_state=first.trace_state,
+                                 tags=first.tags)
         sibling.cache_directive = "no-store"
         out.append(sibling)
     return out

@@ -270,3 +270,17 @@ def _message(m: Any) -> Message:
         return Message("tool", _content(m.content), tool_call_id=m.tool_call_id)
     role = type(m).__struct_config__.tag
     return Message(role, _content(m.content), m.name)
+
+
+MAX_TAGS = 16  # OpenAI's `metadata` limits: 16 pairs, keys of 64 and values of 512 characters
+
+
+def tags_of(metadata: Any) -> dict[str, str] | None:
+    """A chat request's `metadata` as cost-attribution tags, when it is the string map OpenAI
+    documents (anything else is the upstream's to judge, and tags nothing)."""
+    if not isinstance(metadata, dict) or not metadata or len(metadata) > MAX_TAGS:
+        return None
+    if all(isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512
+           for k, v in metadata.items()):
+        return dict(metadata)
+    return None

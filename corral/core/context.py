@@ -195,6 +195,9 @@ class RequestContext:
     # record builder keeps them only if valid, and the request's spans join that trace.
     trace_parent: str | None = None
     trace_state: str | None = None
+    # Cost-attribution tags: the `metadata` the client sent (string keys and values, checked at the
+    # edge), kept in the record (values scrubbed by the privacy policy) for `corral costs --by tag:K`.
+    tags: dict[str, str] | None = None
     original: Work = field(init=False)
 
     def __post_init__(self) -> None:

@@ -10,7 +10,7 @@ import click
 
 from corral.core.text_table import text_table
 from corral.core.timespan import parse_since
-from corral.cost.totals import GroupBy, savings, totals
+from corral.cost.totals import GroupBy, check_tag, savings, totals
 from corral.store import open_database_from_env
 
 _HEADERS = ("REQUESTS", "ERRORS", "COST USD", "UNPRICED", "INPUT TOK", "OUTPUT TOK", "CACHE HITS",
@@ -27,16 +27,31 @@ def _cells(row: dict[str, Any], group_by: str) -> list[str]:
     return [str(row[group_by]), *(str(v) for v in values)]
 
 
+def _by(ctx: click.Context, param: click.Parameter, value: str) -> tuple[GroupBy, str | None]:
+    """`--by`: one of the groupings, or `tag:KEY` for a cost-attribution tag."""
+    if value.startswith("tag:"):
+        try:
+            return "tag", check_tag(value[4:])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param=param) from None
+    if value not in get_args(GroupBy) or value == "tag":
+        choices = ", ".join(g for g in get_args(GroupBy) if g != "tag")
+        raise click.BadParameter(f"{value!r} is not one of {choices}, or tag:KEY", param=param)
+    return value, None  # type: ignore[return-value]  # checked against GroupBy above
+
+
 @click.command("costs")
-@click.option("--by", "group_by", type=click.Choice(get_args(GroupBy)), default="day", show_default=True,
-              help="What to total by (batch: the batch id each batch line's record carries; store: "
-                   "the vector store each embedding request ran for, ingestion and searches).")
+@click.option("--by", "by", callback=_by, default="day", show_default=True, metavar="GROUPING",
+              help="What to total by: key, team, route, model, day, batch (the batch id each batch line's "
+                   "record carries), store (the vector store each embedding request ran for), or tag:KEY "
+                   "(the value of the `metadata` key KEY the requests carried, e.g. tag:report_type).")
 @click.option("--since", default="7d", show_default=True, help="Window start: 24h, 7d, or an ISO time.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
-def costs(group_by: GroupBy, since: str, as_json: bool) -> None:  # click.Choice: a GroupBy
-    """Cost, tokens and requests per key, team, route, model, day, batch or vector store. Unpriced requests
-    are counted separately and never shown as $0; cache hits (exact and semantic) and what they saved,
-    in dollars and in the client's waiting time, beside."""
+def costs(by: tuple[GroupBy, str | None], since: str, as_json: bool) -> None:
+    """Cost, tokens and requests per key, team, route, model, day, batch, vector store or tag.
+    Unpriced requests are counted separately and never shown as $0; cache hits (exact and semantic)
+    and what they saved, in dollars and in the client's waiting time, beside."""
+    group_by, tag = by
     try:
         start = parse_since(since)
     except ValueError as exc:
@@ -45,8 +60,8 @@ def costs(group_by: GroupBy, since: str, as_json: bool) -> None:  # click.Choice
     async def run() -> list[dict[str, object]]:
         db = await open_database_from_env()
         try:
-            rows = await totals(db, group_by, since=start)
-            saved = await savings(db, group_by, since=start)  # cache hits: docs/failures.md
+            rows = await totals(db, group_by, since=start, tag=tag)
+            saved = await savings(db, group_by, since=start, tag=tag)  # cache hits: docs/failures.md
             return [{**row, **saved.get(row[group_by], _NO_HITS)} for row in rows]
         finally:
             await db.close()

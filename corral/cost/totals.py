@@ -16,6 +16,7 @@ own JSON function.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -41,7 +42,7 @@ from sqlalchemy.sql import ColumnElement
 
 from corral.store.db import Database
 
-GroupBy = Literal["key", "team", "route", "model", "day", "batch", "store"]
+GroupBy = Literal["key", "team", "route", "model", "day", "batch", "store", "tag"]
 TimeBound = float | int | datetime | None
 
 SECONDS_PER_DAY = 86400
@@ -170,8 +171,30 @@ def _summed(row: Any) -> dict[str, Any]:
     return item
 
 
-def _group(t: Any, group_by: GroupBy, dialect: str) -> tuple[ColumnElement[Any], list[ColumnElement[bool]]]:
-    """The group expression and the filter it needs (batch: only batch lines' records)."""
+TAG_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def check_tag(key: str | None) -> str:
+    """A tag key safe to put in a JSON path: letters, digits, `_`, `.` and `-`, up to 64."""
+    if key is None or not TAG_KEY.fullmatch(key):
+        raise ValueError(f"a tag key is 1-64 letters, digits, '_', '.' or '-', not {key!r}")
+    return key
+
+
+def _tag(t: Any, dialect: str, key: str) -> ColumnElement[Any]:
+    """The record's cost-attribution tag `key` (its request's `metadata`), NULL when untagged."""
+    if dialect == "postgresql":
+        return func.json_extract_path_text(cast(t.c.extras, JSON), "tags", key)
+    return func.json_extract(t.c.extras, f'$.tags."{key}"')
+
+
+def _group(t: Any, group_by: GroupBy, dialect: str,
+           tag: str | None = None) -> tuple[ColumnElement[Any], list[ColumnElement[bool]]]:
+    """The group expression and the filter it needs (batch: only batch lines' records; tag: only
+    records carrying that tag)."""
+    if group_by == "tag":
+        expr = _tag(t, dialect, check_tag(tag))
+        return expr, [expr.is_not(None)]
     if group_by == "day":
         return _day_bucket(t, dialect), []
     if group_by in ("batch", "store"):
@@ -187,18 +210,20 @@ async def totals(
     until: TimeBound = None,
     *,
     table: Any = None,
+    tag: str | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per group, ordered by group value (None last), requests in [since, until).
 
     Keys: the `group_by` name (key id, team, route, served model, ISO day or batch id),
     `requests`, `errors`, `cost_usd` (sum of priced costs; None if none was priced),
     `unpriced_requests` (cost_usd NULL), and the four token sums. `table` defaults to the
-    migrated `requests` table. By batch, only batch lines' records count.
+    migrated `requests` table. By batch, only batch lines' records count; by tag, only the records
+    whose request carried the tag `tag` (its `metadata`), grouped by the tag's value.
     """
     if group_by not in get_args(GroupBy):
         raise ValueError(f"group_by must be one of {', '.join(get_args(GroupBy))}, not {group_by!r}")
     t = default_table() if table is None else table
-    expr, only = _group(t, group_by, db.dialect)
+    expr, only = _group(t, group_by, db.dialect, tag)
     group = expr.label("grp")
     stmt = select(group, *_sums(t)).where(*_where(t, since, until), *only).group_by(group)
     out: list[dict[str, Any]] = []
@@ -229,13 +254,13 @@ def _saved_ms(t: Any, dialect: str) -> ColumnElement[Any]:
 
 
 async def savings(db: Database, group_by: GroupBy, since: TimeBound = None, until: TimeBound = None,
-                  *, table: Any = None) -> dict[Any, dict[str, Any]]:
+                  *, table: Any = None, tag: str | None = None) -> dict[Any, dict[str, Any]]:
     """Cache hits and what they saved per group, keyed like `totals`' group values: `cache_hits`
     (answered from Corral's cache, exact hits and cached fallbacks) and `saved_usd` (the exact
     hits' `cache_saved_usd`; None when none was priced). A query of its own, over hits only, so
     the totals' scan parses no JSON for the records that are not."""
     t = default_table() if table is None else table
-    expr, only = _group(t, group_by, db.dialect)
+    expr, only = _group(t, group_by, db.dialect, tag)
     group = expr.label("grp")
     semantic = case((_extra(t, db.dialect, "cache_match") == "semantic", 1), else_=0)
     stmt = (select(group, func.count().label("hits"), func.sum(_saved_usd(t, db.dialect)).label("saved"),

@@ -133,6 +133,7 @@ async def context(prepared: Prepared, caller: Caller, gateway: GatewayParts, *, 
                          client_request_id=client_request_id)
     if prepared.grounding is not None:
         ctx.grounding = prepared.grounding.note()
+    ctx.tags = prepared.body.get("metadata") or None  # cost attribution (corral.cost.totals)
     if started is not None:
         ctx.started = started
     return ctx

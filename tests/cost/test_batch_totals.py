@@ -66,3 +66,24 @@ async def test_batch_totals_for_chosen_batches(records: Database) -> None:
     assert set(found) == {A} and found[A]["requests"] == 3 and found[A]["cost_usd"] == 0.003
     assert await batch_totals(records, []) == {}
     assert await batch_totals(records, [A], since=T0 + 10) == {}
+
+
+async def test_totals_by_tag_group_the_tagged_records_by_value(db: Database) -> None:
+    """Cost attribution: the `metadata` a request carried (`extras.tags`), grouped by one key's value;
+    untagged records and records tagged with other keys are left out."""
+    await migrate(db)
+    tagged = [(T0 + 1, {"tags": {"report_type": "credit-risk", "team": "x"}}, "ok", 10, 5, 0.01),
+              (T0 + 2, {"tags": {"report_type": "credit-risk"}}, "ok", 10, 5, 0.02),
+              (T0 + 3, {"tags": {"report_type": "kyc-refresh"}}, "error", 4, 0, 0.0),
+              (T0 + 4, {"tags": {"other": "credit-risk"}}, "ok", 1, 1, 0.5),
+              (T0 + 5, {}, "ok", 1, 1, 0.5)]
+    await db.execute(schema.requests.insert(), [_row(i, r) for i, r in enumerate(tagged)])
+    result = await totals(db, "tag", tag="report_type")
+    assert [(r["tag"], r["requests"], r["cost_usd"], r["input_tokens"]) for r in result] == [
+        ("credit-risk", 2, 0.03, 20), ("kyc-refresh", 1, 0.0, 4)]
+
+
+@pytest.mark.parametrize("key", [None, "", "a'b", 'a"b', "x" * 65, "$.y"])
+async def test_a_tag_key_that_is_not_a_plain_name_is_refused(records: Database, key: str | None) -> None:
+    with pytest.raises(ValueError, match="tag key"):
+        await totals(records, "tag", tag=key)

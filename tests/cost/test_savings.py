@@ -35,3 +35,18 @@ def test_costs_show_cache_hits_and_savings(db_url: str, tmp_path: Path,
     assert rows["other"]["cache_hits"] == 0 and rows["other"]["saved_usd"] is None
     table = CliRunner().invoke(costs, ["--by", "route"]).output
     assert "SAVED USD" in table and "1.000000" in table and "SAVED S" in table and "2.4" in table
+
+
+def test_costs_by_tag(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORRAL_DATABASE_URL", db_url)
+    monkeypatch.setenv("CORRAL_HOME", str(tmp_path / "home"))
+    put(db_url, range(3), tmp_path, route="reports", cost_usd=0.25, priced=True,
+        extras={"tags": {"report_type": "credit-risk"}})
+    put(db_url, range(3, 4), tmp_path, route="reports", cost_usd=0.5, priced=True)  # untagged
+    result = CliRunner().invoke(costs, ["--by", "tag:report_type", "--since", "1d", "--json"])
+    assert result.exit_code == 0, result.output
+    [row] = map(json.loads, result.output.splitlines())
+    assert row["tag"] == "credit-risk" and row["requests"] == 3 and row["cost_usd"] == pytest.approx(0.75)
+    for bad in ("tag:a'b", "tag:", "nonsense"):
+        refused = CliRunner().invoke(costs, ["--by", bad])
+        assert refused.exit_code == 2 and ("tag:KEY" in refused.output or "tag key" in refused.output)

@@ -216,3 +216,14 @@ def test_keys_are_required(corral: RunningServer) -> None:
         headers = {"authorization": f"Bearer {key}"} if key else {}
         r = httpx.post(corral.url + "/v1/moderations", json={"input": "x"}, headers=headers, timeout=10)
         assert r.status_code == 401, r.text
+
+
+def test_metadata_tags_the_record_for_cost_attribution(corral: RunningServer, sdk: openai.OpenAI) -> None:
+    chat = sdk.chat.completions.with_raw_response.create(
+        model="media", messages=[{"role": "user", "content": "hi"}], metadata={"report_type": "kyc"})
+    reply = sdk.responses.with_raw_response.create(model="media", input="hi",
+                                                   metadata={"report_type": "aml", "service": "reports"})
+    assert _record(corral, chat.headers["x-request-id"])["extras"]["tags"] == {"report_type": "kyc"}
+    assert _record(corral, "req_" + reply.parse().id.removeprefix("resp_"))["extras"]["tags"] == {
+        "report_type": "aml", "service": "reports"}
+
