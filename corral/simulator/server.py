@@ -31,6 +31,7 @@ from .engine import json_response
 from .faults import FaultSchedule
 from .openai_extras import routes as openai_extras_routes
 from .openai_media import routes as openai_media_routes
+from .openai_scoring import routes as openai_scoring_routes
 from .settings import SimSettings
 from .state import STATE, SimState
 
@@ -119,6 +120,7 @@ def build_app(settings: SimSettings | None = None, faults: FaultsArg = None) -> 
     app.add_routes(openai_dialect.routes())
     app.add_routes(openai_extras_routes())
     app.add_routes(openai_media_routes())
+    app.add_routes(openai_scoring_routes())
     app.add_routes(openai_batches.routes())
     app.add_routes(anthropic_batches.routes())
     app.add_routes(anthropic_dialect.routes())
