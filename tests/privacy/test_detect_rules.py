@@ -180,3 +180,30 @@ def test_rules_alone_report_validated_types_and_never_drop_them() -> None:
     text = "card 4111 1111 1111 1111, iban DE89370400440532013000, ssn 536-22-1234, ip 8.8.8.8, a@b.io"
     entities = [s.entity for s in detector.detect(text)]
     assert entities == [E.CREDIT_CARD, E.IBAN, E.US_SSN, E.IP_ADDRESS, E.EMAIL]
+
+
+# Found missing by the report-service example (examples/report-service): values a customer record
+# written as labelled lines, or as JSON, carries.
+RECORD = ("Full name: Nkechi Yilmaz\nPhone: 617.555.0166\nAddress: 141 High Street, Bristol BS13 1ZU\n"
+          '"date_of_birth": "1975-07-14"\nAccount number: 12394916\nIban: GB53 HXKW 1393 3287 1158 71\n'
+          "Risk score: 493\nBalance: 17368.75\nVersion 4.12.2003 of the form")
+
+
+@pytest.mark.parametrize(("entity", "value"), [
+    (E.PHONE, "617.555.0166"), (E.DATE_OF_BIRTH, "1975-07-14"), (E.ID_NUMBER, "12394916")])
+def test_values_of_a_whole_customer_record_are_found(entity: str, value: str) -> None:
+    spans = PIIDetector().detect(RECORD)
+    assert (entity, value) in [(s.entity, s.text(RECORD)) for s in spans]
+    assert not [s for s in spans if s.text(RECORD) in ("493", "17368.75", "4.12.2003")]
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("Account number: 54712641", "54712641"), ("acct no. 1234-5678", "1234-5678"),
+    ("Bank account 12345678 is overdrawn", "12345678"), ("A/C 00123456", "00123456")])
+def test_labelled_account_numbers_are_found(text: str, number: str) -> None:
+    assert found(E.ID_NUMBER, text) == [number]
+
+
+@pytest.mark.parametrize("text", ["the account has 3 users", "account 12 was closed", "account holders: 12"])
+def test_short_numbers_after_account_are_not_account_numbers(text: str) -> None:
+    assert found(E.ID_NUMBER, text) == []

@@ -27,8 +27,10 @@ _DATE_DIGIT = re.compile(
 # ... and May 12, 1990 / March 1990 (start with a month).
 _DATE_MONTH = re.compile(_MONTH + _YEAR_AFTER)
 # The date-of-birth keywords, reversed, then up to 30 characters of filler (no digit, no newline).
+# Words may be joined by `_` or `-` as in data keys ("date_of_birth": "1975-07-14", birth-date).
 _DOB_KEY_REVERSED = re.compile(
-    r"[^\n\d]{0,30}?\b(?i:nrob|etad\s{0,4}htrib|htrib\s{1,4}fo\s{1,4}etad|\.?b\.?o\.?d|yadhtrib)\b"
+    r"[^\n\d]{0,30}?(?<![^\W_])(?i:nrob|etad[\s_-]{0,4}htrib|htrib[\s_-]{1,4}fo[\s_-]{1,4}etad"
+    r"|\.?b\.?o\.?d|yadhtrib)(?![^\W_])"
 )
 
 _ORG_SUFFIX = re.compile(

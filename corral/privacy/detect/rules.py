@@ -174,6 +174,13 @@ _PHONE_CONTEXT = re.compile(
     r"(\+?\(?\d[\d ().\-/]{4,22}\d(?:\s?(?i:x|ext\.?)\s?\d{1,6})?)"
 )
 
+# "Account number: 54712641", "acct no. 1234-5678", "Bank account: 12345678", "A/C 00123456": a
+# labelled account number (the models find a bare one alone, and lose it inside a whole record).
+_ACCOUNT_NUMBER = re.compile(
+    r"\b(?:[Bb](?i:ank)[ \t]{1,4}+)?(?:[Aa](?i:ccount|cct\.?)|[Aa]/[Cc])"
+    r"[ \t]{0,4}+(?i:number|num\.?|no\.?|#)?[ \t]{0,4}+[:=]?[ \t]{0,3}+(\d(?:[ \-]?\d){5,19})\b"
+)
+
 # --- the rules ----------------------------------------------------------------------------------
 
 Finder = Callable[[str], Iterator[Span]]
@@ -324,6 +331,11 @@ def find_phones(text: str) -> Iterator[Span]:
             yield Span(start, end, E.PHONE, 0.85, "rule")
 
 
+def find_account_numbers(text: str) -> Iterator[Span]:
+    for m in _ACCOUNT_NUMBER.finditer(text):
+        yield _span(m, E.ID_NUMBER, 0.9, group=1)
+
+
 def find_ages(text: str) -> Iterator[Span]:
     for m in _AGE.finditer(text):
         group = next(i for i in (1, 2, 3) if m.group(i) is not None)
@@ -365,6 +377,7 @@ RULES: dict[str, Finder] = {
     E.URL_CREDENTIALS: find_url_credentials,
     E.SECRET: find_secrets,
     E.PHONE: find_phones,
+    E.ID_NUMBER: find_account_numbers,
     E.AGE: find_ages,
     E.DATE_OF_BIRTH: find_dates_of_birth,
     E.ADDRESS: find_address_units,

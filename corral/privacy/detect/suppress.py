@@ -27,6 +27,9 @@ EPOCH = re.compile(r"1[0-9]{9}(?:[0-9]{3})?")
 SEMVER = re.compile(
     r"(?i)v?\d+(?:\.\d+){1,3}(?:[-.]?(?:a|b|rc|dev|post|alpha|beta|pre)\.?\d*)*(?:\+[0-9a-z.]+)?"
 )
+# A North American number written with dots (617.555.0166): SEMVER's shape, but a phone when the
+# phone rules found it (they check the area code and exchange).
+NANP_DOTTED = re.compile(r"(?:\+?1\.)?\(?[2-9]\d{2}\)?\.[2-9]\d{2}\.\d{4}")
 # SKU-4821-XL, ORD-2023-000123, INV00042, B07XJ8C8F5 (ASIN), PN 1234-567.
 PRODUCT_ID = re.compile(r"(?i)(?:[A-Z]{2,6}[-_#]?\d{3,}(?:[-_][A-Z0-9]+)*|B0[0-9A-Z]{8})")
 _ID_CONTEXT = re.compile(
@@ -92,6 +95,8 @@ def suppressed(span: Span, text: str) -> bool:
         return bool(re.search(r"\d{1,2}:\d{2}", s))
     if span.entity == E.URL:
         return False
+    if span.entity == E.PHONE and NANP_DOTTED.fullmatch(s):
+        return False  # 617.555.0166: a valid US number written with dots, not a version string
     if looks_like_machine_id(s):
         return True
     before = text[max(0, span.start - 24) : span.start]
