@@ -165,8 +165,13 @@ async def keep(store: ResponseStore, prepared: Prepared, final: dict[str, Any]) 
 
 async def answer(store: ResponseStore, prepared: Prepared, ctx: RequestContext,
                  result: ChatResponse) -> dict[str, Any]:
-    """The finished Response object for a complete answer, stored when asked."""
+    """The finished Response object for a complete answer, stored when asked. An answer that is
+    not the model's (the route's degraded message, a cached answer after every deployment failed)
+    says so in Corral's extension field, `corral.degraded`: a background response has no
+    `x-corral-degraded` header to carry it, and its client must be able to tell."""
     final = finish_answer(prepared.body, result, served_model(prepared, ctx), prepared.grounding)
+    if ctx.degraded is not None:
+        final["corral"] = {**final.get("corral", {}), "degraded": ctx.degraded}
     await keep(store, prepared, final)
     return final
 
