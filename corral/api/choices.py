@@ -25,15 +25,7 @@ def contexts(first: RequestContext) -> list[RequestContext]:
     request = expect(first.request, ChatRequest)
     single = dataclasses.replace(request, n=1)
     first.request = first.original = single
-    out = [first]
-    for i in range(1, request.n):
-        sibling = RequestContext(request_id=f"{first.request_id}:n{i}", request=single, caller=first.caller,
-                                 started=first.started, client_request_id=first.client_request_id,
-                                 trace_parent=first.trace_parent, trace_state=first.trace_state,
-                                 tags=first.tags)
-        sibling.cache_directive = "no-store"
-        out.append(sibling)
-    return out
+    return [first, *(first.sibling(f"n{i}") for i in range(1, request.n))]
 
 
 async def run_all(gateway: Any, ctxs: list[RequestContext]) -> list[Any]:

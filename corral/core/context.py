@@ -203,6 +203,16 @@ class RequestContext:
     def __post_init__(self) -> None:
         self.original = self.request
 
+    def sibling(self, suffix: str) -> RequestContext:
+        """Another request for the same client call (an `n > 1` chat's further answers): the same
+        caller, start, correlation id, trace and tags, its own id and record, never cached."""
+        twin = RequestContext(request_id=f"{self.request_id}:{suffix}", request=self.request,
+                              caller=self.caller, started=self.started,
+                              client_request_id=self.client_request_id, trace_parent=self.trace_parent,
+                              trace_state=self.trace_state, tags=self.tags)
+        twin.cache_directive = "no-store"
+        return twin
+
     def child(self, suffix: str, request: Work, route: object | None = None) -> RequestContext:
         """A call Corral makes on this request's behalf: same caller, attributed to this one.
 
