@@ -57,4 +57,4 @@ class RequestRecord:
     # The id the client sent (x-client-request-id or x-request-id): correlation only.
     # request_id is always Corral's own, so a reused client id cannot hide a request.
     client_request_id: str | None = None
-    operation: str = "chat"  # chat | embeddings: gen_ai.operation.name
+    operation: str = "chat"  # chat | embeddings | forward: gen_ai.operation.name
