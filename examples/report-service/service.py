@@ -51,8 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     service.add_argument("--db", default="reports.db", help="SQLite file holding the jobs")
     service.add_argument("--concurrency", type=int, default=32,
                          help="reports in flight at once; further jobs wait in the queue")
-    service.add_argument("--poll-interval", type=float, default=1.0,
-                         help="seconds before the first poll of a background response (then x1.5, max 5)")
+    service.add_argument("--poll-interval", type=float, default=0.5,
+                         help="seconds before the first poll of a background response (then x1.25)")
+    service.add_argument("--poll-max", type=float, default=1.0,
+                         help="the longest wait between two polls: how late a finished report may be seen")
     service.add_argument("--webhook-retries", type=int, default=3, help="retries of a failed webhook POST")
     service.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
@@ -69,7 +71,8 @@ def settings_from(args: argparse.Namespace) -> ServiceSettings:
         store_name=args.store_name,
         runner=RunnerSettings(model=args.model, concurrency=args.concurrency,
                               max_output_tokens=args.max_output_tokens, max_num_results=args.max_num_results,
-                              poll_interval_s=args.poll_interval, webhook_retries=args.webhook_retries),
+                              poll_interval_s=args.poll_interval,
+                              poll_max_s=args.poll_max, webhook_retries=args.webhook_retries),
     )
 
 
