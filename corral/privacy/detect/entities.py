@@ -24,7 +24,7 @@ ADDRESS = "ADDRESS"
 ORGANIZATION = "ORGANIZATION"
 LOCATION = "LOCATION"
 NRP = "NRP"  # nationality, religious or political group: special-category data under GDPR art. 9
-ID_NUMBER = "ID_NUMBER"  # passport, driver's licence, tax or other government number (model only)
+ID_NUMBER = "ID_NUMBER"  # passport, licence, tax or account number (model; rule: labelled accounts)
 # A European national identifier with its check digits (DE tax ID, FR NIR, ES DNI/NIE, IT codice
 # fiscale, NL BSN, PL PESEL): found by rules, validated like a card number.
 NATIONAL_ID = "NATIONAL_ID"
