@@ -15,6 +15,7 @@ import phonenumbers
 
 from corral.core.secrets import find_credentials, find_private_key_blocks
 from corral.privacy.detect import entities as E
+from corral.privacy.detect.accounts import find_account_numbers
 from corral.privacy.detect.address_blocks import find_streets
 from corral.privacy.detect.intervals import Disjoint
 from corral.privacy.detect.lookback import dates_of_birth, organizations
@@ -174,13 +175,6 @@ _PHONE_CONTEXT = re.compile(
     r"(\+?\(?\d[\d ().\-/]{4,22}\d(?:\s?(?i:x|ext\.?)\s?\d{1,6})?)"
 )
 
-# "Account number: 54712641", "acct no. 1234-5678", "Bank account: 12345678", "A/C 00123456": a
-# labelled account number (the models find a bare one alone, and lose it inside a whole record).
-_ACCOUNT_NUMBER = re.compile(
-    r"\b(?:[Bb](?i:ank)[ \t]{1,4}+)?(?:[Aa](?i:ccount|cct\.?)|[Aa]/[Cc])"
-    r"[ \t]{0,4}+(?i:number|num\.?|no\.?|#)?[ \t]{0,4}+[:=]?[ \t]{0,3}+(\d(?:[ \-]?\d){5,19})\b"
-)
-
 # --- the rules ----------------------------------------------------------------------------------
 
 Finder = Callable[[str], Iterator[Span]]
@@ -329,11 +323,6 @@ def find_phones(text: str) -> Iterator[Span]:
         digits = sum(c.isdigit() for c in m.group(1).split("x")[0])
         if 7 <= digits <= 15 and (start, end) not in seen:
             yield Span(start, end, E.PHONE, 0.85, "rule")
-
-
-def find_account_numbers(text: str) -> Iterator[Span]:
-    for m in _ACCOUNT_NUMBER.finditer(text):
-        yield _span(m, E.ID_NUMBER, 0.9, group=1)
 
 
 def find_ages(text: str) -> Iterator[Span]:
