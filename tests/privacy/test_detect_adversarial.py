@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from corral.privacy.detect import PIIDetector, lookback, rules
+from corral.privacy.detect import PIIDetector, accounts, lookback, rules
 from corral.privacy.detect.merge import resolve, select_non_overlapping
 from corral.privacy.detect.model import combine
 from corral.privacy.detect.suppress import is_casual, suppressed
@@ -110,7 +110,7 @@ MATCH_FLOODS = {
 ANCHORED = {"_CARD_PREFIX", "_DOB_KEY_REVERSED", "_ORG_HEAD_REVERSED"}
 PATTERNS = {
     f"{module.__name__.rsplit('.', 1)[1]}.{name}": value
-    for module in (rules, lookback)
+    for module in (rules, lookback, accounts)
     for name, value in vars(module).items()
     if isinstance(value, re.Pattern) and name not in ANCHORED
 }
