@@ -10,7 +10,8 @@ Prints one JSON object. Definitions (also in docs/privacy-detection.md):
   doubled spaces, line breaks); `values` lists each value's forms. control.jsonl: 10
   conversations without personal data (common words such as "may"/"will", place names).
 - Texts are `request_texts` of the request the conversation makes; spans come from
-  `PIIDetector` run as the privacy stage runs it (`detect_joined`, every span kept).
+  `PIIDetector` run as the privacy stage runs it (`stage_detect`: long texts alone through
+  the detection memo, short ones joined; every span kept).
 - An occurrence (a form found in a text on word boundaries) is redacted when every letter and
   digit of it lies inside a span redaction applies. Its placeholders are those of the spans
   over it. A value is consistent when all its occurrences are redacted with the same placeholders.
@@ -34,6 +35,7 @@ from typing import Any
 from corral.core.types import ChatRequest, Message, ToolCall
 from corral.privacy.consistency import propagate
 from corral.privacy.redact import Vault, request_texts, select_spans
+from corral.privacy.memo import DetectionMemo, detect_texts
 from corral.privacy.stage import detect_joined
 from corral.privacy.types import Detector, Span
 
@@ -111,6 +113,11 @@ def timed(fn: Any, *args: Any, repeat: int = 200) -> float:
     return statistics.median(best) * 1e6
 
 
+def stage_detect(detector: Detector, texts: list[str]) -> list[list[Span]]:
+    """Spans as the privacy stage finds them (corral.privacy.memo), with a fresh memo."""
+    return detect_texts(texts, DetectionMemo(), detector.detect, lambda short: detect_joined(detector, short))
+
+
 def long_conversations(detector: Detector) -> dict[str, tuple[list[str], list[list[Span]]]]:
     """Two 10-message, ~4,000-character requests: "typical" (one conversation's texts, the rest
     personal-data-free turns) and "dense" (ten texts that all carry values, ~90 occurrences)."""
@@ -124,7 +131,7 @@ def long_conversations(detector: Detector) -> dict[str, tuple[list[str], list[li
     for name, texts in (("typical", typical), ("dense", dense)):
         while sum(map(len, texts)) < 4000:
             texts = [t + " " + c for t, c in zip(texts, control, strict=False)]
-        out[name] = (texts, detect_joined(detector, texts))
+        out[name] = (texts, stage_detect(detector, texts))
     return out
 
 
@@ -139,7 +146,7 @@ def main() -> None:
     wrong_added, latencies = 0, []
     for row in load("conversations.jsonl"):
         texts = request_texts(request_of(row))
-        spans = detect_joined(detector, texts)
+        spans = stage_detect(detector, texts)
         after, aliases = propagate(texts, spans)
         for key, result in (("before", score(texts, spans, row["values"], {})),
                             ("after", score(texts, after, row["values"], aliases))):
@@ -150,7 +157,7 @@ def main() -> None:
     control_chars = control_before = control_added = 0
     for row in load("control.jsonl"):
         texts = request_texts(request_of(row))
-        spans = detect_joined(detector, texts)
+        spans = stage_detect(detector, texts)
         after, _ = propagate(texts, spans)
         control_chars += sum(map(len, texts))
         control_before += sum(len(select_spans(s, len(t))) for t, s in zip(texts, spans, strict=True))

@@ -109,6 +109,9 @@ class GroundingNote:
     dropped: int = 0  # sources found but left out: over the route's knowledge.max_context_tokens
     listed: tuple[SourceRef, ...] = ()  # the sources, numbered (a route's knowledge option)
     cited: tuple[int, ...] | None = None  # source numbers the answer cites, once it is complete
+    # The sources' texts as placed in the prompt, verbatim. Not recorded: the privacy stage
+    # detects each once per process and remembers its spans (corral.privacy.memo).
+    source_texts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

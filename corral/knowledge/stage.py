@@ -111,7 +111,8 @@ class GroundingStage:
         kept = within_budget(found, option.max_context_tokens)
         refs = tuple(SourceRef(i, s.file_id, s.filename, s.score) for i, s in enumerate(kept, 1))
         ctx.grounding = GroundingNote(context_tokens(kept), len(kept), tuple(ids),
-                                      dropped=len(found) - len(kept), listed=refs)
+                                      dropped=len(found) - len(kept), listed=refs,
+                                      source_texts=tuple(s.text for s in kept))
         return kept
 
     async def _stores(self, kb: Knowledge, option: RouteKnowledge, ctx: RequestContext,

@@ -36,6 +36,7 @@ from corral.core.pipeline import Next, Result
 from corral.core.stream import ChatStream
 from corral.core.types import ChatChunk, ChatResponse, EmbeddingRequest, expect
 from corral.privacy.forward import guard_forward
+from corral.privacy.memo import DetectionMemo, detect_texts
 from corral.privacy.offload import off_loop
 from corral.privacy.policy import EffectivePolicy, PrivacySettings
 from corral.privacy.redact import Redaction, Vault, redact_request, redact_texts, request_texts
@@ -112,6 +113,7 @@ class PrivacyStage:
         # Every route that may serve a request for a model (the route table's fallbacks);
         # the strictest of their policies applies, whichever one ends up serving.
         self.serving = serving or (lambda model: [model])
+        self.memo = DetectionMemo()  # long texts seen before cost no detection (corral.privacy.memo)
 
     def policy_for(self, model: str, caller: Caller | None) -> EffectivePolicy:
         """The policy for a request to `model`: the strictest of every route that may serve it."""
@@ -139,7 +141,7 @@ class PrivacyStage:
             return await guard_forward(self, ctx, call_next, policy)
         texts = request_texts(ctx.request)
         try:
-            found = await self.detect(texts, policy)
+            found = await self.detect(texts, policy, ctx.grounding.source_texts if ctx.grounding else ())
         except DetectionTooLarge as exc:
             if ctx.grounding is not None:  # most of the text may be sources the client never sent
                 exc.message += (f" {ctx.grounding.sources} retrieved sources count toward it: ask for fewer "
@@ -175,11 +177,13 @@ class PrivacyStage:
             scrub_error(exc, vault)
             raise
 
-    async def detect(self, texts: Sequence[str], policy: EffectivePolicy) -> list[list[Span]]:
-        """Spans the policy acts on, per text: within the budget, one call on a detection thread."""
+    async def detect(self, texts: Sequence[str], policy: EffectivePolicy,
+                     segments: Sequence[str] = ()) -> list[list[Span]]:
+        """Spans the policy acts on, per text: within the budget, on a detection thread.
+        `segments`: texts placed verbatim inside these (retrieved sources), detected once."""
         self.check_budget(texts)
         try:
-            spans: list[list[Span]] = await off_loop(self._detect_all, texts, policy)
+            spans: list[list[Span]] = await off_loop(self._detect_all, texts, policy, segments)
             return spans
         except CorralError:
             raise
@@ -200,8 +204,11 @@ class PrivacyStage:
                 "over several requests), or ask an administrator to raise privacy.max_detect_chars."
             )  # no param: chat messages and embedding inputs both come here
 
-    def _detect_all(self, texts: Sequence[str], policy: EffectivePolicy) -> list[list[Span]]:
-        return [[s for s in found if policy.accepts(s)] for found in detect_joined(self.detector, texts)]
+    def _detect_all(self, texts: Sequence[str], policy: EffectivePolicy,
+                    segments: Sequence[str] = ()) -> list[list[Span]]:
+        found = detect_texts(texts, self.memo, self.detector.detect,
+                             lambda short: detect_joined(self.detector, short), segments)
+        return [[s for s in spans if policy.accepts(s)] for spans in found]
 
     @staticmethod
     def outcome(policy: EffectivePolicy, counts: dict[str, int], redacted: Work,

@@ -50,7 +50,8 @@ class Grounding:
     def note(self) -> GroundingNote:
         """For the record: the prompt tokens the retrieved context adds (o200k_base count)."""
         return GroundingNote(context_tokens=context_tokens(self.sources), sources=len(self.sources),
-                             search_request_ids=tuple(self.search_ids))
+                             search_request_ids=tuple(self.search_ids),
+                             source_texts=tuple(s.text for s in self.sources))
 
 
 def latest_query(conversation: list[dict[str, Any]]) -> str:
