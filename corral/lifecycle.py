@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from corral.context.usage import estimate_usage
 from corral.core.context import RequestContext
@@ -102,30 +103,13 @@ class Lifecycle:
             _settle(ctx, self.recorder.finish(ctx, http_status=200, error=None,
                                               client_first_byte_at=time.perf_counter()))
             return answer
-        events = answer.chunks
+        def record(error: BaseException | None) -> None:
+            ctx.usage = answer.usage or estimate_usage(ctx.request, "")
+            status = error.status_code if isinstance(error, CorralError) else 500 if error else 200
+            _settle(ctx, self.recorder.finish(ctx, http_status=status, error=error,
+                                              client_first_byte_at=ctx.first_byte_out_at))
 
-        async def relay() -> AsyncIterator[bytes]:
-            error: BaseException | None = None
-            try:
-                async for event in events:
-                    if ctx.first_byte_out_at is None:
-                        ctx.first_byte_out_at = time.perf_counter()
-                    yield event
-            except (asyncio.CancelledError, GeneratorExit):
-                raise  # closed early: the client left, or the server stopped
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                aclose = getattr(events, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-                ctx.usage = answer.usage or estimate_usage(ctx.request, "")
-                status = error.status_code if isinstance(error, CorralError) else 500 if error else 200
-                _settle(ctx, self.recorder.finish(ctx, http_status=status, error=error,
-                                                  client_first_byte_at=ctx.first_byte_out_at))
-
-        answer.chunks = relay()
+        answer.chunks = _RecordedEvents(answer.chunks, ctx, record)
         return answer
 
     def _abandoned(self, ctx: RequestContext) -> None:
@@ -150,3 +134,51 @@ def _settle(ctx: RequestContext, record: RequestRecord | None) -> None:
         if child.usage is not None:
             output += child.usage.input_tokens + child.usage.output_tokens
     ctx.limits.settle(record.cost_usd, record.input_tokens, output)
+
+
+class _RecordedEvents:
+    """A pass-through event stream that records its request exactly once: at its end, on an
+    error, or when closed. A class, not an async generator: a generator closed before it
+    started runs no `finally`, so a client that left before the first event went unrecorded
+    and the upstream stream stayed open."""
+
+    def __init__(self, events: AsyncIterator[bytes], ctx: RequestContext,
+                 record: Callable[[BaseException | None], None]) -> None:
+        self._events = events
+        self._ctx = ctx
+        self._record: Callable[[BaseException | None], None] | None = record
+
+    def __aiter__(self) -> _RecordedEvents:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._record is None:
+            raise StopAsyncIteration
+        try:
+            event = await anext(self._events)
+        except StopAsyncIteration:
+            await self._end(None)
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            await self._end(None)  # the client left, or the server stopped
+            raise
+        except BaseException as exc:
+            await self._end(exc)
+            raise
+        if self._ctx.first_byte_out_at is None:
+            self._ctx.first_byte_out_at = time.perf_counter()
+        return event
+
+    async def aclose(self) -> None:
+        await self._end(None)
+
+    async def _end(self, error: BaseException | None) -> None:
+        record, self._record = self._record, None
+        if record is None:
+            return
+        try:
+            aclose: Any = getattr(self._events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        finally:
+            record(error)
