@@ -11,7 +11,7 @@ Rule fields (all but ``fault`` optional)::
     - fault: rate_limit        # one of FAULT_KINDS
       model: "gpt-*"           # fnmatch glob on the request's model
       dialect: openai          # openai | anthropic | gemini
-      endpoint: chat           # chat | embeddings
+      endpoint: chat           # one of ENDPOINTS (chat, embeddings, completions, moderations, ...)
       after: 2                 # ignore the first 2 matching requests
       first: 3                 # then fire on the next 3 only
       every: 2                 # on every 2nd of those (counted after `after`)
@@ -49,7 +49,12 @@ FAULT_STATUS = {
 }
 
 DIALECTS = frozenset({"openai", "anthropic", "gemini", "azure", "bedrock"})
-ENDPOINTS = frozenset({"chat", "embeddings"})
+# Every endpoint a simulated call names (`Call.endpoint`), so a schedule can target any of them.
+ENDPOINTS = frozenset({
+    "chat", "embeddings", "completions", "moderations", "rerank",
+    "images.generations", "images.edits", "images.variations",
+    "audio.speech", "audio.transcriptions", "audio.translations",
+})
 _RULE_KEYS = {"fault", "model", "dialect", "endpoint", "probability", "every", "first", "after"}
 
 
@@ -83,7 +88,7 @@ class FaultRule:
             raise ValueError(f"unknown dialect {dialect!r}")
         endpoint = raw.get("endpoint")
         if endpoint is not None and endpoint not in ENDPOINTS:
-            raise ValueError(f"unknown endpoint {endpoint!r}")
+            raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {sorted(ENDPOINTS)}")
         prob = raw.get("probability")
         if prob is not None and not (isinstance(prob, (int, float)) and 0 <= prob <= 1):
             raise ValueError(f"probability must be within 0..1, got {prob!r}")

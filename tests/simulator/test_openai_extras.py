@@ -235,3 +235,21 @@ async def test_bad_multipart_input(
 ) -> None:
     resp = await http.post(path, data=data, files=files or {"unused": ("u", b"u")})
     assert resp.status_code == 400 and resp.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_a_schedule_can_target_each_extra_endpoint() -> None:
+    """`endpoint:` in a fault schedule names the extra endpoints too, so a gateway's failover
+    on, say, moderations can be tested without touching chat."""
+    faults = [{"fault": "server_error", "endpoint": "moderations"},
+              {"fault": "rate_limit", "endpoint": "images.generations"}]
+    async with running_simulator(SimSettings(output_tokens=6, require_key="sk-sim"), faults) as url:
+        sdk = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="sk-sim", max_retries=0)
+        try:
+            with pytest.raises(openai.InternalServerError):
+                await sdk.moderations.create(model="m", input="x")
+            with pytest.raises(openai.RateLimitError):
+                await sdk.images.generate(model="m", prompt="x")
+            done = await sdk.completions.create(model="m", prompt=PROMPT)  # not targeted
+            assert done.choices[0].text == sim_text(PROMPT, 6)
+        finally:
+            await sdk.close()

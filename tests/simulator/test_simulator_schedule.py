@@ -85,6 +85,7 @@ def test_probability_is_seeded_and_reproducible() -> None:
         [{"fault": "reset", "probability": 1.5}],
         [{"fault": "reset", "every": 0}],
         [{"fault": "reset", "dialect": "cohere"}],
+        [{"fault": "reset", "endpoint": "images"}],  # images.generations, .edits or .variations
         [{"fault": "reset", "colour": "red"}],
         {"not": "a list"},
     ],
