@@ -154,8 +154,14 @@ def pick_tool(call: Call, plan: RequestPlan) -> ToolSpec | None:
 Parser = Callable[[web.Request, Any], Call]
 
 
-async def handle(request: web.Request, dialect: Dialect, parse: Parser) -> web.StreamResponse:
-    """Serve one model request end to end (the only handler entry point)."""
+ReadCall = Callable[[web.Request, RequestPlan], Awaitable[Call]]
+
+
+async def admit(request: web.Request, dialect: Dialect,
+                read: ReadCall) -> web.StreamResponse | tuple[Call, RequestPlan, str | None]:
+    """What every simulated endpoint does first: check the key, resolve the request's plan,
+    read the call (`read`: a JSON body, a multipart form...), choose the fault and count it.
+    A refusal comes back as the response to send; otherwise the call, its plan and fault."""
     state = request.app[STATE]
     settings = state.settings
     if settings.require_key:
@@ -164,17 +170,10 @@ async def handle(request: web.Request, dialect: Dialect, parse: Parser) -> web.S
             state.stats.rejected += 1
             return dialect.fault_response("auth", ErrorContext(message=problem))
     try:
-        raw = await request.read()
-        try:
-            body = orjson.loads(raw) if raw else {}
-        except orjson.JSONDecodeError:
-            raise BadRequest("We could not parse the JSON body of your request.") from None
         plan = resolve_plan(request.headers, settings)
         if plan.fault is not None and plan.fault != "none" and plan.fault not in FAULT_KINDS:
             raise BadRequest(f"unknown x-sim-fault {plan.fault!r}; expected one of {sorted(FAULT_KINDS)}")
-        if not isinstance(body, dict):
-            raise BadRequest("The request body must be a JSON object.")
-        call = parse(request, body)
+        call = await read(request, plan)
     except (BadRequest, ValueError, TypeError, KeyError, AttributeError) as exc:
         state.stats.rejected += 1
         message = exc.message if isinstance(exc, BadRequest) else f"Invalid request: {exc}"
@@ -182,9 +181,35 @@ async def handle(request: web.Request, dialect: Dialect, parse: Parser) -> web.S
         return dialect.fault_response("bad_request", ErrorContext(message=message, param=param))
     fault = state.choose_fault(dialect.name, call.model, call.endpoint, call.prompt_tokens, plan.fault)
     state.stats.record(dialect.name, call.endpoint, call.model, call.stream, fault)
+    return call, plan, fault
+
+
+def json_reader(parse: Parser) -> ReadCall:
+    """A `ReadCall` for JSON endpoints: the body must be a JSON object, then `parse` it."""
+
+    async def read(request: web.Request, plan: RequestPlan) -> Call:
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            raise BadRequest("We could not parse the JSON body of your request.") from None
+        if not isinstance(body, dict):
+            raise BadRequest("The request body must be a JSON object.")
+        return parse(request, body)
+
+    return read
+
+
+async def handle(request: web.Request, dialect: Dialect, parse: Parser) -> web.StreamResponse:
+    """Serve one model request end to end (the only handler entry point)."""
+    admitted = await admit(request, dialect, json_reader(parse))
+    if isinstance(admitted, web.StreamResponse):
+        return admitted
+    call, plan, fault = admitted
+    state = request.app[STATE]
     state.stats.in_flight += 1
     try:
-        return await _serve(request, dialect, call, plan, fault, settings)
+        return await _serve(request, dialect, call, plan, fault, state.settings)
     finally:
         state.stats.in_flight -= 1
 

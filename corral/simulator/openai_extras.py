@@ -4,8 +4,8 @@
 are in ``openai_scoring.py``; images and audio in ``openai_media.py``. Every endpoint checks
 the key and injects faults as chat does; the JSON-in/JSON-out ones go through ``engine.handle``
 itself. ``handle_extra`` is the same flow for what ``engine.handle`` cannot carry (multipart
-bodies, non-JSON answers, generated text outside chat); it reuses the engine's pieces
-(``_stream``, ``hard_reset``, ``DIALECT.fault_response``, ``state.choose_fault``).
+bodies, non-JSON answers, generated text outside chat): it shares the engine's admission
+(``engine.admit``: key, 400s, fault choice, stats) and reuses ``_stream`` and ``hard_reset``.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ from .engine import (
     ErrorContext,
     StreamScript,
     _stream,  # the engine's stream writer (timing, stream faults), reused as is
+    admit,
     hard_reset,
     new_id,
     sse,
 )
-from .faults import FAULT_KINDS, STATUS_FAULTS
+from .faults import STATUS_FAULTS
 from .generate import Generation, build_generation, estimate_tokens
 from .openai_dialect import DIALECT, FINGERPRINT, SERVER_ERROR, _err
-from .settings import RequestPlan, resolve_plan
+from .settings import RequestPlan
 from .state import STATE
 
 
@@ -67,26 +68,14 @@ def int_param(body: Any, name: str, default: int, low: int, high: int) -> int:
 
 
 async def handle_extra(request: web.Request, parse: Parse) -> web.StreamResponse:
-    """``engine.handle`` for any body and any answer: key check, 400s, faults, stats, timing."""
+    """``engine.handle`` for any body and any answer: the engine's admission (key check,
+    400s, faults, stats), then this module's timing and rendering."""
+    admitted = await admit(request, DIALECT, parse)
+    if isinstance(admitted, web.StreamResponse):
+        return admitted
+    call, plan, fault = admitted
     state = request.app[STATE]
     settings = state.settings
-    if settings.require_key:
-        problem = DIALECT.check_key(request, settings.require_key)
-        if problem is not None:
-            state.stats.rejected += 1
-            return DIALECT.fault_response("auth", ErrorContext(message=problem))
-    try:
-        plan = resolve_plan(request.headers, settings)
-        if plan.fault is not None and plan.fault != "none" and plan.fault not in FAULT_KINDS:
-            raise BadRequest(f"unknown x-sim-fault {plan.fault!r}; expected one of {sorted(FAULT_KINDS)}")
-        call = await parse(request, plan)
-    except (BadRequest, ValueError, TypeError, KeyError, AttributeError) as exc:
-        state.stats.rejected += 1
-        message = exc.message if isinstance(exc, BadRequest) else f"Invalid request: {exc}"
-        param = exc.param if isinstance(exc, BadRequest) else None
-        return DIALECT.fault_response("bad_request", ErrorContext(message=message, param=param))
-    fault = state.choose_fault(DIALECT.name, call.model, call.endpoint, call.prompt_tokens, plan.fault)
-    state.stats.record(DIALECT.name, call.endpoint, call.model, call.stream, fault)
     state.stats.in_flight += 1
     try:
         if plan.latency_s > 0:
