@@ -28,12 +28,11 @@ from corral.core.types import (
     FinishReason,
     ImagePart,
     Message,
-    TextPart,
     Tool,
     ToolCall,
     Usage,
 )
-from corral.providers._translate import tool_arguments_object, unsupported_image_url
+from corral.providers._translate import text_and_image_parts, tool_arguments_object, unsupported_image_url
 
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -172,16 +171,7 @@ def _text_blocks(m: Message) -> list[dict[str, Any]]:
 
 
 def _parts_wire(content: str | list[ContentPart] | None) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    out: list[dict[str, Any]] = []
-    for p in content or []:
-        if isinstance(p, TextPart):
-            if p.text:
-                out.append({"text": p.text})
-        else:
-            out.append(image_block(p.url))
-    return out
+    return text_and_image_parts(content, image_block)
 
 
 def image_block(url: str) -> dict[str, Any]:

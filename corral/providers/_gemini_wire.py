@@ -28,13 +28,12 @@ from corral.core.types import (
     FinishReason,
     ImagePart,
     Message,
-    TextPart,
     Tool,
     ToolCall,
     ToolCallDelta,
     Usage,
 )
-from corral.providers._translate import tool_arguments_object, unsupported_image_url
+from corral.providers._translate import text_and_image_parts, tool_arguments_object, unsupported_image_url
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "STOP": "stop",
@@ -170,16 +169,7 @@ def contents_wire(messages: list[Message]) -> tuple[list[dict[str, Any]], list[d
 
 
 def _parts(content: str | list[ContentPart] | None) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    out: list[dict[str, Any]] = []
-    for p in content or []:
-        if isinstance(p, TextPart):
-            if p.text:
-                out.append({"text": p.text})
-        else:
-            out.append(image_part(p.url))
-    return out
+    return text_and_image_parts(content, image_part)
 
 
 def image_part(url: str) -> dict[str, Any]:

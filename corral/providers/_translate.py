@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from corral.core.errors import InvalidRequest
 from corral.core.json_limits import JsonTooDeep, check_depth, could_exceed
-from corral.core.types import ToolCall
+from corral.core.types import ContentPart, TextPart, ToolCall
 
 
 def tool_arguments_object(call: ToolCall, vendor: str) -> dict[str, Any]:
@@ -40,3 +41,19 @@ def unsupported_image_url(url: str) -> InvalidRequest:
         f"Unsupported image URL scheme in {url[:40]!r}; use https:// or a base64 data: URL.",
         param="messages",
     )
+
+
+def text_and_image_parts(content: str | list[ContentPart] | None,
+                         image: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Content as `{"text": ...}` parts (empty ones left out) and `image(url)` parts: the
+    shape Gemini and Bedrock's Converse share, each with its own image part."""
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    out: list[dict[str, Any]] = []
+    for p in content or []:
+        if isinstance(p, TextPart):
+            if p.text:
+                out.append({"text": p.text})
+        else:
+            out.append(image(p.url))
+    return out
