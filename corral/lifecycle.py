@@ -29,6 +29,7 @@ from corral.core.forward import ForwardResponse
 from corral.core.pipeline import Pipeline, Result
 from corral.core.stream import ChatStream, Tally
 from corral.core.types import ChatChunk, ChatResponse
+from corral.cost.units import forward_units
 from corral.observe.record import RequestRecord
 from corral.observe.recorder import Recorder
 from corral.routing.table import RouteTable
@@ -98,6 +99,8 @@ class Lifecycle:
     def _forwarded(self, ctx: RequestContext, answer: ForwardResponse) -> ForwardResponse:
         """A pass-through answer, recorded with the usage it reports (none: the prompt's tokens,
         estimated); an event stream once it is over, with what its events reported."""
+        units = forward_units(ctx.request, answer)
+        ctx.units = units.to_record() if units is not None else None
         if answer.chunks is None:
             ctx.usage = answer.usage or estimate_usage(ctx.request, "")
             _settle(ctx, self.recorder.finish(ctx, http_status=200, error=None,

@@ -201,6 +201,9 @@ class RequestContext:
     # Cost-attribution tags: the `metadata` the client sent (string keys and values, checked at the
     # edge), kept in the record (values scrubbed by the privacy policy) for `corral costs --by tag:K`.
     tags: dict[str, str] | None = None
+    # A pass-through call billed per image, character or audio second (corral.cost.units), as
+    # the record keeps it: {"unit", "count", "variant"}. Set by the lifecycle.
+    units: dict[str, Any] | None = None
     original: Work = field(init=False)
 
     def __post_init__(self) -> None:

@@ -111,7 +111,8 @@ def rates_from(data: Mapping[str, Any], suffix: str = "") -> Rates:
     values = {name: _dec(data.get(name + suffix)) for name in RATE_FIELDS}
     if values["input"] is None or values["output"] is None:
         raise ValueError(f"a price needs input{suffix} and output{suffix}: {dict(data)}")
-    return Rates(**values)  # type: ignore[arg-type]
+    units = {str(k): Decimal(str(v)) for k, v in (data.get("units" + suffix) or {}).items()}
+    return Rates(**values, units=units)  # type: ignore[arg-type]
 
 
 def _entry(raw: Mapping[str, Any]) -> ModelPrice:

@@ -37,6 +37,7 @@ from typing import Any
 from corral.cost.catalog import ModelPrice, PriceCatalog, load_batch_factors
 from corral.cost.rates import Rates
 from corral.cost.settings import DeploymentPriceSettings, PricingSettings
+from corral.cost.units import Units, unit_rate
 
 MILLION = Decimal(1_000_000)
 QUANTUM = Decimal("0.00000001")  # 1e-8 USD: far below a cent, above float noise
@@ -216,6 +217,15 @@ class Pricer:
             cache_write_tokens=_count(view, "cache_write_tokens"),
             cache_write_1h_tokens=_count(view, "cache_write_1h_tokens"),
         )
+        extras = view.get("extras")
+        units = Units.from_record(extras.get("units")) if isinstance(extras, Mapping) else None
+        if units is not None:  # billed per image, character or audio second (corral.cost.units)
+            rate = unit_rate(price.rates.units, units)
+            if rate is None:
+                return CostBreakdown(billed=True, price=price)  # no rate for it: unpriced, not $0
+            count = Decimal(str(units.count))
+            kind = ":".join((units.unit, *units.variant))  # a unit line: its rate is USD per 1M units
+            lines = (*lines, CostLine(kind, 0, rate * MILLION, count * rate))
         factor = self._batch_factor(view)
         if factor is not None:
             lines = tuple(CostLine(line.kind, line.tokens, line.usd_per_mtok * factor, line.usd * factor)

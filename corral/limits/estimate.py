@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from corral.core.context import RequestContext, Work
@@ -24,7 +25,9 @@ from corral.core.errors import ModelNotFound
 from corral.core.forward import ForwardRequest
 from corral.core.tokens import count_request, count_text, encoding_for_model, encoding_ready
 from corral.core.types import ChatRequest, EmbeddingRequest
+from corral.cost.catalog import ModelPrice
 from corral.cost.pricing import Pricer
+from corral.cost.units import Units, request_units, unit_rate
 from corral.routing.table import Route, RouteTable
 
 LARGE_PROMPT_CHARS = 32_000  # counted on a worker thread: tiktoken takes milliseconds at this size
@@ -107,7 +110,26 @@ class Estimator:
         if not with_cost:
             return Estimate(prompt, output, 0.0)
         rate_in, rate_out = self.rates(route)
-        return Estimate(prompt, output, prompt * rate_in + output * rate_out)
+        usd = prompt * rate_in + output * rate_out
+        units = request_units(request) if isinstance(request, ForwardRequest) else None
+        if units is not None:  # images and speech are billed per unit: reserve that too
+            usd += units.count * self.unit_price(route, units)
+        return Estimate(prompt, output, usd)
+
+    def unit_price(self, route: Route, units: Units) -> float:
+        """USD per unit: the highest of any deployment the route may use (0: none prices it)."""
+        rates = (unit_rate(price.rates.units, units) for price in self._prices(route))
+        return max((float(rate) for rate in rates if rate is not None), default=0.0)
+
+    def _prices(self, route: Route) -> Iterator[ModelPrice]:
+        """Today's price of every deployment a request on the route may reach (unpriced ones left out)."""
+        for candidate in self._reachable(route):
+            for dep in candidate.deployments:
+                price = self.pricer.price_for_record({
+                    "deployment": dep.name, "served_model": dep.model, "model": dep.model,
+                    "provider_type": dep.provider.config.type, "created_at": time.time()})
+                if price is not None:
+                    yield price
 
     async def estimate(self, ctx: RequestContext, route: Route, with_cost: bool) -> Estimate:
         request = ctx.request
@@ -141,17 +163,11 @@ class Estimator:
         if cached is not None and now - cached[2] < RATES_TTL_S:
             return cached[0], cached[1]
         rate_in = rate_out = 0.0
-        for candidate in self._reachable(route):
-            for dep in candidate.deployments:
-                price = self.pricer.price_for_record({
-                    "deployment": dep.name, "served_model": dep.model, "model": dep.model,
-                    "provider_type": dep.provider.config.type, "created_at": time.time()})
-                if price is None:
-                    continue
-                rates = price.rates_for(10 * MILLION)  # the highest tier: an upper bound
-                rate_in = max(rate_in, float(rates.input) / MILLION)
-                rate_out = max(rate_out, float(rates.reasoning or rates.output) / MILLION,
-                               float(rates.output) / MILLION)
+        for price in self._prices(route):
+            rates = price.rates_for(10 * MILLION)  # the highest tier: an upper bound
+            rate_in = max(rate_in, float(rates.input) / MILLION)
+            rate_out = max(rate_out, float(rates.reasoning or rates.output) / MILLION,
+                           float(rates.output) / MILLION)
         self._rates[route.public_name] = (rate_in, rate_out, now)
         return rate_in, rate_out
 

@@ -46,6 +46,8 @@ def _notes(ctx: RequestContext) -> dict[str, Any]:
     if routing.dropped_params or routing.translated_params:  # the route's unsupported_params policy
         notes["params"] = {"dropped": routing.dropped_params or [],
                            "translated": routing.translated_params or []}
+    if ctx.units is not None:  # a pass-through call billed per image, character or audio second
+        notes["units"] = ctx.units
     if ctx.tags:  # cost-attribution tags; a value the privacy policy found is kept redacted
         scrub = ctx.privacy.scrub if ctx.privacy is not None else None
         notes["tags"] = {k: scrub(v) if scrub else v for k, v in ctx.tags.items()}

@@ -46,8 +46,9 @@ def corral(upstream: RecordingUpstream, tmp_path_factory: pytest.TempPathFactory
          "claude": {"deployments": [{"provider": "claude", "model": "claude-x"}]},
          "private": {"deployments": [{**up, "model": "up-private"}]},
          "strict": {"deployments": [{**up, "model": "up-strict"}]},
-         "limited": {"deployments": [{**up, "model": "up-limited"}]}},
-        limits={"routes": {"limited": {"rpm": 2}}},
+         "limited": {"deployments": [{**up, "model": "up-limited"}]},
+         "dall-e-3": {"deployments": [{**up, "model": "dall-e-3"}]}},
+        limits={"routes": {"limited": {"rpm": 2}, "dall-e-3": {"usd_per_day": 0.2}}},
         privacy={"routes": {"private": {"policy": "redact"}, "strict": {"policy": "block"}}},
         server={"max_form_bytes": 64 * 1024},
     )
@@ -227,3 +228,19 @@ def test_metadata_tags_the_record_for_cost_attribution(corral: RunningServer, sd
     assert _record(corral, "req_" + reply.parse().id.removeprefix("resp_"))["extras"]["tags"] == {
         "report_type": "aml", "service": "reports"}
 
+
+
+def test_images_are_priced_per_image_and_held_to_the_budget(corral: RunningServer,
+                                                            upstream: RecordingUpstream,
+                                                            sdk: openai.OpenAI) -> None:
+    """DALL-E answers report no tokens: each image is priced by size and quality, the record
+    says so, and a dollar budget sees them (before: ~$0, so a budget never stopped images)."""
+    raw = sdk.images.with_raw_response.generate(model="dall-e-3", prompt="an owl", n=2, size="1024x1792")
+    row = _record(corral, raw.headers["x-request-id"])
+    assert row["extras"]["units"] == {"unit": "image", "count": 2, "variant": ["1024x1792", "standard"]}
+    assert row["cost_usd"] == pytest.approx(0.16)
+    mark = len(upstream.requests)
+    with pytest.raises(openai.RateLimitError) as refused:  # $0.16 spent, 2 more would be $0.32
+        sdk.images.generate(model="dall-e-3", prompt="two more owls", n=2, size="1024x1792")
+    assert "usd_per_day" in refused.value.message or "budget" in refused.value.message.lower()
+    assert not list(upstream.since(mark))  # refused before the provider
