@@ -34,8 +34,8 @@ from typing import Any
 
 from corral.core.types import ChatRequest, Message, ToolCall
 from corral.privacy.consistency import propagate
-from corral.privacy.redact import Vault, request_texts, select_spans
 from corral.privacy.memo import DetectionMemo, detect_texts
+from corral.privacy.redact import Vault, request_texts, select_spans
 from corral.privacy.stage import detect_joined
 from corral.privacy.types import Detector, Span
 
