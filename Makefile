@@ -23,6 +23,9 @@ $(DEV_STAMP): $(STAMP)
 	@# Debian Chromium + chromedriver for the dashboard's browser test (only as root, only if missing).
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	@# Debian HAProxy: the load balancer in front of the replica tests (tests/replicas/).
+	@command -v haproxy >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && apt-get install -y -qq haproxy)
 	touch $@
 
 install: $(STAMP)

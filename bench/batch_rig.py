@@ -82,8 +82,8 @@ class Rig:
     async def gateway(self, config: Path, *, worker: bool = True) -> tuple[str, str]:
         """Start `corral serve` on a fresh database; its URL and the first start's app key."""
         port = free_port()
-        self.start([*CORRAL, "serve", "-c", str(config), "--port", str(port), "--log-level", "warning",
-                    *([] if worker else ["--no-worker"])], "serve.log")
+        self.start([*CORRAL, "serve", "--workers", "1", "-c", str(config), "--port", str(port),
+                    "--log-level", "warning", *([] if worker else ["--no-worker"])], "serve.log")
         url = f"http://127.0.0.1:{port}"
         await wait_http(f"{url}/healthz")
         for line in (self.home / "serve.log").read_text().splitlines():

@@ -62,11 +62,18 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
+GRACEFUL_S = 10  # uvicorn's timeout_graceful_shutdown: in-flight requests get this long to finish
+
+
 @main.command()
 @click.option("--config", "-c", type=click.Path(dir_okay=False), help="corral.yaml to load "
               "(default: $CORRAL_CONFIG, then ./corral.yaml, then the built-in local model).")
 @click.option("--host", help="Interface to listen on (default 127.0.0.1, or server.host).")
 @click.option("--port", type=int, help="Port to listen on (default 8080, or server.port).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Gateway processes behind the port (default: the cores this process may use). "
+                   "Without redis_url they share limits, breakers and the cache through the "
+                   "supervisor (docs/deployment.md, \"Several processes\"); 1: one process, no supervisor.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
@@ -74,14 +81,15 @@ def _tune_gc() -> None:
 @click.option("--worker/--no-worker", default=True, show_default=True,
               help="Also run queue work (batches, background responses) in this process; with "
                    "--no-worker, `corral worker` processes do it.")
-def serve(config: str | None, host: str | None, port: int | None, log_level: str, access_log: bool,
-          worker: bool) -> None:
+def serve(config: str | None, host: str | None, port: int | None, workers: int | None, log_level: str,
+          access_log: bool, worker: bool) -> None:
     """Run the gateway (OpenAI-compatible API on /v1)."""
     import uvicorn
 
     from corral.api.access_log import redact_access_log
     from corral.api.app import create_app
     from corral.api.server import uvicorn_options
+    from corral.api.supervisor import Supervised, Supervisor, default_workers
     from corral.banner import print_banner
 
     settings = _settings(config)
@@ -90,14 +98,41 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
     if port is not None:
         settings.server.port = port
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    supervised = Supervised.from_env()
+    workers = workers or default_workers()
+    if workers > 1 and supervised is None:
+        argv = [sys.executable, "-m", "corral.cli", "serve", "--workers", "1", "--log-level", log_level,
+                "--host", settings.server.host, "--port", str(settings.server.port),
+                "--access-log" if access_log else "--no-access-log", "--worker" if worker else "--no-worker",
+                *(["--config", config] if config else [])]
+        supervisor = Supervisor(argv, workers, settings.server.host, settings.server.port,
+                                shared_state=not settings.redis_url, graceful_s=GRACEFUL_S)
+        try:
+            sys.exit(supervisor.run())
+        except OSError as exc:  # the port: in use, or not ours to bind
+            raise click.ClickException(f"cannot listen on {settings.server.host}:{settings.server.port}: "
+                                       f"{exc.strerror or exc}") from None
+    if supervised is not None:
+        supervised.die_with_supervisor()
+
     def on_start(gateway: Gateway) -> None:
-        print_banner(gateway, settings)
+        if supervised is None or supervised.banner or gateway.bootstrap is not None:
+            print_banner(gateway, settings)  # once: the first worker's first start (it made the keys)
         _tune_gc()
+        if supervised is not None:
+            supervised.ready()
 
     app = create_app(settings, on_start=on_start, run_jobs=worker)
     redact_access_log()
-    uvicorn.run(app, **uvicorn_options(settings.server), log_level=log_level, access_log=access_log,
-                timeout_graceful_shutdown=10)
+    if supervised is None:
+        uvicorn.run(app, **uvicorn_options(settings.server), log_level=log_level, access_log=access_log,
+                    timeout_graceful_shutdown=GRACEFUL_S)
+        return
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(settings.server), log_level=log_level,
+                                           access_log=access_log, timeout_graceful_shutdown=GRACEFUL_S))
+    server.run(sockets=[supervised.socket(settings.server.host, settings.server.port)])
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits
 
 
 @main.command()

@@ -59,7 +59,9 @@ from corral.providers.local_embed import MiniLMSentences
 from corral.responses.background import start_response_worker
 from corral.routing.router import Router
 from corral.routing.table import RouteTable
-from corral.store import KV, Database, default_database_url, kv_from_url, migrate
+from corral.store import KV, Database, default_database_url, migrate
+from corral.store.coordinated import gateway_kv
+from corral.store.leader import Leadership
 
 log = logging.getLogger("corral")
 CACHE_COUNTERS = {"hits", "misses", "stores", "evictions", "errors", "corrupt", "skipped_uncacheable",
@@ -89,6 +91,7 @@ class Gateway:
     maintenance: Maintenance | None = None  # scheduled purges, once across replicas (a queue job)
     limits: LimitsStage | None = None  # None: no rate limit or budget configured
     prompts: PromptResolver | None = None  # the registry's cache (corral.prompts.resolve)
+    leader: Leadership | None = None  # whether this process runs the once-per-system loops
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
@@ -109,10 +112,12 @@ class Gateway:
             for info in (bootstrap.admin, bootstrap.default) if bootstrap else ():
                 await audit.append("system", "key.create", info.id, after=info.to_dict())
             routes = RouteTable.from_settings(settings)
+            leader = Leadership(db)
+            await leader.start()  # before the loops it gates: the leader's first pass runs at once
         except BaseException:
             await db.close()
             raise
-        kv = kv_from_url(settings.redis_url)
+        kv = gateway_kv(settings.redis_url)  # Redis, the local coordinator (--workers N) or memory
         policy_events = PolicyEventRecorder(feed_for(lambda: gw, db))  # events also open incidents
         policy_events.start()
         exact = ExactCache(cache_store(kv))
@@ -154,7 +159,7 @@ class Gateway:
             recorder.quality.register_consistency_scorer(GroundedConsistency(sentences))
         alerts = AlertEngine(db, settings.alerts, quality=_lowest_quality(recorder),
                              consistency=_lowest_quality(recorder, "consistency"),
-                             budget=budget_check(db, settings.limits))
+                             budget=budget_check(db, settings.limits), leads=lambda: leader.leading)
         alerts.start()
         pipeline = Pipeline(stages, router, order)
         jobs = JobQueue(db, settings.jobs)
@@ -163,12 +168,13 @@ class Gateway:
             pipeline=pipeline, router=router, policy_events=policy_events,
             cache=cache, recorder=recorder, alerts=alerts, lifecycle=Lifecycle(routes, pipeline, recorder),
             jobs=jobs, worker=JobWorker(jobs), bootstrap=bootstrap, pii_detector=detector,
-            privacy=privacy_stage, limits=limits, prompts=prompts,
+            privacy=privacy_stage, limits=limits, prompts=prompts, leader=leader,
         )
         gw.batches = BatchRunner(BatchStore(db), jobs, FileStore(db, settings.files), line_server(gw),
                                  routes.public_name, settings.batches)
         gw.batches.native = _native_batches(gw.batches, routes)
-        gw.maintenance = Maintenance(db, jobs, settings.files, settings.responses)
+        gw.maintenance = Maintenance(db, jobs, settings.files, settings.responses,
+                                     leads=lambda: leader.leading)
         handlers = {**gw.batches.handlers(), **gw.maintenance.handlers(), **incident_handlers(gw)}
         for kind, handler in handlers.items():  # incident_escalation: webhook delivery
             gw.worker.register(kind, handler)
@@ -181,6 +187,7 @@ class Gateway:
             await gw.worker.start()
             gw.maintenance.start()
         recorder.metrics.register_gauge_source("jobs", gw.worker.stats, counters=JOB_COUNTERS)
+        recorder.metrics.register_gauge_source("leader", leader.stats, counters={"changes"})
         if detector is not None:
             warm = getattr(detector, "warmup", None)  # PIIDetector loads its models here
             if warm is not None:
@@ -219,6 +226,8 @@ class Gateway:
         await self.recorder.aclose()
         await self.keys.aclose()
         await self.kv.close()
+        if self.leader is not None:
+            await self.leader.aclose()
         await self.db.close()
 
 

@@ -1,8 +1,10 @@
 """Scheduled upkeep that must run once across all replicas, done as a job on the queue.
 
-Every process that runs queue work offers one `maintenance_purge` job per interval; the
-queue's dedupe key (one per interval slot) makes all replicas' offers the same job, so the
-purge runs once per slot, on whichever worker claims it, and survives a crash like any job.
+The leader among the processes sharing the database (corral.store.leader) offers one
+`maintenance_purge` job per interval; followers only check, every few seconds, whether they
+lead now. The queue's dedupe key (one per interval slot) still makes two offers the same job
+(a leader change inside a slot), so the purge runs once per slot, on whichever worker claims
+it, and survives a crash like any job.
 It removes what has expired: files (batch inputs and outputs included) and abandoned
 uploads, and stored responses past `responses.retention_s`; finished jobs are purged by the
 workers themselves (`jobs.retention_s`).
@@ -11,13 +13,13 @@ workers themselves (`jobs.retention_s`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import timedelta
 
+from corral.core.tasks import cancel_and_wait
 from corral.files.purge import purge_expired
 from corral.files.settings import FileSettings
 from corral.jobs.control import Handler, JobControl
@@ -33,14 +35,17 @@ log = logging.getLogger("corral.maintenance")
 PURGE_KIND = "maintenance_purge"
 SYSTEM_TEAM = "_corral"  # the queue's owner for work no team asked for
 PURGE_INTERVAL_S = 3600.0
+FOLLOWER_POLL_S = 5.0  # how soon a follower that became the leader offers the slot's purge
 
 Purge = Callable[[], Awaitable[dict[str, int]]]
 
 
 class Maintenance:
     def __init__(self, db: Database, queue: JobQueue, files: FileSettings,
-                 responses: ResponseSettings | None = None, *, interval_s: float = PURGE_INTERVAL_S) -> None:
+                 responses: ResponseSettings | None = None, *, interval_s: float = PURGE_INTERVAL_S,
+                 leads: Callable[[], bool] = lambda: True) -> None:
         self.db = db
+        self.leads = leads  # whether this process is the system's leader, now
         self.queue = queue
         self.files = files
         self.responses = responses or ResponseSettings()
@@ -82,14 +87,14 @@ class Maintenance:
             self._task = asyncio.create_task(self._loop(), name="corral maintenance")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:
+            if not self.leads():
+                await asyncio.sleep(min(self.interval_s, FOLLOWER_POLL_S))
+                continue
             try:
                 await self.offer()
             except QueueFull:

@@ -117,3 +117,14 @@ def fake_server(tmp_path: Path) -> Iterator[RunningServer]:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL on a fresh schema, dropped after the test (for `corral serve` processes).
+    Skips only when PostgreSQL is unreachable (fails under CI=true)."""
+    schema = run_sync(create_pg_schema())
+    try:
+        yield pg_url_with_schema(schema)
+    finally:
+        run_sync(drop_pg_schema(schema))

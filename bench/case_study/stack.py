@@ -147,7 +147,7 @@ class Stack:
         config = self.home / f"{name}.yaml"
         config.write_text(json.dumps(data, indent=1))
         port = free_port()
-        proc = self.start([*CORRAL, "serve", "-c", str(config), "--port", str(port),
+        proc = self.start([*CORRAL, "serve", "--workers", "1", "-c", str(config), "--port", str(port),
                            "--log-level", "warning"], f"{name}.log")
         url = f"http://127.0.0.1:{port}"
         await wait_http(f"{url}/healthz", proc)

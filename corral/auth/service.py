@@ -86,6 +86,9 @@ class KeyService:
     replica is seen here only after the cached entry expires — at most
     ``cache_ttl_s`` later. Set ``cache_ttl_s=0`` to disable caching. Failed
     lookups are not cached, so a key created elsewhere works immediately.
+    While the database is unreachable, a key verified within ``stale_if_error_s``
+    keeps working from its expired entry (a revocation cannot be written then
+    anyway), so a database outage does not turn into an authentication outage.
 
     ``last_used_at`` is batched: ``verify`` records use in memory and a
     background flush writes it at most every ``touch_interval_s`` seconds
@@ -98,12 +101,15 @@ class KeyService:
         *,
         cache_ttl_s: float = 1.0,
         cache_max_entries: int = 10_000,
+        stale_if_error_s: float = 900.0,
         touch_interval_s: float | None = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.cache_ttl_s = cache_ttl_s
         self.cache_max_entries = cache_max_entries
+        self.stale_if_error_s = stale_if_error_s
+        self._stale_warned = -30.0
         self.touch_interval_s = touch_interval_s
         self._clock = clock
         self._cache: OrderedDict[str, tuple[KeyInfo, float]] = OrderedDict()
@@ -258,14 +264,19 @@ class KeyService:
         digest = hash_key(raw_key)
         now = self._clock()
         hit = self._cache.get(digest)
-        if hit is not None:
-            if hit[1] > now:
-                self.touch_last_used(hit[0].id)
-                return hit[0]
-            del self._cache[digest]
+        if hit is not None and hit[1] > now:
+            self.touch_last_used(hit[0].id)
+            return hit[0]
         epoch = self._epoch
-        row = await self.db.fetch_one(select(api_keys).where(api_keys.c.hash == digest))
+        try:
+            row = await self.db.fetch_one(select(api_keys).where(api_keys.c.hash == digest))
+        except Exception:
+            if hit is None or now - hit[1] > self.stale_if_error_s or self._cache.get(digest) is not hit:
+                raise
+            self._warn_stale()
+            return hit[0]  # the database is down: a key verified before the outage keeps working
         if row is None or row["revoked_at"] is not None or not hmac.compare_digest(row["hash"], digest):
+            self._cache.pop(digest, None)
             return None
         info = _row_to_info(row)
         if self.cache_ttl_s > 0 and epoch == self._epoch:
@@ -274,6 +285,12 @@ class KeyService:
                 self._cache.popitem(last=False)
         self.touch_last_used(info.id)
         return info
+
+    def _warn_stale(self) -> None:
+        if self._clock() - self._stale_warned >= 30:
+            self._stale_warned = self._clock()
+            log.warning("database unreachable: serving keys verified before the outage (at most %.0f s)",
+                        self.stale_if_error_s)
 
     def invalidate_cache(self) -> None:
         """Forget all cached verifications (e.g. after an out-of-band change)."""

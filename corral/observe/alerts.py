@@ -6,13 +6,14 @@ same percentiles the dashboard shows, so an alert and the chart never disagree).
 is evaluated every ``interval_s`` over its own trailing window; a rule changes state only
 on a transition (ok -> firing, firing -> resolved), and only transitions are delivered, so
 a webhook receiver gets one message per incident rather than one per tick. Delivery is
-best effort: a webhook failure is logged and never stops evaluation.
+best effort: a webhook failure is logged and never stops evaluation. Among replicas only the
+leader (corral.store.leader) evaluates, so a receiver gets each transition once; a follower's
+``GET /admin/alerts`` says ``"leader": false`` and shows no states of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 import aiohttp
 
+from corral.core.tasks import cancel_and_wait
 from corral.observe import queries
 from corral.observe.settings import AlertRule, AlertSettings
 from corral.store.db import Database
@@ -88,8 +90,9 @@ class AlertEngine:
 
     def __init__(self, db: Database, settings: AlertSettings, *, quality: QualityCheck | None = None,
                  consistency: QualityCheck | None = None, budget: BudgetCheck | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, leads: Callable[[], bool] = lambda: True) -> None:
         self.db = db
+        self.leads = leads  # whether this process is the system's leader, now
         self.settings = settings
         self.quality = quality
         self.consistency = consistency  # grounded answers against their sources (quality_scores)
@@ -105,23 +108,21 @@ class AlertEngine:
             self._task = asyncio.create_task(self._run(), name="corral-alerts")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     def snapshot(self) -> dict[str, Any]:
         return {"rules": [s.to_dict() for s in self.states.values()], "history": self.history[-50:],
-                "interval_s": self.settings.interval_s}
+                "interval_s": self.settings.interval_s, "leader": self.leads()}
 
     async def _run(self) -> None:
         while True:
             try:
-                await self.evaluate()
+                if self.leads():
+                    await self.evaluate()
             except Exception:  # a database hiccup must not end alerting for good
                 log.exception("alert evaluation failed")
             await asyncio.sleep(self.settings.interval_s)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import os
@@ -35,6 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from corral.core.tasks import cancel_and_wait
 from corral.observe.metrics import Metrics, Spec, provider_name
 from corral.observe.record import AttemptRecord, RequestRecord
 from corral.observe.settings import EnvHeader, ObservabilitySettings
@@ -271,11 +271,8 @@ class Tracing:
 
     async def aclose(self) -> None:
         """Stop the export loop, send a last metrics snapshot, flush and stop the exporters."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         try:
             await self.export_metrics()
         finally:

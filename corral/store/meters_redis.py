@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
+from corral.store.coordinated import CoordinatedKV, CoordinatedMeters
 from corral.store.kv import KV, KVUnavailable, MemoryKV, RedisKV
 from corral.store.meters import BUCKETS, Adjustment, MemoryMeters, Meter, MeterStore, Verdict, bucket_of
 
@@ -146,9 +147,12 @@ class RedisMeters(MeterStore):
 
 
 def meters_for(kv: KV, clock: Callable[[], float] = time.time) -> MeterStore:
-    """Redis meters when the KV is Redis (shared by replicas), else this process's own."""
+    """Redis meters when the KV is Redis (shared by replicas), the local coordinator's when the KV
+    is (shared by the workers of `corral serve --workers N`), else this process's own."""
     if isinstance(kv, RedisKV):
         return RedisMeters(kv, clock)
+    if isinstance(kv, CoordinatedKV):
+        return CoordinatedMeters(kv)
     if isinstance(kv, MemoryKV) or kv.local:
         return MemoryMeters(clock)
     raise KVUnavailable(f"no meter store for {type(kv).__name__}")

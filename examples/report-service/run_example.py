@@ -100,8 +100,9 @@ def main() -> int:
 
         say(f"starting Corral on {corral_url} (home {tmp / 'corral'})")
         corral_log = tmp / "corral.log"
-        corral = subprocess.Popen([str(BIN / "corral"), "serve", "--port", str(corral_port)], env=env,
-                                  cwd=tmp, stdout=corral_log.open("wb"), stderr=subprocess.STDOUT)
+        serve = [str(BIN / "corral"), "serve", "--workers", "1", "--port", str(corral_port)]
+        corral = subprocess.Popen(serve, env=env, cwd=tmp, stdout=corral_log.open("wb"),
+                                  stderr=subprocess.STDOUT)
         wait_until("Corral", lambda: call("GET", corral_url + "/readyz")[0] == 200, corral, corral_log, 120)
 
         say(f"starting the report service on {service_url}")

@@ -199,3 +199,25 @@ async def test_readyz(fake_server: RunningServer) -> None:
     async with aiohttp.ClientSession() as s, s.get(fake_server.url + "/readyz") as r:
         assert r.status == 200
         assert (await r.json())["checks"] == {"database": "ok", "kv": "ok"}
+
+
+@pytest.mark.asyncio
+async def test_readyz_stays_ready_but_says_degraded_when_a_shared_store_is_down(
+        fake_server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every replica shares the stores: a 503 on their outage would empty the load balancer.
+    Corral serves through it (spool, fail-open), so readiness says degraded, and only the
+    strict probe refuses."""
+    gateway = fake_server.app.state.gateway
+
+    async def down(*_: object) -> None:
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(gateway.db, "fetch_val", down)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(fake_server.url + "/readyz") as r:
+            body = await r.json()
+            assert r.status == 200 and body["status"] == "degraded"
+            assert body["checks"]["database"].startswith("error: ConnectionError")
+            assert body["checks"]["kv"] == "ok"
+        async with s.get(fake_server.url + "/readyz?strict=true") as r:
+            assert r.status == 503 and (await r.json())["status"] == "degraded"

@@ -77,6 +77,30 @@ async def test_revocation_from_another_replica_within_cache_ttl(migrated_db: Dat
     assert await uncached.verify(raw) is None
 
 
+class _Down:
+    """A database that no longer answers (an outage)."""
+
+    async def fetch_one(self, *_: object) -> None:
+        raise ConnectionRefusedError("database down")
+
+
+@pytest.mark.asyncio
+async def test_keys_verified_before_a_database_outage_keep_working_during_it(migrated_db: Database) -> None:
+    clock = FakeClock()
+    svc = KeyService(migrated_db, cache_ttl_s=1.0, stale_if_error_s=60, clock=clock)
+    raw, _ = await svc.create("app")
+    never_seen, _ = await svc.create("other")
+    assert await svc.verify(raw) is not None
+    svc.db = _Down()  # type: ignore[assignment]
+    clock.now += 30  # the cache entry expired long ago: only the outage keeps it
+    assert await svc.verify(raw) is not None
+    with pytest.raises(ConnectionRefusedError):  # a key not verified before the outage: no answer
+        await svc.verify(never_seen)
+    clock.now += 32  # past stale_if_error_s (counted from the entry's expiry)
+    with pytest.raises(ConnectionRefusedError):
+        await svc.verify(raw)
+
+
 @pytest.mark.asyncio
 async def test_revoke_during_inflight_verify_is_not_recached(
     migrated_db: Database, monkeypatch: pytest.MonkeyPatch

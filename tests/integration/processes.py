@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -18,12 +19,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start `corral serve -c config`; its output goes to `log` (a full pipe would stall it)."""
+def serve(config: Path, log: Path, env: dict[str, str] | None = None,
+          workers: int | None = 1) -> subprocess.Popen[bytes]:
+    """Start `corral serve -c config`; its output goes to `log` (a full pipe would stall it).
+    `workers`: `--workers N` (1: one process, which SIGKILL tests need); None: the CLI's default."""
     out = log.open("ab")
+    extra = ["--workers", str(workers)] if workers is not None and _has_workers_option() else []
     return subprocess.Popen([sys.executable, "-m", "corral.cli", "serve", "-c", str(config),
-                             "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT,
+                             "--log-level", "warning", *extra], stdout=out, stderr=subprocess.STDOUT,
                             env={**os.environ, "SIM_KEY": "unused", **(env or {})})
+
+
+@functools.cache
+def _has_workers_option() -> bool:
+    from corral.cli import serve as serve_command
+
+    return any(param.name == "workers" for param in serve_command.params)
 
 
 def wait_ready(proc: subprocess.Popen[bytes], log: Path, port: int, timeout_s: float = 30) -> None:

@@ -18,7 +18,7 @@ from tests.integration.processes import free_port
 def _start(home: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "CORRAL_HOME": str(home), "CORRAL_CONFIG": ""}
     return subprocess.Popen(
-        [sys.executable, "-m", "corral.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "corral.cli", "serve", "--workers", "1", "--port", str(port)],
         cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
