@@ -1,19 +1,21 @@
-"""Gateway overhead: direct-to-simulator versus through Corral, measured in the same run.
+"""Gateway overhead: direct-to-simulator, a minimal proxy and Corral, measured in the same run.
 
-Starts the simulator (zero latency) and `corral serve` as separate processes, then drives
-both with the same aiohttp load generator. Prints one JSON document; `--markdown` also
-prints the table used in docs/benchmarks.md.
+Starts the simulator (zero latency), `corral serve` (one worker) and bench/minimal_proxy.py
+(a bare aiohttp pass-through, the second baseline) as separate processes, then drives all
+three with the same aiohttp load generator, alternating them for `--rounds` rounds. Prints one
+JSON document; `--markdown` also prints the table used in docs/benchmarks.md.
 
-    .venv/bin/python bench/gateway_overhead.py [--requests 3000] [--markdown]
+    .venv/bin/python bench/gateway_overhead.py [--requests 3000] [--rounds 3] [--markdown]
 
 `--serve-cmd` runs another gateway command instead (bench/serve_variant.py picks the
 server, upstream client and chat handler, to compare them in the same conditions).
 
 Measures: requests/s at concurrency 1 and 16, added latency p50/p99 at concurrency 1,
-gateway CPU seconds per 1,000 requests, streaming time to first token (direct vs Corral),
-chunk spacing through Corral (buffering check), idle and loaded gateway RSS, and c16
-throughput with rate limits, budgets and the exact cache on against without them
-(bench/features_overhead.py).
+gateway and proxy CPU seconds per 1,000 requests (user+system time from /proc/<pid>/stat,
+read through psutil), Corral / minimal proxy and Corral / direct ratios against the issue-17
+goals at c16, streaming time to first token (direct vs Corral), chunk spacing through Corral
+(buffering check), idle and loaded gateway RSS, and c16 throughput with rate limits, budgets
+and the exact cache on against without them (bench/features_overhead.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -183,10 +186,70 @@ def read_keys(proc: subprocess.Popen[bytes], admin: list[str] | None = None) -> 
     raise RuntimeError("corral serve printed no application key")
 
 
+def serve_command() -> list[str]:
+    """`corral serve`, with `--workers 1` when this tree's CLI has that option (one process,
+    so its CPU and RSS are one process's, like the proxy's)."""
+    usage = subprocess.run([*CORRAL, "serve", "--help"], capture_output=True, text=True, cwd=ROOT).stdout
+    return [*CORRAL, "serve", *(["--workers", "1"] if re.search(r"--workers\b", usage) else [])]
+
+
+# Issue 17's goals at c16 (recording on, default configuration).
+GOALS = {"corral_to_proxy_throughput_min": 0.90, "corral_to_direct_throughput_min": 0.60,
+         "corral_to_proxy_cpu_per_request_max": 1.20}
+
+
+async def compare(direct: str, proxy: str, via: str, key: str, n: int, conc: int, rounds: int,
+                  gw_proc: psutil.Process, px_proc: psutil.Process) -> dict[str, object]:
+    """Direct, minimal proxy and Corral, alternating for `rounds` rounds of `n` requests each:
+    median requests/s, pooled latencies, CPU over all rounds."""
+    rps: dict[str, list[float]] = {"direct": [], "proxy": [], "corral": []}
+    lat: dict[str, list[float]] = {name: [] for name in rps}
+    cpu = {"proxy": 0.0, "corral": 0.0}
+    errors = 0
+    for _ in range(rounds):
+        targets = (("direct", direct, None), ("proxy", proxy, px_proc), ("corral", via, gw_proc))
+        for name, url, proc in targets:
+            cpu0 = gateway_cpu(proc) if proc else 0.0
+            r = await load(url, key, n, conc)
+            if proc:
+                cpu[name] += gateway_cpu(proc) - cpu0
+            rps[name].append(r["rps"])  # type: ignore[arg-type]
+            lat[name].extend(r["latencies"])  # type: ignore[arg-type]
+            errors += int(r["errors"])  # type: ignore[arg-type]
+    med = {name: statistics.median(v) for name, v in rps.items()}
+    ms = {name: round(percentile(v, 50) * 1000, 3) for name, v in lat.items()}
+    per_1000 = {name: cpu[name] / (n * rounds) * 1000 for name in cpu}
+    return {
+        "requests": n, "rounds": rounds,
+        "direct_rps": round(med["direct"], 1), "proxy_rps": round(med["proxy"], 1),
+        "corral_rps": round(med["corral"], 1),
+        "throughput_ratio": round(med["corral"] / med["direct"], 3),
+        "proxy_to_direct_throughput": round(med["proxy"] / med["direct"], 3),
+        "corral_to_proxy_throughput": round(med["corral"] / med["proxy"], 3),
+        "direct_p50_ms": ms["direct"], "proxy_p50_ms": ms["proxy"], "corral_p50_ms": ms["corral"],
+        "added_p50_ms": round(added(lat["corral"], lat["direct"], 50) * 1000, 3),
+        "added_p99_ms": round(added(lat["corral"], lat["direct"], 99) * 1000, 3),
+        "proxy_added_p50_ms": round(added(lat["proxy"], lat["direct"], 50) * 1000, 3),
+        "gateway_cpu_s_per_1000": round(per_1000["corral"], 3),
+        "proxy_cpu_s_per_1000": round(per_1000["proxy"], 3),
+        "corral_to_proxy_cpu_per_request": round(per_1000["corral"] / per_1000["proxy"], 3),
+        "errors": errors,
+    }
+
+
+def goals(c16: dict[str, float]) -> dict[str, object]:
+    to_proxy, to_direct = c16["corral_to_proxy_throughput"], c16["throughput_ratio"]
+    cpu = c16["corral_to_proxy_cpu_per_request"]
+    return {**GOALS, "met": {
+        "corral_to_proxy_throughput": to_proxy >= GOALS["corral_to_proxy_throughput_min"],
+        "corral_to_direct_throughput": to_direct >= GOALS["corral_to_direct_throughput_min"],
+        "corral_to_proxy_cpu_per_request": cpu <= GOALS["corral_to_proxy_cpu_per_request_max"]}}
+
+
 async def measure(args: argparse.Namespace) -> dict[str, object]:
     procs = Processes()
     home = tempfile.mkdtemp(prefix="corral-bench-")
-    sim_port, gw_port, stream_sim_port = free_port(), free_port(), free_port()
+    sim_port, gw_port, stream_sim_port, px_port = free_port(), free_port(), free_port(), free_port()
     try:
         procs.start([*CORRAL, "simulate", "--port", str(sim_port), "--output-tokens", "16"], {})
         procs.start([*CORRAL, "simulate", "--port", str(stream_sim_port), "--output-tokens", "20",
@@ -202,7 +265,9 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
                        **guarded["models"]},
             "limits": guarded["limits"], "pricing": guarded["pricing"],
         }))
-        serve = args.serve_cmd.split() if args.serve_cmd else [*CORRAL, "serve"]
+        px = procs.start([sys.executable, str(ROOT / "bench" / "minimal_proxy.py"), "--port", str(px_port),
+                          "--upstream", f"http://127.0.0.1:{sim_port}"], {})
+        serve = args.serve_cmd.split() if args.serve_cmd else serve_command()
         gw = procs.start([*serve, "--config", str(config), "--port", str(gw_port), "--log-level", "warning"],
                          {"CORRAL_HOME": home})
         admin: list[str] = []
@@ -210,32 +275,22 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         await wait_http(f"http://127.0.0.1:{sim_port}/v1/models")
         await wait_http(f"http://127.0.0.1:{stream_sim_port}/v1/models")
         await wait_http(f"http://127.0.0.1:{gw_port}/healthz")
-        gw_proc = psutil.Process(gw.pid)
+        await wait_http(f"http://127.0.0.1:{px_port}/healthz")
+        gw_proc, px_proc = psutil.Process(gw.pid), psutil.Process(px.pid)
         direct = f"http://127.0.0.1:{sim_port}/v1/chat/completions"
+        proxy = f"http://127.0.0.1:{px_port}/v1/chat/completions"
         via = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
-        await load(direct, key, 300, 16)  # warm both paths
-        await load(via, key, 300, 16)
+        for url in (direct, proxy, via):  # warm every path
+            await load(url, key, 300, 16)
         rss_idle = gateway_rss(gw_proc)
 
         results: dict[str, object] = {}
         for conc in (1, 16):
             n = args.requests if conc == 16 else max(300, args.requests // 5)
-            d = await load(direct, key, n, conc)
-            cpu0 = gateway_cpu(gw_proc)
-            v = await load(via, key, n, conc)
-            cpu = gateway_cpu(gw_proc) - cpu0
-            results[f"c{conc}"] = {
-                "requests": n,
-                "direct_rps": round(d["rps"], 1),
-                "corral_rps": round(v["rps"], 1),
-                "throughput_ratio": round(v["rps"] / d["rps"], 3),
-                "direct_p50_ms": round(percentile(d["latencies"], 50) * 1000, 3),
-                "corral_p50_ms": round(percentile(v["latencies"], 50) * 1000, 3),
-                "added_p50_ms": round(added(v["latencies"], d["latencies"], 50) * 1000, 3),
-                "added_p99_ms": round(added(v["latencies"], d["latencies"], 99) * 1000, 3),
-                "gateway_cpu_s_per_1000": round(cpu / n * 1000, 3),
-                "errors": d["errors"] + v["errors"],
-            }
+            results[f"c{conc}"] = await compare(direct, proxy, via, key, n, conc, args.rounds,
+                                                gw_proc, px_proc)
+        results["goals_c16"] = goals(results["c16"])  # type: ignore[arg-type]
+        results["serve_cmd"] = " ".join(["corral", *serve[3:]] if serve[:3] == CORRAL else serve)
         rss_loaded = gateway_rss(gw_proc)
         results["limits_and_cache"] = await features_overhead.compare(
             load, via, key, f"http://127.0.0.1:{gw_port}", admin[0], args.requests)
@@ -258,7 +313,8 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             "corral_chunk_gap_p50_ms": round(statistics.median(stream_via["gaps"]) * 1000, 2),
             "corral_chunk_gap_p99_ms": round(percentile(stream_via["gaps"], 99) * 1000, 2),
         }
-        results["rss_mb"] = {"idle": round(rss_idle / 2**20, 1), "loaded": round(rss_loaded / 2**20, 1)}
+        results["rss_mb"] = {"idle": round(rss_idle / 2**20, 1), "loaded": round(rss_loaded / 2**20, 1),
+                             "proxy_loaded": round(gateway_rss(px_proc) / 2**20, 1)}
         results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
         return results
     finally:
@@ -266,27 +322,29 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
 
 
 def markdown(r: dict) -> str:  # type: ignore[type-arg]
-    rows = ["| metric | direct to simulator | through Corral | ratio / added |", "|---|---|---|---|"]
+    rows = ["| metric | direct to simulator | minimal proxy | through Corral | Corral / proxy | "
+            "Corral / direct or added |", "|---|---|---|---|---|---|"]
     for c in ("c1", "c16"):
         x = r[c]
-        rows.append(f"| req/s, concurrency {c[1:]} | {x['direct_rps']} | {x['corral_rps']} | "
+        rows.append(f"| req/s, concurrency {c[1:]} | {x['direct_rps']} | {x['proxy_rps']} | "
+                    f"{x['corral_rps']} | {x['corral_to_proxy_throughput']:.0%} | "
                     f"{x['throughput_ratio']:.0%} |")
-        rows.append(f"| p50 latency ms, concurrency {c[1:]} | {x['direct_p50_ms']} | {x['corral_p50_ms']} | "
-                    f"+{x['added_p50_ms']} ms (p99 +{x['added_p99_ms']} ms) |")
-        rows.append(f"| gateway CPU s per 1,000 requests, c{c[1:]} | | {x['gateway_cpu_s_per_1000']} | |")
+        rows.append(f"| p50 latency ms, concurrency {c[1:]} | {x['direct_p50_ms']} | {x['proxy_p50_ms']} | "
+                    f"{x['corral_p50_ms']} | | +{x['added_p50_ms']} ms (p99 +{x['added_p99_ms']} ms) |")
+        rows.append(f"| CPU s per 1,000 requests, c{c[1:]} | | {x['proxy_cpu_s_per_1000']} | "
+                    f"{x['gateway_cpu_s_per_1000']} | {x['corral_to_proxy_cpu_per_request']}x | |")
     s = r["stream"]
-    rows.append(f"| stream TTFT p50 ms (sim TTFT 50 ms) | {s['direct_ttft_p50_ms']} | "
-                f"{s['corral_ttft_p50_ms']} | "
-                f"+{s['added_ttft_p50_ms']} ms |")
-    rows.append(f"| stream chunk gap p50 ms (sim 10 ms) | {s['direct_chunk_gap_p50_ms']} | "
-                f"{s['corral_chunk_gap_p50_ms']} | p99 {s['corral_chunk_gap_p99_ms']} ms |")
-    rows.append(f"| gateway RSS MB idle / loaded | | {r['rss_mb']['idle']} / {r['rss_mb']['loaded']} | |")
+    rows.append(f"| stream TTFT p50 ms (sim TTFT 50 ms) | {s['direct_ttft_p50_ms']} | | "
+                f"{s['corral_ttft_p50_ms']} | | +{s['added_ttft_p50_ms']} ms |")
+    rows.append(f"| stream chunk gap p50 ms (sim 10 ms) | {s['direct_chunk_gap_p50_ms']} | | "
+                f"{s['corral_chunk_gap_p50_ms']} | | p99 {s['corral_chunk_gap_p99_ms']} ms |")
+    rows.append(f"| gateway RSS MB idle / loaded | | | {r['rss_mb']['idle']} / {r['rss_mb']['loaded']} | | |")
     for name in features_overhead.CONFIGS:
         f = r["limits_and_cache"][name]
         what = f"{f['limits']} limits" + (" + exact cache" if f["exact_cache"] else "")
         rows.append(f"| req/s c16, no limit or cache option / {what} (`{name}`, median pair ratio) | "
-                    f"{statistics.median(f['plain_rps']):.0f} | {statistics.median(f['limited_rps']):.0f} | "
-                    f"{f['throughput_ratio']:.0%} |")
+                    f"{statistics.median(f['plain_rps']):.0f} | | "
+                    f"{statistics.median(f['limited_rps']):.0f} | | {f['throughput_ratio']:.0%} |")
     return "\n".join(rows)
 
 
@@ -294,6 +352,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000, help="requests per run at concurrency 16")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of direct, proxy, Corral")
     parser.add_argument("--markdown", action="store_true", help="also print the docs table")
     parser.add_argument("--serve-cmd", help="gateway command instead of `corral serve` (experiments), "
                         "e.g. 'python bench/serve_variant.py --server granian-embed'")
