@@ -53,7 +53,9 @@ class BoundedMemoryStore:
             return  # would evict everything and still not fit
         self._remove(key)
         expires = self._clock() + (ttl_s if ttl_s is not None else float("inf"))
-        self._data[key] = (value, expires)
+        # A copy sized to its length: orjson's bytes keep their whole output buffer (4 KiB for a
+        # 500-byte answer), which would let the byte cap hold ~8x what it counts.
+        self._data[key] = (bytes(memoryview(value)), expires)
         self.bytes += size
         while self.bytes > self.max_bytes:
             oldest = next(iter(self._data))

@@ -52,3 +52,22 @@ async def test_an_entry_larger_than_the_whole_bound_is_not_kept() -> None:
     store = BoundedMemoryStore(max_bytes=500)
     await store.set("big", b"x" * 1000)
     assert await store.get("big") is None and store.bytes == 0
+
+
+async def test_the_byte_cap_counts_what_entries_really_hold() -> None:
+    """orjson's output keeps its whole 4 KiB buffer for a 500-byte answer: stored as is, the
+    64 MiB cap would have held ~450 MB (found by bench/soak.py with every prompt new)."""
+    import tracemalloc
+
+    import orjson
+
+    store = BoundedMemoryStore(max_bytes=64 * 1024 * 1024)
+    tracemalloc.start()  # traces what is allocated from here on: the answers' buffers included
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            await store.set(f"k{i}", orjson.dumps({"answer": "x" * 480, "i": i}))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held / 2000 < 1200, f"{held / 2000:.0f} bytes held per 500-byte entry"
