@@ -29,7 +29,6 @@ from typing import IO
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from corral.core.tasks import cancel_and_wait
 from corral.store.db import Database, lock_id
 
 try:
@@ -69,8 +68,11 @@ class Leadership:
         return {"active": float(self.leading), "changes": float(self.changes)}
 
     async def aclose(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
+        if self._task is not None:  # (corral.core.tasks.cancel_and_wait: the store imports only itself)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
         await self._release()
         self.leading = False
 

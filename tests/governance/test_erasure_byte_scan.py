@@ -28,8 +28,8 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-import corral.gateway
 import corral.governance.erasure_cli
+import corral.store.coordinated
 from corral.api.app import create_app
 from corral.config import Settings
 from corral.governance.erasure_cli import erase_command
@@ -200,7 +200,7 @@ def test_erasing_a_user_leaves_none_of_their_bytes(backend: str, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     alice, bob = Person("a"), Person("b")
     monkeypatch.setenv("SIM_KEY", "unused")
-    for module in (corral.gateway, corral.governance.erasure_cli):  # the KV under the test's prefix
+    for module in (corral.store.coordinated, corral.governance.erasure_cli):  # the KV under the test's prefix
         monkeypatch.setattr(module, "kv_from_url", lambda url, prefix=redis_prefix: kv_from_url(url, prefix))
     with database_on(backend, tmp_path) as db_url, SimulatorThread(SimSettings(output_tokens=8)) as sim:
         config = _settings(tmp_path, db_url, sim.url)
