@@ -91,11 +91,13 @@ DATA_MAP: tuple[DataStore, ...] = (
         note="client_request_id holds the id the client sent; extras (JSON) may hold grounding data"),
     DataStore(
         "request_spool", "file", "content", "request records (the requests row, every column) "
-        "waiting for the database during an outage", location="<home>/spool/<time ns>-<pid>x<hex>.jsonl, "
-        "0600, plus .lock-<token> files", keyed_by="one JSON object a line, keyed by column name: "
-        "match a line's end_user, key_id or request_id", also=("identity", "telemetry"),
-        note="a segment is deleted once replayed; segments of a live process are its own (flock), "
-        "so erase after the sink has flushed or rewrite only unlocked segments"),
+        "waiting for the database during an outage, and the journal of records queued and not yet "
+        "stored (so a killed process loses none)", location="<home>/spool/<time ns>-<pid>x<hex>.jsonl "
+        "and .wal (journal), 0600, plus .lock-<token> files", keyed_by="one JSON object a line, keyed "
+        "by column name: match a line's end_user, key_id or request_id", also=("identity", "telemetry"),
+        note="a segment is deleted once replayed, a journal once its records are stored (about the "
+        "sink's batch window); files of a live process are its own (flock), so erase after the sink "
+        "has flushed or rewrite only unlocked files"),
     DataStore(
         "record_queue", "memory", "content", "request records accepted by the record sink and not "
         "yet written (up to 50,000, normally for flush_interval_s)", location=PROCESS + " (RecordSink)",

@@ -67,7 +67,7 @@ def erase_spool(directory: Path, column: str, value: str) -> SpoolResult:
     if not directory.is_dir():
         return result
     live = {p.name[6:] for p in directory.glob(".lock-*") if _held(p)}
-    for path in sorted(directory.glob("*.jsonl")):
+    for path in sorted([*directory.glob("*.jsonl"), *directory.glob("*.wal")]):  # segments, journals
         if path.stem.partition("-")[2] in live:
             result.held.append(path.name)
             continue
@@ -92,7 +92,7 @@ async def erase_spools(directory: Path, column: str, value: str, live: LiveSpool
     result = erase_spool(directory, column, value)
     if live is not None:
         removed, files = await live.erase_spool(column, value)
-        mine = f"-{live.spool_token}.jsonl"
+        mine = (f"-{live.spool_token}.jsonl", f"-{live.spool_token}.wal")
         result.held = [name for name in result.held if not name.endswith(mine)]
         result.removed, result.files = result.removed + removed, result.files + files
     return result

@@ -5,6 +5,9 @@ its one background task inserts batches (one executemany each), collecting for u
 ``flush_interval_s`` so a busy gateway writes few, large batches. When the database fails,
 batches go to a disk spool (:mod:`corral.observe.spool`) and are replayed oldest first once
 it answers again. Inserts skip a request_id already stored, so a replay adds no duplicates.
+Each record is encoded when submitted and also appended to a journal (corral.observe.journal),
+forgotten once stored, so a process killed with SIGKILL loses no record it had queued: the next
+process to open the spool directory replays what the journal still holds.
 Loss is counted, never raised: queue full, spool full, submits after close, rejected rows.
 """
 
@@ -17,23 +20,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from corral.core.batching import BatchWorker
+from corral.observe.journal import Journal, journal_line
 from corral.observe.queries import BatchInserter, Row, record_row, row_finished
 from corral.observe.record import RequestRecord
 from corral.observe.spool import Spool
 from corral.store.db import Database
 
 log = logging.getLogger("corral.observe")
-_ENCODE_CHUNK = 50  # rows encoded between yields to the event loop (well under a millisecond)
 _COUNTERS = ("written", "spooled", "replayed", "dropped_queue_full", "dropped_spool",
              "dropped_invalid", "dropped_closed", "write_errors", "batches")
 
 
-def _finished(record: RequestRecord) -> float:
-    return record.created_at + record.latency_ms / 1000
-
-
-class RecordSink(BatchWorker[RequestRecord]):
-    """Records -> batched inserts, with a disk spool for outages; ``counters`` holds plain ints."""
+class RecordSink(BatchWorker[Row]):
+    """Records -> batched inserts, with a disk spool for outages and a journal for crashes;
+    ``counters`` holds plain ints."""
 
     task_name = "corral-record-sink"
 
@@ -45,12 +45,13 @@ class RecordSink(BatchWorker[RequestRecord]):
         super().__init__(max_queue=max_queue, batch_size=batch_size)
         self.db = db
         self.spool = Spool(Path(spool_dir), max_bytes=max_spool_bytes, segment_bytes=segment_bytes)
+        self.journal = Journal(self.spool.directory, self.spool.token)
         self.max_wait_s = flush_interval_s  # a partial batch waits this long for more records
         self.retry_delay_s = retry_max_s  # pause after a batch that raised (a bug, logged)
         self.write_timeout_s, self.retry_max_s = write_timeout_s, retry_max_s
         self.retry_initial_s = self._backoff_s = retry_initial_s
-        self._inflight: list[Row] = []  # encoded, not yet in the database or spool
-        self._unencoded: list[RequestRecord] = []  # the rest of the batch being encoded
+        self._inflight: list[Row] = []  # the batch being written, not yet in the database or spool
+        self._stored = 0  # rows in the database or the spool (or lost there): the journal forgets them
         self._closed = False
         self._db_up = True
         self._retry_at = 0.0  # monotonic time before which the database is not tried again
@@ -58,11 +59,17 @@ class RecordSink(BatchWorker[RequestRecord]):
         self.counters.update(dict.fromkeys(_COUNTERS, 0))
 
     def submit(self, record: RequestRecord) -> bool:
-        """Queue ``record`` without waiting; False (and counted) when it had to be dropped."""
+        """Queue ``record`` without waiting (journaled once the writer runs); False (and
+        counted) when it had to be dropped."""
         if self._closed:
             self.counters["dropped_closed"] += 1
             return False
-        return self._offer(record)  # accepted ones are counted as queued, full as dropped_queue_full
+        row = self._encode(record)
+        if row is None or not self._offer(row):  # counted as dropped_invalid / dropped_queue_full
+            return False
+        if self.journal.active:
+            self.journal.append(journal_line(row), self._offered)
+        return True
 
     def start(self) -> None:
         """Start the background writer (from the running event loop)."""
@@ -88,6 +95,7 @@ class RecordSink(BatchWorker[RequestRecord]):
             return
         self.start()  # even if never started: the final pass opens the spool and writes the queue
         await super().aclose(timeout_s)
+        self.journal.close(stored=self._stored == self._offered)
         await asyncio.to_thread(self.spool.close)
         await self._inserter.close()
 
@@ -96,15 +104,16 @@ class RecordSink(BatchWorker[RequestRecord]):
         return self.spool.token
 
     async def erase_spool(self, column: str, value: str) -> tuple[int, int]:
-        """Drop one subject's records from this process's own spool segments (which the erasure
-        of the spool directory must skip: this process holds them); (records, files)."""
-        return await asyncio.to_thread(self.spool.erase, column, value)
+        """Drop one subject's records from this process's own spool and journal segments (which
+        the erasure of the spool directory must skip: this process holds them); (records, files)."""
+        spooled, files = await asyncio.to_thread(self.spool.erase, column, value)
+        journaled, journals = await asyncio.to_thread(self.journal.erase, column, value)
+        return spooled + journaled, files + journals
 
     def stats(self) -> dict[str, float | int]:
         """Cumulative counters and current gauges, for metrics and health checks."""
-        queue, rest = self._items, self._unencoded
-        ends = [t for t in (self.spool.oldest, _finished(queue[0]) if queue else None,
-                            _finished(rest[0]) if rest else None,
+        queue = self._items
+        ends = [t for t in (self.spool.oldest, row_finished(queue[0]) if queue else None,
                             row_finished(self._inflight[0]) if self._inflight else None) if t is not None]
         out: dict[str, float | int] = {"queued": self._offered}
         out.update((name, self.counters[name]) for name in _COUNTERS)
@@ -113,6 +122,7 @@ class RecordSink(BatchWorker[RequestRecord]):
         out["spool_records"], out["spool_bytes"] = self.spool.records, self.spool.bytes
         out["flush_lag_s"] = max(0.0, time.time() - min(ends)) if ends else 0.0
         out["db_up"] = int(self._db_up)
+        out["journal_write_errors"] = self.journal.failed_writes
         return out
 
     # -- the worker's hooks (corral.core.batching) --
@@ -121,8 +131,10 @@ class RecordSink(BatchWorker[RequestRecord]):
         try:
             await asyncio.to_thread(self.spool.open)
         except OSError as exc:
-            log.error("request records: spool %s unusable (%s): an outage will drop records",
+            log.error("request records: spool %s unusable (%s): an outage or a crash will drop records",
                       self.spool.directory, exc)
+            return
+        self.journal.open()
 
     def _tick_due_s(self) -> float | None:
         return self._retry_at - time.monotonic() if self.spool.records else None
@@ -139,43 +151,32 @@ class RecordSink(BatchWorker[RequestRecord]):
             log.exception("request records: replaying the spool failed; retrying in %s s", self.retry_max_s)
             self._retry_at = time.monotonic() + self.retry_max_s
 
-    async def _handle(self, batch: list[RequestRecord]) -> bool:
+    async def _handle(self, batch: list[Row]) -> bool:
         """Insert a batch; to the spool instead while it holds anything (so nothing overtakes
         it) or while the database rests after a failure (at close: while it is down)."""
-        rows = await self._encode_batch(batch)
-        if self.spool.records or (not self._db_up and (self._closing or time.monotonic() < self._retry_at)):
-            await self._to_spool(rows)
-        elif await self._write(rows) is None:
-            self.counters["written"] += len(rows)
-            self._inflight = []
-        else:
-            await self._to_spool(rows)
+        self._inflight = rows = batch
+        resting = not self._db_up and (self._closing or time.monotonic() < self._retry_at)
+        try:
+            if self.spool.records or resting:
+                await self._to_spool(rows)
+            elif await self._write(rows) is None:
+                self.counters["written"] += len(rows)
+                self._stored_rows(rows)
+            else:
+                await self._to_spool(rows)
+        except Exception:  # a bug (the worker logs it): the journal must not keep the batch forever
+            self._stored_rows(rows)
+            raise
         return True
 
-    async def _abandon(self, items: list[RequestRecord]) -> None:
+    async def _abandon(self, items: list[Row]) -> None:
         """The writer has stopped: refuse new records, spool what is still in memory."""
         self._closed = True
-        rows = self._inflight + [r for r in map(self._encode, [*self._unencoded, *items]) if r is not None]
-        self._unencoded = []
+        rows = self._inflight + items
         if rows:
             await self._to_spool(rows)
 
     # -- writing --
-
-    async def _encode_batch(self, batch: list[RequestRecord]) -> list[Row]:
-        """Rows for ``batch``, yielding to the loop between small chunks; a close that cancels
-        this finds the rows in ``_inflight`` and the rest of the batch in ``_unencoded``."""
-        rows: list[Row] = []
-        self._inflight = rows
-        for i, record in enumerate(batch):
-            if i and not i % _ENCODE_CHUNK:
-                self._unencoded = batch[i:]
-                await asyncio.sleep(0)
-            row = self._encode(record)
-            if row is not None:
-                rows.append(row)
-        self._unencoded = []
-        return rows
 
     def _encode(self, record: RequestRecord) -> Row | None:
         try:
@@ -212,7 +213,13 @@ class RecordSink(BatchWorker[RequestRecord]):
             n = 0
         self.counters["spooled"] += n
         self.counters["dropped_spool"] += len(rows) - n
+        self._stored_rows(rows)
+
+    def _stored_rows(self, rows: list[Row]) -> None:
+        """``rows`` (the oldest in memory) are in the database or the spool, or lost there."""
         self._inflight = []
+        self._stored += len(rows)
+        self.journal.release(self._stored)
     async def _replay_batch(self) -> bool:
         """Insert the oldest spooled rows; False while the database is unavailable."""
         rows = await asyncio.to_thread(self.spool.peek, self.batch_size)

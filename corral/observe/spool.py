@@ -2,7 +2,8 @@
 
 JSON-lines segment files, fsync'd per batch and size-capped, replayed oldest first. Each
 process writes segments of its own and holds an flock while alive, so a restarted or
-parallel process adopts only the segments of processes that are gone.
+parallel process adopts only the segments of processes that are gone: their spool segments
+and their journals (``*.wal``, corral.observe.journal), which become segments of its own.
 """
 
 from __future__ import annotations
@@ -70,11 +71,14 @@ class Spool:
             tmp.rename(self.directory / f".lock-{self._token}")  # visible only once locked
             locks = list(self.directory.glob(".lock-*"))
             live = {p.name[6:] for p in locks if _held(p)}
-            for path in sorted(self.directory.glob("*.jsonl")):
+            for path in sorted([*self.directory.glob("*.jsonl"), *self.directory.glob("*.wal")]):
                 stamp, _, token = path.stem.partition("-")
                 if token in live and token != self._token:
                     continue
                 mine = path.with_name(f"{stamp}-{self._token}.jsonl")
+                while mine != path and mine.exists():  # a journal and a segment of the same instant
+                    stamp = f"{int(stamp) + 1:020d}"
+                    mine = path.with_name(f"{stamp}-{self._token}.jsonl")
                 try:
                     path.rename(mine)  # claim it: another starting process may be first
                     data = mine.read_bytes()
