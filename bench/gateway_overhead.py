@@ -37,6 +37,7 @@ import aiohttp
 import features_overhead
 import orjson
 import psutil
+from processes import stop_all
 
 ROOT = Path(__file__).resolve().parent.parent
 CORRAL = [sys.executable, "-m", "corral.cli"]
@@ -161,13 +162,7 @@ class Processes:
         return proc
 
     def stop(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(self.procs, grace_s=10)
 
 
 def read_keys(proc: subprocess.Popen[bytes], admin: list[str] | None = None) -> str:

@@ -57,6 +57,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_overhead import CORRAL, ROOT, free_port, percentile, serve_command, wait_http
+from processes import stop_all
 
 FAULTS = [  # first firing rule wins; probabilities are per call of the faulty deployment
     {"fault": "server_error", "probability": 0.02}, {"fault": "rate_limit", "probability": 0.01},
@@ -87,13 +88,7 @@ class Servers:
         return proc
 
     def stop(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(self.procs, grace_s=30)
 
 
 async def start_servers(home: Path, sims: dict[str, list[str]], models: dict[str, Any],

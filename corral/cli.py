@@ -89,7 +89,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     from corral.api.access_log import redact_access_log
     from corral.api.app import create_app
     from corral.api.server import uvicorn_options
-    from corral.api.supervisor import Supervised, Supervisor, default_workers
+    from corral.api.supervisor import GracefulServer, Supervised, Supervisor, default_workers
     from corral.banner import print_banner
 
     settings = _settings(config)
@@ -124,13 +124,10 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
 
     app = create_app(settings, on_start=on_start, run_jobs=worker)
     redact_access_log()
-    if supervised is None:
-        uvicorn.run(app, **uvicorn_options(settings.server), log_level=log_level, access_log=access_log,
-                    timeout_graceful_shutdown=GRACEFUL_S)
-        return
-    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(settings.server), log_level=log_level,
+    server = GracefulServer(uvicorn.Config(app, **uvicorn_options(settings.server), log_level=log_level,
                                            access_log=access_log, timeout_graceful_shutdown=GRACEFUL_S))
-    server.run(sockets=[supervised.socket(settings.server.host, settings.server.port)])
+    sockets = None if supervised is None else [supervised.socket(settings.server.host, settings.server.port)]
+    server.run(sockets=sockets)  # a graceful stop on SIGTERM returns here (exit 0), not 143
     if not server.started:
         sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits
 

@@ -12,6 +12,7 @@ import asyncio
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,16 +142,22 @@ class ServiceRun:
                 body = dict(req)
                 if hook_url:
                     body["webhook_url"] = hook_url
-                try:
-                    async with s.post(f"{self.url}/reports", json=body) as r:
-                        data = await r.json(content_type=None)
-                        if r.status not in (200, 201, 202) or "id" not in data:
-                            o.status, o.error = "rejected", f"{r.status} {str(data)[:200]}"
-                            o.end = time.monotonic() - self.start
+                # A POST whose answer was lost is sent again under the same key: one job either way.
+                key = {"Idempotency-Key": str(uuid.uuid4())}
+                for attempt in (1, 2):
+                    try:
+                        async with s.post(f"{self.url}/reports", json=body, headers=key) as r:
+                            data = await r.json(content_type=None)
+                            if r.status not in (200, 201, 202) or "id" not in data:
+                                o.status, o.error = "rejected", f"{r.status} {str(data)[:200]}"
+                                o.end = time.monotonic() - self.start
+                                return
+                        break
+                    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                        if attempt == 2 or isinstance(exc, ValueError):
+                            o.status, o.error = "rejected", repr(exc)[:200]
                             return
-                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                    o.status, o.error = "rejected", repr(exc)[:200]
-                    return
+                        o.extra["post_retried"] = repr(exc)[:200]
                 rid = str(data["id"])
                 o.extra["id"] = rid
                 event = self.hooks.events.setdefault(rid, asyncio.Event())
@@ -261,6 +268,7 @@ def summarize(outcomes: list[Outcome], shape: DayShape, proxy: RecordingProxy, p
         "completed": len(done),
         "failures": sum(1 for o in outcomes if o.status in ("failed", "rejected")),
         "lost_jobs": sum(1 for o in outcomes if o.status == "lost"),
+        "posts_retried": sum(1 for o in outcomes if "post_retried" in o.extra),  # same Idempotency-Key
         "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:8]),
         "latency_s": {"median": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99),
                       "max": round(max(lat), 3) if lat else None,

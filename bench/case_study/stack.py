@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from processes import stop_all  # bench/processes.py: bench/ is on sys.path (bench/case_study.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_DIR = ROOT / "examples" / "report-service"
@@ -114,14 +115,7 @@ class Stack:
         return out
 
     def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(self.procs, grace_s=15)
         self.procs.clear()
 
     async def simulator(self) -> str:

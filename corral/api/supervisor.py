@@ -20,6 +20,9 @@ What the supervisor does:
 - on SIGTERM or SIGINT sends SIGTERM to every worker and waits for their graceful shutdown
   (uvicorn's, up to its timeout plus a margin; then SIGKILL), and exits 0.
 
+A gateway process, supervised or alone (`--workers 1`), runs `GracefulServer`: after a graceful
+stop on a signal it exits 0 too, as the supervisor does.
+
 Workers run in their own session (process group), so a terminal's Ctrl-C reaches them once, through
 the supervisor (uvicorn force-exits on a second SIGINT). A worker dies with its supervisor
 (Linux PR_SET_PDEATHSIG, armed at its start, then a check that the parent is still the
@@ -42,10 +45,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import uvicorn
 
 from corral.cache.memory import BoundedMemoryStore
 from corral.store.coordinated import ENV_COORDINATOR
@@ -101,6 +106,26 @@ def listening_socket(host: str, port: int, *, reuse_port: bool = False, listen: 
 
 
 # -- the worker's side --------------------------------------------------------------------
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, except that a graceful stop on SIGTERM or SIGINT exits with status 0.
+
+    Why: once uvicorn has drained and shut down on a signal, it raises that signal again with the
+    default handler restored, so the process dies by it: status 143 in a shell (-15 to Popen) for
+    a stop that lost nothing, while the supervisor of `--workers 2+` exits 0 after the same stop.
+    A script or process manager reading `$?` should see one answer for one outcome. A second
+    SIGINT (uvicorn's forced exit, open requests cut) is still re-raised: not a graceful stop.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:  # runs before uvicorn's re-raise of what it captured: nothing left to raise
+                if not self.force_exit:
+                    self._captured_signals.clear()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import openai_dialect
+from . import openai_dialect, openai_embeddings
 from .engine import BadRequest, Call, ErrorContext, StreamScript, make_handler, sse
 from .generate import Generation
 
@@ -126,7 +126,7 @@ def parse_chat(request: web.Request, body: dict[str, Any]) -> Call:
 
 
 def parse_embeddings(request: web.Request, body: dict[str, Any]) -> Call:
-    return openai_dialect.parse_embeddings(request, _deployment(request, body))
+    return openai_embeddings.parse_embeddings(request, _deployment(request, body))
 
 
 _chat = make_handler(DIALECT, parse_chat)

@@ -12,7 +12,8 @@ import asyncio
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from aiohttp import web
 from .faults import FAULT_KINDS, STATUS_FAULTS
 from .generate import Generation, ToolSpec, build_generation
 from .settings import RequestPlan, SimSettings, resolve_plan
-from .state import STATE
+from .state import STATE, SimStats
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 _BREAKING = frozenset({"reset", "malformed_sse", "stream_error"})
@@ -200,6 +201,17 @@ def json_reader(parse: Parser) -> ReadCall:
     return read
 
 
+@contextmanager
+def in_flight(stats: SimStats) -> Iterator[None]:
+    """Count an admitted request as in flight until its handler ends, however it ends
+    (a client that hangs up cancels the handler; the count must still come down)."""
+    stats.in_flight += 1
+    try:
+        yield
+    finally:
+        stats.in_flight -= 1
+
+
 async def handle(request: web.Request, dialect: Dialect, parse: Parser) -> web.StreamResponse:
     """Serve one model request end to end (the only handler entry point)."""
     admitted = await admit(request, dialect, json_reader(parse))
@@ -207,11 +219,8 @@ async def handle(request: web.Request, dialect: Dialect, parse: Parser) -> web.S
         return admitted
     call, plan, fault = admitted
     state = request.app[STATE]
-    state.stats.in_flight += 1
-    try:
+    with in_flight(state.stats):
         return await _serve(request, dialect, call, plan, fault, state.settings)
-    finally:
-        state.stats.in_flight -= 1
 
 
 async def _serve(

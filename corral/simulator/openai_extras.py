@@ -28,6 +28,7 @@ from .engine import (
     _stream,  # the engine's stream writer (timing, stream faults), reused as is
     admit,
     hard_reset,
+    in_flight,
     new_id,
     sse,
 )
@@ -76,8 +77,7 @@ async def handle_extra(request: web.Request, parse: Parse) -> web.StreamResponse
     call, plan, fault = admitted
     state = request.app[STATE]
     settings = state.settings
-    state.stats.in_flight += 1
-    try:
+    with in_flight(state.stats):
         if plan.latency_s > 0:
             await asyncio.sleep(plan.latency_s)
         if fault in STATUS_FAULTS or (fault == "stream_error" and not call.stream):
@@ -104,8 +104,6 @@ async def handle_extra(request: web.Request, parse: Parse) -> web.StreamResponse
         if ctype is not None:
             headers["Content-Type"] = ctype
         return web.Response(body=body, headers=headers)
-    finally:
-        state.stats.in_flight -= 1
 
 
 def extra_handler(parse: Parse) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import shutil
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -259,3 +260,89 @@ def test_degraded_answer_is_retried_then_failed_not_stored_as_a_report(env: dict
         job = _wait(client, client.post("/reports", json=request).json()["id"])
     assert job["status"] == "failed" and job["report"] is None
     assert "Busy, retry later." in job["error"]
+
+
+def _job_count(db: Path) -> int:
+    async def count() -> int:
+        store = await JobStore(db).open()
+        try:
+            async with store.db.execute("SELECT count(*) FROM jobs") as cursor:
+                row = await cursor.fetchone()
+            assert row is not None
+            return int(row[0])
+        finally:
+            await store.close()
+
+    return asyncio.run(count())
+
+
+def test_a_retry_with_the_same_idempotency_key_gets_the_same_job(env: dict[str, Any]) -> None:
+    """A client that lost the answer to its POST can send it again: one job, whatever the retries;
+    the key outlives a restart of the service (it is stored with the job)."""
+    db = env["tmp"] / "idempotency.db"
+    customer = customers.customer(5)
+    body = {"report_type": env["types"][0], "customer": customer, "webhook_url": None}
+    key = {"idempotency-key": "4b1c0d6e-9f2a-4c8e-b7a1-5d3e2f1a0b9c"}
+    with service(env, db) as svc, httpx.Client(base_url=svc.url, timeout=10) as client:
+        first = client.post("/reports", json=body, headers=key)
+        assert first.status_code == 202, first.text
+        job_id = first.json()["id"]
+        # The same request again, its JSON keys in another order and webhook_url left out.
+        same = {"customer": dict(reversed(list(customer.items()))), "report_type": env["types"][0]}
+        again = client.post("/reports", json=same, headers=key)
+        assert again.status_code == 200, again.text
+        assert again.json()["id"] == job_id and again.headers["location"] == f"/reports/{job_id}"
+        assert again.headers["idempotent-replayed"] == "true"
+        other = client.post("/reports", json={**body, "report_type": env["types"][1]}, headers=key)
+        assert other.status_code == 422 and "Idempotency-Key" in other.json()["error"], other.text
+        assert job_id not in other.text
+        fresh = client.post("/reports", json=body, headers={"idempotency-key": "another"})
+        assert fresh.status_code == 202 and fresh.json()["id"] != job_id
+        for bad in ("", "x" * 256, "caf\u00e9"):
+            refused = client.post("/reports", json=body, headers={"idempotency-key": bad.encode()})
+            assert refused.status_code == 400 and "Idempotency-Key" in refused.json()["error"], bad
+        assert _wait(client, job_id)["status"] == "completed"
+    with service(env, db) as svc, httpx.Client(base_url=svc.url, timeout=10) as client:
+        late = client.post("/reports", json=body, headers=key)
+        assert late.status_code == 200 and late.json() == {"id": job_id, "status": "completed"}
+    assert _job_count(db) == 2  # the keyed job and the one under "another"; no retry made a job
+
+
+def test_concurrent_requests_with_one_key_make_one_job(tmp_path: Path) -> None:
+    """Both requests find no job under the key, both insert: the unique index refuses the second,
+    which then answers with the first's job."""
+    async def race() -> list[tuple[dict[str, Any], bool]]:
+        store = await JobStore(tmp_path / "race.db").open()
+        try:
+            return list(await asyncio.gather(*(
+                store.create_once("k1", "sha", "kyc-refresh", {"name": "x"}, None) for _ in range(5))))
+        finally:
+            await store.close()
+
+    results = asyncio.run(race())
+    assert len({job["id"] for job, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False, False, False, False, True]
+    assert _job_count(tmp_path / "race.db") == 1
+
+
+def test_a_jobs_table_from_before_idempotency_keys_is_upgraded(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as old:
+        old.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, report_type TEXT NOT NULL,"
+                    " customer TEXT NOT NULL, webhook_url TEXT, webhook_state TEXT, response_id TEXT,"
+                    " report TEXT, error TEXT, usage TEXT, created_at TEXT NOT NULL, completed_at TEXT)")
+        old.execute("INSERT INTO jobs (id, status, report_type, customer, created_at)"
+                    " VALUES ('rep_old', 'queued', 'kyc-refresh', '{}', '2026-12-01T00:00:00.000Z')")
+
+    async def upgrade() -> tuple[dict[str, Any] | None, bool, bool]:
+        store = await JobStore(db).open()
+        try:
+            _, created = await store.create_once("k", "sha", "kyc-refresh", {"a": 1}, None)
+            _, again = await store.create_once("k", "sha", "kyc-refresh", {"a": 1}, None)
+            return await store.get("rep_old"), created, again
+        finally:
+            await store.close()
+
+    job, created, again = asyncio.run(upgrade())
+    assert job is not None and job["idempotency_key"] is None
+    assert (created, again) == (True, False)

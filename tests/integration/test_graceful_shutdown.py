@@ -200,9 +200,9 @@ def test_sigterm_drains_the_open_stream_refuses_new_connections_and_releases_job
     contents = [line for line in stream.lines if '"content":"' in line and '"content":""' not in line]
     assert len(contents) == STREAM_TOKENS, f"the stream was cut short: {len(contents)} chunks"
     assert any('"finish_reason":"length"' in line for line in stream.lines[-3:]), stream.lines[-3:]
-    # uvicorn re-raises the signal once it has shut down cleanly, so the exit reads as
-    # "ended by SIGTERM" (143 in a shell): what Docker and Kubernetes expect from a stop.
-    assert proc.returncode in (0, -signal.SIGTERM), output
+    # A graceful stop exits 0, one process or a supervisor (uvicorn's re-raise of the signal,
+    # which read as 143, is suppressed: corral.api.supervisor.GracefulServer).
+    assert proc.returncode == 0, output
     assert "timeout graceful shutdown exceeded" not in output, output
     assert exited_after < DRAIN_S + JOB_WAIT_S + 5, output
     _assert_released(run_sync(_job_row(db_url, job_id)))

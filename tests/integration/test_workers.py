@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from corral.api.supervisor import default_workers
 from corral.cli import main
 from corral.simulator import SimSettings, SimulatorThread
+from corral.store.coordinated import ENV_COORDINATOR, CoordinatedKV
 from tests.integration.processes import banner_key, free_port, serve, wait_ready
 
 MODEL = "gpt-sim"
@@ -152,6 +153,41 @@ def test_a_rate_limit_holds_across_both_workers_without_redis(tree: Tree) -> Non
     assert codes.count(200) == RPM, f"{codes.count(200)} admitted against {RPM} per minute on 2 workers"
 
 
+def test_a_chat_request_costs_the_coordinator_two_unanswered_counts_and_the_cache_write(tree: Tree) -> None:
+    """What one non-streamed chat request asks of the supervisor's coordinator (no limit on this
+    key): the retry budget's and the breaker's counts, sent without waiting for an answer, and the
+    cache's write, which leaves the request path. The breaker's state comes from each worker's
+    copy, which the coordinator keeps current (at most one read per worker to make it)."""
+    socket_path = psutil.Process(tree.children()[0].pid).environ()[ENV_COORDINATOR]
+
+    async def served() -> dict[str, int]:
+        kv = CoordinatedKV(socket_path)
+        try:
+            return await kv.served()
+        finally:
+            await kv.close()
+
+    base = f"http://127.0.0.1:{tree.port}"
+    body = {"model": MODEL, "max_tokens": 4, "messages": [{"role": "user", "content": "count"}]}
+    key = banner_key(tree.log)
+    before = asyncio.run(served())
+    n = 10
+    for _ in range(n):  # a new connection each: either worker may answer
+        answer = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=30,
+                            headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200, answer.text
+    deadline = time.monotonic() + 10
+    while True:  # the cache's writes leave after the answers
+        after = asyncio.run(served())
+        if after.get("set_tagged", 0) - before.get("set_tagged", 0) >= n or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    used = {op: count - before.get(op, 0) for op, count in after.items() if count != before.get(op, 0)}
+    used.pop("stats", None)
+    assert used.pop("watch", 0) <= 2, used
+    assert used == {"nowait incr": 2 * n, "set_tagged": n}, used
+
+
 def test_a_killed_worker_is_replaced(tree: Tree) -> None:
     before = {c.pid for c in tree.children()}
     victim = min(before)
@@ -217,7 +253,7 @@ def test_the_default_is_the_cores_this_process_may_use_within_its_cgroup_quota(t
     assert default_workers(tmp_path / "v1") == 1
 
 
-def test_one_worker_is_one_process_with_no_supervisor(sim: SimulatorThread, tmp_path: Path) -> None:
+def _one_worker(sim: SimulatorThread, tmp_path: Path) -> Tree:
     port = free_port()
     config = tmp_path / "one.yaml"
     config.write_text(yaml.safe_dump({
@@ -226,13 +262,34 @@ def test_one_worker_is_one_process_with_no_supervisor(sim: SimulatorThread, tmp_
         "models": {MODEL: {"deployments": [{"provider": "sim", "model": MODEL}]}},
     }))
     log = tmp_path / "one.log"
-    tree = Tree(serve(config, log, workers=1), port, log)
+    return Tree(serve(config, log, workers=1), port, log)
+
+
+def test_one_worker_is_one_process_with_no_supervisor(sim: SimulatorThread, tmp_path: Path) -> None:
+    tree = _one_worker(sim, tmp_path)
+    port = tree.port
     try:
-        wait_ready(tree.proc, log, port)
+        wait_ready(tree.proc, tree.log, port)
         assert tree.children() == []
         listening = [c for c in psutil.Process(tree.proc.pid).net_connections("tcp")
                      if c.status == psutil.CONN_LISTEN]
         assert [c.laddr.port for c in listening] == [port]  # the PID started is the server
+    finally:
+        _stop(tree)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_one_worker_exits_0_after_a_graceful_stop_like_the_supervisor(
+        sim: SimulatorThread, tmp_path: Path, sig: signal.Signals) -> None:
+    """uvicorn re-raises the signal it stopped on, which made `--workers 1` exit 143 on SIGTERM
+    while `--workers 2` exits 0 (test_sigterm_stops_every_worker_and_exits_0)."""
+    tree = _one_worker(sim, tmp_path)
+    try:
+        wait_ready(tree.proc, tree.log, tree.port)
+        assert httpx.get(f"http://127.0.0.1:{tree.port}/healthz").status_code == 200
+        tree.proc.send_signal(sig)
+        assert tree.proc.wait(timeout=20) == 0, tree.log.read_text()
+        assert "Traceback" not in tree.log.read_text()
     finally:
         _stop(tree)
 

@@ -11,6 +11,8 @@ import orjson
 import pytest
 
 from corral.simulator import SimSettings, running_simulator
+from corral.simulator.engine import in_flight
+from corral.simulator.state import SimStats
 from tests.simulator.helpers import DIALECTS, chat_request, error_kind, parse_sse
 
 pytestmark = pytest.mark.asyncio
@@ -203,6 +205,29 @@ async def test_hang_stalls_non_stream(dialect: str) -> None:
         await asyncio.sleep(0.05)
         async with s.get(f"{base}/sim/stats") as r:
             assert (await r.json())["in_flight"] == 0  # the hung handler died with its client
+
+
+async def test_in_flight_counts_until_the_handler_ends_however_it_ends() -> None:
+    """`engine.in_flight` is the one counter both `engine.handle` and `handle_extra` use."""
+    stats = SimStats()
+    with in_flight(stats):
+        assert stats.in_flight == 1
+    with pytest.raises(asyncio.CancelledError), in_flight(stats):
+        assert stats.in_flight == 1
+        raise asyncio.CancelledError  # what a client hanging up does to the handler
+    assert stats.in_flight == 0
+
+
+async def test_hung_extra_endpoint_leaves_nothing_in_flight() -> None:
+    async with running_simulator(SimSettings(hang_s=30)) as base, aiohttp.ClientSession() as s:
+        with pytest.raises(asyncio.TimeoutError):
+            async with s.post(f"{base}/v1/completions", json={"model": "m", "prompt": "x"},
+                              headers={"x-sim-fault": "hang"},
+                              timeout=aiohttp.ClientTimeout(total=0.3)) as r:
+                await r.read()
+        await asyncio.sleep(0.05)
+        async with s.get(f"{base}/sim/stats") as r:
+            assert (await r.json())["in_flight"] == 0
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from report_service.store import JobStore, public
 
 log = logging.getLogger("report_service")
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
+MAX_KEY_CHARS = 255
 
 
 @dataclass
@@ -117,10 +119,32 @@ async def create_report(request: Request) -> JSONResponse:
         return _error(400, "'customer' must be a non-empty JSON object.")
     if webhook is not None and (not isinstance(webhook, str) or not webhook.startswith(("http://", "https://"))):
         return _error(400, "'webhook_url' must be an http(s) URL.")
-    job = await service.store.create(report_type, customer, webhook)
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        job = await service.store.create(report_type, customer, webhook)
+    else:
+        if not 1 <= len(key) <= MAX_KEY_CHARS or not key.isprintable() or not key.isascii():
+            return _error(400, f"'Idempotency-Key' must be 1 to {MAX_KEY_CHARS} printable ASCII characters "
+                               "(a UUID is a good choice).")
+        digest = request_sha256(report_type, customer, webhook)
+        job, created = await service.store.create_once(key, digest, report_type, customer, webhook)
+        if job["request_sha256"] != digest:
+            return _error(422, f"Idempotency-Key {key!r} was already used for a different request; "
+                               "a retry must send the same body, a new report a new key.")
+        if not created:  # a retry: the report it asked for already exists, nothing new is queued
+            return JSONResponse({"id": job["id"], "status": job["status"]}, status_code=200,
+                                headers={"location": f"/reports/{job['id']}", "idempotent-replayed": "true"})
     service.runner.enqueue(job["id"])
     return JSONResponse({"id": job["id"], "status": "queued"}, status_code=202,
                         headers={"location": f"/reports/{job['id']}"})
+
+
+def request_sha256(report_type: str, customer: dict[str, Any], webhook_url: str | None) -> str:
+    """What a retry must repeat: the request's fields, canonically encoded (key order and spacing
+    do not count; an absent webhook_url equals null)."""
+    canonical = json.dumps({"report_type": report_type, "customer": customer, "webhook_url": webhook_url},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def get_report(request: Request) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     usage TEXT,                        -- JSON
     created_at TEXT NOT NULL,
-    completed_at TEXT
+    completed_at TEXT,
+    idempotency_key TEXT,              -- the client's Idempotency-Key header, if it sent one
+    request_sha256 TEXT                -- of the request it came with (a reuse must match it)
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
 """
+# Added after the first release: a jobs table created before them gets them in `open()`.
+ADDED_COLUMNS = {"idempotency_key": "TEXT", "request_sha256": "TEXT"}
+KEY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency_key ON jobs (idempotency_key)"
 TERMINAL = ("completed", "failed")
 
 
@@ -48,6 +54,12 @@ class JobStore:
         self._db.row_factory = aiosqlite.Row
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.executescript(SCHEMA)
+        async with self._db.execute("PRAGMA table_info(jobs)") as cursor:
+            present = {row["name"] for row in await cursor.fetchall()}
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in present:
+                await self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+        await self._db.execute(KEY_INDEX)  # NULLs are distinct: jobs sent without a key never clash
         await self._db.commit()
         return self
 
@@ -62,19 +74,44 @@ class JobStore:
             raise RuntimeError("JobStore is not open")
         return self._db
 
-    async def create(self, report_type: str, customer: dict[str, Any],
-                     webhook_url: str | None) -> dict[str, Any]:
+    async def create(self, report_type: str, customer: dict[str, Any], webhook_url: str | None, *,
+                     idempotency_key: str | None = None, request_sha256: str | None = None) -> dict[str, Any]:
+        """A new queued job; with a key, one INSERT that the unique index refuses (IntegrityError)
+        when the key is already taken, so a job and its key are stored together or not at all."""
         job_id = "rep_" + secrets.token_hex(12)
         await self.db.execute(
-            "INSERT INTO jobs (id, status, report_type, customer, webhook_url, webhook_state, created_at)"
-            " VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, status, report_type, customer, webhook_url, webhook_state, created_at,"
+            " idempotency_key, request_sha256) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
             (job_id, report_type, json.dumps(customer), webhook_url,
-             "pending" if webhook_url else None, now()),
+             "pending" if webhook_url else None, now(), idempotency_key, request_sha256),
         )
         await self.db.commit()
         job = await self.get(job_id)
         assert job is not None
         return job
+
+    async def create_once(self, idempotency_key: str, request_sha256: str, report_type: str,
+                          customer: dict[str, Any], webhook_url: str | None) -> tuple[dict[str, Any], bool]:
+        """The job of ``idempotency_key``: ``(new job, True)`` the first time, ``(that job, False)``
+        after, whatever its request was (the caller compares ``request_sha256``). Two requests with
+        one key at once make one job: the second INSERT hits the unique index and reads the first's."""
+        job = await self.by_key(idempotency_key)
+        if job is not None:
+            return job, False
+        try:
+            return await self.create(report_type, customer, webhook_url, idempotency_key=idempotency_key,
+                                     request_sha256=request_sha256), True
+        except sqlite3.IntegrityError:
+            job = await self.by_key(idempotency_key)
+            if job is None:
+                raise
+            return job, False
+
+    async def by_key(self, idempotency_key: str) -> dict[str, Any] | None:
+        async with self.db.execute("SELECT * FROM jobs WHERE idempotency_key = ?",
+                                   (idempotency_key,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _job(row)
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
