@@ -17,6 +17,8 @@ gateway got (its CPU seconds / wall seconds), and a projection for a machine whe
 gateway has its cores to itself: ratio of (requests per gateway CPU-second x cores it could
 use), with one worker using at most one core.
 
+The coordinated process's operations per request, as its coordinator counted them.
+
 Also: the cost of one KV operation in process, through the local coordinator (a separate
 process, as in `corral serve`) and through Redis (if 127.0.0.1:6379 answers), sequential
 and 64 at once.
@@ -151,6 +153,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "projected_ratio_gateway_alone": round(
                     two["rps_per_gateway_cpu_s"] * int(GATEWAYS[name][0]) / efficiency, 3),
             }
+        out["workers_1_coordinated"]["coordinator_ops_per_request"] = await ops_per_request(
+            coordinator.path, 2000 + args.requests * args.rounds)
         out["kv_op_us"] = await kv_costs()
         coordinator.process.terminate()
         shutil.rmtree(os.path.dirname(coordinator.path), ignore_errors=True)
@@ -165,6 +169,16 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         procs.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def ops_per_request(path: str, sent: int) -> dict[str, float]:
+    """What the one coordinated process asked of its coordinator per request, by operation
+    ("nowait ...": sent without an answer; "stats" is this question)."""
+    kv = CoordinatedKV(path)
+    try:
+        return {op: round(n / sent, 3) for op, n in sorted((await kv.served()).items()) if op != "stats"}
+    finally:
+        await kv.close()
 
 
 def recorded(db: Path) -> int:

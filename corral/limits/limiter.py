@@ -23,9 +23,9 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from corral.core.context import RequestContext
 from corral.core.errors import CorralError
@@ -336,20 +336,24 @@ class Limiter:
         return headers
 
     def apply(self, adjustments: list[Adjustment]) -> None:
-        """Settle on the meters: now for this process's own, in the background for Redis."""
+        """Settle on the meters: now for this process's own, sent unanswered to the local
+        coordinator, in the background for Redis."""
         self.counters["settled"] += 1
         if not adjustments:
             return
         if self.meters.local:
             self.meters.adjust_now(adjustments)
             return
-        task = asyncio.get_running_loop().create_task(self._adjust(adjustments))
+        op = self.meters.adjust_unread(adjustments)  # None: sent, nothing to wait for (local coordinator)
+        if op is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._adjust(op))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _adjust(self, adjustments: list[Adjustment]) -> None:
+    async def _adjust(self, op: Coroutine[Any, Any, None]) -> None:
         try:
-            await self.meters.adjust(adjustments)
+            await op
         except KVUnavailable as exc:  # the reservation stays until its window or period ends
             self.counters["outages"] += 1
             log.warning("limits: could not settle a reservation: %s", exc)

@@ -25,10 +25,13 @@ Contract with the router:
 State lives in the KV: one key holding ``open:<until>`` or ``closed:<since>``, window
 counters in :class:`~corral.routing.budget.WindowedCounts`, and a probe counter per open
 period (``INCR`` with a TTL, so admission is atomic across replicas). KV cost:
-``allow`` is one ``GET`` (plus one ``INCR`` when half-open); ``record`` is a ``GET`` and
-one ``INCR`` (two on failure) sent concurrently, and on a failure while closed a few
-concurrent ``GET`` s to sum the window. KV errors (``KVUnavailable`` when the store is
-unreachable) propagate to the caller.
+``states`` is one ``GET`` per deployment (none on the local coordinator, which keeps a copy
+current: :meth:`~corral.store.kv.KV.get_cached`); ``allow`` is one ``GET`` (plus one
+``INCR`` when half-open); ``record`` is a ``GET`` and one ``INCR`` (two on failure) sent
+concurrently, and on a failure while closed a few concurrent ``GET`` s to sum the window;
+a success of an attempt sent while closed is one ``INCR`` whose answer nobody reads
+(``was_closed``). KV errors (``KVUnavailable`` when the store is unreachable) propagate to
+the caller.
 """
 
 from __future__ import annotations
@@ -121,17 +124,19 @@ class CircuitBreaker:
                 op.close()
         return results
 
-    async def _load(self, deployment: str) -> _Stored:
-        return _Stored.decode(await self.kv.get(self._key(deployment, "state")))
+    async def _load(self, deployment: str, cached: bool = False) -> _Stored:
+        key = self._key(deployment, "state")
+        return _Stored.decode(await (self.kv.get_cached(key) if cached else self.kv.get(key)))
 
     async def state(self, deployment: str) -> BreakerState:
         """The deployment's state now (no side effects)."""
         return (await self._load(deployment)).state(self.clock())
 
     async def states(self, deployments: Iterable[str]) -> dict[str, BreakerState]:
-        """Several states with concurrent reads, e.g. to build the router's excluded set."""
+        """Several states with concurrent reads, e.g. to build the router's excluded set (from
+        the KV's copy when it keeps one current: :meth:`~corral.store.kv.KV.get_cached`)."""
         names = list(deployments)
-        loaded = await self._all([self._load(name) for name in names])
+        loaded = await self._all([self._load(name, cached=True) for name in names])
         now = self.clock()
         return {name: stored.state(now) for name, stored in zip(names, loaded, strict=True)}
 
@@ -146,11 +151,20 @@ class CircuitBreaker:
         taken = await self.kv.incr(probes, ttl_s=self.probe_timeout_s)
         return taken <= self.settings.half_open_probes
 
-    async def record(self, deployment: str, success: bool) -> None:
-        """Report an allowed attempt's outcome (see the module doc for what counts as failure)."""
+    async def record(self, deployment: str, success: bool, *, was_closed: bool = False) -> None:
+        """Report an allowed attempt's outcome (see the module doc for what counts as failure).
+
+        ``was_closed``: the caller read the breaker closed (:meth:`states`) when it chose the
+        deployment, so the attempt was no probe. Its success then moves no state whatever the
+        breaker says now (open: sent before the trip; half-open: only a probe closes it), so it
+        only counts in the window, without reading the state or waiting for the count.
+        """
         now = self.clock()
         window = self._window(deployment)
         bucket = window.bucket(now)
+        if success and was_closed:
+            await window.add_unread("total", bucket=bucket)
+            return
         ops = [self.kv.get(self._key(deployment, "state")), window.add("total", bucket=bucket)]
         if not success:
             ops.append(window.add("failed", bucket=bucket))

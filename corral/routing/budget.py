@@ -80,6 +80,14 @@ class WindowedCounts:
         index = self.bucket(self.clock()) if bucket is None else bucket
         return await self.kv.incr(self._key(field, index), amount, ttl_s=self.ttl_s)
 
+    async def add_unread(self, field: str, amount: int = 1, *, bucket: int | None = None) -> None:
+        """:meth:`add` when the new count is not needed: the local coordinator sends it without
+        waiting for an answer (corral.store.kv.KV.incr_unread)."""
+        index = self.bucket(self.clock()) if bucket is None else bucket
+        op = self.kv.incr_unread(self._key(field, index), amount, ttl_s=self.ttl_s)
+        if op is not None:
+            await op
+
     async def totals(
         self,
         fields: Iterable[str],
@@ -139,8 +147,8 @@ class RetryBudget:
         return s.budget_ratio * requests + s.budget_min_per_s * s.budget_window_s
 
     async def record_request(self) -> None:
-        """Count a first attempt: one KV ``INCR``."""
-        await self.counts.add("requests")
+        """Count a first attempt: one KV ``INCR`` (its answer unread)."""
+        await self.counts.add_unread("requests")
 
     async def try_spend(self) -> bool:
         """Take one retry from the budget if the window still allows it.

@@ -100,7 +100,8 @@ class Router:
             breaker = self.breaker(hop)
             # Closed a moment ago (when the list was made): skip the extra KV read. Only an
             # open or half-open breaker needs allow(), which also takes a probe slot.
-            allowed = deployment.name not in suspect or await _fail_open(breaker.allow(deployment.name), True)
+            suspected = deployment.name in suspect
+            allowed = not suspected or await _fail_open(breaker.allow(deployment.name), True)
             if not allowed and (errors or number + 1 < len(candidates)):
                 continue  # open, or its probe slots are taken; the last resort is probed anyway
             try:
@@ -110,7 +111,7 @@ class Router:
                 if ctx.routing.native_batch is not None:
                     raise  # the provider's batch answered this line: final, and no sign of live health
                 healthy = not is_retryable(exc)  # a 4xx answer says the deployment is up
-                await _fail_open(breaker.record(deployment.name, healthy), None)
+                await _fail_open(breaker.record(deployment.name, healthy, was_closed=not suspected), None)
                 if isinstance(exc, UpstreamRejected):
                     raise  # the request itself is wrong: no other deployment will take it
                 errors[deployment.name] = last = exc
@@ -118,7 +119,7 @@ class Router:
                     break
                 continue
             if ctx.routing.native_batch is None:  # a batch's answer says nothing of live latency
-                await _fail_open(breaker.record(deployment.name, True), None)
+                await _fail_open(breaker.record(deployment.name, True, was_closed=not suspected), None)
                 self.latency.observe(deployment.name, ctx.attempts[-1].duration_ms / 1000)
             self._mark_served(ctx, route, hop, deployment, candidates)
             return result

@@ -6,18 +6,25 @@ back in order, so a FIFO of futures matches them; requests made in one event-loo
 in one write (under load, many in one system call). A lost connection fails what is in flight
 with :class:`~corral.store.kv.KVUnavailable` (callers fail open, as with Redis) and the next
 operation reconnects.
+
+Copies (:meth:`CoordinatedKV.get_cached`, for the breakers' state read on every request): the
+first read of a key watches it (corral.store.coordinator) and keeps its value; later reads
+answer from the copy, with no round trip, until the coordinator says any process changed the
+key, this process changes it, its time to live ends, or the connection is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import marshal
+import math
 import os
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from corral.store.coordinator import HEADER, frame
+from corral.store.coordinator import CHANGES, HEADER, frame
 from corral.store.kv import DEFAULT_PREFIX, KV, KVUnavailable, Value, encode, kv_from_url
 from corral.store.meters import Adjustment, Meter, MeterStore, Verdict
 
@@ -33,6 +40,8 @@ class _Client(asyncio.Protocol):
         self.outgoing: list[bytes] = []
         self.buffer = bytearray()
         self.lost: BaseException | None = None
+        self.copies: dict[str, tuple[bytes | None, float]] = {}  # key -> (value, until: monotonic)
+        self.fills: dict[asyncio.Future[Any], str] = {}  # a watch in flight -> its key
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -54,7 +63,14 @@ class _Client(asyncio.Protocol):
                 break
             ok, value = marshal.loads(bytes(buf[pos + 4:pos + 4 + size]))
             pos += 4 + size
+            if ok is None:  # a key this process keeps a copy of changed
+                self.copies.pop(value, None)
+                continue
             future = self.pending.popleft()
+            if self.fills and ok and future in self.fills:  # kept now: a change after it comes next
+                value, ttl_s = value
+                until = math.inf if ttl_s is None else time.monotonic() + ttl_s
+                self.copies[self.fills.pop(future)] = (value, until)
             if not future.done():
                 future.set_result(value) if ok else future.set_exception(ValueError(value))
         del buf[:pos]
@@ -66,6 +82,13 @@ class _Client(asyncio.Protocol):
             loop.call_soon(self.flush)
         self.outgoing.append(frame(request))
         return future
+
+    def send_nowait(self, request: tuple[Any, ...], loop: asyncio.AbstractEventLoop) -> None:
+        """Queue an operation the coordinator answers nothing to (it leaves with this turn's write,
+        after the operations queued before it)."""
+        if not self.outgoing:
+            loop.call_soon(self.flush)
+        self.outgoing.append(frame(("nowait", *request)))
 
     def flush(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -106,7 +129,26 @@ class CoordinatedKV(KV):
         client = self._client
         if client is None or client.lost is not None:
             client = await self._connected()
+        if client.copies and request[0] in CHANGES:
+            client.copies.pop(request[1], None)  # read what this process wrote, not the copy
         return await client.send(request, asyncio.get_running_loop())
+
+    async def get_cached(self, key: str) -> bytes | None:
+        """From this process's copy, kept current by the coordinator (the module doc)."""
+        client = self._client
+        if client is None or client.lost is not None:
+            client = await self._connected()
+        else:
+            copy = client.copies.get(key)
+            if copy is not None and copy[1] > time.monotonic():
+                return copy[0]
+        future = client.send(("watch", key), asyncio.get_running_loop())
+        client.fills[future] = key
+        try:
+            value: bytes | None = await future
+        finally:
+            client.fills.pop(future, None)  # failed or cancelled: nothing kept
+        return value
 
     async def get(self, key: str) -> bytes | None:
         value: bytes | None = await self.call("get", key)
@@ -120,6 +162,21 @@ class CoordinatedKV(KV):
 
     async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
         return int(await self.call("incr", key, int(amount), ttl_s))
+
+    def incr_unread(self, key: str, amount: int = 1, ttl_s: float | None = None,
+                    ) -> Coroutine[Any, Any, int] | None:
+        """Sent without an answer to wait for when connected; not connected yet (or lost): the
+        awaited :meth:`incr`, which connects or raises :class:`~corral.store.kv.KVUnavailable`."""
+        client = self._client
+        if client is None or client.lost is not None:
+            return self.incr(key, amount, ttl_s)
+        client.copies.pop(key, None)
+        client.send_nowait(("incr", key, int(amount), ttl_s), asyncio.get_running_loop())
+        return None
+
+    async def served(self) -> dict[str, int]:
+        """Operations the coordinator has run, by name (``"nowait incr"``: sent without an answer)."""
+        return dict(await self.call("stats"))
 
     async def incr_float(self, key: str, amount: float, ttl_s: float | None = None) -> float:
         return float(await self.call("incr_float", key, float(amount), ttl_s))
@@ -153,6 +210,14 @@ class CoordinatedMeters(MeterStore):
     async def adjust(self, adjustments: Sequence[Adjustment]) -> None:
         if adjustments:
             await self.kv.call("adjust", tuple(tuple(a) for a in adjustments))
+
+    def adjust_unread(self, adjustments: Sequence[Adjustment]) -> Coroutine[Any, Any, None] | None:
+        """Sent without an answer when connected (a settlement nobody waits for), else :meth:`adjust`."""
+        client = self.kv._client
+        if not adjustments or client is None or client.lost is not None:
+            return self.adjust(adjustments)
+        client.send_nowait(("adjust", tuple(tuple(a) for a in adjustments)), asyncio.get_running_loop())
+        return None
 
     async def seed(self, key: str, value: float, ttl_s: float) -> None:
         await self.kv.call("seed", key, float(value), ttl_s)

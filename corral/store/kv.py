@@ -25,7 +25,7 @@ import functools
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 Value = bytes | str | int | float
@@ -100,6 +100,18 @@ class KV(ABC):
     @abstractmethod
     async def expire(self, key: str, ttl_s: float) -> bool:
         """Set a TTL on an existing key; False if the key does not exist."""
+
+    async def get_cached(self, key: str) -> bytes | None:
+        """:meth:`get` a key read far more often than written. A store may answer from a copy it
+        keeps current: the local coordinator's is dropped as soon as any process changes the key."""
+        return await self.get(key)
+
+    def incr_unread(self, key: str, amount: int = 1, ttl_s: float | None = None,
+                    ) -> Coroutine[Any, Any, int] | None:
+        """:meth:`incr` a counter whose new value the caller will not read. None: already sent,
+        without waiting for an answer (the local coordinator: in order with this process's later
+        operations); else the operation for the caller to await (what every other store does)."""
+        return self.incr(key, amount, ttl_s)
 
     async def set_tagged(self, key: str, value: Value, ttl_s: float, tags: Sequence[str]) -> None:
         """:meth:`set` ``key``, and file it under each tag, so :meth:`delete_tagged` finds it

@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NamedTuple
 
 BUCKETS = 60
 
@@ -81,6 +81,11 @@ class MeterStore(ABC):
     def adjust_now(self, adjustments: Sequence[Adjustment]) -> None:
         """Settle without awaiting: only a store with no I/O (``local``) can."""
         raise NotImplementedError(f"{type(self).__name__} settles with `await adjust(...)`")
+
+    def adjust_unread(self, adjustments: Sequence[Adjustment]) -> Coroutine[Any, Any, None] | None:
+        """:meth:`adjust` with nobody waiting for it. None: already sent (the local coordinator: in
+        order, unanswered); else the operation to await or run as a task (what other stores do)."""
+        return self.adjust(adjustments)
 
     def reserve_now(self, meters: Sequence[Meter], now: float | None = None) -> Verdict:
         """Reserve without awaiting: only a store with no I/O (``local``) can."""
