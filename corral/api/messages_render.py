@@ -49,13 +49,17 @@ def stop_reason(reason: FinishReason | None) -> str:
 
 
 def usage_wire(usage: Usage | None) -> dict[str, Any]:
-    """Anthropic counts cache reads apart from `input_tokens`; Corral's input includes them."""
+    """Anthropic counts cache reads and writes apart from `input_tokens`; Corral's input
+    includes them. Writes are split by TTL under `cache_creation`, as Anthropic does."""
     usage = usage or Usage()
+    writes = usage.cache_writes
     return {
-        "input_tokens": max(0, usage.input_tokens - usage.cached_tokens),
+        "input_tokens": max(0, usage.input_tokens - usage.cached_tokens - writes),
         "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": writes,
         "cache_read_input_tokens": usage.cached_tokens,
+        "cache_creation": {"ephemeral_5m_input_tokens": usage.cache_write_tokens,
+                           "ephemeral_1h_input_tokens": usage.cache_write_1h_tokens},
     }
 
 

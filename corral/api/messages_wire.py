@@ -5,8 +5,10 @@ what it sends runs through the same lifecycle as a chat completion: privacy, cac
 records. Every field is either mapped to its canonical meaning, kept in `ChatRequest.extra`
 for the provider that understands it (`top_k`, `thinking`: forwarded to Anthropic and
 OpenAI-compatible deployments, refused with a 400 naming them elsewhere), or refused with a
-400 that says why. Nothing is dropped silently; `cache_control` hints are the one documented
-exception (docs/anthropic.md): they change what a request costs at Anthropic, not its answer.
+400 that says why. Nothing is dropped silently. `cache_control` marks (prompt-cache breakpoints)
+ride on the canonical parts, tools and tool calls they were on (`CacheMark`): written back on the
+same blocks for Anthropic deployments, left out by providers that cache on their own
+(docs/anthropic.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ import orjson
 
 from corral.api.wire import parse_json_object, refuse_unknown_fields
 from corral.core.errors import InvalidRequest, UnsupportedParameter
-from corral.core.types import ChatRequest, ContentPart, ImagePart, Message, TextPart, Tool, ToolCall
+from corral.core.types import (
+    CacheMark,
+    ChatRequest,
+    ContentPart,
+    ImagePart,
+    Message,
+    TextPart,
+    Tool,
+    ToolCall,
+)
+from corral.providers._anthropic_cache import check_cache_marks
 
 # Fields of `POST /v1/messages`, as Anthropic documents them, that Corral serves.
 FIELDS = ("model", "messages", "max_tokens", "system", "stream", "temperature", "top_p", "top_k",
@@ -31,6 +43,7 @@ _REFUSED = {
     "context_management": "server-side context management",
 }
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+_CACHE_TTLS = ("5m", "1h")
 MAX_STOP_SEQUENCES = 16
 
 
@@ -63,6 +76,7 @@ def parse_messages_request(body: bytes, *, counting: bool = False) -> ChatReques
         request.extra["thinking"] = _thinking(data["thinking"])
     if data.get("output_config") is not None:
         request.response_format = _output_format(data["output_config"])
+    check_cache_marks(request)  # at most 4, longer TTLs first: Anthropic's rules, said here as a 400
     return request
 
 
@@ -122,14 +136,24 @@ def _system(value: Any) -> list[Message]:
         return [Message("system", value)] if value else []
     if not isinstance(value, list):
         raise _bad("'system' must be a string or a list of text blocks.", "system")
-    texts = []
+    parts: list[ContentPart] = []
     for i, block in enumerate(value):
         if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(
                 block.get("text"), str):
             raise _bad("'system' blocks must be text blocks: {\"type\": \"text\", \"text\": \"...\"}.",
                        f"system[{i}]")
-        texts.append(block["text"])
-    return [Message("system", "\n\n".join(texts))] if texts else []
+        parts.append(TextPart(block["text"], cache=_mark(block, f"system[{i}]")))
+    if not parts:
+        return []
+    if all(p.cache is None for p in parts):
+        return [Message("system", "\n\n".join(p.text for p in parts if isinstance(p, TextPart)))]
+    # Marked blocks stay blocks (Anthropic caches up to the marked one); the blank line that
+    # joins them is a part of its own, so every other provider reads the same text as before
+    # (the Anthropic adapter leaves whitespace-only system parts out: Anthropic refuses them).
+    joined: list[ContentPart] = []
+    for p in parts:
+        joined += [TextPart("\n\n"), p] if joined else [p]
+    return [Message("system", joined)]
 
 
 def _turns(value: Any) -> list[Message]:
@@ -189,12 +213,17 @@ def _assistant(blocks: list[Any], where: str) -> list[Message]:
             parts.append(_part(block, kind, at))
         else:
             raise _bad(f"{at}: an assistant turn holds text, tool_use and thinking blocks, not '{kind}'.", at)
-    text = "".join(p.text for p in parts if isinstance(p, TextPart))
-    return [Message("assistant", text or None, tool_calls=calls or None, reasoning=reasoning or None)]
+    content: str | list[ContentPart] | None = "".join(p.text for p in parts if isinstance(p, TextPart))
+    if any(p.cache is not None for p in parts):
+        content = parts  # a marked block stays a block
+    return [Message("assistant", content or None, tool_calls=calls or None, reasoning=reasoning or None)]
 
 
 def _reasoning(block: dict[str, Any], kind: str, at: str) -> dict[str, Any]:
     """Earlier thinking, kept as written: Anthropic checks its signature when it comes back."""
+    if block.get("cache_control") is not None:
+        raise _bad(f"{at}: thinking blocks cannot carry 'cache_control' (Anthropic caches them with "
+                   "the turn); mark a later block instead.", f"{at}.cache_control")
     if kind == "redacted_thinking":
         if not isinstance(block.get("data"), str):
             raise _bad(f"{at}: a redacted_thinking block needs 'data'.", f"{at}.data")
@@ -202,6 +231,25 @@ def _reasoning(block: dict[str, Any], kind: str, at: str) -> dict[str, Any]:
     if not isinstance(block.get("thinking"), str) or not isinstance(block.get("signature"), str):
         raise _bad(f"{at}: a thinking block needs 'thinking' and 'signature'.", at)
     return {"type": kind, "thinking": block["thinking"], "signature": block["signature"]}
+
+
+def _mark(block: dict[str, Any], at: str) -> CacheMark | None:
+    """A block's `cache_control`: {"type": "ephemeral"} with an optional ttl, "5m" or "1h"."""
+    value = block.get("cache_control")
+    if value is None:
+        return None
+    param = f"{at}.cache_control"
+    if not isinstance(value, dict) or value.get("type") != "ephemeral":
+        kind = value.get("type") if isinstance(value, dict) else None
+        raise _bad(f"{param} must be {{\"type\": \"ephemeral\"}}, optionally with \"ttl\": \"5m\" or \"1h\""
+                   + (f"; cache type {str(kind)[:40]!r} is unknown." if kind is not None else "."), param)
+    unknown = sorted(k for k in value if k not in ("type", "ttl"))
+    if unknown:
+        raise _bad(f"{param}: unknown field {unknown[0][:40]!r}; it takes 'type' and 'ttl'.", param)
+    ttl = value.get("ttl")
+    if ttl is not None and ttl not in _CACHE_TTLS:
+        raise _bad(f"{param}.ttl must be \"5m\" or \"1h\".", f"{param}.ttl")
+    return CacheMark(ttl)
 
 
 def _kind(block: Any, at: str) -> str:
@@ -214,9 +262,11 @@ def _part(block: dict[str, Any], kind: str, at: str) -> ContentPart:
     if kind == "text":
         if not isinstance(block.get("text"), str):
             raise _bad(f"{at}.text must be a string.", f"{at}.text")
-        return TextPart(block["text"])
+        return TextPart(block["text"], cache=_mark(block, at))
     if kind == "image":
-        return _image(block.get("source"), at)
+        image = _image(block.get("source"), at)
+        image.cache = _mark(block, at)
+        return image
     if kind in ("document", "search_result", "container_upload"):
         raise UnsupportedParameter(f"{at}: '{kind}' blocks are not supported by Corral yet; send the "
                                    "text (or images) instead.", param=at)
@@ -247,7 +297,7 @@ def _tool_use(block: dict[str, Any], at: str) -> ToolCall:
         raise _bad(f"{at}: a tool_use block needs 'id' and 'name'.", at)
     if not isinstance(args, dict):
         raise _bad(f"{at}.input must be an object.", f"{at}.input")
-    return ToolCall(ident, name, orjson.dumps(args).decode())
+    return ToolCall(ident, name, orjson.dumps(args).decode(), cache=_mark(block, at))
 
 
 def _tool_result(block: dict[str, Any], at: str) -> Message:
@@ -267,7 +317,7 @@ def _tool_result(block: dict[str, Any], at: str) -> Message:
     if block.get("is_error") is True:  # no canonical flag: the tool's failure is said in its text
         prefix = TextPart("Error: ")
         parts = f"Error: {parts}" if isinstance(parts, str) else [prefix, *parts]
-    return Message("tool", parts, tool_call_id=ident)
+    return Message("tool", parts, tool_call_id=ident, cache=_mark(block, at))
 
 
 def _tools(value: Any) -> list[Tool]:
@@ -290,7 +340,7 @@ def _tools(value: Any) -> list[Tool]:
         description = tool.get("description")
         strict = tool.get("strict")
         tools.append(Tool(name, description if isinstance(description, str) else None, schema,
-                          strict if isinstance(strict, bool) else None))
+                          strict if isinstance(strict, bool) else None, cache=_mark(tool, at)))
     return tools
 
 

@@ -7,6 +7,11 @@ answer never crosses teams). How the answer travels (``stream``, ``include_usage
 left out, so a streamed and a non-streamed request can share an answer. Numbers are
 normalised (``temperature=1`` equals ``1.0``) and dict keys sorted, so the key is stable
 across processes and releases; bump :data:`KEY_VERSION` when the recipe changes.
+
+Prompt-cache marks (Anthropic's ``cache_control``, ``CacheMark``) are left out: they change what
+the provider stores and bills, never the answer, so a marked request shares the unmarked one's
+key. A marked system or assistant message arrives as parts where the unmarked one is a string
+(corral/api/messages_wire.py); it is keyed as that string, so marks never split a key.
 """
 
 from __future__ import annotations
@@ -36,9 +41,13 @@ def _content(content: str | list[TextPart | ImagePart] | None) -> Any:
 
 
 def _message(m: Message) -> dict[str, Any]:
+    content = m.content
+    if isinstance(content, list) and m.role in ("system", "assistant") and any(
+            p.cache is not None for p in content):
+        content = m.text()  # as the request without marks would have it (see the module docstring)
     out = {
         "role": m.role,
-        "content": _content(m.content),
+        "content": _content(content),
         "name": m.name,
         "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in m.tool_calls]
         if m.tool_calls is not None else None,

@@ -13,9 +13,20 @@ from typing import Any, Literal, TypeVar
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
 
+@dataclass(frozen=True, slots=True)
+class CacheMark:
+    """A prompt-cache breakpoint on one block (Anthropic's `cache_control`): "cache the prompt up
+    to and including this block". A hint about what the provider stores, never content: the
+    Anthropic adapter writes it back on the same block, every other adapter leaves it out, and
+    the exact cache's key ignores it. `ttl`: "5m" or "1h"; None is the provider's default (5m)."""
+
+    ttl: str | None = None
+
+
 @dataclass(slots=True)
 class TextPart:
     text: str
+    cache: CacheMark | None = field(default=None, kw_only=True)
 
 
 @dataclass(slots=True)
@@ -24,6 +35,7 @@ class ImagePart:
 
     url: str
     detail: str | None = None
+    cache: CacheMark | None = field(default=None, kw_only=True)
 
 
 ContentPart = TextPart | ImagePart
@@ -34,6 +46,7 @@ class ToolCall:
     id: str
     name: str
     arguments: str  # JSON text, exactly as the model produced it
+    cache: CacheMark | None = field(default=None, kw_only=True)  # a mark on the tool_use block
 
 
 @dataclass(slots=True)
@@ -48,6 +61,9 @@ class Message:
     # sent back to Anthropic, which checks the signature (it needs them with tool use), and
     # left out for providers that cannot read them.
     reasoning: list[dict[str, Any]] | None = None
+    # A tool message's prompt-cache mark, on its tool_result block as a whole (marks on the
+    # blocks inside a result, as on any other block, are on its parts).
+    cache: CacheMark | None = field(default=None, kw_only=True)
 
     def text(self) -> str:
         """The message's text, images left out (for token counting and detection)."""
@@ -64,6 +80,7 @@ class Tool:
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+    cache: CacheMark | None = field(default=None, kw_only=True)  # a mark on the tool's definition
 
 
 @dataclass(slots=True)
@@ -99,9 +116,18 @@ class ChatRequest:
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # prompt-cache reads, inside input_tokens
     reasoning_tokens: int = 0
     estimated: bool = False  # counted by Corral because the provider reported none
+    # Prompt-cache writes (Anthropic's cache_creation), inside input_tokens and apart from each
+    # other, as they are priced: at the 5-minute TTL (the default) and at the 1-hour TTL.
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+
+    @property
+    def cache_writes(self) -> int:
+        """Every token written to the prompt cache (Anthropic's cache_creation_input_tokens)."""
+        return self.cache_write_tokens + self.cache_write_1h_tokens
 
     @property
     def total_tokens(self) -> int:
@@ -201,3 +227,22 @@ def expect(value: object, kind: type[T]) -> T:
     if not isinstance(value, kind):
         raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+def cache_marks(request: ChatRequest) -> list[CacheMark]:
+    """The request's prompt-cache marks in the order Anthropic reads the prompt: tools, then the
+    messages (system first), each message's parts before its tool calls, a tool result's inner
+    marks before its own."""
+    marks = [t.cache for t in request.tools or () if t.cache is not None]
+    for m in request.messages:  # one plain loop: this runs on every Anthropic-bound request
+        if type(m.content) is list:
+            for p in m.content:
+                if p.cache is not None:
+                    marks.append(p.cache)
+        if m.tool_calls:
+            for c in m.tool_calls:
+                if c.cache is not None:
+                    marks.append(c.cache)
+        if m.cache is not None:
+            marks.append(m.cache)
+    return marks

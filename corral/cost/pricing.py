@@ -14,10 +14,11 @@ Token accounting (the same for every vendor because the provider adapters normal
   Gemini's thoughts are added to output by the adapter, Anthropic bills thinking as output.
   So reasoning is billed at the output price unless the price has a separate `reasoning`
   rate, in which case those tokens move from the output line to the reasoning line.
-* Anthropic cache *writes* cost 1.25x (5 min) or 2x (1 h) the input price, but the
-  canonical `Usage` has only `cached_tokens` (reads): writes are folded into input and
-  billed at the plain input price, under-counting them. A record that carries
-  `cache_write_tokens` / `cache_write_1h_tokens` is priced exactly (docs/cost.md).
+* Anthropic cache *writes* cost 1.25x (5 min) or 2x (1 h) the input price: `cache_write_tokens`
+  and `cache_write_1h_tokens` (inside input, apart from each other; `Usage` has them from
+  Anthropic's `cache_creation`) are priced at the `cache_write` / `cache_write_1h` rates. A
+  request record keeps them in its extras (no columns of their own), read from there when the
+  record or row has no such field (docs/cost.md).
 
 Which failures are billed: a request is billed when the upstream produced output. An
 error after tokens were generated (a stream that broke midway) is billed for the tokens
@@ -61,6 +62,15 @@ def _view(record: Any) -> dict[str, Any]:
 def _count(view: Mapping[str, Any], name: str) -> int:
     value = view.get(name)
     return max(0, int(value)) if value else 0
+
+
+def _writes(view: Mapping[str, Any], name: str) -> int:
+    """Cache writes: a field of the record (or row), else the record's extras (where the request
+    record keeps them)."""
+    if view.get(name) is not None:
+        return _count(view, name)
+    extras = view.get("extras")
+    return _count(extras, name) if isinstance(extras, Mapping) else 0
 
 
 def record_day(record: Any) -> date:
@@ -214,8 +224,8 @@ class Pricer:
             output_tokens=_count(view, "output_tokens"),
             cached_tokens=_count(view, "cached_tokens"),
             reasoning_tokens=_count(view, "reasoning_tokens"),
-            cache_write_tokens=_count(view, "cache_write_tokens"),
-            cache_write_1h_tokens=_count(view, "cache_write_1h_tokens"),
+            cache_write_tokens=_writes(view, "cache_write_tokens"),
+            cache_write_1h_tokens=_writes(view, "cache_write_1h_tokens"),
         )
         extras = view.get("extras")
         units = Units.from_record(extras.get("units")) if isinstance(extras, Mapping) else None

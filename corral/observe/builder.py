@@ -48,6 +48,10 @@ def _notes(ctx: RequestContext) -> dict[str, Any]:
                            "translated": routing.translated_params or []}
     if ctx.units is not None:  # a pass-through call billed per image, character or audio second
         notes["units"] = ctx.units
+    usage = ctx.usage
+    if usage is not None and usage.cache_writes:  # prompt-cache writes, priced apart (corral.cost.pricing)
+        notes.update({k: v for k, v in (("cache_write_tokens", usage.cache_write_tokens),
+                                        ("cache_write_1h_tokens", usage.cache_write_1h_tokens)) if v})
     if ctx.tags:  # cost-attribution tags; a value the privacy policy found is kept redacted
         scrub = ctx.privacy.scrub if ctx.privacy is not None else None
         notes["tags"] = {k: scrub(v) if scrub else v for k, v in ctx.tags.items()}

@@ -176,11 +176,11 @@ def _map_message(m: Message, fn: TextFn) -> Message:
     if isinstance(content, str):
         content = fn(content)
     elif isinstance(content, list):
-        content = [TextPart(fn(p.text)) if isinstance(p, TextPart) else p for p in content]
+        content = [TextPart(fn(p.text), cache=p.cache) if isinstance(p, TextPart) else p for p in content]
     name = fn(m.name) if m.name else m.name
     calls = m.tool_calls
     if calls:
-        calls = [ToolCall(c.id, c.name, _map_arguments(c.arguments, fn)) for c in calls]
+        calls = [ToolCall(c.id, c.name, _map_arguments(c.arguments, fn), cache=c.cache) for c in calls]
     reasoning = m.reasoning
     if reasoning:  # a client could put anything in a thinking block: it is read like any text
         reasoning = [{**b, "thinking": fn(b["thinking"])} if isinstance(b.get("thinking"), str)

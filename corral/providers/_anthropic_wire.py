@@ -26,6 +26,7 @@ from corral.core.types import (
     ToolCall,
     Usage,
 )
+from corral.providers._anthropic_cache import check_cache_marks, marked
 from corral.providers._translate import tool_arguments_object, unsupported_image_url
 
 STOP_REASONS: dict[str, FinishReason] = {
@@ -98,6 +99,7 @@ def check_request(
             "0 to 1; lower it.",
             param="temperature",
         )
+    check_cache_marks(request)
 
 
 def request_body(
@@ -139,9 +141,10 @@ def request_body(
     return body
 
 
-def messages_wire(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
-    """Split out the system prompt and merge same-role turns, as Anthropic requires."""
-    system: list[str] = []
+def messages_wire(messages: list[Message]) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split out the system prompt and merge same-role turns, as Anthropic requires. The system
+    prompt is one string, or its text blocks when one carries a prompt-cache mark."""
+    system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for m in messages:
         if m.role in ("system", "developer"):
@@ -150,8 +153,7 @@ def messages_wire(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
                     "Anthropic system prompts are text only; move images to a user message.",
                     param="messages",
                 )
-            if m.text():
-                system.append(m.text())
+            system += _system_blocks(m)
             continue
         role = "assistant" if m.role == "assistant" else "user"
         blocks = _blocks(m)
@@ -161,7 +163,19 @@ def messages_wire(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
             out[-1]["content"].extend(blocks)
         else:
             out.append({"role": role, "content": blocks})
-    return "\n\n".join(system), out
+    if any("cache_control" in b for b in system):
+        return system, out
+    return "\n\n".join(b["text"] for b in system), out
+
+
+def _system_blocks(m: Message) -> list[dict[str, Any]]:
+    """A system message's text blocks: one per part when a part is marked (whitespace-only parts,
+    such as the blank line joining a client's blocks, are left out: Anthropic refuses them)."""
+    if isinstance(m.content, list) and any(p.cache is not None for p in m.content):
+        return [marked({"type": "text", "text": p.text}, p.cache)
+                for p in m.content if isinstance(p, TextPart) and p.text.strip()]
+    text = m.text()
+    return [{"type": "text", "text": text}] if text else []
 
 
 def _blocks(m: Message) -> list[dict[str, Any]]:
@@ -173,7 +187,7 @@ def _blocks(m: Message) -> list[dict[str, Any]]:
             block["content"] = m.content
         elif isinstance(m.content, list) and m.content:
             block["content"] = _parts_wire(m.content)
-        return [block]
+        return [marked(block, m.cache)]
     blocks: list[dict[str, Any]] = [dict(b) for b in m.reasoning or ()]  # thinking comes first
     if isinstance(m.content, str):
         if m.content:
@@ -181,12 +195,12 @@ def _blocks(m: Message) -> list[dict[str, Any]]:
     elif m.content:
         blocks.extend(_parts_wire(m.content))
     for call in m.tool_calls or []:
-        blocks.append({
+        blocks.append(marked({
             "type": "tool_use",
             "id": safe_id(call.id),
             "name": call.name,
             "input": tool_arguments_object(call, "Anthropic"),
-        })
+        }, call.cache))
     return blocks
 
 
@@ -195,9 +209,9 @@ def _parts_wire(parts: list[ContentPart]) -> list[dict[str, Any]]:
     for p in parts:
         if isinstance(p, TextPart):
             if p.text:
-                out.append({"type": "text", "text": p.text})
+                out.append(marked({"type": "text", "text": p.text}, p.cache))
         else:
-            out.append(image_block(p.url))
+            out.append(marked(image_block(p.url), p.cache))
     return out
 
 
@@ -231,7 +245,7 @@ def _tool_wire(tool: Tool, *, strict: bool) -> dict[str, Any]:
         out["description"] = tool.description
     if strict and tool.strict:
         out["strict"] = True
-    return out
+    return marked(out, tool.cache)
 
 
 def tool_choice_wire(
@@ -262,16 +276,25 @@ def tool_choice_wire(
 
 
 def parse_usage(raw: dict[str, Any] | None) -> Usage:
-    """Anthropic counts cached input apart from input_tokens; Corral's input includes it."""
+    """Anthropic counts cache reads and writes apart from input_tokens; Corral's input includes
+    both. Writes are split by TTL (`cache_creation`) when Anthropic says; else all are 5-minute
+    writes, the default TTL."""
     raw = raw or {}
     cache_read = raw.get("cache_read_input_tokens") or 0
+    split = raw.get("cache_creation")
+    split = split if isinstance(split, dict) else {}
+    one_hour = split.get("ephemeral_1h_input_tokens") or 0
+    writes = raw.get("cache_creation_input_tokens") or (
+        (split.get("ephemeral_5m_input_tokens") or 0) + one_hour)
+    one_hour = min(one_hour, writes)
     details = raw.get("output_tokens_details") or {}
     return Usage(
-        input_tokens=(raw.get("input_tokens") or 0) + cache_read
-        + (raw.get("cache_creation_input_tokens") or 0),
+        input_tokens=(raw.get("input_tokens") or 0) + cache_read + writes,
         output_tokens=raw.get("output_tokens") or 0,
         cached_tokens=cache_read,
         reasoning_tokens=details.get("thinking_tokens") or 0,
+        cache_write_tokens=writes - one_hour,
+        cache_write_1h_tokens=one_hour,
     )
 
 

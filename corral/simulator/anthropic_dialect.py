@@ -5,6 +5,11 @@ ping, content_block_delta (text_delta or input_json_delta), content_block_stop,
 message_delta (stop_reason + cumulative usage), message_stop; mid-stream
 failures are ``event: error`` frames. Errors use
 ``{"type": "error", "error": {"type", "message"}, "request_id"}``.
+
+Prompt caching is simulated by a fixed rule, not a cache: every request that carries
+``cache_control`` marks writes the prompt up to its last mark (``cache_creation_input_tokens``,
+split by TTL under ``cache_creation``), as a cold cache would; reads come only from
+``x-sim-cached-tokens``. More than 4 marks is Anthropic's 400.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import orjson
 from aiohttp import web
 
 from .engine import BadRequest, Call, Dialect, ErrorContext, StreamScript, make_handler, new_id, sse
-from .generate import Generation, ToolSpec, estimate_tokens
+from .generate import Generation, ToolSpec, count_chars, estimate_tokens
 
 DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":'
 STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
+MAX_CACHE_BREAKPOINTS = 4
 _STATUS = {
     "auth": (401, "authentication_error"),
     "bad_request": (400, "invalid_request_error"),
@@ -128,6 +134,54 @@ def _check_thinking(messages: list[Any]) -> None:
                 raise BadRequest("messages: Invalid `signature` in `thinking` block")
 
 
+def _blocks(body: dict[str, Any]) -> list[Any]:
+    """The prompt's blocks in the order Anthropic caches them: tools, system, then messages (a
+    tool result's inner blocks before the result itself)."""
+    out: list[Any] = list(body.get("tools") or [])
+    system = body.get("system")
+    out += system if isinstance(system, list) else [system or ""]
+    for msg in body.get("messages") or []:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        for block in content if isinstance(content, list) else [content or ""]:
+            if isinstance(block, dict) and block.get("type") == "tool_result" and isinstance(
+                    block.get("content"), list):
+                out += block["content"]
+            out.append(block)
+    return out
+
+
+def cache_breakpoints(body: dict[str, Any]) -> list[tuple[int, str]]:
+    """(prompt tokens up to and including the block, ttl) for each block carrying cache_control,
+    in order; the tokens count as the simulator counts a prompt (chars / 4)."""
+    marks: list[tuple[int, str]] = []
+    chars = 0
+    for block in _blocks(body):
+        if not isinstance(block, dict):
+            chars += count_chars(block)
+            continue
+        control = block.get("cache_control")
+        nested = block.get("type") == "tool_result" and isinstance(block.get("content"), list)
+        chars += count_chars({k: v for k, v in block.items()  # inner blocks are counted already
+                              if k != "cache_control" and not (nested and k == "content")})
+        if isinstance(control, dict):
+            marks.append((-(-chars // 4), str(control.get("ttl") or "5m")))
+    if len(marks) > MAX_CACHE_BREAKPOINTS:
+        raise BadRequest(f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. "
+                         f"Found {len(marks)}.")
+    return marks
+
+
+def cache_writes(body: dict[str, Any]) -> tuple[int, int]:
+    """Simulated (5-minute, 1-hour) cache writes: the prefix up to the last mark, its part up to
+    the last 1-hour mark written at that TTL (a cold cache: every marked request writes)."""
+    marks = cache_breakpoints(body)
+    if not marks:
+        return 0, 0
+    total = marks[-1][0]
+    one_hour = max((tokens for tokens, ttl in marks if ttl == "1h"), default=0)
+    return total - one_hour, one_hour
+
+
 def parse_messages(request: web.Request, body: dict[str, Any]) -> Call:
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -148,6 +202,10 @@ def parse_messages(request: web.Request, body: dict[str, Any]) -> Call:
     tools, forced = _tools(body)
     _check_thinking(messages)
     thinking = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") == "enabled"
+    extra: dict[str, Any] = {"thinking": f"The user asks: {prompt_text[:40]}"} if thinking else {}
+    writes = cache_writes(body)
+    if any(writes):
+        extra["cache_writes"] = writes
     return Call(
         endpoint="chat",
         model=model,
@@ -161,18 +219,26 @@ def parse_messages(request: web.Request, body: dict[str, Any]) -> Call:
         tools=tools,
         json_schema=_output_schema(body),
         headers={"request-id": new_id("req_")},
-        extra={"thinking": f"The user asks: {prompt_text[:40]}"} if thinking else {},
+        extra=extra,
     )
 
 
-def usage(gen: Generation) -> dict[str, Any]:
-    """input_tokens excludes cache reads; output_tokens includes thinking."""
-    return {
-        "input_tokens": gen.prompt_tokens - gen.cached_tokens,
-        "cache_creation_input_tokens": 0,
+def usage(gen: Generation, call: Call | None = None) -> dict[str, Any]:
+    """input_tokens excludes cache reads and writes; output_tokens includes thinking. Writes
+    (`cache_writes`, when the request has marks) fit in what the reads leave of the prompt."""
+    five, hour = call.extra.get("cache_writes", (0, 0)) if call is not None else (0, 0)
+    room = gen.prompt_tokens - gen.cached_tokens
+    hour = min(hour, room)
+    five = min(five, room - hour)
+    out: dict[str, Any] = {
+        "input_tokens": room - five - hour,
+        "cache_creation_input_tokens": five + hour,
         "cache_read_input_tokens": gen.cached_tokens,
         "output_tokens": gen.completion_tokens + gen.reasoning_tokens,
     }
+    if five or hour:
+        out["cache_creation"] = {"ephemeral_5m_input_tokens": five, "ephemeral_1h_input_tokens": hour}
+    return out
 
 
 def _block(gen: Generation, tool_id: str) -> dict[str, Any]:
@@ -196,7 +262,7 @@ def render_message(call: Call, gen: Generation | None) -> dict[str, Any]:
         "content": [*_thinking_blocks(call), _block(gen, new_id("toolu_"))],
         "stop_reason": STOP_REASON[gen.finish],
         "stop_sequence": None,
-        "usage": {**usage(gen), "service_tier": "standard"},
+        "usage": {**usage(gen, call), "service_tier": "standard"},
     }
 
 
@@ -205,7 +271,7 @@ def _delta_event(delta: dict[str, Any]) -> bytes:
 
 
 def message_script(call: Call, gen: Generation) -> StreamScript:
-    start_usage = {**usage(gen), "output_tokens": 1, "service_tier": "standard"}
+    start_usage = {**usage(gen, call), "output_tokens": 1, "service_tier": "standard"}
     message: dict[str, Any] = {
         "id": new_id("msg_"),
         "type": "message",
@@ -246,7 +312,7 @@ def message_script(call: Call, gen: Generation) -> StreamScript:
     delta = {
         "type": "message_delta",
         "delta": {"stop_reason": STOP_REASON[gen.finish], "stop_sequence": None},
-        "usage": usage(gen),
+        "usage": usage(gen, call),
     }
     epilogue = (
         sse({"type": "content_block_stop", "index": index}, "content_block_stop")

@@ -66,9 +66,9 @@ async def test_get_returns_the_full_record(migrated_db: Database, tmp_path: Path
     assert row is not None
     assert row["prompt"] == [
         {"role": "system", "content": "Be brief.", "name": None, "tool_calls": None, "tool_call_id": None,
-         "reasoning": None},
+         "reasoning": None, "cache": None},
         {"role": "user", "content": "Hello 42, I am alice@example.com", "name": None, "tool_calls": None,
-         "tool_call_id": None, "reasoning": None},
+         "tool_call_id": None, "reasoning": None, "cache": None},
     ]
     assert row["response"] == "Hi 42"
     assert (row["latency_ms"], row["ttft_upstream_ms"], row["input_tokens"]) == (42.0, 21.0, 42)
