@@ -18,7 +18,10 @@ from typing import Protocol
 
 import orjson
 
-from corral.observe.spool import _held, replace_file
+from corral.observe.journal import SUFFIX as JOURNAL_SUFFIX
+from corral.observe.journal import erase_file as erase_journal
+from corral.observe.spool import _held
+from corral.store.files import replace_file
 
 
 @dataclass(slots=True)
@@ -67,9 +70,13 @@ def erase_spool(directory: Path, column: str, value: str) -> SpoolResult:
     if not directory.is_dir():
         return result
     live = {p.name[6:] for p in directory.glob(".lock-*") if _held(p)}
-    for path in sorted([*directory.glob("*.jsonl"), *directory.glob("*.wal")]):  # segments, journals
+    for path in sorted([*directory.glob("*.jsonl"), *directory.glob(f"*{JOURNAL_SUFFIX}")]):
         if path.stem.partition("-")[2] in live:
             result.held.append(path.name)
+            continue
+        if path.suffix == JOURNAL_SUFFIX:  # a dead process's journal, not adopted yet
+            if dropped := erase_journal(path, column, value):
+                result.removed, result.files = result.removed + dropped, result.files + 1
             continue
         try:
             data = path.read_bytes()
@@ -92,7 +99,7 @@ async def erase_spools(directory: Path, column: str, value: str, live: LiveSpool
     result = erase_spool(directory, column, value)
     if live is not None:
         removed, files = await live.erase_spool(column, value)
-        mine = (f"-{live.spool_token}.jsonl", f"-{live.spool_token}.wal")
+        mine = (f"-{live.spool_token}.jsonl", f"-{live.spool_token}{JOURNAL_SUFFIX}")
         result.held = [name for name in result.held if not name.endswith(mine)]
         result.removed, result.files = result.removed + removed, result.files + files
     return result

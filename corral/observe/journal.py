@@ -7,11 +7,14 @@ their clients had their answers. So each record is also appended to a journal fi
 queued, and forgotten once it is stored (in the database, or in the spool, which is fsync'd).
 
 One ``write`` per record and no fsync: what a killed process wrote is in the kernel's page cache
-and reaches the file; only a crash of the machine itself can lose the last records. Segments use
-the spool's line format and token, ``<ns>-<token>.wal``, so the next process whose spool opens the
-same directory adopts the journal of a process that is gone and replays it like spooled records
-(a record already stored is skipped by its request_id). A segment is deleted, or emptied in
-place when it is the one being written, as soon as everything in it is stored.
+and reaches the file; only a crash of the machine itself can lose the last records. A segment,
+``<ns>-<token>.wal`` (the spool's token), starts with a header naming the columns, then holds one
+JSON array a row: about 4 us cheaper a record than the spool's objects keyed by column name,
+and still readable by a later version whose columns differ. The next process whose spool opens
+the same directory adopts the journal of a process that is gone, converts it to a spool
+segment and replays it (a record already stored is skipped by its request_id). A segment is
+deleted, or emptied in place when it is the one being written, as soon as everything in it is
+stored.
 """
 
 from __future__ import annotations
@@ -26,15 +29,49 @@ from pathlib import Path
 import orjson
 
 from corral.observe.queries import COLUMNS, Row
-from corral.observe.spool import replace_file
+from corral.store.files import replace_file
 
 log = logging.getLogger("corral.observe")
 SUFFIX = ".wal"
+HEADER = orjson.dumps({"corral_journal": 1, "columns": COLUMNS}) + b"\n"
 
 
 def journal_line(row: Row) -> bytes:
-    """A row as the spool stores it: one JSON object keyed by column name."""
-    return orjson.dumps(dict(zip(COLUMNS, row, strict=True))) + b"\n"
+    """A row as a JSON array in ``COLUMNS`` order (the segment's header names them)."""
+    return orjson.dumps(row) + b"\n"
+
+
+def decode_lines(data: bytes) -> list[dict[str, object]]:
+    """The records of a journal segment as the spool keeps them (objects keyed by column name).
+    Arrays are named by the latest header; objects (a segment rewritten by an erasure) pass as
+    they are; a line that does not parse (cut short by the kill) is dropped."""
+    columns: list[str] = list(COLUMNS)
+    out: list[dict[str, object]] = []
+    for line in data.split(b"\n"):
+        try:
+            item = orjson.loads(line) if line else None
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(item, list) and len(item) == len(columns):
+            out.append(dict(zip(columns, item, strict=True)))
+        elif isinstance(item, dict) and "corral_journal" in item:
+            columns = list(item.get("columns") or columns)
+        elif isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+def erase_file(path: Path, column: str, value: str) -> int:
+    """Rewrite a journal segment without the records whose ``column`` is ``value`` (as objects,
+    which :func:`decode_lines` reads too); the number removed."""
+    try:
+        records = decode_lines(path.read_bytes())
+    except FileNotFoundError:
+        return 0
+    kept = [r for r in records if r.get(column) != value]
+    if len(kept) != len(records):
+        replace_file(path, b"".join(orjson.dumps(r) + b"\n" for r in kept))
+    return len(records) - len(kept)
 
 
 class Journal:
@@ -95,6 +132,7 @@ class Journal:
             if self._fd is not None and self._size and self._last <= handled:
                 try:
                     os.ftruncate(self._fd, 0)  # O_APPEND: the next write starts the file again
+                    os.write(self._fd, HEADER)
                     self._size = 0
                 except OSError:
                     self._close_fd()
@@ -108,15 +146,8 @@ class Journal:
                 self._rotated.append((self._path, self._last))  # type: ignore[arg-type]
                 self._close_fd()
             for path, _ in self._rotated:
-                try:
-                    data = path.read_bytes()
-                except FileNotFoundError:
-                    continue
-                lines = [line for line in data.split(b"\n") if line]
-                kept = [line for line in lines if _value(line, column) != value]
-                if len(kept) != len(lines):
-                    replace_file(path, b"".join(line + b"\n" for line in kept))
-                    removed, files = removed + len(lines) - len(kept), files + 1
+                n = erase_file(path, column, value)
+                removed, files = removed + n, files + bool(n)
         return removed, files
 
     def close(self, *, stored: bool) -> None:
@@ -140,17 +171,10 @@ class Journal:
         self._stamp = max(time.time_ns(), self._stamp + 1)
         self._path = self.directory / f"{self._stamp:020d}-{self.token}{SUFFIX}"
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.write(self._fd, HEADER)
         self._size = 0
 
     def _close_fd(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
         self._fd, self._size = None, 0
-
-
-def _value(line: bytes, column: str) -> object:
-    try:
-        item = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None  # a torn last line: kept (replay drops it anyway)
-    return item.get(column) if isinstance(item, dict) else None

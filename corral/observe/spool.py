@@ -19,8 +19,10 @@ from pathlib import Path
 
 import orjson
 
+from corral.observe.journal import SUFFIX as JOURNAL_SUFFIX
+from corral.observe.journal import decode_lines
 from corral.observe.queries import COLUMNS, Row, row_finished
-from corral.store.files import private_dir, private_opener
+from corral.store.files import private_dir, private_opener, replace_file
 
 
 def _held(path: Path) -> bool:
@@ -71,7 +73,8 @@ class Spool:
             tmp.rename(self.directory / f".lock-{self._token}")  # visible only once locked
             locks = list(self.directory.glob(".lock-*"))
             live = {p.name[6:] for p in locks if _held(p)}
-            for path in sorted([*self.directory.glob("*.jsonl"), *self.directory.glob("*.wal")]):
+            journals = self.directory.glob(f"*{JOURNAL_SUFFIX}")
+            for path in sorted([*self.directory.glob("*.jsonl"), *journals]):
                 stamp, _, token = path.stem.partition("-")
                 if token in live and token != self._token:
                     continue
@@ -80,9 +83,14 @@ class Spool:
                     stamp = f"{int(stamp) + 1:020d}"
                     mine = path.with_name(f"{stamp}-{self._token}.jsonl")
                 try:
-                    path.rename(mine)  # claim it: another starting process may be first
-                    data = mine.read_bytes()
+                    if path.suffix == JOURNAL_SUFFIX:
+                        data = self._adopt_journal(path, mine)
+                    else:
+                        path.rename(mine)  # claim it: another starting process may be first
+                        data = mine.read_bytes()
                 except FileNotFoundError:
+                    continue
+                if not data:
                     continue
                 self._segments.append(mine)
                 self._sizes[mine] = len(data)
@@ -91,6 +99,17 @@ class Spool:
                 if path.name[6:] not in live:
                     path.unlink(missing_ok=True)
             self.oldest = self._head_time()
+
+    def _adopt_journal(self, path: Path, segment: Path) -> bytes:
+        """Claim a dead process's journal (renamed to our token: should we die converting it,
+        the next process adopts it again), write its records as ``segment``, drop it."""
+        claimed = path.with_name(f"{path.stem.partition('-')[0]}-{self._token}{JOURNAL_SUFFIX}")
+        path.rename(claimed)
+        data = b"".join(orjson.dumps(r) + b"\n" for r in decode_lines(claimed.read_bytes()))
+        if data:
+            replace_file(segment, data)
+        claimed.unlink()
+        return data
 
     def append(self, rows: Sequence[Row]) -> int:
         """Write and fsync ``rows``; 0 when the size cap would be passed (nothing written)."""
@@ -204,16 +223,3 @@ class Spool:
         if self._loaded is not None and self._pos < len(self._loaded):
             return row_finished(self._loaded[self._pos])
         return int(self._segments[0].name[:20]) / 1e9 if self._segments else None  # its first write
-
-
-def replace_file(path: Path, data: bytes) -> None:
-    """Write ``data`` over ``path`` atomically (a private temporary file, fsync'd, renamed)."""
-    tmp = path.with_name(f".erase-{secrets.token_hex(6)}.tmp")  # neither *.jsonl nor .lock-*
-    try:
-        with open(tmp, "wb", opener=private_opener) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

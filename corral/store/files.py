@@ -10,6 +10,7 @@ directory of a configured ``sqlite:///`` path) keeps the mode its owner gave it.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 PRIVATE_DIR = 0o700
@@ -49,3 +50,16 @@ def private_opener(path: str, flags: int) -> int:
     if os.fstat(fd).st_size == 0:
         os.fchmod(fd, PRIVATE_FILE)
     return fd
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` over ``path`` atomically (a private temporary file, fsync'd, renamed)."""
+    tmp = path.with_name(f".rewrite-{secrets.token_hex(6)}.tmp")  # not a spool segment, journal or lock
+    try:
+        with open(tmp, "wb", opener=private_opener) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -10,7 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import orjson
+
 from corral.governance.erasure_spool import erase_spools
+from corral.observe.journal import HEADER, decode_lines
 from corral.observe.sink import RecordSink
 from corral.store.db import Database
 from tests.observe.test_sink_support import FlakyDB, count_rows, make_record, wait_for
@@ -79,7 +82,7 @@ async def test_stored_records_leave_the_journal(migrated_db: Database, tmp_path:
     assert len(list(spool.glob("*.wal"))) > 3
     assert await sink.flush(5)
     held = [p.stat().st_size for p in spool.glob("*.wal")]
-    assert held in ([], [0])  # rotated segments deleted, the open one emptied in place
+    assert held in ([], [len(HEADER)])  # rotated segments deleted, the open one emptied in place
     for i in range(60, 70):
         sink.submit(make_record(i))
     await sink.aclose()
@@ -98,7 +101,8 @@ async def test_records_spooled_in_an_outage_are_not_replayed_twice_from_the_jour
     for i in range(30):
         sink.submit(make_record(i))
     await wait_for(lambda: sink.counters["spooled"] == 30)
-    assert [p.stat().st_size for p in spool.glob("*.wal")] == [0]  # fsync'd in the spool: forgotten
+    # fsync'd in the spool: forgotten (the open segment keeps only its header)
+    assert [p.stat().st_size for p in spool.glob("*.wal")] == [len(HEADER)]
     flaky.down = False
     await wait_for(lambda: sink.counters["replayed"] == 30)
     await sink.aclose()
@@ -139,3 +143,13 @@ async def test_the_journal_of_a_dead_process_is_erased_in_place(
     await wait_for(lambda: heir.counters["replayed"] == 20)
     await heir.aclose()
     assert await count_rows(migrated_db) == (20, 20)
+
+
+def test_a_segment_is_read_by_its_own_header_and_a_torn_line_is_dropped() -> None:
+    """Rows are arrays named by the segment's header: a version whose columns differ (another
+    order, a column fewer) still reads them; the line the kill cut short is dropped."""
+    columns = ["status", "request_id"]
+    data = (orjson.dumps({"corral_journal": 1, "columns": columns}) + b"\n" + orjson.dumps(["ok", "req_1"])
+            + b"\n" + orjson.dumps({"request_id": "req_2", "status": "error"}) + b"\n" + b'["ok", "req_')
+    assert decode_lines(data) == [{"status": "ok", "request_id": "req_1"},
+                                  {"request_id": "req_2", "status": "error"}]

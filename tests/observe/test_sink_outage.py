@@ -46,4 +46,5 @@ async def test_outage_through_a_paused_proxy_loses_nothing(mode: str) -> None:
 async def test_throughput_bench_runs() -> None:
     result = await load_bench().throughput(2000, 0.3, 177.0)
     assert result["rows_stored"] == result["records"] > 0
-    assert result["sink"]["dropped"] == 0 and result["cpu_us_per_record"]["submit"] < 20
+    # submit encodes the row and appends it to the journal (corral.observe.journal): ~11 us here
+    assert result["sink"]["dropped"] == 0 and result["cpu_us_per_record"]["submit"] < 40
