@@ -42,6 +42,7 @@ from corral.limits.settings import LimitSettings
 from corral.observe.settings import AlertSettings, ObservabilitySettings
 from corral.privacy.settings import PrivacyRule, PrivacySettings
 from corral.responses.settings import ResponseSettings
+from corral.webhooks.settings import WebhookSettings
 
 DEFAULT_KEY_ENV = {
     "openai": "OPENAI_API_KEY",
@@ -205,6 +206,7 @@ class Settings(_Strict):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)  # rate limits and budgets
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)  # docs/retention.md
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)  # docs/webhooks.md
     # Who sees stored files, batches, responses and vector stores: the team (default) or the key.
     ownership: Ownership = "team"
     source: str = "(defaults)"

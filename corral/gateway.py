@@ -62,6 +62,8 @@ from corral.routing.table import RouteTable
 from corral.store import KV, Database, default_database_url, migrate
 from corral.store.coordinated import gateway_kv
 from corral.store.leader import Leadership
+from corral.webhooks.emit import WebhookEmitter
+from corral.webhooks.wiring import check_secrets, start_webhooks
 
 log = logging.getLogger("corral")
 CACHE_COUNTERS = {"hits", "misses", "stores", "evictions", "errors", "corrupt", "skipped_uncacheable",
@@ -92,6 +94,7 @@ class Gateway:
     limits: LimitsStage | None = None  # None: no rate limit or budget configured
     prompts: PromptResolver | None = None  # the registry's cache (corral.prompts.resolve)
     leader: Leadership | None = None  # whether this process runs the once-per-system loops
+    webhooks: WebhookEmitter | None = None  # events of finished background responses and batches
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
@@ -100,6 +103,7 @@ class Gateway:
         (batches, background responses); `corral serve --no-worker` leaves it to `corral worker`."""
         plugins = stage_plugins()
         order = plugin_order(plugins)  # a plugin placed against the declared order fails here, first
+        check_secrets(settings.webhooks, settings.source)  # every webhook secret set and well formed
         url = settings.database_url or default_database_url(settings.home)
         db = await Database.connect(url)
         try:
@@ -173,6 +177,8 @@ class Gateway:
         gw.batches = BatchRunner(BatchStore(db), jobs, FileStore(db, settings.files), line_server(gw),
                                  routes.public_name, settings.batches)
         gw.batches.native = _native_batches(gw.batches, routes)
+        gw.webhooks = start_webhooks(gw)  # webhook_delivery; before the handlers that emit events
+        gw.batches.notify = gw.webhooks.emit
         gw.maintenance = Maintenance(db, jobs, settings.files, settings.responses,
                                      leads=lambda: leader.leading)
         handlers = {**gw.batches.handlers(), **gw.maintenance.handlers(), **incident_handlers(gw)}

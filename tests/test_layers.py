@@ -19,7 +19,7 @@ import corral
 
 ROOT = Path(corral.__file__).parent
 STAGES = frozenset({"privacy", "cache", "context", "routing", "governance", "observe", "cost", "jobs",
-                    "batches", "incidents"})
+                    "batches", "incidents", "webhooks"})
 # The composition root and the edges.
 TOP = frozenset({"api", "gateway", "lifecycle", "maintenance", "worker", "cli", "banner"})
 # Plain value types a settings module may name (they import nothing but `core`).

@@ -133,7 +133,9 @@ async def cancel_response(request: Request) -> Response:
     if not stored.body.get("background"):
         raise InvalidRequest("Only responses created with 'background': true can be cancelled.",
                              param="response_id")
-    return json_response(await background.cancel(store, _jobs(gateway), stored))
+    webhooks = getattr(gateway, "webhooks", None)  # corral.webhooks: response.cancelled
+    return json_response(await background.cancel(store, _jobs(gateway), stored,
+                                                 webhooks.emit if webhooks is not None else None))
 
 
 async def list_input_items(request: Request) -> Response:

@@ -15,6 +15,10 @@
 Lines of routes with `batch: native` are planned into chunks instead (`corral.batches.native`):
 their jobs forward the lines to the provider's batch API, and each line's `batch_item` is
 queued once the provider answered, carrying the answer for the lifecycle to read.
+
+A batch that reaches a final state queues its webhook event (`batch.<status>`, corral.webhooks)
+through `notify`, right after the write; a check that finds the batch already final queues it
+again (deduplicated), so a process killed between the two loses no event.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +70,8 @@ class BatchRunner:
     route_of: RouteNamer
     settings: BatchSettings = field(default_factory=BatchSettings)
     native: NativeBatches | None = None  # routes with `batch: native` (corral.batches.native)
+    # (event type, batch id, team) when a batch ends: corral.webhooks' WebhookEmitter.emit
+    notify: Callable[[str, str, str], Awaitable[Any]] | None = None
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False)
     _paused: dict[str, float] = field(default_factory=dict, init=False)  # route -> monotonic time
 
@@ -164,7 +170,12 @@ class BatchRunner:
         return item_job(batch, line.number, line.custom_id, line.body, self.settings)
 
     async def _fail(self, batch: Batch, errors: list[dict[str, Any]]) -> None:
-        await self.store.move(batch.id, ["validating", "cancelling"], "failed", errors=errors)
+        if await self.store.move(batch.id, ["validating", "cancelling"], "failed", errors=errors):
+            await self._announce(batch.id, "failed", batch.submitter.team)
+
+    async def _announce(self, batch_id: str, status: str, team: str) -> None:
+        if self.notify is not None:
+            await self.notify(f"batch.{status}", batch_id, team)
 
     # -- items ------------------------------------------------------------------------------
 
@@ -219,6 +230,8 @@ class BatchRunner:
     async def check(self, job: Job, control: JobControl) -> JSONValue:
         batch = await self.store.load(job.payload["batch_id"])
         if batch is None or batch.final:
+            if batch is not None:  # its event again, in case the run that closed it died first
+                await self._announce(batch.id, batch.status, batch.submitter.team)
             return {"done": True}
         round_ = int(job.payload.get("round", 0))
         if batch.status == "validating":
@@ -249,6 +262,7 @@ class BatchRunner:
                               usage=usage, counts=kept)
         await remove_strays(self.queue.db, batch.id)  # a killed earlier run's files, or a loser's
         log.info("batch %s %s: %s", batch.id, final, counts)
+        await self._announce(batch.id, final, batch.submitter.team)
         return {"status": final}
 
     async def _check_later(self, batch: Batch, round_: int) -> None:

@@ -24,7 +24,6 @@ import random
 import time
 from typing import Any
 
-import aiohttp
 import orjson
 
 from corral.incidents.model import Incident, rank
@@ -36,6 +35,7 @@ from corral.jobs.queue import JobQueue
 from corral.jobs.types import Job, JSONValue, NewJob
 from corral.store.db import Database
 from corral.store.schema import utcnow
+from corral.webhooks import send
 
 log = logging.getLogger("corral.incidents")
 
@@ -63,11 +63,8 @@ async def escalate(db: Database, jobs: JobQueue, incident: Incident, settings: E
 
 
 def backoff_s(attempt: int, settings: EscalationSettings, rng: random.Random | None = None) -> float:
-    """Wait after the ``attempt``-th failure: doubling from ``backoff_base_s`` up to ``backoff_max_s``,
-    half of it fixed and half drawn ("equal jitter"), so a recovering receiver is not hit at once
-    by every queued incident."""
-    step = min(settings.backoff_max_s, settings.backoff_base_s * 2.0 ** min(attempt - 1, 32))
-    return step / 2 + (rng or random).uniform(0, step / 2)
+    """Wait after the ``attempt``-th failure (corral.webhooks.send: doubling, equal jitter)."""
+    return send.backoff_s(attempt, settings.backoff_base_s, settings.backoff_max_s, rng)
 
 
 def payload(incident: Incident, attempt: int, settings: EscalationSettings) -> dict[str, Any]:
@@ -95,18 +92,6 @@ def signed_headers(body: bytes, settings: EscalationSettings, delivery: str) -> 
     return headers
 
 
-async def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> str | None:
-    """None when the receiver accepted (2xx); else why not."""
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
-            async with session.post(url, data=body, headers=headers) as resp:
-                if 200 <= resp.status < 300:
-                    return None
-                return f"HTTP {resp.status}"
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return f"{type(exc).__name__}: {exc}"[:500]
-
-
 def escalation_handler(db: Database, settings: EscalationSettings) -> Handler:
     """The job handler for ``incident_escalation``: one POST per attempt."""
     store = IncidentStore(db)
@@ -120,7 +105,7 @@ def escalation_handler(db: Database, settings: EscalationSettings) -> Handler:
         body = orjson.dumps(payload(incident, attempt, settings))
         started = time.monotonic()
         headers = signed_headers(body, settings, job.id)
-        error = await _post(settings.webhook_url, body, headers, settings.timeout_s)
+        error = await send.post(settings.webhook_url, body, headers, settings.timeout_s)
         elapsed_ms = (time.monotonic() - started) * 1000
         if error is None:
             await store.escalation(incident.id, "delivered", attempt, None)

@@ -120,8 +120,11 @@ COST = Spec("corral.cost.usd", "counter", "{USD}", "Estimated spend in US dollar
 UNPRICED = Spec("corral.requests.unpriced", "counter", "{request}",
                 "Requests that used tokens but could not be priced (their cost is unknown, not zero).",
                 ("corral.route", "gen_ai.response.model", "corral.team"))
+WEBHOOK_DELIVERIES = Spec("corral.webhook.deliveries", "counter", "{delivery}",
+                          "Webhook delivery attempts (corral.webhooks), by event type and outcome.",
+                          ("event", "outcome"))
 SPECS = (DURATION, TOKENS, TTFT, TPOT, REQUESTS, ERRORS, ATTEMPT_ERRORS, FALLBACKS, DEGRADED, CACHE_HITS,
-         CACHE_MISSES, CACHE_SAVED, COST, UNPRICED)
+         CACHE_MISSES, CACHE_SAVED, COST, UNPRICED, WEBHOOK_DELIVERIES)
 
 
 def _fmt(value: float) -> str:
@@ -293,6 +296,10 @@ class Metrics:
                 family.update(key, value)
         except Exception:  # a bad record is logged, the request goes on
             log.exception("metrics: could not observe record %s", getattr(record, "request_id", "?"))
+
+    def count_webhook_delivery(self, event: str, outcome: str) -> None:
+        """One webhook delivery attempt (delivered, retried, failed, skipped)."""
+        self.families[WEBHOOK_DELIVERIES].update((event, outcome), 1)
 
     def snapshot(self) -> tuple[list[tuple[Spec, list[tuple[tuple[str, ...], list[float]]]]],
                                 list[tuple[str, str, float]]]:

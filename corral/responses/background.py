@@ -7,12 +7,17 @@ in the stored response). A worker's handler loads the response, runs it through 
 the job) and writes the result; GET polls the stored response. Cancel marks the response
 `cancelled` and cancels the job: a queued one never runs, a running one's upstream call is
 closed and recorded as abandoned.
+
+A response that reaches a final state queues its webhook event (`response.<status>`,
+corral.webhooks) through `notify`: the handler after the final write (and again when a retried
+job finds it final: the event is deduplicated), cancel after its write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from corral.core.context import Caller
@@ -31,6 +36,8 @@ log = logging.getLogger("corral.responses")
 KIND = "response"
 PRIORITY = 10  # above batch items (0): a batch never delays an interactive client's background response
 LIVE = ("queued", "in_progress")
+FINAL = ("completed", "failed", "cancelled", "incomplete")  # each has its webhook event
+Notify = Callable[[str, str, str], Awaitable[Any]]  # (event type, object id, team): WebhookEmitter.emit
 
 
 async def submit(store: ResponseStore, jobs: JobQueue, prepared: service.Prepared,
@@ -51,32 +58,50 @@ async def submit(store: ResponseStore, jobs: JobQueue, prepared: service.Prepare
     return stored.body
 
 
-async def cancel(store: ResponseStore, jobs: JobQueue, stored: StoredResponse) -> dict[str, Any]:
+async def cancel(store: ResponseStore, jobs: JobQueue, stored: StoredResponse,
+                 notify: Notify | None = None) -> dict[str, Any]:
     """Cancel a background response that is still queued or running; a finished one is
-    returned as it is."""
+    returned as it is. A cancelled one (now or by an earlier call that failed before its event
+    was queued) queues `response.cancelled`."""
     if stored.status in LIVE:
         stored.body["status"] = "cancelled"
         if await store.update(stored, only_from=LIVE):
             await jobs.request_cancel(stored.id)
-    return (await store.get(stored.id, stored.team)).body
+    final = await store.get(stored.id, stored.team)
+    if final.status == "cancelled":
+        await _announce(notify, final)
+    return final.body
+
+
+async def _announce(notify: Notify | None, stored: StoredResponse) -> None:
+    if notify is not None and stored.status in FINAL:
+        await notify(f"response.{stored.status}", stored.id, stored.team)
 
 
 def response_handler(gateway: Any) -> Handler:
     """The job handler for kind `response`; `gateway` runs the request (`handle`) and holds
     the database (`db`)."""
     store = ResponseStore(gateway.db)
+    webhooks = getattr(gateway, "webhooks", None)
+    notify: Notify | None = webhooks.emit if webhooks is not None else None
 
     async def run(job: Job, control: JobControl) -> JSONValue:
         try:
             stored = await store.get(str(job.payload["response_id"]), job.team)
         except ResponseNotFound:
             return {"status": "deleted"}  # deleted while queued: nothing to do
-        if stored.status not in LIVE:
+        if stored.status not in LIVE:  # finished (perhaps by an attempt that died before its event)
+            await _announce(notify, stored)
             return {"status": stored.status}
         stored.body["status"] = "in_progress"
         if not await store.update(stored, only_from=LIVE):
             return {"status": "cancelled"}
         body = await _run(gateway, store, stored, job)
+        if notify is not None:  # as stored: a cancel that won the race keeps `cancelled` (and its event)
+            try:
+                await _announce(notify, await store.get(stored.id, job.team))
+            except ResponseNotFound:
+                pass  # deleted meanwhile: nobody to tell
         return {"status": body["status"]}
 
     return run
