@@ -180,7 +180,7 @@ class Gateway:
         gw.webhooks = start_webhooks(gw)  # webhook_delivery; before the handlers that emit events
         gw.batches.notify = gw.webhooks.emit
         gw.maintenance = Maintenance(db, jobs, settings.files, settings.responses,
-                                     leads=lambda: leader.leading)
+                                     leads=lambda: leader.leading, notify=gw.webhooks.emit)
         handlers = {**gw.batches.handlers(), **gw.maintenance.handlers(), **incident_handlers(gw)}
         for kind, handler in handlers.items():  # incident_escalation: webhook delivery
             gw.worker.register(kind, handler)

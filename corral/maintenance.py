@@ -7,7 +7,9 @@ lead now. The queue's dedupe key (one per interval slot) still makes two offers 
 it, and survives a crash like any job.
 It removes what has expired: files (batch inputs and outputs included) and abandoned
 uploads, and stored responses past `responses.retention_s`; finished jobs are purged by the
-workers themselves (`jobs.retention_s`).
+workers themselves (`jobs.retention_s`). It also settles background responses whose job ended
+without them (corral.responses.background.settle_orphans): a client waiting for a webhook
+instead of polling learns of those within one interval.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from corral.jobs.control import Handler, JobControl
 from corral.jobs.errors import QueueFull
 from corral.jobs.queue import JobQueue
 from corral.jobs.types import Job, JSONValue, NewJob
+from corral.responses.background import Notify, settle_orphans
 from corral.responses.settings import ResponseSettings
-from corral.responses.store import purge_older_than
+from corral.responses.store import ResponseStore, purge_older_than
 from corral.store import Database
 from corral.store.schema import utcnow
 
@@ -43,14 +46,16 @@ Purge = Callable[[], Awaitable[dict[str, int]]]
 class Maintenance:
     def __init__(self, db: Database, queue: JobQueue, files: FileSettings,
                  responses: ResponseSettings | None = None, *, interval_s: float = PURGE_INTERVAL_S,
-                 leads: Callable[[], bool] = lambda: True) -> None:
+                 leads: Callable[[], bool] = lambda: True, notify: Notify | None = None) -> None:
         self.db = db
+        self.notify = notify  # webhook events of the background responses settled here
         self.leads = leads  # whether this process is the system's leader, now
         self.queue = queue
         self.files = files
         self.responses = responses or ResponseSettings()
         self.interval_s = interval_s
-        self.purges: dict[str, Purge] = {"files": self._files, "responses": self._responses}
+        self.purges: dict[str, Purge] = {"files": self._files, "responses": self._responses,
+                                         "orphaned_responses": self._orphans}
         self._task: asyncio.Task[None] | None = None
 
     def handlers(self) -> dict[str, Handler]:
@@ -75,6 +80,9 @@ class Maintenance:
     async def _responses(self) -> dict[str, int]:
         cutoff = utcnow() - timedelta(seconds=self.responses.retention_s)
         return {"responses": await purge_older_than(self.db, cutoff)}
+
+    async def _orphans(self) -> dict[str, int]:
+        return {"settled": await settle_orphans(ResponseStore(self.db), self.queue, self.notify)}
 
     async def offer(self, now: float | None = None) -> Job:
         """This slot's purge job: the one already queued by any replica, or a new one."""

@@ -115,7 +115,11 @@ async def get_response(request: Request) -> Response:
     if request.query_params.get("stream") not in (None, "", "false"):
         raise InvalidRequest("Streaming a stored response again is not supported by Corral; GET it without "
                              "'stream' (poll until its status is final).", param="stream")
-    stored = await _store(request.app.state.gateway).get(response_id, caller.scope)
+    gateway = request.app.state.gateway
+    store = _store(gateway)
+    stored = await store.get(response_id, caller.scope)
+    if stored.status in background.LIVE:  # its job may have ended without it (a killed worker)
+        stored = await background.settle_orphan(store, _jobs(gateway), stored, _notify(gateway))
     return json_response(stored.body)
 
 
@@ -133,9 +137,13 @@ async def cancel_response(request: Request) -> Response:
     if not stored.body.get("background"):
         raise InvalidRequest("Only responses created with 'background': true can be cancelled.",
                              param="response_id")
-    webhooks = getattr(gateway, "webhooks", None)  # corral.webhooks: response.cancelled
-    return json_response(await background.cancel(store, _jobs(gateway), stored,
-                                                 webhooks.emit if webhooks is not None else None))
+    return json_response(await background.cancel(store, _jobs(gateway), stored, _notify(gateway)))
+
+
+def _notify(gateway: Any) -> background.Notify | None:
+    """The webhook emitter (corral.webhooks): response.<status> events."""
+    webhooks = getattr(gateway, "webhooks", None)
+    return webhooks.emit if webhooks is not None else None
 
 
 async def list_input_items(request: Request) -> Response:

@@ -143,6 +143,49 @@ async def _run(gateway: Any, store: ResponseStore, stored: StoredResponse, job: 
     return await service.answer(store, prepared, ctx, result)
 
 
+class JobEnded(CorralError):
+    """The background job ended without its response's final state (see `settle_orphan`)."""
+
+    openai_type = "server_error"
+
+
+async def settle_orphan(store: ResponseStore, jobs: JobQueue, stored: StoredResponse,
+                        notify: Notify | None = None) -> StoredResponse:
+    """A response still queued or in progress whose job has ended for good gets its job's end.
+
+    Why: the handler writes the final state, but a job can end without running it to the end:
+    its worker killed on every attempt (the lease recovery then fails the job), a handler that
+    raised on its last attempt, a job expired in the queue. The response would then stay
+    `in_progress` forever and no webhook event would go. Checked when a client reads it and by
+    the maintenance sweep (`settle_orphans`)."""
+    if stored.status not in LIVE:
+        return stored
+    job = await jobs.get(stored.id)
+    if job is not None and job.status not in ("failed", "expired", "cancelled"):
+        return stored
+    if job is not None and job.status == "cancelled":
+        stored.body["status"] = "cancelled"
+    else:
+        why = "its job was lost" if job is None else f"its job {job.status} after {job.attempts} attempt(s)"
+        fail(stored.body, JobEnded(f"The background response did not finish: {why}. Create it again."))
+    if await store.update(stored, only_from=LIVE):
+        log.warning("background response %s settled as %s: %s", stored.id, stored.body["status"],
+                    "job missing" if job is None else f"job {job.status}")
+        await _announce(notify, stored)
+    return await store.get(stored.id, stored.team)
+
+
+async def settle_orphans(store: ResponseStore, jobs: JobQueue, notify: Notify | None = None,
+                         *, limit: int = 500) -> int:
+    """`settle_orphan` for every live response whose job has ended: the sweep for clients that
+    wait for a webhook instead of polling; the number settled."""
+    settled = 0
+    for stored in await store.live_with_ended_jobs(limit):
+        if (await settle_orphan(store, jobs, stored, notify)).status not in LIVE:
+            settled += 1
+    return settled
+
+
 def start_response_worker(gateway: Any) -> None:
     """Let the gateway's job worker run background responses (call once at start-up)."""
     gateway.worker.register(KIND, response_handler(gateway))

@@ -25,7 +25,7 @@ from corral.core.ownership import Owner
 from corral.responses.errors import ResponseNotFound
 from corral.store import Database
 from corral.store.ownership import owned_by
-from corral.store.schema import responses, utcnow
+from corral.store.schema import jobs, responses, utcnow
 
 MAX_CHAIN = 100  # responses one conversation may hold (previous_response_id links)
 CONTINUABLE = ("completed", "incomplete")
@@ -92,6 +92,15 @@ class ResponseStore:
         if row is None:
             raise ResponseNotFound(response_id, param=param)
         return _from_row(row)
+
+    async def live_with_ended_jobs(self, limit: int) -> list[StoredResponse]:
+        """Background responses still queued or in progress whose job has ended (failed,
+        expired, cancelled) or is gone: what corral.responses.background.settle_orphans settles."""
+        ended = jobs.c.status.in_(("failed", "expired", "cancelled")) | jobs.c.id.is_(None)
+        rows = await self.db.fetch_all(
+            select(responses).select_from(responses.outerjoin(jobs, jobs.c.id == responses.c.id))
+            .where(responses.c.status.in_(("queued", "in_progress")), ended).limit(limit))
+        return [_from_row(row) for row in rows]
 
     async def delete(self, response_id: str, owner: Owner) -> None:
         result = await self.db.execute(delete(responses).where(
