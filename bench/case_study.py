@@ -202,6 +202,8 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=256, help="service and jobs.concurrency")
     ap.add_argument("--service-poll-interval", type=float, default=None,
                     help="service.py --poll-interval (default: the service's own)")
+    ap.add_argument("--no-corral-webhooks", action="store_true",
+                    help="the service only polls (default: Corral's webhooks tell it, it polls as fallback)")
     ap.add_argument("--sequential", action="store_true",
                     help="send each day to the service, then to the prototype (default: both at once)")
     ap.add_argument("--keep", action="store_true", help="keep the run directory (logs, databases)")
@@ -221,7 +223,7 @@ async def main() -> None:
                       output_min=args.output_tokens[0], output_max=args.output_tokens[1])
     home = Path(tempfile.mkdtemp(prefix="case-study-"))
     log(f"run directory {home}")
-    procs = stack.Stack(home)
+    procs = stack.Stack(home, webhooks=not args.no_corral_webhooks)
     proxy: RecordingProxy | None = None
     hooks = runner.Hooks()
     report: dict[str, Any] = {
@@ -265,6 +267,7 @@ async def main() -> None:
                                  "prototype_retries": 0, "service_concurrency": args.concurrency,
                                  "max_output_tokens_both_paths": MAX_OUTPUT,
                                  "service_poll_interval_s": args.service_poll_interval or "service default",
+                                 "corral_webhooks_to_service": not args.no_corral_webhooks,
                                  "corral_jobs_concurrency": args.concurrency}
         if args.local:
             n = args.local_reports

@@ -189,6 +189,7 @@ class ServiceRun:
                 if o.status == "failed":
                     o.error = str(report.get("error"))[:300]  # type: ignore[union-attr]
                 o.extra["webhook"] = hooked is not None
+                o.extra["finished_by"] = str(report.get("finished_by"))  # type: ignore[union-attr]
                 return
             if time.monotonic() > deadline:
                 o.status, o.error = "lost", f"still {status} after {self.give_up_s} s"
@@ -270,6 +271,8 @@ def summarize(outcomes: list[Outcome], shape: DayShape, proxy: RecordingProxy, p
         "lost_jobs": sum(1 for o in outcomes if o.status == "lost"),
         "posts_retried": sum(1 for o in outcomes if "post_retried" in o.extra),  # same Idempotency-Key
         "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:8]),
+        # corral path: how the service learned each report's response ended (Corral's webhook or its poll)
+        "finished_by": tally(o.extra["finished_by"] for o in done if "finished_by" in o.extra),
         "latency_s": {"median": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99),
                       "max": round(max(lat), 3) if lat else None,
                       "peak_hour_median": pct(in_peak, 50), "peak_hour_p95": pct(in_peak, 95)},

@@ -7,6 +7,7 @@ would be measured as its latency); `Stack.stop()` ends every process it started,
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import socket
@@ -25,6 +26,7 @@ CORRAL = [sys.executable, "-m", "corral.cli"]
 UPSTREAM_MODEL = "gpt-4o-mini"   # the simulator deployment's name: the catalog prices it
 ROUTE = "reports"
 SIM_KEY = "sk-sim-case-study"
+SECRET_ENV = "REPORTS_WEBHOOK_SECRET"   # the whsec_ secret Corral signs with and the service checks
 
 
 def free_port() -> int:
@@ -49,9 +51,11 @@ async def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, withi
     raise RuntimeError(f"{url} did not come up in {within_s} s")
 
 
-def gateway_config(home: Path, proxy_url: str, *, jobs_concurrency: int) -> dict[str, Any]:
+def gateway_config(home: Path, proxy_url: str, *, jobs_concurrency: int,
+                   webhook_url: str | None = None) -> dict[str, Any]:
     """Route `reports`: gpt-4o-mini behind the recording proxy, a second deployment (another
-    provider entry, priority 1) and a fallback route; privacy `redact`; the built-in embeddings."""
+    provider entry, priority 1) and a fallback route; privacy `redact`; the built-in embeddings;
+    with ``webhook_url``, a webhook endpoint for the service's team (the bootstrap key's, `default`)."""
     providers: dict[str, Any] = {"local-embed": {"type": "local-embed"}}
     for name in ("primary", "secondary", "backup"):
         providers[name] = {"type": "openai", "base_url": f"{proxy_url}/corral/v1", "api_key_env": "SIM_KEY",
@@ -59,7 +63,11 @@ def gateway_config(home: Path, proxy_url: str, *, jobs_concurrency: int) -> dict
     deployment = {"model": UPSTREAM_MODEL, "context_window": 128000}
     privacy = {"policy": "redact"}
     long = {"first_token_s": 900, "idle_s": 900, "total_s": 1800}   # the local model is slow
+    webhooks = {} if webhook_url is None else {"webhooks": {"endpoints": {"report-service": {
+        "url": webhook_url, "secret": {"env": SECRET_ENV}, "teams": ["default"], "max_attempts": 5,
+        "backoff_base_s": 1, "backoff_max_s": 10}}}}
     return {
+        **webhooks,
         "home": str(home), "database_url": f"sqlite:///{home / 'corral.db'}",
         "providers": providers,
         "models": {
@@ -87,8 +95,14 @@ def local_provider_config(home: Path) -> dict[str, Any]:
 
 
 class Stack:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, webhooks: bool = True) -> None:
+        """``webhooks``: Corral tells the service when a report finished (the service polls only as
+        a fallback); without, the service polls on its short schedule, as before."""
         self.home = home
+        self.service_port = free_port()   # known before Corral starts: its webhook endpoint names it
+        self.webhook_url = f"http://127.0.0.1:{self.service_port}/corral/events" if webhooks else None
+        self.secrets = {} if not webhooks else {
+            SECRET_ENV: "whsec_" + base64.b64encode(os.urandom(32)).decode()}
         self.procs: list[subprocess.Popen[bytes]] = []
         self.names: dict[int, str] = {}
         self.upstream_key: str | None = None   # the local provider gateway's key (the proxy sends it)
@@ -96,7 +110,8 @@ class Stack:
     def start(self, args: list[str], log_name: str, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
         log = (self.home / log_name).open("ab")
         proc = subprocess.Popen(args, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "SIM_KEY": SIM_KEY, "PYTHONUNBUFFERED": "1"})
+                                env={**os.environ, "SIM_KEY": SIM_KEY, "PYTHONUNBUFFERED": "1",
+                                     **self.secrets})
         self.procs.append(proc)
         self.names[proc.pid] = log_name.removesuffix(".log")
         return proc
@@ -128,8 +143,8 @@ class Stack:
         return url
 
     async def gateway(self, proxy_url: str, *, jobs_concurrency: int) -> tuple[str, str]:
-        return await self._serve(gateway_config(self.home, proxy_url, jobs_concurrency=jobs_concurrency),
-                                 "corral")
+        return await self._serve(gateway_config(self.home, proxy_url, jobs_concurrency=jobs_concurrency,
+                                                webhook_url=self.webhook_url), "corral")
 
     async def local_provider(self) -> str:
         url, self.upstream_key = await self._serve(local_provider_config(self.home / "provider"), "provider")
@@ -152,7 +167,7 @@ class Stack:
 
     async def service(self, corral_url: str, key: str, *, concurrency: int, max_output_tokens: int,
                       poll_interval_s: float | None, route: str = ROUTE) -> str:
-        port = free_port()
+        port = self.service_port
         extra = [] if poll_interval_s is None else ["--poll-interval", str(poll_interval_s)]
         proc = self.start([sys.executable, str(SERVICE_DIR / "service.py"), "--corral-url", corral_url,
                            "--api-key", key, "--port", str(port), "--model", route,

@@ -1,9 +1,12 @@
 """`make example`: Corral and the report service as two processes, one report, then both stopped.
 
-1. a key for the service (`corral keys create --team reports`) in a temporary CORRAL_HOME;
-2. `corral serve --config examples/report-service/corral.yaml` (local model, local embeddings);
+1. a key for the service (`corral keys create --team reports`) in a temporary CORRAL_HOME, and a
+   fresh whsec_ secret for Corral's webhooks to the service (REPORTS_WEBHOOK_SECRET, given to both);
+2. `corral serve` on a copy of examples/report-service/corral.yaml whose webhook endpoint points
+   at the port the service gets (local model, local embeddings);
 3. `service.py` against it, which syncs knowledge/ into the `report-knowledge` vector store;
-4. one report for `customers.request(1)`, polled until done and printed, with a check that the
+4. one report for `customers.request(1)`, polled until done and printed (with whether the service
+   learned it finished from Corral's webhook or its fallback poll), with a check that the
    customer's real name (redacted before the model, restored by Corral) is in it;
 5. both processes stopped with SIGINT, the temporary directory removed (--keep keeps it).
 
@@ -13,6 +16,7 @@ Offline: nothing here reaches the network.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -78,6 +82,15 @@ def stop(process: subprocess.Popen[bytes] | None, name: str) -> None:
         process.wait()
 
 
+def config_for(service_url: str) -> str:
+    """corral.yaml with its webhook endpoint on the service's port (the file says 8090)."""
+    text = (HERE / "corral.yaml").read_text()
+    shipped = "http://127.0.0.1:8090/corral/events"
+    if shipped not in text:
+        raise SystemExit(f"corral.yaml no longer has the webhook endpoint {shipped}")
+    return text.replace(shipped, f"{service_url}/corral/events")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=1, help="which synthetic customer (customers.request)")
@@ -89,14 +102,17 @@ def main() -> int:
         print(f"[{time.monotonic() - started:5.1f}s] {text}", flush=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="corral-report-example-"))
-    env = {**os.environ, "CORRAL_HOME": str(tmp / "corral"), "CORRAL_CONFIG": str(HERE / "corral.yaml")}
+    corral_port, service_port = free_port(), free_port()
+    corral_url, service_url = f"http://127.0.0.1:{corral_port}", f"http://127.0.0.1:{service_port}"
+    config = tmp / "corral.yaml"
+    config.write_text(config_for(service_url))
+    env = {**os.environ, "CORRAL_HOME": str(tmp / "corral"), "CORRAL_CONFIG": str(config),
+           "REPORTS_WEBHOOK_SECRET": "whsec_" + base64.b64encode(os.urandom(32)).decode()}
     corral = service = None
     try:
         made = subprocess.run([str(BIN / "corral"), "keys", "create", "--name", "report-service",
                                "--team", "reports", "--json"], env=env, check=True, capture_output=True)
         key = json.loads(made.stdout)["key"]
-        corral_port, service_port = free_port(), free_port()
-        corral_url, service_url = f"http://127.0.0.1:{corral_port}", f"http://127.0.0.1:{service_port}"
 
         say(f"starting Corral on {corral_url} (home {tmp / 'corral'})")
         corral_log = tmp / "corral.log"
@@ -131,8 +147,8 @@ def main() -> int:
                 raise SystemExit(f"report not done in time: {job}")
             time.sleep(0.5)
             job = call("GET", f"{service_url}/reports/{job['id']}")[1]
-        say(f"report {job['status']} (Corral response {job['response_id']}, "
-            f"usage {json.dumps(job['usage'])})\n")
+        say(f"report {job['status']} (Corral response {job['response_id']}, seen by "
+            f"{job['finished_by']}, usage {json.dumps(job['usage'])})\n")
         if job["status"] != "completed":
             print(f"error: {job['error']}\n--- service log ---\n{service_log.read_text()[-3000:]}")
             return 1

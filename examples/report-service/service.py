@@ -4,12 +4,16 @@
         --api-key sk-corral-... --port 8090 --model reports --db reports.db
 
 It talks to Corral only through Corral's public, OpenAI-compatible API with the official
-``openai`` SDK. See README.md next to this file for the HTTP API and the architecture.
+``openai`` SDK. With ``REPORTS_WEBHOOK_SECRET`` set, Corral's webhooks (POST /corral/events) tell
+it when a report's response finished; polling remains the fallback.
+See README.md next to this file for the HTTP API and the architecture.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import logging
 import os
 import sys
@@ -21,6 +25,8 @@ import uvicorn
 from report_service.app import KNOWLEDGE_DIR, ServiceSettings, create_app
 from report_service.knowledge import STORE_NAME
 from report_service.runner import RunnerSettings
+
+SECRET_ENV = "REPORTS_WEBHOOK_SECRET"  # the whsec_ secret shared with Corral's `webhooks:` endpoint
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          help="seconds before the first poll of a background response (then x1.25)")
     service.add_argument("--poll-max", type=float, default=1.0,
                          help="the longest wait between two polls: how late a finished report may be seen")
+    service.add_argument("--fallback-poll", type=float, default=5.0,
+                         help="with Corral's webhooks (env REPORTS_WEBHOOK_SECRET): seconds between the "
+                              "polls that still finish a report whose event was lost or late")
     service.add_argument("--webhook-retries", type=int, default=3, help="retries of a failed webhook POST")
     service.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
@@ -62,17 +71,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("a Corral key is required: --api-key or CORRAL_API_KEY")
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
+    args.webhook_secret = os.environ.get(SECRET_ENV) or None
+    if args.webhook_secret is not None and not valid_secret(args.webhook_secret):
+        parser.error(f"{SECRET_ENV} must hold whsec_<base64 of at least 24 bytes>, the secret of Corral's "
+                     "webhook endpoint for this service")
     return args
+
+
+def valid_secret(value: str) -> bool:
+    """The form Corral accepts too (docs/webhooks.md): a typo fails here, not as refused events."""
+    try:
+        key = base64.b64decode(value.strip().removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return value.startswith("whsec_") and len(key) >= 24
 
 
 def settings_from(args: argparse.Namespace) -> ServiceSettings:
     return ServiceSettings(
         corral_url=args.corral_url, api_key=args.api_key, db=args.db, knowledge_dir=args.knowledge_dir,
-        store_name=args.store_name,
+        store_name=args.store_name, webhook_secret=args.webhook_secret,
         runner=RunnerSettings(model=args.model, concurrency=args.concurrency,
                               max_output_tokens=args.max_output_tokens, max_num_results=args.max_num_results,
-                              poll_interval_s=args.poll_interval,
-                              poll_max_s=args.poll_max, webhook_retries=args.webhook_retries),
+                              poll_interval_s=args.poll_interval, poll_max_s=args.poll_max,
+                              fallback_poll_s=args.fallback_poll, webhook_retries=args.webhook_retries),
     )
 
 

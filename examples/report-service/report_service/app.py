@@ -21,7 +21,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from report_service.knowledge import STORE_NAME, report_types, sync_store
+from report_service.receiver import Receiver
 from report_service.runner import Runner, RunnerSettings
+from report_service.signals import Signals
 from report_service.store import JobStore, public
 
 log = logging.getLogger("report_service")
@@ -36,6 +38,8 @@ class ServiceSettings:
     db: str = "reports.db"
     knowledge_dir: Path = KNOWLEDGE_DIR
     store_name: str = STORE_NAME
+    # The whsec_ secret of Corral's webhook endpoint for this service; None: no webhooks, poll only.
+    webhook_secret: str | None = None
     runner: RunnerSettings = field(default_factory=RunnerSettings)
 
 
@@ -49,7 +53,11 @@ class Service:
         self.client = AsyncOpenAI(base_url=settings.corral_url.rstrip("/") + "/v1", api_key=settings.api_key)
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         self.knowledge = asyncio.get_running_loop().create_future()  # the vector store's id, once synced
-        self.runner = Runner(self.store, self.client, self.http, self.store_id, settings.runner)
+        signals, self.receiver = None, None
+        if settings.webhook_secret:
+            signals = Signals()
+            self.receiver = Receiver(self.client, settings.webhook_secret, signals)
+        self.runner = Runner(self.store, self.client, self.http, self.store_id, settings.runner, signals)
         self._sync: asyncio.Task[None] | None = None
 
     async def store_id(self) -> str:
@@ -183,12 +191,21 @@ async def report_feedback(request: Request) -> JSONResponse:
                          "feedback": answer}, status_code=201)
 
 
+async def corral_events(request: Request) -> JSONResponse:
+    service: Service = request.app.state.service
+    if service.receiver is None:
+        return _error(404, "Webhooks are not configured: start the service with REPORTS_WEBHOOK_SECRET set.")
+    return await service.receiver.handle(request)
+
+
 async def healthz(request: Request) -> JSONResponse:
     service: Service = request.app.state.service
     ready = service.knowledge.done() and not service.knowledge.cancelled()
+    webhooks = None if service.receiver is None else dict(service.receiver.counts)
     return JSONResponse({"status": "ok", "knowledge": "ready" if ready else "syncing",
                          "vector_store_id": service.knowledge.result() if ready else None,
-                         "queued": service.runner.queue.qsize(), "in_flight": service.runner.in_flight})
+                         "queued": service.runner.queue.qsize(), "in_flight": service.runner.in_flight,
+                         "webhooks": webhooks})
 
 
 def create_app(settings: ServiceSettings) -> Starlette:
@@ -207,6 +224,7 @@ def create_app(settings: ServiceSettings) -> Starlette:
             Route("/reports", create_report, methods=["POST"]),
             Route("/reports/{job_id}", get_report, methods=["GET"]),
             Route("/reports/{job_id}/feedback", report_feedback, methods=["POST"]),
+            Route("/corral/events", corral_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -1,9 +1,11 @@
 """The work: a bounded pool of workers takes job ids from a queue, one report each at a time.
 
-A job is a background response on Corral (``responses.create(background=True)``) polled with
-``responses.retrieve`` until it ends, then an optional webhook. Every step is written to the
-job store first, so a restart resumes where the job was: submitted jobs are polled, the others
-submitted, finished jobs whose webhook is due are delivered.
+A job is a background response on Corral (``responses.create(background=True)``), read with
+``responses.retrieve`` once it ends, then an optional webhook. With Corral's webhooks configured
+(``signals``), the worker waits for the receiver to wake it and polls only as a fallback every
+``fallback_poll_s`` (a webhook can be lost or late); without, it polls on the short schedule.
+Every step is written to the job store first, so a restart resumes where the job was: submitted
+jobs are checked at once, the others submitted, finished jobs whose webhook is due are delivered.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import aiohttp
 import openai
 from openai import AsyncOpenAI
 
+from report_service.signals import Signals, wait
 from report_service.store import TERMINAL, JobStore, public
 
 log = logging.getLogger("report_service.runner")
@@ -43,6 +46,8 @@ class RunnerSettings:
     # for a x1.5 schedule capped at 5 s; a poll is one cheap GET).
     poll_interval_s: float = 0.5
     poll_max_s: float = 1.0
+    # With Corral's webhooks: the poll that still finishes a report whose event was lost or late.
+    fallback_poll_s: float = 5.0
     transient_attempts: int = 6  # Corral unreachable or 5xx: tries per step before the job fails
     webhook_retries: int = 3
     webhook_backoff_s: float = 0.5
@@ -92,9 +97,10 @@ def report_input(report_type: str, customer: dict[str, Any]) -> list[dict[str, s
 
 class Runner:
     def __init__(self, store: JobStore, client: AsyncOpenAI, http: aiohttp.ClientSession,
-                 store_id: Callable[[], Awaitable[str]], settings: RunnerSettings) -> None:
+                 store_id: Callable[[], Awaitable[str]], settings: RunnerSettings,
+                 signals: Signals | None = None) -> None:
         self.store, self.client, self.http, self.store_id = store, client, http, store_id
-        self.settings = settings
+        self.settings, self.signals = settings, signals
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.in_flight = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -147,6 +153,7 @@ class Runner:
     async def _generate(self, job: dict[str, Any], last: bool) -> bool:
         """Run the job to a final state; False when Corral only had its degraded message (retry)."""
         job_id, response_id = job["id"], job["response_id"]
+        fresh = response_id is None
         try:
             if response_id is None:
                 store_id = await self.store_id()
@@ -164,13 +171,7 @@ class Runner:
                 response_id = response.id
                 await self.store.update(job_id, status="in_progress", response_id=response_id)
                 log.info("job %s submitted as %s", job_id, response_id)
-            delay = self.settings.poll_interval_s
-            while True:
-                response = await self._transient(lambda: self.client.responses.retrieve(response_id))
-                if response.status in FINAL:
-                    break
-                await asyncio.sleep(delay)
-                delay = min(delay * 1.25, self.settings.poll_max_s)
+            response, seen_by = await self._until_final(response_id, check_first=not fresh)
         except openai.APIStatusError as exc:
             await self.store.update(job_id, status="failed",
                                     error=f"Corral answered {exc.status_code}: {_message(exc)}")
@@ -184,15 +185,40 @@ class Runner:
             if not last:
                 await self.store.update(job_id, status="queued", response_id=None)
                 return False
-            await self.store.update(job_id, status="failed", usage=usage,
+            await self.store.update(job_id, status="failed", usage=usage, finished_by=seen_by,
                                     error=f"every model failed; Corral answered: {response.output_text}")
         elif response.status in ("completed", "incomplete"):
-            await self.store.update(job_id, status="completed", report=response.output_text, usage=usage)
+            await self.store.update(job_id, status="completed", report=response.output_text, usage=usage,
+                                    finished_by=seen_by)
         else:
             error = response.error.message if response.error else f"response {response.status}"
-            await self.store.update(job_id, status="failed", error=error, usage=usage)
-        log.info("job %s: response %s %s", job_id, response_id, response.status)
+            await self.store.update(job_id, status="failed", error=error, usage=usage, finished_by=seen_by)
+        log.info("job %s: response %s %s (seen by %s)", job_id, response_id, response.status, seen_by)
         return True
+
+    async def _until_final(self, response_id: str, check_first: bool) -> tuple[Any, str]:
+        """The finished response and how the service learned it ended: "webhook" (Corral's event
+        woke this worker) or "poll". With webhooks on, a response just created is not read
+        before the first wait (its event wakes the wait, even one that came before it); one
+        resumed after a restart is read at once (its event may have come while the service was down)."""
+        signal = self.signals.watch(response_id) if self.signals is not None else None
+        delay, seen_by, check = self.settings.poll_interval_s, "poll", check_first or signal is None
+        try:
+            while True:
+                if check:
+                    response = await self._transient(lambda: self.client.responses.retrieve(response_id))
+                    if response.status in FINAL:
+                        return response, seen_by
+                check = True
+                if signal is None:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 1.25, self.settings.poll_max_s)
+                else:
+                    woke = await wait(signal, self.settings.fallback_poll_s)
+                    seen_by = "webhook" if woke else "poll"
+        finally:
+            if self.signals is not None:
+                self.signals.forget(response_id)
 
     async def _transient(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """Retry what a restart of Corral or a network blip causes; everything else is final."""

@@ -26,12 +26,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at TEXT NOT NULL,
     completed_at TEXT,
     idempotency_key TEXT,              -- the client's Idempotency-Key header, if it sent one
-    request_sha256 TEXT                -- of the request it came with (a reuse must match it)
+    request_sha256 TEXT,               -- of the request it came with (a reuse must match it)
+    finished_by TEXT                   -- how the service learned the response ended: webhook | poll
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
 """
 # Added after the first release: a jobs table created before them gets them in `open()`.
-ADDED_COLUMNS = {"idempotency_key": "TEXT", "request_sha256": "TEXT"}
+ADDED_COLUMNS = {"idempotency_key": "TEXT", "request_sha256": "TEXT", "finished_by": "TEXT"}
 KEY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency_key ON jobs (idempotency_key)"
 TERMINAL = ("completed", "failed")
 
@@ -146,5 +147,5 @@ def _job(row: aiosqlite.Row) -> dict[str, Any]:
 def public(job: dict[str, Any]) -> dict[str, Any]:
     """The job as ``GET /reports/{id}`` and the webhook show it (no customer data echoed back)."""
     keys = ("id", "status", "report_type", "report", "error", "response_id", "usage", "created_at",
-            "completed_at")
+            "completed_at", "finished_by")
     return {key: job[key] for key in keys}
