@@ -49,7 +49,9 @@ def total_usage(usages: list[Usage | None]) -> Usage | None:
                  output_tokens=sum(u.output_tokens for u in known),
                  cached_tokens=sum(u.cached_tokens for u in known),
                  reasoning_tokens=sum(u.reasoning_tokens for u in known),
-                 estimated=any(u.estimated for u in known))
+                 estimated=any(u.estimated for u in known),
+                 cache_write_tokens=sum(u.cache_write_tokens for u in known),
+                 cache_write_1h_tokens=sum(u.cache_write_1h_tokens for u in known))
 
 
 def merge_answers(body: dict[str, Any], others: list[dict[str, Any]], usages: list[Usage | None],

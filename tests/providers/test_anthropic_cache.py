@@ -202,3 +202,17 @@ def test_a_record_with_writes_in_its_extras_is_priced_at_the_write_rates() -> No
            "extras": {"cache_write_tokens": 400_000, "cache_write_1h_tokens": 600_000}}
     assert cost_of(row) == (pytest.approx(0.01 + 0.02 + 0.5 + 1.2 + 0.5), True)
     assert cost_of({**row, "extras": {}})[0] == pytest.approx(1.01 + 0.02 + 0.5)  # as plain input
+
+
+def test_cache_writes_reach_the_responses_usage_and_the_sum_of_n_choices() -> None:
+    """A Responses API answer reports its prompt-cache writes (it said 0 before), and `n > 1`
+    sums them like the other counts."""
+    from corral.api.choices import total_usage
+    from corral.responses.output import usage_wire as responses_usage
+
+    one = Usage(100, 5, cached_tokens=10, cache_write_tokens=30, cache_write_1h_tokens=20)
+    wire = responses_usage(one)
+    assert wire is not None
+    assert wire["input_tokens_details"] == {"cached_tokens": 10, "cache_write_tokens": 50}
+    both = total_usage([one, one])
+    assert both is not None and (both.cache_write_tokens, both.cache_write_1h_tokens) == (60, 40)
