@@ -77,13 +77,16 @@ def worker_cpu(proc: psutil.Process) -> dict[int, float]:
 
 
 async def start_gateway(procs: Processes, home: Path, sim_port: int, workers: str,
-                        env: dict[str, str]) -> tuple[str, str, psutil.Process]:
+                        env: dict[str, str], *, limit: bool = True) -> tuple[str, str, psutil.Process]:
+    """`limit`: an rpm limit on the key, so every request reserves a meter (else the default
+    configuration: no limit)."""
     port = free_port()
     config = home / "corral.yaml"
     write(config, {
         "providers": {"sim": {"type": "openai", "base_url": f"http://127.0.0.1:{sim_port}/v1"}},
         "models": {"bench": {"deployments": [{"provider": "sim", "model": "bench"}]}},
-        "limits": {"keys": {"default": {"rpm": 100_000_000}}},  # a meter on every request, never binding
+        # a meter on every request, never binding
+        **({"limits": {"keys": {"default": {"rpm": 100_000_000}}}} if limit else {}),
     })
     gw = procs.start([*CORRAL, "serve", "--workers", workers, "--config", str(config), "--port", str(port),
                       "--log-level", "warning"], {"CORRAL_HOME": str(home), **env})
