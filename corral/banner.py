@@ -17,10 +17,22 @@ def print_banner(gateway: Gateway, settings: Settings) -> None:
         sys.stdout.flush()  # when stdout is a pipe or a log file, the keys must not sit in a buffer
 
 
+def connect_url(host: str, port: int) -> str:
+    """Where a client on this machine reaches the server: a wildcard bind address (0.0.0.0,
+    ::) is where the server listens, not an address to paste into curl."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal in a URL
+    return f"http://{host}:{port}"
+
+
 def _print(gateway: Gateway, settings: Settings) -> None:
-    base = f"http://{settings.server.host}:{settings.server.port}"
+    host, port = settings.server.host, settings.server.port
+    base = connect_url(host, port)
     model = next(iter(gateway.routes.routes), "MODEL")
-    click.echo(f"Corral is serving on {base}/v1 (config: {settings.source})")
+    where = f"{base}/v1" if base == f"http://{host}:{port}" else f"{base}/v1 (listening on {host}:{port})"
+    click.echo(f"Corral is serving on {where} (config: {settings.source})")
     click.echo(f"Models: {', '.join(gateway.routes.routes)}")
     boot = gateway.bootstrap
     if boot is None:
