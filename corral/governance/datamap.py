@@ -227,7 +227,9 @@ DATA_MAP: tuple[DataStore, ...] = (
         key_column="key_id", team_column="team", also=("identity", "operational"),
         note="no request column: a response job's id is resp_X (request req_X), a batch's plan job "
         "batch_...; batch items have parent_id = the batch id; purged after jobs.retention_s. Native "
-        "batches upload lines to the provider's own files API, which Corral does not delete"),
+        "batches upload lines to the provider's own files API, which Corral does not delete. "
+        "webhook_delivery jobs (corral.webhooks) hold an event (type, ids), the team and the "
+        "endpoint's name, and send only the event to the configured receivers: no content"),
     DataStore(
         "batches", "table", "identity", "Batch API objects: submitting key id, name and scopes, "
         "file ids, status times, user metadata (JSON), counts and usage",
