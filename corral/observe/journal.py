@@ -102,10 +102,12 @@ class Journal:
         """Start journaling (after the spool has taken its lock and adopted older segments)."""
         self._open = True
 
-    def append(self, line: bytes, seq: int) -> None:
-        """Write one encoded row; a failing disk is logged once and counted, never raised."""
+    def append(self, row: Row, seq: int) -> None:
+        """Write the row queued as number ``seq`` (nothing before :meth:`open`); a failing disk
+        is logged once and counted, never raised."""
         if not self._open:
             return
+        line = journal_line(row)
         with self._mutex:
             try:
                 if self._fd is None or self._size >= self.segment_bytes:

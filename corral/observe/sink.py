@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from corral.core.batching import BatchWorker
-from corral.observe.journal import Journal, journal_line
+from corral.observe.journal import Journal
 from corral.observe.queries import BatchInserter, Row, record_row, row_finished
 from corral.observe.record import RequestRecord
 from corral.observe.spool import Spool
@@ -59,7 +59,7 @@ class RecordSink(BatchWorker[Row]):
         self.counters.update(dict.fromkeys(_COUNTERS, 0))
 
     def submit(self, record: RequestRecord) -> bool:
-        """Queue ``record`` without waiting (journaled once the writer runs); False (and
+        """Queue ``record`` without waiting (and journal it, once the writer runs); False (and
         counted) when it had to be dropped."""
         if self._closed:
             self.counters["dropped_closed"] += 1
@@ -67,8 +67,7 @@ class RecordSink(BatchWorker[Row]):
         row = self._encode(record)
         if row is None or not self._offer(row):  # counted as dropped_invalid / dropped_queue_full
             return False
-        if self.journal.active:
-            self.journal.append(journal_line(row), self._offered)
+        self.journal.append(row, self._offered)
         return True
 
     def start(self) -> None:

@@ -3,7 +3,6 @@ connections (before ``up()``), answers 500, or hangs before answering."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,11 +11,7 @@ from typing import Any
 
 import openai
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.integration.processes import free_port
 
 
 @dataclass
