@@ -65,7 +65,9 @@ test: install-dev pgvector
 	$(BIN)/ruff check corral tests bench
 	@# Static types; configured in pyproject.toml, cached in .venv/.mypy_cache (~1 s warm, ~25 s cold).
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	@# One pytest process per core, at most 4 (each takes its own Redis database: 15, 14, ...;
+	@# corral.store.testing.redis_test_url); a test file stays on one process (module fixtures).
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 --dist loadfile
 
 bench: install-dev
 	$(BIN)/python bench/gateway_overhead.py

@@ -45,7 +45,17 @@ def pg_test_url() -> str:
 
 
 def redis_test_url() -> str:
-    return os.environ.get("CORRAL_TEST_REDIS_URL") or DEFAULT_REDIS_URL
+    """The test Redis, one database per pytest-xdist worker (gw0: the configured one, gw1: the one
+    below it, ...): tests that run whole servers share the default key prefix, so parallel
+    workers must not see each other's counters, breakers and revocations."""
+    url = make_url(os.environ.get("CORRAL_TEST_REDIS_URL") or DEFAULT_REDIS_URL)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url.render_as_string(hide_password=False)
+    db = int(url.database or 0) - int(worker[2:])
+    if db < 0:
+        raise RuntimeError(f"too many pytest-xdist workers for Redis databases below {url.database}")
+    return url.set(database=str(db)).render_as_string(hide_password=False)
 
 
 def in_ci() -> bool:

@@ -41,7 +41,9 @@ def test_hash_and_prefix() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "sk-corral-", "Bearer x", "sk-other-" + "a" * 33, generate_key() + "x", KEY_PREFIX + "!" * 32],
+    ["", "sk-corral-", "Bearer x", "sk-other-" + "a" * 33, KEY_PREFIX + "A" * 32 + "x",
+     KEY_PREFIX + "!" * 32],
+    ids=["empty", "prefix-only", "bearer", "other-prefix", "one-char-too-long", "bad-chars"],
 )
 def test_looks_like_key_rejects_garbage(value: str) -> None:
     assert not looks_like_key(value)

@@ -81,6 +81,7 @@ def test_sigkill_of_the_leader_under_load_fails_only_its_in_flight_requests_and_
     before = system.lb.servers()
     killed_at = time.monotonic()
     victim.kill()
+    dead_at = time.monotonic()  # reaped: its sockets are closed; until then it accepted requests
     new_leader, takeover_s = _leader_after(system, [1, 2], killed_at, RETRY_S + 3)
     time.sleep(2.0)
     outcomes = load.stop()
@@ -90,17 +91,21 @@ def test_sigkill_of_the_leader_under_load_fails_only_its_in_flight_requests_and_
     failed = [o for o in outcomes if not o.ok]
     # in flight at the kill, on r0 or unanswered (an unanswered one could only have been r0's)
     in_flight = [o for o in outcomes if o.start < killed_at < o.end and o.served_by in ("r0", "")]
+    # sent while the kernel tore r0 down (the signal is sent, the process not yet reaped)
+    dying = [o for o in outcomes if killed_at <= o.start < dead_at and o.served_by in ("r0", "")]
     ok = [o for o in outcomes if o.ok]
     print(f"load: {summary(outcomes)}; failed {len(failed)}, in flight on r0 at the kill {len(in_flight)} "
           f"(haproxy: {inflight_r0}), redispatched {redispatched}; {running} jobs running on r0; "
-          f"r{new_leader} leads after {takeover_s:.2f} s")
+          f"r{new_leader} leads after {takeover_s:.2f} s; r0 took {dead_at - killed_at:.3f} s to die")
     seen = [(o.status or o.error, o.served_by, round(o.start - killed_at, 3), round(o.end - killed_at, 3))
             for o in failed]
     print(f"failed (status, server, sent, ended; s from the kill): {seen}")
     assert running > 0, "the victim held no job: the test proves nothing about leases"
-    assert all(o.start < killed_at < o.end for o in failed), f"a request sent after the kill failed: {seen}"
+    assert all(o.start < dead_at and killed_at < o.end for o in failed), \
+        f"a request sent after r0 died failed: {seen}"
     assert all(o.served_by in ("r0", "") for o in failed), "a survivor's request failed"
-    assert len(failed) <= inflight_r0 + 1  # + 1: a request HAProxy sent r0 between its count and the kill
+    # + 1: a request HAProxy sent r0 between its count and the kill
+    assert len(failed) <= inflight_r0 + len(dying) + 1
     assert len(ok) > 10 * len(failed)
     assert {o.served_by for o in ok if o.start > killed_at + 1} == {"r1", "r2"}
 
