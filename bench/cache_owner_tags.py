@@ -21,7 +21,7 @@ from typing import Any
 from corral.cache.exact import ExactCache
 from corral.cache.memory import BoundedMemoryStore
 from corral.core.types import ChatResponse, Usage
-from corral.store.kv import RedisKV
+from corral.store.kv_redis import RedisKV
 
 try:
     from corral.cache.owners import owner_tags as tags_of

@@ -11,12 +11,17 @@ its key far above the load (so every request reserves a meter; with two workers,
 supervisor's local coordinator). The gateways are driven in turn, `--rounds` times, for
 `--seconds` each at `--connections` open connections.
 
+`--configs` picks among three: `rpm_limit`, `default_config` (no limit) and `redis` (the default
+configuration with `CORRAL_REDIS_URL` set, as replicas run: breakers, the retry budget and the
+answer cache's fallback entries in Redis rather than the supervisor's coordinator).
+
 Reports, per gateway: requests/s (median of the rounds) and the CPU seconds each component
 used per wall second (gateway, HAProxy, wrk, the rest of the machine from /proc/stat), so the
 share of the two cores the load and upstream took is on the record; and the ratio of two
 workers' requests/s to one's (issue 17: at least 1.6x at concurrency 64).
 
     .venv/bin/python bench/workers_native_load.py [--seconds 10] [--rounds 3] [--connections 64]
+        [--configs rpm_limit,default_config,redis] [--redis redis://127.0.0.1:6379/7]
 """
 
 from __future__ import annotations
@@ -134,12 +139,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         (root / "haproxy.cfg").write_text(haproxy_config(upstream, answer))
         lb = procs.start(["haproxy", "-f", str(root / "haproxy.cfg")], {})
         gateways = {}
-        for config, limit in (("rpm_limit", True), ("default_config", False)):
+        for config in args.configs:
+            env = {"CORRAL_REDIS_URL": args.redis} if config == "redis" else {}
             for workers in ("1", "2"):
                 name = f"{config}/workers_{workers}"
                 (root / name).mkdir(parents=True)
                 # the same gateway as workers_scaling's (SQLite home), on HAProxy's answers
-                gateways[name] = await start_gateway(procs, root / name, upstream, workers, {}, limit=limit)
+                gateways[name] = await start_gateway(procs, root / name, upstream, workers, env,
+                                                     limit=config == "rpm_limit")
         lb_proc = psutil.Process(lb.pid)
         scripts = {}
         for name, (url, key, gw) in gateways.items():
@@ -151,7 +158,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             for name, (url, _key, gw) in gateways.items():
                 runs[name].append(run_once(url, scripts[name], gw, lb_proc, args.seconds, args.connections))
         medians = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
-        ratios = {config: _ratios(medians, config) for config in ("rpm_limit", "default_config")}
+        ratios = {config: _ratios(medians, config) for config in args.configs}
         return {"bench": "workers_native_load", "connections": args.connections, "seconds": args.seconds,
                 "rounds": args.rounds, "upstream": "haproxy http-request return (fixed answer)",
                 "load": "wrk -t1", "median": medians, "runs": runs, "workers_2_to_1": ratios,
@@ -178,6 +185,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="seconds of load per run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of one worker, two workers")
     parser.add_argument("--connections", type=int, default=64, help="wrk's open connections (concurrency)")
+    parser.add_argument("--configs", type=lambda v: v.split(","), default=["rpm_limit", "default_config"],
+                        help="comma-separated: rpm_limit, default_config, redis (default: the first two)")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/7",
+                        help="the Redis of the `redis` configuration")
     print(json.dumps(asyncio.run(measure(parser.parse_args())), indent=2))
 
 

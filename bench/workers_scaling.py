@@ -48,7 +48,8 @@ import psutil
 from gateway_overhead import CORRAL, Processes, free_port, gateway_cpu, load, read_keys, wait_http
 
 from corral.store.coordinated import ENV_COORDINATOR, CoordinatedKV
-from corral.store.kv import KV, KVUnavailable, MemoryKV, RedisKV
+from corral.store.kv import KV, KVUnavailable, MemoryKV
+from corral.store.kv_redis import RedisKV
 
 CONCURRENCY = 64
 GATEWAYS = {"workers_1": ("1", {}), "workers_1_coordinated": ("1", {}), "workers_2": ("2", {}),

@@ -19,7 +19,8 @@ from corral.governance.audit import cli_actor
 from corral.governance.erasure import Receipt, erase
 from corral.governance.erasure_cache import Kind
 from corral.store import Database, default_database_url, migrate
-from corral.store.kv import KV, kv_from_url
+from corral.store.kv import KV
+from corral.store.kv_url import kv_from_url
 
 
 class _SharedCache:

@@ -17,7 +17,9 @@ from corral.store.db import (
     normalize_url,
     redact_url,
 )
-from corral.store.kv import KV, KVUnavailable, MemoryKV, RedisKV, kv_from_url
+from corral.store.kv import KV, KVUnavailable, MemoryKV
+from corral.store.kv_redis import RedisKV
+from corral.store.kv_url import kv_from_url
 from corral.store.migrations import MIGRATIONS, Migration, migrate
 
 ENV_HOME = "CORRAL_HOME"

@@ -25,7 +25,8 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from corral.store.coordinator import CHANGES, HEADER, frame
-from corral.store.kv import DEFAULT_PREFIX, KV, KVUnavailable, Value, encode, kv_from_url
+from corral.store.kv import DEFAULT_PREFIX, KV, KVUnavailable, Value, encode
+from corral.store.kv_url import kv_from_url
 from corral.store.meters import Adjustment, Meter, MeterStore, Verdict
 
 ENV_COORDINATOR = "CORRAL_COORDINATOR"  # set by the supervisor for its workers: the socket's path

@@ -1,7 +1,7 @@
 """Key-value counters shared by rate limits, budgets, circuit breakers and caches.
 
 :class:`MemoryKV` serves a single process (the embedded default);
-:class:`RedisKV` makes the same counters shared by every replica. Both store
+:class:`~corral.store.kv_redis.RedisKV` makes the same counters shared by every replica. Both store
 values as bytes with Redis semantics (``incr`` on a missing key starts at 0,
 integers are stored as their decimal text), so features behave the same on
 either backend.
@@ -20,12 +20,10 @@ library. A value of the wrong type for the operation stays a ``ValueError``.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 Value = bytes | str | int | float
@@ -112,6 +110,9 @@ class KV(ABC):
         without waiting for an answer (the local coordinator: in order with this process's later
         operations); else the operation for the caller to await (what every other store does)."""
         return self.incr(key, amount, ttl_s)
+
+    async def send_counts(self) -> None:
+        """Send now what :meth:`incr_unread` holds back (Redis: a short window; elsewhere nothing)."""
 
     async def set_tagged(self, key: str, value: Value, ttl_s: float, tags: Sequence[str]) -> None:
         """:meth:`set` ``key``, and file it under each tag, so :meth:`delete_tagged` finds it
@@ -226,161 +227,3 @@ class MemoryKV(KV):
     async def delete_tagged(self, tag: str) -> tuple[list[str], int]:
         keys = list(self._tags.pop(tag, {}))
         return keys, sum([await self.delete(k) for k in keys])
-
-
-# INCRBY/INCRBYFLOAT + PEXPIRE in one round trip, atomically on the server.
-_INCR_LUA = """
-local v = redis.call(ARGV[1], KEYS[1], ARGV[2])
-if ARGV[3] ~= '' and redis.call('PTTL', KEYS[1]) == -1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-return v
-"""
-
-
-# SET the entry, then file it in each tag: a sorted set by deadline, pruned of expired keys and
-# kept alive as long as its newest key. ARGV: value, ttl ms, key, deadline ms, now ms.
-_SET_TAGGED_LUA = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-for i = 2, #KEYS do
-  redis.call('ZADD', KEYS[i], ARGV[4], ARGV[3])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[5])
-  if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
-end
-"""
-# Delete the tag's keys (named relative to the prefix, ARGV[1]) and the tag: {count, keys...}.
-_DELETE_TAGGED_LUA = """
-local keys = redis.call('ZRANGE', KEYS[1], 0, -1)
-local n = 0
-for _, k in ipairs(keys) do n = n + redis.call('DEL', ARGV[1] .. k) end
-redis.call('DEL', KEYS[1])
-table.insert(keys, 1, n)
-return keys
-"""
-
-
-@functools.cache
-def _redis_outages() -> tuple[type[BaseException], ...]:
-    """What the Redis client raises when the server cannot serve: imported on first use."""
-    from redis.exceptions import RedisError
-
-    return (RedisError, OSError)  # OSError: refused/reset sockets the client lets through
-
-
-def _is_bad_value(reply: Exception) -> bool:
-    """Whether an error reply to the incr script is about the stored value (not a number),
-    rather than the server refusing to serve (full, read-only replica, loading, busy)."""
-    text = str(reply)
-    return "not an integer" in text or "not a valid float" in text or "WRONGTYPE" in text
-
-
-class RedisKV(KV):
-    """KV on Redis (``redis.asyncio``) — counters shared by all replicas.
-
-    Every client error becomes :class:`KVUnavailable` (connection refused or lost,
-    timeouts, a full pool, a server refusing a command: out of memory, a read-only replica,
-    loading) except an error reply about the value itself (not a number, wrong type), which
-    is the caller's ``ValueError``.
-    """
-
-    def __init__(self, client: Any, prefix: str = DEFAULT_PREFIX) -> None:
-        self.prefix = prefix
-        self.client = client
-        self._incr = client.register_script(_INCR_LUA)
-        self._set_tagged = client.register_script(_SET_TAGGED_LUA)
-        self._delete_tagged = client.register_script(_DELETE_TAGGED_LUA)
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        prefix: str = DEFAULT_PREFIX,
-        *,
-        max_connections: int = 50,
-        pool_timeout_s: float = 5.0,
-        **kwargs: Any,
-    ) -> RedisKV:
-        """Client on a *blocking* pool: bursts wait for a free connection
-        (up to ``pool_timeout_s``) instead of failing with "Too many connections"."""
-        from redis.asyncio import BlockingConnectionPool, Redis
-
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=pool_timeout_s,
-            decode_responses=False,
-            **kwargs,
-        )
-        return cls(Redis.from_pool(pool), prefix=prefix)
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _outage(op: str) -> Iterator[None]:
-        """Re-raise the client's errors as :class:`KVUnavailable` naming the operation."""
-        try:
-            yield
-        except _redis_outages() as exc:
-            raise KVUnavailable(f"Redis {op} failed: {type(exc).__name__}: {exc}") from exc
-
-    async def get(self, key: str) -> bytes | None:
-        with self._outage("GET"):
-            value: bytes | None = await self.client.get(self.prefix + key)
-        return value
-
-    async def set(self, key: str, value: Value, ttl_s: float | None = None) -> None:
-        px = None if ttl_s is None else _ttl_ms(ttl_s)
-        with self._outage("SET"):
-            await self.client.set(self.prefix + key, encode(value), px=px)
-
-    async def delete(self, key: str) -> bool:
-        with self._outage("DEL"):
-            return bool(await self.client.delete(self.prefix + key))
-
-    async def _run_incr(self, op: str, key: str, amount: Value, ttl_s: float | None) -> Any:
-        from redis.exceptions import ResponseError
-
-        ttl = "" if ttl_s is None else str(_ttl_ms(ttl_s))
-        with self._outage(op):
-            try:
-                return await self._incr(keys=[self.prefix + key], args=[op, amount, ttl])
-            except ResponseError as e:
-                if not _is_bad_value(e):
-                    raise  # OOM, READONLY, LOADING, BUSY...: the server cannot serve (_outage)
-                raise ValueError(f"{op} on {key!r} failed: {e}") from e
-
-    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
-        return int(await self._run_incr("INCRBY", key, int(amount), ttl_s))
-
-    async def incr_float(self, key: str, amount: float, ttl_s: float | None = None) -> float:
-        return float(await self._run_incr("INCRBYFLOAT", key, repr(float(amount)), ttl_s))
-
-    async def expire(self, key: str, ttl_s: float) -> bool:
-        with self._outage("PEXPIRE"):
-            return bool(await self.client.pexpire(self.prefix + key, _ttl_ms(ttl_s)))
-
-    async def set_tagged(self, key: str, value: Value, ttl_s: float, tags: Sequence[str]) -> None:
-        ttl, now = _ttl_ms(ttl_s), int(time.time() * 1000)  # one round trip, as a SET
-        with self._outage("SET"):
-            await self._set_tagged(keys=[self.prefix + key, *(self.prefix + t for t in tags)],
-                                   args=[encode(value), ttl, key, now + ttl, now])
-
-    async def delete_tagged(self, tag: str) -> tuple[list[str], int]:
-        with self._outage("DEL"):
-            reply = await self._delete_tagged(keys=[self.prefix + tag], args=[self.prefix])
-        return [k.decode() if isinstance(k, bytes) else str(k) for k in reply[1:]], int(reply[0])
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-
-def kv_from_url(url: str | None, prefix: str = DEFAULT_PREFIX) -> KV:
-    """Pick the backend from configuration.
-
-    ``None``, ``""`` or ``memory://`` → :class:`MemoryKV`;
-    ``redis://``, ``rediss://``, ``unix://`` → :class:`RedisKV`.
-    """
-    if not url or url.startswith("memory:"):
-        return MemoryKV(prefix=prefix)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisKV.from_url(url, prefix=prefix)
-    raise ValueError(f"unsupported KV URL scheme in {url.split('://', 1)[0]!r} (use redis:// or leave unset)")

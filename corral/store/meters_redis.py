@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from corral.store.coordinated import CoordinatedKV, CoordinatedMeters
-from corral.store.kv import KV, KVUnavailable, MemoryKV, RedisKV
+from corral.store.kv import KV, KVUnavailable, MemoryKV
+from corral.store.kv_redis import RedisKV
 from corral.store.meters import BUCKETS, Adjustment, MemoryMeters, Meter, MeterStore, Verdict, bucket_of
 
 # KEYS: the meters. ARGV: now, then per meter: limit, amount, window_s (0: a period counter).

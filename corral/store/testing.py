@@ -29,7 +29,8 @@ import pytest_asyncio
 from sqlalchemy.engine import make_url
 
 from corral.store.db import Database
-from corral.store.kv import KV, MemoryKV, RedisKV
+from corral.store.kv import KV, MemoryKV
+from corral.store.kv_redis import RedisKV
 from corral.store.migrations import migrate
 
 T = TypeVar("T")

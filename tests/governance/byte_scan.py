@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 
 from corral.store import Database
-from corral.store.kv import RedisKV
+from corral.store.kv_redis import RedisKV
 
 
 def sqlite_bytes(path: Path) -> bytes:

@@ -35,7 +35,8 @@ from corral.config import Settings
 from corral.governance.erasure_cli import erase_command
 from corral.simulator import SimSettings, SimulatorThread
 from corral.store import Database
-from corral.store.kv import RedisKV, kv_from_url
+from corral.store.kv_redis import RedisKV
+from corral.store.kv_url import kv_from_url
 from corral.store.schema import feedback, requests, responses
 from corral.store.testing import backend_unavailable, redis_test_url, run_sync
 from tests.conftest import RunningServer, database_on, serve_in_thread

@@ -17,7 +17,7 @@ from corral.limits.estimate import Estimator
 from corral.limits.limiter import Limiter, LimitsUnavailable
 from corral.limits.rules import Subject
 from corral.routing.table import RouteTable
-from corral.store.kv import RedisKV
+from corral.store.kv_redis import RedisKV
 from corral.store.meters import MemoryMeters, MeterStore
 from corral.store.meters_redis import RedisMeters
 

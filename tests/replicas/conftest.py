@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from corral.store.kv import RedisKV
+from corral.store.kv_redis import RedisKV
 from corral.store.testing import backend_unavailable, redis_test_url, run_sync
 from tests.replicas.services import require_binary
 from tests.replicas.topology import Topology, topology

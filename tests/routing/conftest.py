@@ -9,7 +9,8 @@ import pytest_asyncio
 
 from corral.providers.base import ProviderConfig
 from corral.routing.table import Deployment
-from corral.store.kv import KV, RedisKV
+from corral.store.kv import KV
+from corral.store.kv_redis import RedisKV
 from corral.store.testing import kv, redis_test_url  # noqa: F401
 from tests.fakes import FakeProvider
 
