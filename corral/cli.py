@@ -12,7 +12,7 @@ import click
 from corral import __version__
 from corral.auth.cli import keys
 from corral.batches.cli import batch
-from corral.config import ConfigError, Settings, load_settings
+from corral.config import ConfigError, ServerSettings, Settings, load_settings
 from corral.cost.cli import costs
 from corral.cost.plan_cli import cost
 from corral.governance.audit_cli import audit
@@ -62,7 +62,8 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-GRACEFUL_S = 10  # uvicorn's timeout_graceful_shutdown: in-flight requests get this long to finish
+# uvicorn's timeout_graceful_shutdown by default: in-flight requests get this long to finish
+GRACEFUL_S = ServerSettings().graceful_shutdown_s
 
 
 @main.command()
@@ -106,7 +107,8 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
                 "--access-log" if access_log else "--no-access-log", "--worker" if worker else "--no-worker",
                 *(["--config", config] if config else [])]
         supervisor = Supervisor(argv, workers, settings.server.host, settings.server.port,
-                                shared_state=not settings.redis_url, graceful_s=GRACEFUL_S)
+                                shared_state=not settings.redis_url,
+                                graceful_s=settings.server.graceful_shutdown_s)
         try:
             sys.exit(supervisor.run())
         except OSError as exc:  # the port: in use, or not ours to bind
@@ -125,7 +127,8 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     app = create_app(settings, on_start=on_start, run_jobs=worker)
     redact_access_log()
     server = GracefulServer(uvicorn.Config(app, **uvicorn_options(settings.server), log_level=log_level,
-                                           access_log=access_log, timeout_graceful_shutdown=GRACEFUL_S))
+                                           access_log=access_log,
+                                           timeout_graceful_shutdown=settings.server.graceful_shutdown_s))
     sockets = None if supervised is None else [supervised.socket(settings.server.host, settings.server.port)]
     server.run(sockets=sockets)  # a graceful stop on SIGTERM returns here (exit 0), not 143
     if not server.started:

@@ -186,6 +186,9 @@ class ServerSettings(_Strict):
     header_timeout_s: float = Field(10.0, gt=0)  # connection open / request start -> headers done
     body_timeout_s: float = Field(60.0, gt=0)  # headers done -> whole body received
     keep_alive_timeout_s: float = Field(5.0, gt=0)  # idle time between requests on one connection
+    # SIGTERM -> open requests get this long; streams still open 1 s before it end with an error
+    # event (corral.core.drain). Keep a deployment's stop grace period above it (docs/deployment.md).
+    graceful_shutdown_s: int = Field(10, ge=1)  # whole seconds (uvicorn takes an int)
 
 
 class Settings(_Strict):

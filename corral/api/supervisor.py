@@ -53,6 +53,7 @@ from typing import Any
 import uvicorn
 
 from corral.cache.memory import BoundedMemoryStore
+from corral.core.drain import CUT_MARGIN_S, cut_open_streams
 from corral.store.coordinated import ENV_COORDINATOR
 from corral.store.coordinator import Coordinator, serve_coordinator
 
@@ -126,6 +127,25 @@ class GracefulServer(uvicorn.Server):
             finally:  # runs before uvicorn's re-raise of what it captured: nothing left to raise
                 if not self.force_exit:
                     self._captured_signals.clear()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's drain, with the streams still open near its deadline ended by an error
+        event the client can act on, rather than cancelled mid-answer (corral.core.drain)."""
+        limit = self.config.timeout_graceful_shutdown
+        timer = None
+        if limit is not None:
+            timer = asyncio.get_running_loop().call_later(max(0.0, limit - CUT_MARGIN_S), self._cut)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    @staticmethod
+    def _cut() -> None:
+        if cut := cut_open_streams():
+            log.warning("graceful stop: %d stream(s) still open %.0f s before the deadline; ending them "
+                        "with an error event", cut, CUT_MARGIN_S)
 
 
 @dataclass(frozen=True)

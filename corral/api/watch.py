@@ -18,6 +18,7 @@ from starlette.types import Receive, Send
 from corral.api.auth import check_declared_length, too_large
 from corral.api.render import error_body
 from corral.core.context import RequestContext
+from corral.core.drain import cut_here, open_stream
 from corral.core.errors import CorralError
 from corral.core.stream import ChatStream
 
@@ -154,19 +155,23 @@ async def stream_events(
     at once rather than at the next chunk. Closing the stream is what records it.
     """
     watch.now()  # a stream may stall at any point: watch it from the first byte
-    try:
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        async for event in events:
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-        watch.finished = True
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except asyncio.CancelledError:
-        if not watch.gone:
-            raise
-        watch.absorb()
-    except OSError:
-        ctx.client_disconnected = True  # servers on ASGI spec 2.4 report a vanished client this way
-    finally:
-        watch.stop()
-        await events.aclose()
-        await stream.aclose()  # no-op once consumed; closes upstream if never started
+    with open_stream():  # a graceful stop's deadline ends it with an error event (corral.core.drain)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            async for event in events:
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            watch.finished = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if cut_here():  # cut while writing, not while waiting upstream: end the body, nothing more
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            if not watch.gone:
+                raise
+            watch.absorb()
+        except OSError:
+            ctx.client_disconnected = True  # servers on ASGI spec 2.4 report a vanished client this way
+        finally:
+            watch.stop()
+            await events.aclose()
+            await stream.aclose()  # no-op once consumed; closes upstream if never started

@@ -7,9 +7,11 @@ callbacks after the last chunk, or after the client went away.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from corral.core.drain import ShuttingDown, cut_here
 from corral.core.types import ChatChunk, ChatResponse, FinishReason, ToolCall, Usage, reasoning_block
 
 DoneCallback = Callable[["ChatStream", BaseException | None], Awaitable[None] | None]
@@ -43,6 +45,12 @@ class ChatStream:
         try:
             async for chunk in self._chunks:
                 yield chunk
+        except asyncio.CancelledError as exc:
+            if not cut_here():
+                error = exc
+                raise
+            error = ShuttingDown()  # the stop's deadline (corral.core.drain): an error event, recorded
+            raise error from None
         except BaseException as exc:
             error = exc
             raise

@@ -26,16 +26,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 import yaml
+from openai import OpenAI
 from sqlalchemy import select
 
 from corral.api.app import create_app
 from corral.cli import GRACEFUL_S
 from corral.config import load_settings
+from corral.core.drain import CUT_MARGIN_S
 from corral.simulator import SimSettings, SimulatorThread
 from corral.store import Database
-from corral.store.schema import jobs
+from corral.store.schema import jobs, requests
 from corral.store.testing import run_sync
 from tests.conftest import serve_in_thread
 from tests.integration.processes import banner_key, free_port, serve, wait_ready
@@ -54,12 +57,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-def _config(tmp_path: Path, db_url: str, sim_url: str, port: int) -> Path:
+def _config(tmp_path: Path, db_url: str, sim_url: str, port: int, graceful_s: int = GRACEFUL_S) -> Path:
     path = tmp_path / "corral.yaml"
     path.write_text(yaml.safe_dump({
         "home": str(tmp_path / "home"),
         "database_url": db_url,
-        "server": {"port": port},
+        "server": {"port": port, "graceful_shutdown_s": graceful_s},
         "providers": {"sim": {"type": "openai", "base_url": f"{sim_url}/v1", "api_key_env": "SIM_KEY"}},
         "models": {MODEL: {"deployments": [{"provider": "sim", "model": MODEL}]}},
         "jobs": {"poll_interval_s": 0.05, "lease_s": 30.0, "shutdown_timeout_s": JOB_WAIT_S},
@@ -235,3 +238,49 @@ def test_a_worker_process_gives_its_running_job_back_on_sigterm(tmp_path: Path, 
             assert exited_after < JOB_WAIT_S + 5, out
             assert f":{worker.pid}:" in running["lease_owner"], running  # the worker process ran it
             _assert_released(run_sync(_job_row(db_url, job_id)))
+
+
+def test_a_stream_longer_than_the_grace_period_ends_with_an_error_event_the_sdk_raises(
+        tmp_path: Path) -> None:
+    """Not cut mid-answer by uvicorn's deadline (no error, a traceback per stream in the log): the
+    OpenAI SDK raises an APIError saying to send it again, and the record says why it ended."""
+    grace_s = 2
+    db_url = f"sqlite:///{tmp_path / 'corral.db'}"
+    with SimulatorThread(SLOW) as sim:
+        port = free_port()
+        log = tmp_path / "serve.log"
+        proc = serve(_config(tmp_path, db_url, sim.url, port, graceful_s=grace_s), log, workers=1)
+        try:
+            wait_ready(proc, log, port)
+            client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=banner_key(log), max_retries=0)
+            chunks = iter(client.chat.completions.create(  # 200 tokens at 10 a second: 20 s
+                model=MODEL, stream=True, max_tokens=200, messages=[{"role": "user", "content": "go on"}]))
+            next(chunks)
+            proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            with pytest.raises(openai.APIError, match="shutting down") as raised:
+                for _ in chunks:
+                    pass
+            ended_after = time.monotonic() - signalled
+            proc.wait(timeout=grace_s + 10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    output = log.read_text()
+    print(f"the stream ended {ended_after:.2f} s after SIGTERM: {raised.value}")
+    assert grace_s - CUT_MARGIN_S - 0.3 < ended_after < grace_s, output
+    assert proc.returncode == 0, output
+    assert "timeout graceful shutdown exceeded" not in output and "Traceback" not in output, output
+    rows = run_sync(_records(db_url))
+    assert [tuple(r.values()) for r in rows] == [(True, "error", 200, "ShuttingDown")], rows  # 200: sent
+
+
+async def _records(db_url: str) -> list[dict[str, Any]]:
+    db = await Database.connect(db_url)
+    try:
+        rows = await db.fetch_all(select(requests.c.stream, requests.c.status, requests.c.http_status,
+                                         requests.c.error_type))
+        return [dict(r) for r in rows]
+    finally:
+        await db.close()
