@@ -103,7 +103,8 @@ class Gateway:
         (batches, background responses); `corral serve --no-worker` leaves it to `corral worker`."""
         plugins = stage_plugins()
         order = plugin_order(plugins)  # a plugin placed against the declared order fails here, first
-        check_secrets(settings.webhooks, settings.source)  # every webhook secret set and well formed
+        if run_jobs:  # the process that delivers (signs) needs every webhook secret; one that only
+            check_secrets(settings.webhooks, settings.source)  # queues events (--no-worker) does not
         url = settings.database_url or default_database_url(settings.home)
         db = await Database.connect(url)
         try:

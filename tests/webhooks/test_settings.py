@@ -86,3 +86,17 @@ async def test_an_unset_secret_variable_stops_the_gateway_before_it_starts(
         check_secrets(settings.webhooks, settings.source)
     with pytest.raises(ConfigError, match=r"webhooks\.endpoints\.reports\.secret"):
         await Gateway.start(settings, warmup=False)
+
+
+async def test_a_gateway_that_runs_no_queue_work_starts_without_the_secret(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`corral serve --no-worker` only queues events; `corral worker` delivers and signs them."""
+    monkeypatch.delenv("REPORTS_HOOK_SECRET", raising=False)
+    file = tmp_path / "corral.yaml"
+    file.write_text(yaml.safe_dump({"home": str(tmp_path / "home"),
+                                    "webhooks": {"endpoints": {"reports": _endpoint()}}}))
+    gateway = await Gateway.start(load_settings(file), warmup=False, run_jobs=False)
+    try:
+        assert gateway.webhooks is not None  # events are still queued for the workers
+    finally:
+        await gateway.stop()
