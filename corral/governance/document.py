@@ -52,7 +52,7 @@ RETENTION_MEANING = {
 SECTIONS = ("About this document", "Models and providers in use", "Personal data handling per route",
             "Retention", "Where data is kept", "Rights and erasure", "Audit arrangements",
             "Roles and access", "System prompts", "Incident review and escalation", "Compliance preset",
-            "Limits and budgets", "Measured figures")
+            "Limits and budgets", "Webhook receivers", "Measured figures")
 
 
 def _plain(text: str) -> str:
@@ -332,6 +332,33 @@ def _limits(settings: Settings) -> str:
     ])
 
 
+def _webhooks(settings: Settings) -> str:
+    endpoints = settings.webhooks.endpoints
+    head = ["## Webhook receivers", ""]
+    if not endpoints:
+        return "\n".join([*head, "No webhook receivers are configured: Corral sends no event to any other "
+                                  "system when work finishes."])
+    rows = [[f"`{name}`", _plain(_receiver(e.url)),
+             "every team" if e.teams == "*" else ", ".join(f"`{t}`" for t in e.teams or ()),
+             ", ".join(f"`{event}`" for event in e.events)] for name, e in endpoints.items()]
+    return "\n".join([
+        *head,
+        "When a background response or a batch finishes, Corral tells these receivers. An event "
+        "names what finished and its id (for example `response.completed`, `resp_...`), never a "
+        "prompt, an answer or a file: the receiver fetches the result with its own API key, as "
+        "any client would, so the team's access rules apply. Each event is signed with a secret "
+        "only Corral and the receiver hold, and a team's events go only to receivers listed for it.",
+        "",
+        _table(["Receiver", "Address", "Events of", "Events"], rows),
+    ])
+
+
+def _receiver(url: str) -> str:
+    if _on_own_network(url):
+        return f"the organisation's own network: {url}"
+    return f"over the internet: {url}"
+
+
 def governance_document(settings: Settings, now: Callable[[], datetime] | None = None,
                         facts: DocumentFacts | None = None) -> str:
     """The governance document (Markdown) for `settings`; `now` fixes the time in tests;
@@ -340,5 +367,5 @@ def governance_document(settings: Settings, now: Callable[[], datetime] | None =
     parts = [_header(settings, generated_at), _models(settings), _privacy(settings), _retention(settings),
              _datamap(), _erasure(), _audit(), roles_section(), prompts_section(settings, facts),
              incidents_section(settings, facts), profile_section(settings), _limits(settings),
-             figures_section(facts.figures if facts is not None else None)]
+             _webhooks(settings), figures_section(facts.figures if facts is not None else None)]
     return "\n\n".join(parts) + "\n"

@@ -125,3 +125,16 @@ def test_self_hosted_servers_are_told_from_third_parties(base_url: str | None, o
     text = _doc(settings)
     assert ("own network (self-hosted)" in text) is own
     assert ("data policies: p\n" in text) is not own
+
+
+def test_webhook_receivers_are_listed_with_whose_events_they_get_and_what_an_event_holds() -> None:
+    assert "No webhook receivers are configured" in _doc(_settings())
+    hooks = {"endpoints": {
+        "reports": {"url": "https://reports.example.com/hook", "secret": {"env": "REPORTS_SECRET"},
+                    "teams": ["reports", "growth"], "events": ["response.completed"]},
+        "ops": {"url": "http://ops.internal:9000/corral", "secret": {"env": "OPS_SECRET"}, "teams": "*"}}}
+    text = _doc(_settings(webhooks=hooks))
+    assert ("| `reports` | over the internet: https://reports.example.com/hook | `reports`, `growth` "
+            "| `response.completed` |") in text
+    assert "| `ops` | the organisation's own network: http://ops.internal:9000/corral | every team |" in text
+    assert "never a prompt, an answer or a file" in text
