@@ -17,6 +17,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
+from corral.api.cache_marks import cache_mark
 from corral.api.wire import parse_json_object, refuse_unknown_fields
 from corral.core.errors import InvalidRequest, UnsupportedParameter
 from corral.core.types import (
@@ -43,7 +44,6 @@ _REFUSED = {
     "context_management": "server-side context management",
 }
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-_CACHE_TTLS = ("5m", "1h")
 MAX_STOP_SEQUENCES = 16
 
 
@@ -234,22 +234,8 @@ def _reasoning(block: dict[str, Any], kind: str, at: str) -> dict[str, Any]:
 
 
 def _mark(block: dict[str, Any], at: str) -> CacheMark | None:
-    """A block's `cache_control`: {"type": "ephemeral"} with an optional ttl, "5m" or "1h"."""
-    value = block.get("cache_control")
-    if value is None:
-        return None
-    param = f"{at}.cache_control"
-    if not isinstance(value, dict) or value.get("type") != "ephemeral":
-        kind = value.get("type") if isinstance(value, dict) else None
-        raise _bad(f"{param} must be {{\"type\": \"ephemeral\"}}, optionally with \"ttl\": \"5m\" or \"1h\""
-                   + (f"; cache type {str(kind)[:40]!r} is unknown." if kind is not None else "."), param)
-    unknown = sorted(k for k in value if k not in ("type", "ttl"))
-    if unknown:
-        raise _bad(f"{param}: unknown field {unknown[0][:40]!r}; it takes 'type' and 'ttl'.", param)
-    ttl = value.get("ttl")
-    if ttl is not None and ttl not in _CACHE_TTLS:
-        raise _bad(f"{param}.ttl must be \"5m\" or \"1h\".", f"{param}.ttl")
-    return CacheMark(ttl)
+    """A block's `cache_control` (corral.api.cache_marks)."""
+    return cache_mark(block.get("cache_control"), f"{at}.cache_control")
 
 
 def _kind(block: Any, at: str) -> str:

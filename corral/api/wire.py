@@ -13,9 +13,10 @@ from typing import Any, Literal
 import msgspec
 import orjson
 
+from corral.api.cache_marks import cache_mark
 from corral.core.errors import InvalidRequest
 from corral.core.json_limits import MAX_JSON_DEPTH, JsonTooDeep, check_depth, could_exceed, text_depth
-from corral.core.types import ChatRequest, ImagePart, Message, TextPart, Tool, ToolCall
+from corral.core.types import CacheMark, ChatRequest, ImagePart, Message, TextPart, Tool, ToolCall
 
 UNSET: Any = msgspec.UNSET
 # The most answers one chat completion may ask for (`n`): each is a request through the lifecycle,
@@ -25,6 +26,7 @@ MAX_CHOICES = 16
 
 class _TextPart(msgspec.Struct, tag_field="type", tag="text"):
     text: str
+    cache_control: Any = None  # Anthropic's prompt-cache mark (corral.api.cache_marks)
 
 
 class _ImageURL(msgspec.Struct):
@@ -34,6 +36,7 @@ class _ImageURL(msgspec.Struct):
 
 class _ImagePart(msgspec.Struct, tag_field="type", tag="image_url"):
     image_url: _ImageURL
+    cache_control: Any = None
 
 
 class _RefusalPart(msgspec.Struct, tag_field="type", tag="refusal"):
@@ -57,16 +60,19 @@ class _ToolCall(msgspec.Struct):
 class _System(msgspec.Struct, tag_field="role", tag="system"):
     content: _Content
     name: str | None = None
+    cache_control: Any = None  # on the message: its last block (as gateways for Anthropic read it)
 
 
 class _Developer(msgspec.Struct, tag_field="role", tag="developer"):
     content: _Content
     name: str | None = None
+    cache_control: Any = None  # on the message: its last block (as gateways for Anthropic read it)
 
 
 class _User(msgspec.Struct, tag_field="role", tag="user"):
     content: _Content
     name: str | None = None
+    cache_control: Any = None  # on the message: its last block (as gateways for Anthropic read it)
 
 
 class _Assistant(msgspec.Struct, tag_field="role", tag="assistant"):
@@ -74,11 +80,13 @@ class _Assistant(msgspec.Struct, tag_field="role", tag="assistant"):
     name: str | None = None
     tool_calls: list[_ToolCall] | None = None
     refusal: str | None = None
+    cache_control: Any = None
 
 
 class _ToolMessage(msgspec.Struct, tag_field="role", tag="tool"):
     content: _Content
     tool_call_id: str
+    cache_control: Any = None
 
 
 class _FunctionDef(msgspec.Struct):
@@ -91,6 +99,7 @@ class _FunctionDef(msgspec.Struct):
 class _ToolDef(msgspec.Struct):
     function: _FunctionDef
     type: Literal["function"] = "function"
+    cache_control: Any = None
 
 
 class _StreamOptions(msgspec.Struct):
@@ -189,7 +198,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
     _check_arguments(wire)
     return ChatRequest(
         model=wire.model,
-        messages=[_message(m) for m in wire.messages],
+        messages=[_message(m, f"messages[{i}]") for i, m in enumerate(wire.messages)],
         stream=wire.stream,
         include_usage=bool(wire.stream_options and wire.stream_options.include_usage),
         max_tokens=wire.max_completion_tokens if wire.max_completion_tokens is not None else wire.max_tokens,
@@ -200,8 +209,9 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         user=wire.user,
         response_format=msgspec.to_builtins(wire.response_format) if wire.response_format else None,
         tools=[
-            Tool(t.function.name, t.function.description, t.function.parameters, t.function.strict)
-            for t in wire.tools
+            Tool(t.function.name, t.function.description, t.function.parameters, t.function.strict,
+                 cache=cache_mark(t.cache_control, f"tools[{i}].cache_control"))
+            for i, t in enumerate(wire.tools)
         ] if wire.tools else None,
         tool_choice=wire.tool_choice,
         parallel_tool_calls=wire.parallel_tool_calls,
@@ -248,28 +258,48 @@ def _check_arguments(wire: _ChatWire) -> None:
                 raise InvalidRequest(str(JsonTooDeep(param, MAX_JSON_DEPTH)), param=param)
 
 
-def _content(content: Any) -> str | list[TextPart | ImagePart] | None:
+def _content(content: Any, at: str) -> str | list[TextPart | ImagePart] | None:
     if content is None or isinstance(content, str):
         return content
     parts: list[TextPart | ImagePart] = []
-    for p in content:
+    for i, p in enumerate(content):
         if isinstance(p, _TextPart):
-            parts.append(TextPart(p.text))
+            parts.append(TextPart(p.text, cache=cache_mark(p.cache_control, f"{at}[{i}].cache_control")))
         elif isinstance(p, _ImagePart):
-            parts.append(ImagePart(p.image_url.url, p.image_url.detail))
+            parts.append(ImagePart(p.image_url.url, p.image_url.detail,
+                                   cache=cache_mark(p.cache_control, f"{at}[{i}].cache_control")))
         else:
             parts.append(TextPart(p.refusal))
     return parts
 
 
-def _message(m: Any) -> Message:
+def _message(m: Any, at: str) -> Message:
+    content = _content(m.content, f"{at}.content")
+    mark = cache_mark(m.cache_control, f"{at}.cache_control")
     if isinstance(m, _Assistant):
         calls = [ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or []]
-        return Message("assistant", _content(m.content), m.name, calls or None)
+        if mark is not None and calls:  # the last block of an assistant turn that calls tools
+            calls[-1].cache = mark
+            mark = None
+        return Message("assistant", _marked(content, mark, at), m.name, calls or None)
     if isinstance(m, _ToolMessage):
-        return Message("tool", _content(m.content), tool_call_id=m.tool_call_id)
+        return Message("tool", content, tool_call_id=m.tool_call_id, cache=mark)  # its tool_result block
     role = type(m).__struct_config__.tag
-    return Message(role, _content(m.content), m.name)
+    return Message(role, _marked(content, mark, at), m.name)
+
+
+def _marked(content: str | list[TextPart | ImagePart] | None, mark: CacheMark | None,
+            at: str) -> str | list[TextPart | ImagePart] | None:
+    """A message's own `cache_control` on its last block (text content becomes one block)."""
+    if mark is None:
+        return content
+    if isinstance(content, str):
+        return [TextPart(content, cache=mark)]
+    if not content:
+        raise InvalidRequest(f"{at}.cache_control: the message has no content to mark.",
+                             param=f"{at}.cache_control")
+    content[-1].cache = mark
+    return content
 
 
 MAX_TAGS = 16  # OpenAI's `metadata` limits: 16 pairs, keys of 64 and values of 512 characters
