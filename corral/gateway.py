@@ -61,6 +61,8 @@ from corral.routing.router import Router
 from corral.routing.table import RouteTable
 from corral.store import KV, Database, default_database_url, migrate
 from corral.store.coordinated import gateway_kv
+from corral.store.kv_redis import STATS_COUNTERS as REDIS_COUNTERS
+from corral.store.kv_redis import RedisKV
 from corral.store.leader import Leadership
 from corral.webhooks.emit import WebhookEmitter
 from corral.webhooks.wiring import check_secrets, start_webhooks
@@ -195,6 +197,8 @@ class Gateway:
             gw.maintenance.start()
         recorder.metrics.register_gauge_source("jobs", gw.worker.stats, counters=JOB_COUNTERS)
         recorder.metrics.register_gauge_source("leader", leader.stats, counters={"changes"})
+        if isinstance(kv, RedisKV):  # the breakers' copies and the batched counts (corral.store.kv_redis)
+            recorder.metrics.register_gauge_source("redis", kv.stats, counters=REDIS_COUNTERS)
         if detector is not None:
             warm = getattr(detector, "warmup", None)  # PIIDetector loads its models here
             if warm is not None:

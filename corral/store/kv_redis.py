@@ -29,6 +29,9 @@ from corral.store.redis_copies import RedisCopies
 log = logging.getLogger(__name__)
 
 COUNT_WINDOW_S = 0.01
+# RedisKV.stats keys that are cumulative (reported as corral_redis_<key>_total by /metrics)
+STATS_COUNTERS = frozenset({"copy_hits", "copy_fills", "copy_invalidations", "copy_losses", "counts_lost",
+                            "count_pipelines"})
 
 # INCRBY/INCRBYFLOAT + PEXPIRE in one round trip, atomically on the server.
 _INCR_LUA = """
@@ -95,6 +98,7 @@ class RedisKV(KV):
         self._send_lock = asyncio.Lock()  # one pipeline at a time (a reader waits for its key's)
         self._sending: set[asyncio.Task[None]] = set()
         self.counts_lost = 0
+        self.count_pipelines = 0
         self._incr = client.register_script(_INCR_LUA)
         self._set_tagged = client.register_script(_SET_TAGGED_LUA)
         self._delete_tagged = client.register_script(_DELETE_TAGGED_LUA)
@@ -213,6 +217,17 @@ class RedisKV(KV):
             self._sending.add(sending)
             sending.add_done_callback(self._sending.discard)
 
+    def stats(self) -> dict[str, float]:
+        """For /metrics: whether copies are being kept current (``copies_tracking`` 1/0), how often
+        they answered, and counts sent and lost."""
+        copies = self.copies
+        counts = copies.counts if copies is not None else {}
+        return {"copies_tracking": float(copies is not None and copies.ready),
+                "copies_kept": float(len(copies.copies) if copies is not None else 0),
+                **{f"copy_{k}": float(counts.get(k, 0)) for k in ("hits", "fills", "invalidations")},
+                "copy_losses": float(counts.get("losses", 0)),
+                "count_pipelines": float(self.count_pipelines), "counts_lost": float(self.counts_lost)}
+
     async def send_counts(self) -> None:
         """Send the tally now, in one pipeline (also what :meth:`close` does last)."""
         async with self._send_lock:
@@ -227,6 +242,7 @@ class RedisKV(KV):
                         pipe.eval(_INCR_LUA, 1, full, "INCRBY", amount, ttl)  # (a Script would ask
                         # SCRIPT EXISTS before every pipeline: one more round trip)
                     await pipe.execute(raise_on_error=False)
+                self.count_pipelines += 1
             except _redis_outages() as exc:
                 self.counts_lost += len(tally)
                 log.warning("Redis unreachable: %d counts not sent (%s: %s)", len(tally),

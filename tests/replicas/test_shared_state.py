@@ -82,6 +82,10 @@ def test_a_breaker_opened_by_failures_on_one_replica_is_open_on_the_others(syste
     assert [a.status_code for a in others] == [200] * len(others)
     assert {a.headers["x-corral-attempts"] for a in others} == {"1"}
     assert stats.models.get("a-flaky", 0) == tried, "r1 and r2 sent nothing to the open deployment"
+    # ...reading the state from copies Redis keeps current (corral.store.redis_copies), not per request
+    for i in (1, 2):
+        assert system.metric(i, "corral_redis_copies_tracking") == 1.0
+        assert system.metric(i, "corral_redis_copy_hits_total") > 0
 
 
 def test_one_replica_leads_and_only_it_evaluates_alerts(system: Topology) -> None:

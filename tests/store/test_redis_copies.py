@@ -115,6 +115,7 @@ async def test_a_lost_subscriber_drops_every_copy_and_reads_go_to_redis(
     await b.client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # Redis drops the subscriber
     await _until(lambda: a.copies is not None and not a.copies.ready)
     assert not a.copies.copies and a.copies.counts["losses"] == 1
+    assert a.stats()["copies_tracking"] == 0 and a.stats()["copy_losses"] == 1  # on /metrics
     await b.set("k", "v2")  # no message can reach a now: it must not answer from memory
     assert await a.get_cached("k") == b"v2"
     a.copies._next_try = 0.0  # (the reconnect waits RECONNECT_S; the test does not)
@@ -148,6 +149,7 @@ async def test_counts_leave_in_one_pipeline_summed_per_key(pair: tuple[RedisKV, 
     assert await b.get("requests") == b"200"  # the other replica, within the window
     assert await b.get("total") == b"400"
     assert sent == [2]  # one pipeline, one command per key, not one per count
+    assert a.stats()["count_pipelines"] == 1 and a.stats()["counts_lost"] == 0
     ttl = await a.client.pttl(a.prefix + "requests")
     assert 0 < ttl <= 60_000  # created with its window's time to live
 
