@@ -27,6 +27,7 @@ cache is a fallback, and it must not add a failure of its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -183,6 +184,21 @@ class ExactCache:
             return False
         self.counters["stores"] += 1
         return True
+
+    async def put_many(self, writes: Sequence[tuple[str, bytes, float | None, Sequence[str]]]) -> None:
+        """:meth:`put_encoded` for a batch: one pipeline on Redis, else one write after another
+        (in process, or on the local coordinator, where they leave in one frame anyway)."""
+        set_many = getattr(self.kv, "set_many", None)
+        if set_many is None:
+            await asyncio.gather(*(self.put_encoded(*write) for write in writes))
+            return
+        errors = await set_many([(self.namespace + key, payload, ttl_s or self.ttl_s, tags)
+                                 for key, payload, ttl_s, tags in writes])
+        failed = [e for e in errors if e is not None]
+        self.counters["stores"] += len(errors) - len(failed)
+        if failed:
+            self.counters["errors"] += len(failed)
+            log.warning("exact cache writes failed: %d of %d (%s)", len(failed), len(errors), failed[0])
 
     async def get(self, key: str) -> ChatResponse | None:
         """The cached plain-text answer for ``key`` (the fallback's read: never a tool call),

@@ -3,12 +3,11 @@
 The response never waits on the network: the cache stage hands the serialised answer over
 and returns. Writes are bounded: with ``max_pending`` writes queued or in flight (the KV is
 slower than the traffic), more are shed and counted as ``skipped_busy`` in the cache's
-counters. A batch's writes go out concurrently, as the one-task-per-write design did.
+counters. A batch's writes go out in one Redis pipeline.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from corral.cache.exact import ExactCache
@@ -34,5 +33,5 @@ class CacheWriter(BatchWorker[Write]):
         return True
 
     async def _handle(self, batch: list[Write]) -> bool:
-        await asyncio.gather(*(self.cache.put_encoded(*write) for write in batch))
-        return True  # put_encoded counts and logs its own failures
+        await self.cache.put_many(batch)  # one pipeline on Redis
+        return True  # put_many counts and logs its own failures

@@ -43,15 +43,17 @@ return v
 """
 
 
-# SET the entry, then file it in each tag: a sorted set by deadline, pruned of expired keys and
-# kept alive as long as its newest key. ARGV: value, ttl ms, key, deadline ms, now ms.
+# File the entry in each tag (a sorted set by deadline, pruned of expired keys and kept alive as
+# long as its newest key), then SET it: a script stops at its first error and keeps what it wrote,
+# so a tag that fails (a key of the wrong type) leaves no entry erasure could not find.
+# ARGV: value, ttl ms, key, deadline ms, now ms.
 _SET_TAGGED_LUA = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 for i = 2, #KEYS do
   redis.call('ZADD', KEYS[i], ARGV[4], ARGV[3])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[5])
   if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 """
 # Delete the tag's keys (named relative to the prefix, ARGV[1]) and the tag: {count, keys...}.
 _DELETE_TAGGED_LUA = """
@@ -267,6 +269,28 @@ class RedisKV(KV):
         with self._outage("SET"):
             await self._set_tagged(keys=[self._changing(key), *(self.prefix + t for t in tags)],
                                    args=[encode(value), ttl, key, now + ttl, now])
+
+    async def set_many(self, items: Sequence[tuple[str, Value, float, Sequence[str]]],
+                       ) -> list[Exception | None]:
+        """Several :meth:`set_tagged` (or plain ``SET`` without tags) in one pipeline: the cache's
+        background writer's batch. Per item, None or the error it met (all of them: an outage)."""
+        if not items:
+            return []
+        now = int(time.time() * 1000)
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key, value, ttl_s, tags in items:
+                    ttl, full = _ttl_ms(ttl_s), self._changing(key)
+                    if tags:
+                        pipe.eval(_SET_TAGGED_LUA, 1 + len(tags), full, *(self.prefix + t for t in tags),
+                                  encode(value), ttl, key, now + ttl, now)
+                    else:
+                        pipe.set(full, encode(value), px=ttl)
+                replies = await pipe.execute(raise_on_error=False)
+        except _redis_outages() as exc:
+            outage = KVUnavailable(f"Redis SET failed: {type(exc).__name__}: {exc}")
+            return [outage] * len(items)
+        return [r if isinstance(r, Exception) else None for r in replies]
 
     async def delete_tagged(self, tag: str) -> tuple[list[str], int]:
         with self._outage("DEL"):

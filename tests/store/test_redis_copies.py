@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest_asyncio
 
+from corral.cache.exact import ExactCache
 from corral.config import BreakerSettings
 from corral.routing.breaker import CircuitBreaker
 from corral.store.kv_redis import COUNT_WINDOW_S, RedisKV
@@ -202,3 +203,19 @@ def _count_pipelines(kv: RedisKV) -> list[int]:
 
     kv.client.pipeline = counted
     return sent
+
+
+async def test_the_caches_batch_of_writes_leaves_in_one_pipeline_and_one_bad_item_fails_alone(
+        pair: tuple[RedisKV, RedisKV]) -> None:
+    a, b = pair
+    cache = ExactCache(a)
+    await b.set("owner:broken", "not a sorted set")  # a tag key of the wrong type: that write fails
+    sent = _count_pipelines(a)
+    await cache.put_many([("k1", b"one", None, ("owner:alice",)), ("k2", b"two", 60, ()),
+                          ("k3", b"three", None, ("owner:broken",)), ("k4", b"four", None, ("owner:alice",))])
+    assert sent == [4]
+    assert (cache.counters["stores"], cache.counters["errors"]) == (3, 1)
+    stored = [await b.get(cache.namespace + k) for k in ("k1", "k2", "k3", "k4")]
+    assert stored == [b"one", b"two", None, b"four"]  # k3 not stored untagged: erasure could not find it
+    keys, deleted = await b.delete_tagged("owner:alice")  # erasure finds what the pipeline filed
+    assert sorted(keys) == [cache.namespace + "k1", cache.namespace + "k4"] and deleted == 2
