@@ -132,6 +132,10 @@ class _ChatWire(msgspec.Struct):
 
 
 _CANONICAL = frozenset(_ChatWire.__struct_fields__)
+# What a message may carry. Anything else with a value is refused (a 400 naming it), never
+# dropped; empty ones (null, [], {}: an SDK's replayed assistant message) carry nothing.
+_MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "refusal",
+                             "cache_control"})
 # Canonical fields that hold free-form JSON (typed Any): the depth walk must visit them.
 _TYPED = _CANONICAL - {"tools", "response_format", "tool_choice"}
 
@@ -196,6 +200,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         raise _validation_error(exc) from None
     _check_ranges(wire)
     _check_arguments(wire)
+    _check_message_fields(known["messages"])
     return ChatRequest(
         model=wire.model,
         messages=[_message(m, f"messages[{i}]") for i, m in enumerate(wire.messages)],
@@ -246,6 +251,17 @@ def _check_ranges(wire: _ChatWire) -> None:
         raise InvalidRequest("'tool_choice' requires 'tools'.", param="tool_choice")
 
 
+def _check_message_fields(messages: list[Any]) -> None:
+    for i, m in enumerate(messages):
+        for name, value in m.items():
+            if name not in _MESSAGE_FIELDS and value is not None and value != [] and value != {}:
+                param = f"messages[{i}].{name}"[:120]
+                raise InvalidRequest(
+                    f"'{param}' is not a message field Corral reads, so it would not reach the model; "
+                    "remove it (a message takes role, content, name, tool_calls, tool_call_id, refusal "
+                    "and cache_control).", param=param)
+
+
 def _check_arguments(wire: _ChatWire) -> None:
     """Tool-call arguments are JSON inside a string: the same depth bound applies to them."""
     for i, m in enumerate(wire.messages):
@@ -281,6 +297,8 @@ def _message(m: Any, at: str) -> Message:
         if mark is not None and calls:  # the last block of an assistant turn that calls tools
             calls[-1].cache = mark
             mark = None
+        if content is None and m.refusal:  # a replayed refusal: what the assistant said
+            content = m.refusal
         return Message("assistant", _marked(content, mark, at), m.name, calls or None)
     if isinstance(m, _ToolMessage):
         return Message("tool", content, tool_call_id=m.tool_call_id, cache=mark)  # its tool_result block

@@ -56,3 +56,27 @@ def test_invalid_fields_are_named(body: dict, param: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         _parse(**body)
     assert info.value.param == param
+
+
+def test_a_message_field_corral_does_not_read_is_refused_by_name_not_dropped() -> None:
+    """Before 2026-12-05 it was dropped in silence: a vLLM `reasoning_content` or a DeepSeek
+    `prefix` never reached the model, and the answer said nothing of it."""
+    messages = [{"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "The answer", "prefix": True}]
+    with pytest.raises(InvalidRequest) as bad:
+        _parse(messages=messages)
+    assert bad.value.param == "messages[1].prefix" and "remove it" in bad.value.message
+
+
+def test_an_sdk_replayed_assistant_message_with_empty_fields_parses() -> None:
+    """`messages.append(completion.choices[0].message)` sends these back, empty."""
+    replayed = {"role": "assistant", "content": "Hello", "refusal": None, "annotations": [], "audio": None,
+                "function_call": None, "tool_calls": None}
+    request = _parse(messages=[{"role": "user", "content": "hi"}, replayed])
+    assert request.messages[1].content == "Hello"
+
+
+def test_a_replayed_refusal_is_what_the_assistant_said() -> None:
+    refused = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+    request = _parse(messages=[{"role": "user", "content": "hi"}, refused, {"role": "user", "content": "ok"}])
+    assert request.messages[1].content == "I can't help with that."
