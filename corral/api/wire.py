@@ -136,6 +136,7 @@ _CANONICAL = frozenset(_ChatWire.__struct_fields__)
 # dropped; empty ones (null, [], {}: an SDK's replayed assistant message) carry nothing.
 _MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "refusal",
                              "cache_control"})
+_PART_FIELDS = frozenset({"type", "text", "image_url", "refusal", "cache_control"})
 # Canonical fields that hold free-form JSON (typed Any): the depth walk must visit them.
 _TYPED = _CANONICAL - {"tools", "response_format", "tool_choice"}
 
@@ -253,13 +254,24 @@ def _check_ranges(wire: _ChatWire) -> None:
 
 def _check_message_fields(messages: list[Any]) -> None:
     for i, m in enumerate(messages):
-        for name, value in m.items():
-            if name not in _MESSAGE_FIELDS and value is not None and value != [] and value != {}:
-                param = f"messages[{i}].{name}"[:120]
-                raise InvalidRequest(
-                    f"'{param}' is not a message field Corral reads, so it would not reach the model; "
-                    "remove it (a message takes role, content, name, tool_calls, tool_call_id, refusal "
-                    "and cache_control).", param=param)
+        _refuse_unread(m, _MESSAGE_FIELDS, f"messages[{i}]", "a message")
+        content = m.get("content")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                at = f"messages[{i}].content[{j}]"
+                _refuse_unread(part, _PART_FIELDS, at, "a content part")
+                if isinstance(part.get("image_url"), dict):
+                    _refuse_unread(part["image_url"], frozenset({"url", "detail"}), f"{at}.image_url",
+                                   "an image_url")
+
+
+def _refuse_unread(fields: dict[str, Any], known: frozenset[str], at: str, what: str) -> None:
+    for name, value in fields.items():
+        if name not in known and value is not None and value != [] and value != {}:
+            param = f"{at}.{name}"[:120]
+            raise InvalidRequest(
+                f"'{param}' is not a field of {what} Corral reads, so it would not reach the model; "
+                f"remove it ({what} takes {', '.join(sorted(known))}).", param=param)
 
 
 def _check_arguments(wire: _ChatWire) -> None:

@@ -80,3 +80,14 @@ def test_a_replayed_refusal_is_what_the_assistant_said() -> None:
     refused = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
     request = _parse(messages=[{"role": "user", "content": "hi"}, refused, {"role": "user", "content": "ok"}])
     assert request.messages[1].content == "I can't help with that."
+
+
+@pytest.mark.parametrize(("part", "param"), [
+    ({"type": "text", "text": "hi", "lang": "en"}, "messages[0].content[0].lang"),
+    ({"type": "image_url", "image_url": {"url": "https://x.example/a.png", "format": "png"}},
+     "messages[0].content[0].image_url.format"),
+])
+def test_a_content_part_field_corral_does_not_read_is_refused_by_name(part: dict, param: str) -> None:
+    with pytest.raises(InvalidRequest) as bad:
+        _parse(messages=[{"role": "user", "content": [part]}])
+    assert bad.value.param == param
