@@ -17,6 +17,7 @@ from corral.api.cache_marks import cache_mark
 from corral.core.errors import InvalidRequest
 from corral.core.json_limits import MAX_JSON_DEPTH, JsonTooDeep, check_depth, could_exceed, text_depth
 from corral.core.types import CacheMark, ChatRequest, ImagePart, Message, TextPart, Tool, ToolCall
+from corral.core.unread import refuse_unread
 
 UNSET: Any = msgspec.UNSET
 # The most answers one chat completion may ask for (`n`): each is a request through the lifecycle,
@@ -254,24 +255,16 @@ def _check_ranges(wire: _ChatWire) -> None:
 
 def _check_message_fields(messages: list[Any]) -> None:
     for i, m in enumerate(messages):
-        _refuse_unread(m, _MESSAGE_FIELDS, f"messages[{i}]", "a message")
+        refuse_unread(m, _MESSAGE_FIELDS, f"messages[{i}]", "a message")
         content = m.get("content")
         if isinstance(content, list):
             for j, part in enumerate(content):
                 at = f"messages[{i}].content[{j}]"
-                _refuse_unread(part, _PART_FIELDS, at, "a content part")
+                refuse_unread(part, _PART_FIELDS, at, "a content part")
                 if isinstance(part.get("image_url"), dict):
-                    _refuse_unread(part["image_url"], frozenset({"url", "detail"}), f"{at}.image_url",
+                    refuse_unread(part["image_url"], frozenset({"url", "detail"}), f"{at}.image_url",
                                    "an image_url")
 
-
-def _refuse_unread(fields: dict[str, Any], known: frozenset[str], at: str, what: str) -> None:
-    for name, value in fields.items():
-        if name not in known and value is not None and value != [] and value != {}:
-            param = f"{at}.{name}"[:120]
-            raise InvalidRequest(
-                f"'{param}' is not a field of {what} Corral reads, so it would not reach the model; "
-                f"remove it ({what} takes {', '.join(sorted(known))}).", param=param)
 
 
 def _check_arguments(wire: _ChatWire) -> None:

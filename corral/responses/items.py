@@ -15,11 +15,22 @@ from typing import Any
 from corral.core.errors import InvalidRequest
 from corral.core.json_limits import MAX_JSON_DEPTH, JsonTooDeep, could_exceed, text_depth
 from corral.core.types import ContentPart, ImagePart, Message, TextPart, ToolCall
+from corral.core.unread import refuse_unread
 from corral.responses.ids import item_id
 
 ROLES = ("user", "system", "developer", "assistant")
 SUPPORTED_ITEMS = "message, function_call, function_call_output, file_search_call"
 DETAILS = ("auto", "low", "high")
+# Fields Corral reads (or that an output item passed back carries); others with a value are a 400.
+_MESSAGE_FIELDS = frozenset({"type", "role", "content", "id", "status"})
+_PART_FIELDS = {
+    "input_text": frozenset({"type", "text"}),
+    "output_text": frozenset({"type", "text", "annotations", "logprobs"}),  # annotations: not sent on
+    "refusal": frozenset({"type", "refusal"}),
+    "input_image": frozenset({"type", "image_url", "detail", "file_id"}),
+    "input_file": frozenset({"type", "file_id", "file_data", "file_url", "filename"}),
+}
+
 
 
 def normalize_input(raw: Any) -> list[dict[str, Any]]:
@@ -53,6 +64,7 @@ def _message_item(role: str, content: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _message(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    refuse_unread(raw, _MESSAGE_FIELDS, where, "a message item")
     role = raw.get("role")
     if role not in ROLES:
         raise InvalidRequest(f"'{where}.role' must be one of: {', '.join(ROLES)}.", param=f"{where}.role")
@@ -77,6 +89,8 @@ def _part(role: str, raw: Any, where: str) -> dict[str, Any]:
     kind = raw.get("type") if isinstance(raw, dict) else None
     if not isinstance(raw, dict) or not isinstance(kind, str):
         raise InvalidRequest(f"'{where}' must be a content part with a 'type'.", param=where)
+    if kind in _PART_FIELDS:  # (an unknown type gets the error that names the types below)
+        refuse_unread(raw, _PART_FIELDS[kind], where, f"an {kind!r} part")
     if kind in ("input_text", "output_text"):
         text = raw.get("text")
         if not isinstance(text, str):

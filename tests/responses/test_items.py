@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from corral.core.errors import InvalidRequest
 from corral.core.types import ImagePart, Message, TextPart, ToolCall
 from corral.responses.canonical import chat_request
 from corral.responses.items import normalize_input, to_messages
@@ -86,3 +91,24 @@ def test_without_tools_no_tool_settings_are_sent() -> None:
     chat = chat_request(draft.body, draft.items, stream=False)
     assert chat.tools is None and chat.tool_choice is None and chat.parallel_tool_calls is None
     assert chat.response_format == {"type": "json_object"} and chat.extra == {} and not chat.include_usage
+
+
+@pytest.mark.parametrize(("item", "param"), [
+    ({"role": "user", "content": "hi", "prefix": True}, "input[0].prefix"),
+    ({"role": "user", "content": [{"type": "input_text", "text": "hi", "lang": "en"}]},
+     "input[0].content[0].lang"),
+    ({"role": "user", "content": [{"type": "input_image", "image_url": "data:,x", "format": "png"}]},
+     "input[0].content[0].format"),
+])
+def test_a_field_corral_does_not_read_is_refused_by_name_not_dropped(item: dict[str, Any],
+                                                                     param: str) -> None:
+    with pytest.raises(InvalidRequest) as bad:
+        normalize_input([item])
+    assert bad.value.param == param and "remove it" in bad.value.message
+
+
+def test_output_passed_back_with_its_empty_and_citation_fields_is_accepted() -> None:
+    [item] = normalize_input([{"type": "message", "role": "assistant", "id": "msg_1", "status": "completed",
+                               "content": [{"type": "output_text", "text": "old", "logprobs": [],
+                                            "annotations": [{"type": "url_citation", "url": "https://x"}]}]}])
+    assert item["content"][0]["text"] == "old"
