@@ -56,6 +56,7 @@ class RedisCopies:
         self._read_lock: asyncio.Lock | None = None
         self._next_try = 0.0
         self._closing: set[asyncio.Task[None]] = set()
+        self._reads: dict[str, asyncio.Future[tuple[bool, bytes | None]]] = {}  # in flight, by key
 
     @property
     def ready(self) -> bool:
@@ -75,9 +76,21 @@ class RedisCopies:
 
     async def read(self, key: str) -> tuple[bool, bytes | None]:
         """GET ``key`` through the tracked connection and keep a copy: (True, value); (False,
-        None) when tracking is not available now (the caller reads through its pool)."""
+        None) when tracking is not available now (the caller reads through its pool).
+
+        One read per key at a time, whoever asks (after a breaker changes, every request misses
+        at once), and never cancelled with a caller that gives up: a reply left unread would
+        answer the next command on the connection."""
         if not self.ready and not await self._start():
             return False, None
+        pending = self._reads.get(key)
+        if pending is None:
+            pending = self._reads[key] = asyncio.ensure_future(self._read(key))
+            pending.add_done_callback(lambda done: self._reads.pop(key, None) if self._reads.get(key) is done
+                                      else None)
+        return await asyncio.shield(pending)
+
+    async def _read(self, key: str) -> tuple[bool, bytes | None]:
         assert self._read_lock is not None
         async with self._read_lock:  # one connection: its replies come back in order
             reader, epoch = self._reader, self.epoch
@@ -88,8 +101,10 @@ class RedisCopies:
                 await reader.send_command("PTTL", key)
                 value = await reader.read_response()
                 ttl_ms = await reader.read_response()
-            except Exception as exc:  # noqa: BLE001 - any failure: no copies, reads go to the pool
+            except BaseException as exc:  # any failure (or close): no copies, reads go to the pool
                 self._lost(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
                 return False, None
         if epoch == self.epoch and self.ready:  # no invalidation crossed the reply
             if len(self.copies) >= MAX_COPIES:

@@ -219,3 +219,33 @@ async def test_the_caches_batch_of_writes_leaves_in_one_pipeline_and_one_bad_ite
     assert stored == [b"one", b"two", None, b"four"]  # k3 not stored untagged: erasure could not find it
     keys, deleted = await b.delete_tagged("owner:alice")  # erasure finds what the pipeline filed
     assert sorted(keys) == [cache.namespace + "k1", cache.namespace + "k4"] and deleted == 2
+
+
+async def test_a_burst_of_misses_on_one_key_is_one_read(pair: tuple[RedisKV, RedisKV]) -> None:
+    """After a breaker changes every request misses at once: one GET fills the copy for all."""
+    a, b = pair
+    assert a.copies is not None
+    await b.set("hot", "v")
+    assert await a.get_cached("warm-up") is None  # tracking started
+    answers = await asyncio.gather(*(a.get_cached("hot") for _ in range(50)))
+    assert answers == [b"v"] * 50 and a.copies.counts["fills"] == 2
+
+
+async def test_a_reader_that_gives_up_does_not_cost_the_tracking(pair: tuple[RedisKV, RedisKV]) -> None:
+    """A request cancelled mid-read (its client left): redis-py then drops the connection and
+    silently opens another on the next command, without CLIENT TRACKING, so copies stopped being
+    invalidated and answered stale for up to MAX_AGE_S. The read now runs on, shielded."""
+    a, b = pair
+    assert a.copies is not None
+    await b.set("one", "1")
+    assert await a.get_cached("warm-up") is None
+    reading = asyncio.ensure_future(a.get_cached("one"))
+    await asyncio.sleep(0)  # under way: the GET is sent, its reply not read
+    reading.cancel()
+    assert await a.get_cached("one") == b"1"
+    await b.set("one", "2")
+    started = time.monotonic()
+    while await a.get_cached("one") != b"2":
+        assert time.monotonic() - started < 1.0, "the copy was no longer invalidated"
+        await asyncio.sleep(0.005)
+    assert a.copies.counts["invalidations"] >= 1 and a.copies.counts["losses"] == 0
