@@ -75,3 +75,7 @@ def test_redis_restarted_under_load_keeps_requests_served_and_limits_hold_again_
     assert statuses.count(200) == RPM and statuses.count(429) == 10, statuses
     for r in system.replicas:
         assert httpx.get(r.url + "/readyz").json()["checks"]["kv"] == "ok"
+    # The breakers' copies (corral.store.redis_copies): dropped with the connection, tracked again
+    for i in range(len(system.replicas)):
+        assert system.metric(i, "corral_redis_copy_losses_total") >= 1
+        assert system.metric(i, "corral_redis_copies_tracking") == 1.0
