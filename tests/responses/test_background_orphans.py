@@ -4,6 +4,7 @@ its webhook event. Before, it stayed `in_progress` forever."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -104,3 +105,19 @@ def test_a_client_reading_a_response_whose_job_is_gone_gets_it_failed(
     assert found.status == "failed"
     assert found.error is not None and "its job was lost" in found.error.message
     assert sdk.responses.retrieve("resp_orphan0001").status == "failed"
+
+
+@pytest.mark.asyncio
+async def test_a_new_response_without_a_job_row_yet_is_left_alone(migrated_db: Database) -> None:
+    """submit writes the response, then its job: a read in between (a CI run once made one) must
+    not fail a response whose job is about to exist. Only an older one is an orphan."""
+    store, jobs = ResponseStore(migrated_db), JobQueue(migrated_db)
+    fresh = {"id": "resp_fresh", "status": "queued", "background": True, "store": True,
+             "previous_response_id": None, "output": [], "created_at": int(time.time())}
+    await store.insert(StoredResponse(fresh, normalize_input("x"), "blue"))
+    settled = await background.settle_orphan(store, jobs, await store.get("resp_fresh", "blue"))
+    assert settled.status == "queued"
+    old = {**fresh, "id": "resp_old", "created_at": int(time.time() - background.MISSING_GRACE_S - 1)}
+    await store.insert(StoredResponse(old, normalize_input("x"), "blue"))
+    settled = await background.settle_orphan(store, jobs, await store.get("resp_old", "blue"))
+    assert settled.status == "failed"
