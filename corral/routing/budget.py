@@ -81,8 +81,8 @@ class WindowedCounts:
         return await self.kv.incr(self._key(field, index), amount, ttl_s=self.ttl_s)
 
     async def add_unread(self, field: str, amount: int = 1, *, bucket: int | None = None) -> None:
-        """:meth:`add` when the new count is not needed: the local coordinator sends it without
-        waiting for an answer (corral.store.kv.KV.incr_unread)."""
+        """:meth:`add` when the new count is not needed: nothing to wait for on the local
+        coordinator or Redis (corral.store.kv.KV.incr_unread)."""
         index = self.bucket(self.clock()) if bucket is None else bucket
         op = self.kv.incr_unread(self._key(field, index), amount, ttl_s=self.ttl_s)
         if op is not None:

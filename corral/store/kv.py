@@ -106,9 +106,10 @@ class KV(ABC):
 
     def incr_unread(self, key: str, amount: int = 1, ttl_s: float | None = None,
                     ) -> Coroutine[Any, Any, int] | None:
-        """:meth:`incr` a counter whose new value the caller will not read. None: already sent,
-        without waiting for an answer (the local coordinator: in order with this process's later
-        operations); else the operation for the caller to await (what every other store does)."""
+        """:meth:`incr` a counter whose new value the caller will not read. None: taken, nothing to
+        wait for (the local coordinator sends it at once, in order with this process's later
+        operations; Redis adds it to a tally sent every few ms, which this process's own reads
+        include); else the operation for the caller to await (the in-process store)."""
         return self.incr(key, amount, ttl_s)
 
     async def send_counts(self) -> None:

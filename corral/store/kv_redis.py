@@ -264,11 +264,17 @@ class RedisKV(KV):
         with self._outage("PEXPIRE"):
             return bool(await self.client.pexpire(self._changing(key), _ttl_ms(ttl_s)))
 
+    def _tagged(self, key: str, value: Value, ttl_s: float, tags: Sequence[str],
+                now_ms: int) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of ``_SET_TAGGED_LUA`` for one entry."""
+        ttl = _ttl_ms(ttl_s)
+        keys = [self._changing(key), *(self.prefix + t for t in tags)]
+        return keys, [encode(value), ttl, key, now_ms + ttl, now_ms]
+
     async def set_tagged(self, key: str, value: Value, ttl_s: float, tags: Sequence[str]) -> None:
-        ttl, now = _ttl_ms(ttl_s), int(time.time() * 1000)  # one round trip, as a SET
+        keys, args = self._tagged(key, value, ttl_s, tags, int(time.time() * 1000))  # one round trip
         with self._outage("SET"):
-            await self._set_tagged(keys=[self._changing(key), *(self.prefix + t for t in tags)],
-                                   args=[encode(value), ttl, key, now + ttl, now])
+            await self._set_tagged(keys=keys, args=args)
 
     async def set_many(self, items: Sequence[tuple[str, Value, float, Sequence[str]]],
                        ) -> list[Exception | None]:
@@ -280,12 +286,11 @@ class RedisKV(KV):
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for key, value, ttl_s, tags in items:
-                    ttl, full = _ttl_ms(ttl_s), self._changing(key)
                     if tags:
-                        pipe.eval(_SET_TAGGED_LUA, 1 + len(tags), full, *(self.prefix + t for t in tags),
-                                  encode(value), ttl, key, now + ttl, now)
+                        keys, args = self._tagged(key, value, ttl_s, tags, now)
+                        pipe.eval(_SET_TAGGED_LUA, len(keys), *keys, *args)
                     else:
-                        pipe.set(full, encode(value), px=ttl)
+                        pipe.set(self._changing(key), encode(value), px=_ttl_ms(ttl_s))
                 replies = await pipe.execute(raise_on_error=False)
         except _redis_outages() as exc:
             outage = KVUnavailable(f"Redis SET failed: {type(exc).__name__}: {exc}")
