@@ -8,7 +8,7 @@ woken at once by a local enqueue or cancel instead of waiting for their next pol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
@@ -29,6 +29,10 @@ _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and asyncpg's para
 # the claim sorted all 50,000 queued rows (100 ms) instead of reading the claim-order index
 # (0.15 ms). ANALYZE samples at most 30,000 rows: 100-125 ms at 50,000 queued here.
 ANALYZE_AFTER_ROWS = 5000
+
+
+# Writes of another store that must commit with the jobs or not at all (same database).
+AlongWith = Callable[[Transaction], Awaitable[None]]
 
 
 class QueueListener(Protocol):
@@ -60,15 +64,17 @@ class JobQueue:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    async def enqueue(self, new: NewJob) -> Job:
+    async def enqueue(self, new: NewJob, *, along_with: AlongWith | None = None) -> Job:
         """Queue one job, or return the job its dedupe key already names (any status).
 
         Raises :class:`QueueFull` when the team already has `max_queued_per_team` top-level
         jobs queued, :class:`JobPayloadTooLarge` when the payload is over the limit.
+        `along_with` writes the object the job works on in the same transaction, so no
+        reader ever sees one without the other, and a refused job leaves nothing behind.
         """
-        return (await self.enqueue_many([new]))[0]
+        return (await self.enqueue_many([new], along_with=along_with))[0]
 
-    async def enqueue_many(self, new: Sequence[NewJob]) -> list[Job]:
+    async def enqueue_many(self, new: Sequence[NewJob], *, along_with: AlongWith | None = None) -> list[Job]:
         """Queue many jobs in one transaction (a batch's items); same order as ``new``.
 
         Only top-level jobs (no ``parent_id``) count against the per-team limit: a batch's
@@ -77,6 +83,8 @@ class JobQueue:
         now = self.clock()
         rows = [self._row(n, now) for n in new]
         async with self.db.transaction() as tx:
+            if along_with is not None:
+                await along_with(tx)
             existing = await self._deduped(tx, new)
             fresh = [i for i, n in enumerate(new) if self._dedupe_id(n) not in existing]
             await self._check_limits(tx, [rows[i] for i in fresh if rows[i]["parent_id"] is None])

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from corral.responses import service
 from corral.responses.errors import ResponseNotFound
 from corral.responses.output import fail
 from corral.responses.store import ResponseStore, StoredResponse
+from corral.store.db import Transaction
 
 log = logging.getLogger("corral.responses")
 KIND = "response"
@@ -46,16 +46,19 @@ async def submit(store: ResponseStore, jobs: JobQueue, prepared: service.Prepare
     """Store the response `queued` and queue its job; the Response object to answer with."""
     stored = prepared.stored
     stored.body["status"] = "queued"
-    await store.insert(stored)
     payload = {"response_id": stored.id, "key_id": caller.key_id, "key_name": caller.key_name,
                "team": caller.team, "scopes": sorted(caller.scopes),
                "include_results": prepared.include_results}
-    try:
-        await jobs.enqueue(NewJob(KIND, payload, caller.team, key_id=caller.key_id, id=stored.id,
-                                  priority=PRIORITY))
-    except BaseException:
-        await store.delete(stored.id, caller.team)  # refused (queue full): nothing is left behind
-        raise
+    if store.db is not jobs.db:
+        raise RuntimeError("background responses need the responses and jobs in one database")
+
+    async def write_response(tx: Transaction) -> None:
+        await store.insert(stored, tx)
+
+    # One transaction: no reader (a poll, the orphan sweep) sees the response without its job,
+    # and a refused job (queue full) leaves no response behind.
+    await jobs.enqueue(NewJob(KIND, payload, caller.team, key_id=caller.key_id, id=stored.id,
+                              priority=PRIORITY), along_with=write_response)
     return stored.body
 
 
@@ -144,11 +147,6 @@ async def _run(gateway: Any, store: ResponseStore, stored: StoredResponse, job: 
     return await service.answer(store, prepared, ctx, result)
 
 
-# A live response with no job row is only an orphan once it is this old: submit writes the
-# response before its job, and a CI run once read one in between (SQLite, under load).
-MISSING_GRACE_S = 60.0
-
-
 class JobEnded(CorralError):
     """The background job ended without its response's final state (see `settle_orphan`)."""
 
@@ -169,8 +167,6 @@ async def settle_orphan(store: ResponseStore, jobs: JobQueue, stored: StoredResp
     job = await jobs.get(stored.id)
     if job is not None and job.status not in ("failed", "expired", "cancelled"):
         return stored
-    if job is None and time.time() - float(stored.body.get("created_at") or 0) < MISSING_GRACE_S:
-        return stored  # being submitted (its row is written before its job's), or not visible yet
     if job is not None and job.status == "cancelled":
         stored.body["status"] = "cancelled"
     else:

@@ -24,6 +24,7 @@ from corral.core.errors import InvalidRequest
 from corral.core.ownership import Owner
 from corral.responses.errors import ResponseNotFound
 from corral.store import Database
+from corral.store.db import Transaction
 from corral.store.ownership import owned_by
 from corral.store.schema import jobs, responses, utcnow
 
@@ -67,9 +68,10 @@ class ResponseStore:
         self.db = db
         self.now = now
 
-    async def insert(self, stored: StoredResponse) -> None:
+    async def insert(self, stored: StoredResponse, tx: Transaction | None = None) -> None:
+        """Store a new response; inside `tx` when given (a background response and its job)."""
         now = self.now()
-        await self.db.execute(responses.insert().values(
+        await (tx or self.db).execute(responses.insert().values(
             id=stored.id, team=stored.team, key_id=stored.key_id, status=stored.status,
             previous_response_id=stored.body.get("previous_response_id"), depth=stored.depth,
             conversation_bytes=stored.conversation_bytes, body=_dumps(stored.body),

@@ -12,9 +12,12 @@ from sqlalchemy import delete, update
 
 from corral.core.context import Caller
 from corral.files.settings import FileSettings
+from corral.jobs.errors import QueueFull
 from corral.jobs.queue import JobQueue
+from corral.jobs.settings import JobSettings
 from corral.maintenance import Maintenance
 from corral.responses import background
+from corral.responses.errors import ResponseNotFound
 from corral.responses.items import normalize_input
 from corral.responses.service import Prepared
 from corral.responses.store import ResponseStore, StoredResponse
@@ -108,16 +111,46 @@ def test_a_client_reading_a_response_whose_job_is_gone_gets_it_failed(
 
 
 @pytest.mark.asyncio
-async def test_a_new_response_without_a_job_row_yet_is_left_alone(migrated_db: Database) -> None:
-    """submit writes the response, then its job: a read in between (a CI run once made one) must
-    not fail a response whose job is about to exist. Only an older one is an orphan."""
+async def test_a_background_response_and_its_job_become_visible_together(
+        migrated_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """submit used to commit the response, then its job: the orphan sweep reading in between
+    (a CI run once did, SQLite under load) failed a response whose job was about to exist."""
+    store, jobs = ResponseStore(migrated_db), JobQueue(migrated_db)
+    seen_before_the_job: list[str] = []
+    insert_jobs = jobs._insert
+
+    async def read_then_insert(tx: Any, rows: Any) -> Any:
+        """What another connection sees just before the job's row is written."""
+        try:
+            seen_before_the_job.append((await store.get("resp_pair", "blue")).status)
+        except ResponseNotFound:
+            seen_before_the_job.append("absent")
+        return await insert_jobs(tx, rows)
+
+    monkeypatch.setattr(jobs, "_insert", read_then_insert)
+    await _submitted(store, jobs, "resp_pair")
+    assert seen_before_the_job == ["absent"]
+    assert (await store.get("resp_pair", "blue")).status == "queued"
+    assert (await jobs.get("resp_pair")) is not None
+
+
+@pytest.mark.asyncio
+async def test_a_refused_job_leaves_no_response_behind(migrated_db: Database) -> None:
+    store, jobs = ResponseStore(migrated_db), JobQueue(migrated_db, JobSettings(max_queued_per_team=1))
+    await _submitted(store, jobs, "resp_first")
+    with pytest.raises(QueueFull):
+        await _submitted(store, jobs, "resp_second")
+    with pytest.raises(ResponseNotFound):
+        await store.get("resp_second", "blue")
+    assert (await store.get("resp_first", "blue")).status == "queued"
+
+
+@pytest.mark.asyncio
+async def test_a_live_response_without_a_job_row_is_settled_at_once(migrated_db: Database) -> None:
+    """Nothing writes one any more, so it is an orphan however new (its job was purged)."""
     store, jobs = ResponseStore(migrated_db), JobQueue(migrated_db)
     fresh = {"id": "resp_fresh", "status": "queued", "background": True, "store": True,
              "previous_response_id": None, "output": [], "created_at": int(time.time())}
     await store.insert(StoredResponse(fresh, normalize_input("x"), "blue"))
     settled = await background.settle_orphan(store, jobs, await store.get("resp_fresh", "blue"))
-    assert settled.status == "queued"
-    old = {**fresh, "id": "resp_old", "created_at": int(time.time() - background.MISSING_GRACE_S - 1)}
-    await store.insert(StoredResponse(old, normalize_input("x"), "blue"))
-    settled = await background.settle_orphan(store, jobs, await store.get("resp_old", "blue"))
     assert settled.status == "failed"
