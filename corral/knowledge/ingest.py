@@ -32,7 +32,7 @@ import mimetypes
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from corral.core.errors import CorralError
 from corral.files.errors import FileNotFound
@@ -62,7 +62,15 @@ Chunker = Callable[[Document, StoreFile], list[Chunk]]
 EmbedderFor = Callable[[VectorStore, Job], Awaitable[Embedder]]
 
 
-def ingest_job(store: VectorStore, added: StoreFile, key_id: str | None, priority: int = 0,
+class NewAdd(NamedTuple):
+    """An add of a file whose row is written in the transaction that queues its job."""
+
+    file_id: str
+    token: str
+    batch_id: str | None
+
+
+def ingest_job(store: VectorStore, added: StoreFile | NewAdd, key_id: str | None, priority: int = 0,
                attempts: int | None = None, *, refresh_of: str | None = None) -> NewJob:
     """The job that ingests one add of a file. Its id and dedupe key come from the add's
     token, so queueing it twice (a retried request) queues it once; `refresh_of`: an older

@@ -21,13 +21,14 @@ from corral.core.errors import InvalidRequest
 from corral.files.store import FileStore
 from corral.jobs.queue import JobQueue
 from corral.knowledge.embedders import GatewayEmbedder
-from corral.knowledge.ingest import Ingestor, ingest_job
+from corral.knowledge.ingest import Ingestor, NewAdd, ingest_job
 from corral.knowledge.objects import FileBatch, StoreFile, VectorStore
 from corral.knowledge.reembed import check_route, switch_embedder
 from corral.knowledge.settings import KnowledgeSettings
-from corral.knowledge.store_files import Attach, FileRows
+from corral.knowledge.store_files import Attach, FileRows, new_token
 from corral.knowledge.stores import StoreRows
 from corral.knowledge.types import Embedder, Filter, Hit, Index
+from corral.store.db import Transaction
 from corral.store.schema import utcnow
 
 log = logging.getLogger("corral.knowledge")
@@ -72,16 +73,22 @@ class Knowledge:
     async def add_files(self, store: VectorStore, adds: Sequence[Attach], key_id: str | None, *,
                         batch: FileBatch | None = None) -> list[StoreFile]:
         """Attach files (again: their chunks are replaced once re-ingested) and queue one
-        ingest each. The rows commit before the jobs: a crash between leaves files
-        `in_progress` with no job, which `settle` then reports failed."""
+        ingest each, in one transaction: no file is ever `in_progress` without its job (which
+        `settle` could not see, so it would wait for ever)."""
         if store.expired(utcnow()):
             raise InvalidRequest(f"Vector store {store.id} has expired (expires_after); create a new one.",
                                  param="vector_store_id")
-        added = await self.files.attach(store.id, store.team, adds, batch=batch)
+        tokens = {a.file_id: new_token() for a in adds}  # the job ids key on them
+        batch_id = batch.id if batch is not None else None
+        jobs = [ingest_job(store, NewAdd(file_id, token, batch_id), key_id, self.settings.priority,
+                           self.settings.ingest_attempts) for file_id, token in tokens.items()]
+        added: list[StoreFile] = []
+
+        async def attach(tx: Transaction) -> None:
+            added.extend(await self.files.attach(tx, store.id, store.team, adds, tokens, batch=batch))
+
+        await self.queue.enqueue_many(jobs, along_with=attach)
         await self.stores.touch(store)
-        jobs = [ingest_job(store, f, key_id, self.settings.priority, self.settings.ingest_attempts)
-                for f in added]
-        await self.queue.enqueue_many(jobs)
         return added
 
     async def remove_file(self, store: VectorStore, found: StoreFile) -> None:

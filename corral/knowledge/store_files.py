@@ -8,7 +8,7 @@ ran gets nothing from that ingest, whichever replica ran it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,37 +60,37 @@ class FileRows:
         self.db = db
         self.max_per_store = max_per_store
 
-    async def attach(self, store_id: str, team: str, adds: Sequence[Attach], *,
-                     batch: FileBatch | None = None) -> list[StoreFile]:
-        """Add files (or add them again: new token, `in_progress`, chunks replaced when the
-        new ingest finishes) and the batch that names them, in one transaction, refusing to
-        pass the store's file limit (under the store's lock: replicas cannot both pass it)."""
+    async def attach(self, tx: Transaction, store_id: str, team: str, adds: Sequence[Attach],
+                     tokens: Mapping[str, str], *, batch: FileBatch | None = None) -> list[StoreFile]:
+        """Add files (or add them again: `tokens` gives each file id its new token, status
+        `in_progress`, chunks replaced when the new ingest finishes) and the batch that names
+        them, inside `tx` (the one that queues their ingest jobs), refusing to pass the store's
+        file limit (under the store's lock: replicas cannot both pass it)."""
         now = utcnow()
-        async with self.db.transaction() as tx:
-            await tx.lock(f"corral.vector_store_files.{store_id}")
-            ids = [a.file_id for a in adds]
-            existing = {r["file_id"] for r in await tx.fetch_all(
-                select(FILES.file_id).where(FILES.store_id == store_id, FILES.file_id.in_(ids)))}
-            await self._check_room(tx, store_id, len(set(ids) - existing))
-            if batch is not None:
-                await tx.execute(vector_store_file_batches.insert().values(
-                    id=batch.id, store_id=store_id, team=team, status=batch.status, total=batch.total,
-                    created_at=batch.created_at))
-            for add in adds:
-                values: dict[str, Any] = dict(
-                    status="in_progress", last_error=None, attributes=dumps(add.attributes),
-                    chunk_tokens=add.chunking.max_tokens, chunk_overlap=add.chunking.overlap_tokens,
-                    batch_id=batch.id if batch is not None else None, token=new_token(), updated_at=now)
-                if add.file_id in existing:
-                    await tx.execute(update(vector_store_files).where(
-                        FILES.store_id == store_id, FILES.file_id == add.file_id).values(**values))
-                else:
-                    existing.add(add.file_id)
-                    await tx.execute(vector_store_files.insert().values(
-                        store_id=store_id, file_id=add.file_id, team=team, filename=add.filename,
-                        usage_bytes=0, chunks=0, created_at=now, **values))
-            rows = await tx.fetch_all(select(vector_store_files).where(
-                FILES.store_id == store_id, FILES.file_id.in_(ids)))
+        await tx.lock(f"corral.vector_store_files.{store_id}")
+        ids = [a.file_id for a in adds]
+        existing = {r["file_id"] for r in await tx.fetch_all(
+            select(FILES.file_id).where(FILES.store_id == store_id, FILES.file_id.in_(ids)))}
+        await self._check_room(tx, store_id, len(set(ids) - existing))
+        if batch is not None:
+            await tx.execute(vector_store_file_batches.insert().values(
+                id=batch.id, store_id=store_id, team=team, status=batch.status, total=batch.total,
+                created_at=batch.created_at))
+        for add in adds:
+            values: dict[str, Any] = dict(
+                status="in_progress", last_error=None, attributes=dumps(add.attributes),
+                chunk_tokens=add.chunking.max_tokens, chunk_overlap=add.chunking.overlap_tokens,
+                batch_id=batch.id if batch is not None else None, token=tokens[add.file_id], updated_at=now)
+            if add.file_id in existing:
+                await tx.execute(update(vector_store_files).where(
+                    FILES.store_id == store_id, FILES.file_id == add.file_id).values(**values))
+            else:
+                existing.add(add.file_id)
+                await tx.execute(vector_store_files.insert().values(
+                    store_id=store_id, file_id=add.file_id, team=team, filename=add.filename,
+                    usage_bytes=0, chunks=0, created_at=now, **values))
+        rows = await tx.fetch_all(select(vector_store_files).where(
+            FILES.store_id == store_id, FILES.file_id.in_(ids)))
         by_id = {r["file_id"]: file_from_row(r) for r in rows}
         return [by_id[i] for i in dict.fromkeys(ids)]
 

@@ -22,6 +22,7 @@ from corral.jobs.queue import JobQueue
 from corral.jobs.types import Job
 from corral.knowledge.index_memory import MemoryIndex
 from corral.knowledge.objects import Chunking, StoreFile, VectorStore
+from corral.knowledge.paging import Cursor
 from corral.knowledge.service import Knowledge
 from corral.knowledge.store_files import Attach
 from corral.knowledge.types import Chunk
@@ -231,3 +232,21 @@ async def test_the_purge_deletes_stores_long_expired_and_keeps_the_others(kb: Kn
     for name in ("recent", "live"):
         assert await kb.stores.load(stores[name].id) is not None and await _chunks(kb, stores[name])
     assert await kb.purge_expired(now - timedelta(days=7)) == 0  # idempotent
+
+
+async def test_a_file_is_attached_with_its_ingest_job_or_not_at_all(
+        kb: Knowledge, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file's row and its job commit together. Before, the row committed first: a failure
+    (or a crash) before the job left the file `in_progress` with no job, and `settle`, which
+    looks for ended jobs, never reported it."""
+    store = await _store(kb)
+    first = await _add(kb, store)
+    assert (await kb.queue.get(f"kb_{first.token}")) is not None
+
+    async def refuse(*_: Any) -> Any:
+        raise RuntimeError("the queue's insert failed")
+
+    monkeypatch.setattr(kb.queue, "_insert", refuse)
+    with pytest.raises(RuntimeError):
+        await _add(kb, store, name="b.txt")
+    assert [f.file_id for f in (await kb.files.page(store.id, Cursor())).items] == [first.file_id]
