@@ -46,6 +46,7 @@ from corral.jobs.control import Handler, JobControl
 from corral.jobs.errors import JobFailed
 from corral.jobs.queue import JobQueue
 from corral.jobs.types import Job, JSONValue, NewJob
+from corral.store.db import Transaction
 from corral.store.schema import utcnow
 
 __all__ = ["BatchRunner", "LineOutcome", "LineRequest", "LineServer", "RouteNamer"]
@@ -80,14 +81,17 @@ class BatchRunner:
         return {"batch_plan": self.plan, "batch_item": self.item, "batch_check": self.check, **native}
 
     async def submit(self, batch: Batch) -> None:
-        """Store a new batch (status validating) and queue its planning and first check."""
-        await self.store.create(batch)
+        """Store a new batch (status validating) and queue its planning and first check, in one
+        transaction: a refused job (the team's queue is full) leaves no batch that never runs."""
         who = batch.submitter
         # The plan's job id is the batch id, so the items (parent_id) are its children.
-        await self.queue.enqueue(NewJob(kind="batch_plan", payload={"batch_id": batch.id}, team=who.team,
-                                        key_id=who.key_id, id=batch.id, dedupe_key=batch.id,
-                                        priority=self.settings.priority))
-        await self._check_later(batch, 0)
+        plan = NewJob(kind="batch_plan", payload={"batch_id": batch.id}, team=who.team, key_id=who.key_id,
+                      id=batch.id, dedupe_key=batch.id, priority=self.settings.priority)
+
+        async def create(tx: Transaction) -> None:
+            await self.store.create(batch, tx)
+
+        await self.queue.enqueue_many([plan, self._check_job(batch, 0)], along_with=create)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -266,11 +270,14 @@ class BatchRunner:
         return {"status": final}
 
     async def _check_later(self, batch: Batch, round_: int) -> None:
+        await self.queue.enqueue(self._check_job(batch, round_))
+
+    def _check_job(self, batch: Batch, round_: int) -> NewJob:
         who = batch.submitter
-        await self.queue.enqueue(NewJob(
+        return NewJob(
             kind="batch_check", payload={"batch_id": batch.id, "round": round_}, team=who.team,
             key_id=who.key_id, dedupe_key=f"{batch.id}:check:{round_}", priority=self.settings.priority,
-            max_attempts=CHECK_ATTEMPTS, delay_s=0.0 if round_ == 0 else self.settings.check_interval_s))
+            max_attempts=CHECK_ATTEMPTS, delay_s=0.0 if round_ == 0 else self.settings.check_interval_s)
 
     async def cancel(self, batch: Batch) -> bool:
         """Cancel a running batch: queued items end at once, running ones when their worker stops."""

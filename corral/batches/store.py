@@ -12,7 +12,7 @@ from sqlalchemy import RowMapping, and_, or_, select, update
 
 from corral.batches.types import STAMPS, Batch, BatchStatus, Submitter
 from corral.core.ownership import Owner
-from corral.store import Database
+from corral.store import Database, Transaction
 from corral.store.ownership import owned_by
 from corral.store.schema import batches, utcnow
 
@@ -51,9 +51,10 @@ class BatchStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, batch: Batch) -> None:
+    async def create(self, batch: Batch, tx: Transaction | None = None) -> None:
+        """Store a new batch; inside `tx` when given (the one that queues its first jobs)."""
         who = batch.submitter
-        await self.db.execute(batches.insert().values(
+        await (tx or self.db).execute(batches.insert().values(
             id=batch.id, team=who.team, key_id=who.key_id, key_name=who.key_name,
             scopes=_json(list(who.scopes)), endpoint=batch.endpoint, input_file_id=batch.input_file_id,
             completion_window=batch.completion_window, status=batch.status, created_at=batch.created_at,

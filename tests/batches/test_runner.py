@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from corral.batches.runner import BatchRunner, LineOutcome, LineRequest
 from corral.batches.settings import BatchSettings
+from corral.batches.store import BatchStore
+from corral.batches.types import Batch, Submitter
 from corral.jobs.control import JobControl
-from corral.jobs.errors import JobFailed
+from corral.jobs.errors import JobFailed, QueueFull
+from corral.jobs.queue import JobQueue
+from corral.jobs.settings import JobSettings
 from corral.jobs.types import Job
+from corral.store import Database
 from corral.store.schema import utcnow
 
 
@@ -99,3 +105,25 @@ async def test_a_429_with_retry_after_pauses_the_whole_routes_lines() -> None:
     results = await _run(runner, [_job(i) for i in range(3)])
     assert isinstance(results[0], JobFailed) and results[0].retryable
     assert starts[1] - starts[0] >= 0.29, "the second line waited for the Retry-After"
+
+
+def _batch(batch_id: str) -> Batch:
+    now = utcnow()
+    return Batch(id=batch_id, submitter=Submitter("key_1", "app", "team-a", ("inference",)),
+                 endpoint="/v1/chat/completions", input_file_id="file-x", completion_window="24h",
+                 status="validating", created_at=now, expires_at=now + timedelta(hours=24))
+
+
+async def test_a_batch_the_queue_refuses_is_not_left_behind(migrated_db: Database) -> None:
+    """The batch row and its first jobs commit together. Before, a full queue (429) left a
+    batch `validating` for ever, with no job to plan it."""
+    store = BatchStore(migrated_db)
+    queue = JobQueue(migrated_db, JobSettings(max_queued_per_team=2))
+    runner = BatchRunner(store=store, queue=queue, files=None, serve=Upstream(),  # type: ignore[arg-type]
+                         route_of=lambda m: None)
+    await runner.submit(_batch("batch_first"))
+    assert {j.kind for j in await queue.list(team="team-a")} == {"batch_plan", "batch_check"}
+    with pytest.raises(QueueFull):
+        await runner.submit(_batch("batch_second"))
+    assert await store.load("batch_second") is None
+    assert (await store.load("batch_first")) is not None
