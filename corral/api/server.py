@@ -241,7 +241,8 @@ def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
 
     uvicorn with httptools and uvloop: of the servers measured with
     bench/gateway_overhead.py it costs the least CPU per request (granian's ASGI, with its
-    Rust I/O thread, cost more).
+    Rust I/O thread, cost more). Without uvicorn's proxy-headers middleware: nothing in
+    Corral reads the client's address or scheme, and it was a layer on every request.
     """
     return {
         "host": server.host,
@@ -249,4 +250,5 @@ def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
         "loop": "uvloop",
         "http": protocol_class(EdgeLimits.from_settings(server)),
         "timeout_keep_alive": server.keep_alive_timeout_s,
+        "proxy_headers": False,
     }
