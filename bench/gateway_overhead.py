@@ -8,7 +8,8 @@ JSON document; `--markdown` also prints the table used in docs/benchmarks.md.
     .venv/bin/python bench/gateway_overhead.py [--requests 3000] [--rounds 3] [--markdown]
 
 `--serve-cmd` runs another gateway command instead (bench/serve_variant.py picks the
-server, upstream client and chat handler, to compare them in the same conditions).
+server, upstream client and chat handler, to compare them in the same conditions);
+`--throughput-only` stops after c1 and c16, for a variant that cannot stream.
 
 Measures: requests/s at concurrency 1 and 16, added latency p50/p99 at concurrency 1,
 gateway and proxy CPU seconds per 1,000 requests (user+system time from /proc/<pid>/stat,
@@ -287,6 +288,11 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         results["goals_c16"] = goals(results["c16"])  # type: ignore[arg-type]
         results["serve_cmd"] = " ".join(["corral", *serve[3:]] if serve[:3] == CORRAL else serve)
         rss_loaded = gateway_rss(gw_proc)
+        results["rss_mb"] = {"idle": round(rss_idle / 2**20, 1), "loaded": round(rss_loaded / 2**20, 1),
+                             "proxy_loaded": round(gateway_rss(px_proc) / 2**20, 1)}
+        results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+        if args.throughput_only:
+            return results
         results["limits_and_cache"] = await features_overhead.compare(
             load, via, key, f"http://127.0.0.1:{gw_port}", admin[0], args.requests)
 
@@ -308,9 +314,6 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             "corral_chunk_gap_p50_ms": round(statistics.median(stream_via["gaps"]) * 1000, 2),
             "corral_chunk_gap_p99_ms": round(percentile(stream_via["gaps"], 99) * 1000, 2),
         }
-        results["rss_mb"] = {"idle": round(rss_idle / 2**20, 1), "loaded": round(rss_loaded / 2**20, 1),
-                             "proxy_loaded": round(gateway_rss(px_proc) / 2**20, 1)}
-        results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
         return results
     finally:
         procs.stop()
@@ -328,12 +331,15 @@ def markdown(r: dict) -> str:  # type: ignore[type-arg]
                     f"{x['corral_p50_ms']} | | +{x['added_p50_ms']} ms (p99 +{x['added_p99_ms']} ms) |")
         rows.append(f"| CPU s per 1,000 requests, c{c[1:]} | | {x['proxy_cpu_s_per_1000']} | "
                     f"{x['gateway_cpu_s_per_1000']} | {x['corral_to_proxy_cpu_per_request']}x | |")
+    rss = f"| gateway RSS MB idle / loaded | | | {r['rss_mb']['idle']} / {r['rss_mb']['loaded']} | | |"
+    if "stream" not in r:  # --throughput-only
+        return "\n".join([*rows, rss])
     s = r["stream"]
     rows.append(f"| stream TTFT p50 ms (sim TTFT 50 ms) | {s['direct_ttft_p50_ms']} | | "
                 f"{s['corral_ttft_p50_ms']} | | +{s['added_ttft_p50_ms']} ms |")
     rows.append(f"| stream chunk gap p50 ms (sim 10 ms) | {s['direct_chunk_gap_p50_ms']} | | "
                 f"{s['corral_chunk_gap_p50_ms']} | | p99 {s['corral_chunk_gap_p99_ms']} ms |")
-    rows.append(f"| gateway RSS MB idle / loaded | | | {r['rss_mb']['idle']} / {r['rss_mb']['loaded']} | | |")
+    rows.append(rss)
     for name in features_overhead.CONFIGS:
         f = r["limits_and_cache"][name]
         what = f"{f['limits']} limits" + (" + exact cache" if f["exact_cache"] else "")
@@ -349,6 +355,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="requests per run at concurrency 16")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of direct, proxy, Corral")
     parser.add_argument("--markdown", action="store_true", help="also print the docs table")
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="only c1 and c16 (skip the limits/cache comparison and the streams): for "
+                             "variants that cannot stream, such as serve_variant.py --pipeline direct")
     parser.add_argument("--serve-cmd", help="gateway command instead of `corral serve` (experiments), "
                         "e.g. 'python bench/serve_variant.py --server granian-embed'")
     args = parser.parse_args()
