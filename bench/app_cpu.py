@@ -14,7 +14,6 @@ use the medians.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 async def _measure(n: int, stream: bool) -> float:
     """Process CPU seconds per request for `n` requests (after 300 to warm up)."""
     sys.path.insert(0, str(Path.cwd()))
+    from inprocess import chat_body, chat_scope, serve_one
+
     from corral.api.app import create_app
     from corral.gateway import Gateway
     from tests.conftest import fake_settings  # registers the fake provider type
@@ -38,32 +39,11 @@ async def _measure(n: int, stream: bool) -> float:
     gateway = await Gateway.start(settings, warmup=False)
     app = create_app(settings, gateway=gateway)
     app.state.gateway = gateway
-    body = json.dumps({"model": "echo", "stream": stream,
-                       "messages": [{"role": "user", "content": "hello there, how are you"}]}).encode()
-    headers = [(b"authorization", f"Bearer {gateway.bootstrap.default_key}".encode()),
-               (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": headers,
-             "query_string": b"", "root_path": "", "scheme": "http", "server": ("t", 80),
-             "client": ("c", 1), "http_version": "1.1", "asgi": {"version": "3.0"}}
+    body = chat_body(stream)
+    scope = chat_scope(gateway.bootstrap.default_key, body)
 
     async def one() -> None:
-        pending = [{"type": "http.request", "body": body, "more_body": False}]
-        done = asyncio.Event()
-        status: list[int] = []
-
-        async def receive() -> dict[str, Any]:
-            if pending:
-                return pending.pop()
-            await done.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-
-        await app(dict(scope, state={}), receive, send)
-        done.set()
-        assert status == [200], status
+        await serve_one(app, scope, body)
 
     for _ in range(300):
         await one()

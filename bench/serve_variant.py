@@ -80,19 +80,12 @@ def _starlette_chat(app: Any) -> None:
 
 def _direct_pipeline(gateway: Any) -> None:
     """Replace the pipeline with a bare call to each route's first deployment (no routing layer)."""
-    import dataclasses
+    from inprocess import direct_call
 
     from corral.context.usage import UsageStage
     from corral.core.pipeline import Pipeline
 
-    async def direct(ctx: Any) -> Any:
-        route = gateway.routes.lookup(ctx.request.model)
-        ctx.public_model = route.public_name
-        deployment = route.deployments[0]
-        ctx.served_model = deployment.model
-        return await deployment.provider.complete(dataclasses.replace(ctx.request, model=deployment.model))
-
-    gateway.pipeline = gateway.lifecycle.pipeline = Pipeline([UsageStage()], direct)
+    gateway.pipeline = gateway.lifecycle.pipeline = Pipeline([UsageStage()], direct_call(gateway))
 
 
 def build(settings: Settings, handler: str, pipeline: str = "full", record: bool = True) -> Any:

@@ -23,54 +23,19 @@ This splits the difference by part.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
 import json
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-BODY = json.dumps({"model": "echo",
-                   "messages": [{"role": "user", "content": "hello there, how are you"}]}).encode()
-
-
-def _direct(gateway: Any) -> Callable[[Any], Any]:
-    """The router's replacement: the route's first deployment, called once."""
-    async def call(ctx: Any) -> Any:
-        route = gateway.routes.lookup(ctx.request.model)
-        ctx.public_model = route.public_name
-        deployment = route.deployments[0]
-        ctx.served_model = deployment.model
-        return await deployment.provider.complete(dataclasses.replace(ctx.request, model=deployment.model))
-    return call
-
-
-async def _serve_one(app: Any, scope: dict[str, Any]) -> None:
-    pending = [{"type": "http.request", "body": BODY, "more_body": False}]
-    done = asyncio.Event()
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        if pending:
-            return pending.pop()
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-
-    await app(dict(scope, state={}), receive, send)
-    done.set()
-    if status != [200]:
-        raise RuntimeError(f"the request failed: {status}")
+from inprocess import chat_body, chat_scope, direct_call, serve_one  # noqa: E402
 
 
 async def measure(requests: int, rounds: int) -> dict[str, Any]:
@@ -83,11 +48,8 @@ async def measure(requests: int, rounds: int) -> dict[str, Any]:
     gateway = await Gateway.start(settings, warmup=False, run_jobs=False)  # no job worker on the file
     app = create_app(settings, gateway=gateway)
     app.state.gateway = gateway
-    headers = [(b"authorization", f"Bearer {gateway.bootstrap.default_key}".encode()),
-               (b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": headers,
-             "query_string": b"", "root_path": "", "scheme": "http", "server": ("t", 80),
-             "client": ("c", 1), "http_version": "1.1", "asgi": {"version": "3.0"}}
+    body = chat_body()
+    scope = chat_scope(gateway.bootstrap.default_key, body)
 
     full = gateway.lifecycle.pipeline
     stages = list(full.stages)
@@ -97,9 +59,9 @@ async def measure(requests: int, rounds: int) -> dict[str, Any]:
     for stage in stages:
         variants[f"-{stage.name}"] = (Pipeline([s for s in stages if s is not stage], router), True)
     variants["no stages"] = (Pipeline([], router), True)
-    variants["no router"] = (Pipeline(stages, _direct(gateway)), True)
+    variants["no router"] = (Pipeline(stages, direct_call(gateway)), True)
     variants["no record"] = (full, False)
-    variants["bare"] = (Pipeline([], _direct(gateway)), False)
+    variants["bare"] = (Pipeline([], direct_call(gateway)), False)
 
     async def run(name: str, n: int) -> float:
         pipeline, record = variants[name]
@@ -107,7 +69,7 @@ async def measure(requests: int, rounds: int) -> dict[str, Any]:
         gateway.recorder.finish = finish if record else (lambda *a, **k: None)
         start, loop_start = time.process_time(), time.thread_time()
         for _ in range(n):
-            await _serve_one(app, scope)
+            await serve_one(app, scope, body)
         await gateway.recorder.sink.flush()  # this variant's rows written within its own window
         return ((time.process_time() - start) / n * 1e6, (time.thread_time() - loop_start) / n * 1e6)
 
