@@ -266,7 +266,6 @@ def _check_message_fields(messages: list[Any]) -> None:
                                    "an image_url")
 
 
-
 def _check_arguments(wire: _ChatWire) -> None:
     """Tool-call arguments are JSON inside a string: the same depth bound applies to them."""
     for i, m in enumerate(wire.messages):
